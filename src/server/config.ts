@@ -1,0 +1,209 @@
+// The call server's configuration: a YAML file validated with zod. Every error names the field
+// (as a dotted path) and what is wrong with it. With no file, `embeddedDefaults()` describes the
+// demo server on 127.0.0.1.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const transport = z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']);
+const port = z.number().int().min(0).max(65535);
+
+const listenSchema = z.object({
+  transport,
+  address: z.string().min(1),
+  port,
+});
+
+const userSchema = z
+  .object({
+    user: z.string().regex(/^[A-Za-z0-9._+-]+$/, 'a user name is letters, digits and . _ + -'),
+    password: z.string().min(1).optional(),
+    /** MD5 HA1 (hex) for those who do not want a password in the file. */
+    ha1: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/, 'ha1 is 32 lower-case hex digits (MD5)')
+      .optional(),
+    ha1Sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
+    displayName: z.string().optional(),
+  })
+  .refine((u) => u.password !== undefined || u.ha1 !== undefined, {
+    message: 'a user needs a password or an ha1',
+  });
+
+const matchSchema = z.union([
+  z.object({ prefix: z.string().regex(/^[0-9*#+]*$/, 'a prefix is digits, * # or +') }),
+  z.object({ pattern: z.string().startsWith('_', 'an Asterisk pattern starts with "_"') }),
+  z.object({
+    regex: z.string().refine((s) => {
+      try {
+        new RegExp(s);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'not a valid regular expression'),
+  }),
+]);
+
+const routeSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('local') }),
+  z.object({ action: z.literal('trunk'), trunk: z.string().min(1) }),
+  z.object({
+    action: z.literal('reject'),
+    code: z.number().int().min(400).max(699),
+    reason: z.string().optional(),
+  }),
+]);
+
+const ruleSchema = z.object({
+  name: z.string().optional(),
+  match: matchSchema,
+  strip: z.number().int().min(0).optional(),
+  prefix: z
+    .string()
+    .regex(/^[0-9*#+]*$/)
+    .optional(),
+  route: routeSchema,
+});
+
+const peerSchema = z.object({
+  host: z.string().min(1),
+  port: port.default(5060),
+  transport: transport.default('udp'),
+});
+
+const trunkSchema = z.object({
+  name: z.string().min(1),
+  /** Tried in order: the second on 503, 408 or a timeout from the first. */
+  peers: z.array(peerSchema).min(1),
+  /** Digest credentials toward the peer (answering its 401/407). */
+  auth: z
+    .object({ username: z.string(), password: z.string(), realm: z.string().optional() })
+    .optional(),
+  /** Register with the peer (a provider) to receive calls. */
+  register: z
+    .object({ aor: z.string(), expires: z.number().int().min(60).default(3600) })
+    .optional(),
+  /** Calls from the trunk are accepted only from these addresses (default: the peers' hosts) ... */
+  inboundAddresses: z.array(z.string()).optional(),
+  /** ... or with these credentials. */
+  inboundAuth: z.object({ username: z.string(), password: z.string() }).optional(),
+  /** Domain used in the Request-URI toward the peer (default: the peer host). */
+  domain: z.string().optional(),
+});
+
+export const configSchema = z
+  .object({
+    domain: z.string().min(1).default('demo.trapezoid'),
+    listen: z
+      .array(listenSchema)
+      .min(1)
+      .default([
+        { transport: 'udp', address: '127.0.0.1', port: 5060 },
+        { transport: 'tcp', address: '127.0.0.1', port: 5060 },
+      ]),
+    database: z.string().min(1).default('./trapezoid.db'),
+    http: z
+      .object({ address: z.string().default('127.0.0.1'), port: port.default(8060) })
+      .default({ address: '127.0.0.1', port: 8060 }),
+    auth: z
+      .object({
+        realm: z.string().optional(),
+        algorithms: z
+          .array(z.enum(['MD5', 'SHA-256']))
+          .min(1)
+          .default(['SHA-256', 'MD5']),
+        nonceTtlSeconds: z.number().int().min(5).default(300),
+      })
+      .default({ algorithms: ['SHA-256', 'MD5'], nonceTtlSeconds: 300 }),
+    registrar: z
+      .object({
+        minExpires: z.number().int().min(1).default(60),
+        maxExpires: z.number().int().min(1).default(3600),
+        defaultExpires: z.number().int().min(1).default(3600),
+      })
+      .default({ minExpires: 60, maxExpires: 3600, defaultExpires: 3600 }),
+    users: z.array(userSchema).default([]),
+    dialplan: z.array(ruleSchema).default([]),
+    trunks: z.array(trunkSchema).default([]),
+    media: z
+      .object({
+        mode: z.enum(['direct', 'relay']).default('direct'),
+        ports: z
+          .string()
+          .regex(/^\d+-\d+$/, 'a port range is FIRST-LAST, e.g. 20000-29999')
+          .default('20000-29999'),
+        timeoutSeconds: z.number().int().min(1).default(60),
+      })
+      .default({ mode: 'direct', ports: '20000-29999', timeoutSeconds: 60 }),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const trunkNames = new Set(cfg.trunks.map((t) => t.name));
+    cfg.dialplan.forEach((rule, i) => {
+      if (rule.route.action === 'trunk' && !trunkNames.has(rule.route.trunk)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['dialplan', i, 'route', 'trunk'],
+          message: `no trunk named "${rule.route.trunk}" (trunks: ${[...trunkNames].join(', ') || 'none'})`,
+        });
+      }
+    });
+    const seen = new Set<string>();
+    cfg.users.forEach((u, i) => {
+      if (seen.has(u.user)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['users', i, 'user'],
+          message: `duplicate user "${u.user}"`,
+        });
+      }
+      seen.add(u.user);
+    });
+  });
+
+export type ServerConfig = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`${source}: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(top level)';
+}
+
+/** Validates an already-parsed config object. */
+export function validateConfig(raw: unknown, source = 'config'): ServerConfig {
+  const result = configSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+  throw new ConfigError(source, problems);
+}
+
+/** Reads and validates a YAML config file. */
+export function loadConfig(path: string): ServerConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, [`cannot read: ${(err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(path, [`not valid YAML: ${(err as Error).message}`]);
+  }
+  return validateConfig(raw, path);
+}

@@ -1,0 +1,137 @@
+// The registrar (RFC 3261 §10.3): binds an address of record to the contacts a REGISTER names,
+// refreshes and removes those bindings, and answers with the full current set. It runs after
+// authentication: the caller has already checked that the request's sender may register this AOR.
+// Behind NAT the binding keeps the address the REGISTER really came from (the transport's source,
+// which equals Via received/rport), and calls to that contact go there.
+import {
+  createResponse,
+  formatSipDate,
+  formatUri,
+  type Contact,
+  type SipRequest,
+  type SipResponse,
+  type SipUri,
+} from '../sip/index.ts';
+import type { BindingRecord, Store } from '../store/store.ts';
+
+export interface RegistrarPolicy {
+  minExpires: number;
+  maxExpires: number;
+  defaultExpires: number;
+}
+
+/** Where a REGISTER came from, as the transport saw it. */
+export interface RequestSource {
+  protocol: string;
+  address: string;
+  port: number;
+  connectionId?: string;
+}
+
+/** The canonical AOR of a URI: scheme, user and host, lower-case host, no port or params. */
+export function addressOfRecord(uri: SipUri): string {
+  const scheme = uri.scheme === 'sips' ? 'sips' : 'sip';
+  return `${scheme}:${uri.user ? `${uri.user}@` : ''}${uri.host.toLowerCase()}`;
+}
+
+export function formatTarget(source: RequestSource): string {
+  const host = source.address.includes(':') ? `[${source.address}]` : source.address;
+  return `${source.protocol}:${host}:${source.port}`;
+}
+
+export class Registrar {
+  constructor(
+    private readonly store: Store,
+    private readonly policy: RegistrarPolicy,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Processes a REGISTER whose To AOR is `aor` (already known to be a local, authenticated user)
+   * and returns the response to send: 200 with the current bindings, 400, 423 or 500.
+   */
+  register(req: SipRequest, aor: string, source: RequestSource): SipResponse {
+    let contacts: Contact[];
+    let headerExpires: number | undefined;
+    try {
+      contacts = req.contact;
+      headerExpires = req.expires;
+    } catch (err) {
+      return createResponse(req, 400, `Bad Request: ${(err as Error).message}`.slice(0, 120));
+    }
+    const now = this.now();
+    const callId = req.callId;
+    const cseq = req.cseq.seq;
+
+    // §10.3 step 6: "Contact: *" removes every binding, only with Expires: 0 and alone.
+    if (contacts.some((c) => c.star)) {
+      if (contacts.length !== 1 || headerExpires !== 0) {
+        return createResponse(
+          req,
+          400,
+          'Bad Request: Contact * needs Expires: 0 and no other contact',
+        );
+      }
+      for (const b of this.store.bindingsFor(aor, now)) {
+        if (b.callId === callId && b.cseq >= cseq) continue; // an older request replayed
+        this.store.removeBinding(aor, b.contact);
+      }
+      return this.ok(req, aor, now);
+    }
+
+    // Expiry per contact; a too-brief one is refused as a whole with 423 (§10.3 step 7).
+    const planned: Array<{ contact: Contact; uri: string; expires: number }> = [];
+    for (const contact of contacts) {
+      let expires = contact.expires ?? headerExpires ?? this.policy.defaultExpires;
+      if (expires !== 0 && expires < this.policy.minExpires) {
+        const res = createResponse(req, 423, 'Interval Too Brief');
+        res.set('Min-Expires', String(this.policy.minExpires));
+        return res;
+      }
+      if (expires > this.policy.maxExpires) expires = this.policy.maxExpires;
+      planned.push({ contact, uri: formatUri(contact.uri), expires });
+    }
+
+    const existing = new Map(this.store.bindingsFor(aor, now).map((b) => [b.contact, b]));
+    for (const p of planned) {
+      const old = existing.get(p.uri);
+      if (old && old.callId === callId && old.cseq >= cseq) {
+        return createResponse(
+          req,
+          500,
+          'Server Internal Error: REGISTER out of order (CSeq not higher)',
+        );
+      }
+    }
+    for (const p of planned) {
+      if (p.expires === 0) {
+        this.store.removeBinding(aor, p.uri);
+        continue;
+      }
+      const binding: BindingRecord = {
+        aor,
+        contact: p.uri,
+        target: formatTarget(source),
+        q: p.contact.q ?? 1,
+        expiresAt: now + p.expires * 1000,
+        callId,
+        cseq,
+        userAgent: req.userAgent,
+        connectionId: source.connectionId,
+      };
+      this.store.putBinding(binding);
+    }
+    return this.ok(req, aor, now);
+  }
+
+  private ok(req: SipRequest, aor: string, now: number): SipResponse {
+    const res = createResponse(req, 200, 'OK');
+    for (const b of this.store.bindingsFor(aor, now)) {
+      const left = Math.max(0, Math.round((b.expiresAt - now) / 1000));
+      const q = b.q === 1 ? '' : `;q=${b.q}`;
+      res.append('Contact', `<${b.contact}>;expires=${left}${q}`);
+    }
+    res.set('Date', formatSipDate(new Date(now)));
+    return res;
+  }
+}
