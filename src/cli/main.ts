@@ -19,6 +19,12 @@ program
 // Subcommands register themselves here (one line each).
 const commands: Array<{ register(p: Command): void }> = [
   // (commands are added as their layers land)
+  await import('./serve.ts'),
+  await import('./user.ts'),
+  await import('./cdr.ts'),
+  await import('./analyze.ts'),
+  await import('./phone.ts'),
+  await import('./parse.ts'),
 ];
 for (const c of commands) c.register(program);
 

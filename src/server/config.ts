@@ -91,6 +91,8 @@ const trunkSchema = z.object({
   inboundAddresses: z.array(z.string()).optional(),
   /** ... or with these credentials. */
   inboundAuth: z.object({ username: z.string(), password: z.string() }).optional(),
+  /** Calls arriving from this trunk may be routed on to other trunks (off by default: no toll fraud). */
+  transit: z.boolean().default(false),
   /** Domain used in the Request-URI toward the peer (default: the peer host). */
   domain: z.string().optional(),
 });
@@ -118,7 +120,7 @@ export const configSchema = z
           .default(['SHA-256', 'MD5']),
         nonceTtlSeconds: z.number().int().min(5).default(300),
       })
-      .default({ algorithms: ['SHA-256', 'MD5'], nonceTtlSeconds: 300 }),
+      .default({ algorithms: ['MD5', 'SHA-256'], nonceTtlSeconds: 300 }),
     registrar: z
       .object({
         minExpires: z.number().int().min(1).default(60),

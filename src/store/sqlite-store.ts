@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS bindings (
   connection_id TEXT, PRIMARY KEY (aor, contact)
 );
 CREATE INDEX IF NOT EXISTS bindings_expiry ON bindings (expires_at);
+CREATE INDEX IF NOT EXISTS bindings_contact ON bindings (contact);
 CREATE TABLE IF NOT EXISTS cdrs (
   id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, caller TEXT NOT NULL,
   callee TEXT NOT NULL, dialled TEXT NOT NULL, start INTEGER NOT NULL, answer INTEGER,
@@ -151,6 +152,9 @@ export class SqliteStore implements Store {
       allBindings: db.prepare<[number], BindingRow>(
         'SELECT * FROM bindings WHERE expires_at > ? ORDER BY aor, q DESC',
       ),
+      byContact: db.prepare<[string, number], BindingRow>(
+        'SELECT * FROM bindings WHERE contact = ? AND expires_at > ? ORDER BY expires_at DESC LIMIT 1',
+      ),
       purge: db.prepare('DELETE FROM bindings WHERE expires_at <= ?'),
       addCdr: db.prepare(
         `INSERT INTO cdrs (call_id, caller, callee, dialled, start, answer, end, duration, final_status,
@@ -202,6 +206,10 @@ export class SqliteStore implements Store {
   }
   allBindings(now: number): BindingRecord[] {
     return this.stmt.allBindings.all(now).map(toBinding);
+  }
+  bindingByContact(contact: string, now: number): BindingRecord | undefined {
+    const row = this.stmt.byContact.get(contact, now);
+    return row ? toBinding(row) : undefined;
   }
   purgeExpired(now: number): number {
     return this.stmt.purge.run(now).changes;

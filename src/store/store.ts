@@ -64,6 +64,8 @@ export interface Store {
   /** Bindings of an AOR that have not expired at `now`, highest q first. */
   bindingsFor(aor: string, now: number): BindingRecord[];
   allBindings(now: number): BindingRecord[];
+  /** The live binding whose Contact URI is exactly this (in-dialog requests to a NATed phone). */
+  bindingByContact(contact: string, now: number): BindingRecord | undefined;
   /** Deletes expired bindings; returns how many. */
   purgeExpired(now: number): number;
 

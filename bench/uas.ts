@@ -1,0 +1,154 @@
+// bench:uas: SIPp's built-in `uac` against trapezoid's UAS (a minimal answering process built on
+// src/ua, started here as a child), and in the same run against SIPp's own `-sn uas`, stepping
+// the call rate. For each target: the highest rate whose step completed every call with none
+// failed. Last line: {"bench":"uas","trapezoid":N,"sipp_uas":N,"ratio":X}.
+//
+//   npm run bench:uas                       (node --import tsx bench/uas.ts)
+//   node --import tsx bench/uas.ts --rates 200,500,1000 --seconds 5
+//
+// Everything runs on 127.0.0.1, ports 16900-16999; every process started here is stopped here.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserAgent } from '../src/ua/index.ts';
+
+const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=inactive\r\n';
+
+/** Child mode: answer every INVITE with 180 then 200 (like SIPp's uas), until SIGTERM. */
+async function serve(port: number): Promise<void> {
+  const ua = new UserAgent({ uri: 'sip:uas@127.0.0.1', listen: `udp:127.0.0.1:${port}` });
+  await ua.start();
+  ua.on('invite', (call) => {
+    call.ring();
+    void call.accept({ body: SDP });
+  });
+  process.stdout.write('ready\n');
+  await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+  await ua.stop();
+}
+
+interface StepResult {
+  rate: number;
+  calls: number;
+  successful: number;
+  failed: number;
+  clean: boolean;
+}
+
+function run(cmd: string, args: string[], cwd: string, limitMs: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+/** SIPp uac at `rate` calls/s for `seconds` against 127.0.0.1:port; counts from -trace_stat. */
+async function step(sipp: string, port: number, localPort: number, rate: number, seconds: number): Promise<StepResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-uas-'));
+  const calls = rate * seconds;
+  const args = ['-sn', 'uac', `127.0.0.1:${port}`, '-i', '127.0.0.1', '-p', String(localPort)];
+  args.push('-r', String(rate), '-m', String(calls), '-d', '0', '-nostdin', '-trace_stat', '-fd', '1');
+  args.push('-timeout', `${seconds + 20}s`, '-timeout_error', '-l', String(rate * 4));
+  const code = await run(sipp, args, dir, (seconds + 30) * 1000);
+  let successful = 0;
+  let failed = calls;
+  const csv = readdirSync(dir).find((f) => f.endsWith('.csv'));
+  if (csv) {
+    const rows = readFileSync(join(dir, csv), 'utf8').trim().split('\n');
+    const last = rows[rows.length - 1].split(';');
+    // PEERS.md: the 16th field is SuccessfulCall(C), the 18th FailedCall(C).
+    successful = Number(last[15]);
+    failed = Number(last[17]);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  // SIPp exits 0 only when every call succeeded.
+  return { rate, calls, successful, failed, clean: code === 0 && failed === 0 };
+}
+
+function startChild(cmd: string, args: string[], readyPattern?: RegExp): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', readyPattern ? 'pipe' : 'ignore', readyPattern ? 'inherit' : 'ignore'] });
+    if (!readyPattern) {
+      setTimeout(() => resolve(child), 500);
+      return;
+    }
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${cmd} did not start`)), 15000);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (readyPattern.test(out)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.once('exit', () => reject(new Error(`${cmd} exited early`)));
+  });
+}
+
+/** SIGTERM, and SIGKILL if still there after 3 s; resolves once the process is gone. */
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const flag = (name: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  if (flag('--serve')) return serve(Number(flag('--serve')));
+
+  const rates = (flag('--rates') ?? '200,500,1000,2000,3000,4000').split(',').map(Number);
+  const seconds = Number(flag('--seconds') ?? '5');
+  const sipp = 'sipp';
+  const ports = { trapezoid: 16901, sippUas: 16902, uacA: 16903, uacB: 16904 };
+
+  const self = fileURLToPath(import.meta.url);
+  // Each step gets fresh processes on both sides, so no step inherits another's backlog.
+  const startTarget = (target: 'trapezoid' | 'sipp_uas') =>
+    target === 'trapezoid'
+      ? startChild(process.execPath, ['--import', 'tsx', self, '--serve', String(ports.trapezoid)], /ready/)
+      : startChild(sipp, ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(ports.sippUas), '-nostdin']);
+
+  const best = { trapezoid: 0, sipp_uas: 0 };
+  const alive = { trapezoid: true, sipp_uas: true };
+  for (const rate of rates) {
+    for (const target of ['trapezoid', 'sipp_uas'] as const) {
+      if (!alive[target]) continue;
+      const server = await startTarget(target);
+      let r: StepResult;
+      try {
+        const port = target === 'trapezoid' ? ports.trapezoid : ports.sippUas;
+        r = await step(sipp, port, target === 'trapezoid' ? ports.uacA : ports.uacB, rate, seconds);
+      } finally {
+        await stop(server);
+      }
+      console.log(
+        `${target.padEnd(9)} ${String(rate).padStart(5)} calls/s: ${r.successful}/${r.calls} ok, ${r.failed} failed${r.clean ? '' : '  <- not clean'}`,
+      );
+      if (r.clean) best[target] = rate;
+      else alive[target] = false;
+      await pause(1000); // let the sockets drain
+    }
+  }
+  const ratio = best.sipp_uas > 0 ? Math.round((best.trapezoid / best.sipp_uas) * 100) / 100 : 0;
+  console.log(JSON.stringify({ bench: 'uas', trapezoid: best.trapezoid, sipp_uas: best.sipp_uas, ratio }));
+}
+
+await main();

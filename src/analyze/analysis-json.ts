@@ -1,0 +1,110 @@
+// The JSON of `trapezoid analyze FILE --json`: a stable shape for scripts.
+//
+// { source, frames, calls: [{ callId, from, to, fromDisplay, toDisplay, firstMethod, state,
+//   finalStatus, finalReason, hungUpBy, start, duration, messages (count), retransmissions,
+//   hosts, dtmf, rtpStreams (ssrc list), ladder? }], rtpStreams: [RtpStreamSummary],
+//   stats, warnings, parseFailures, audio? }
+// start and stream start/end are seconds since the epoch; duration in seconds; null where a
+// value does not exist (finalStatus of an unanswered call, callId of a stream of no call).
+import type { LadderCall } from '../render/model.ts';
+import type { AnalysisReport, RtpStreamSummary } from './analysis-report.ts';
+import type { AudioClip } from './audio-clips.ts';
+import type { CaptureAnalysis } from './capture-analysis.ts';
+import type { SipParseFailure } from './call-tracker.ts';
+import type { SipStatistics } from './sip-statistics.ts';
+
+export interface CallJson {
+  callId: string;
+  from: string;
+  to: string;
+  fromDisplay: string | null;
+  toDisplay: string | null;
+  firstMethod: string;
+  state: string;
+  finalStatus: number | null;
+  finalReason: string | null;
+  hungUpBy: 'caller' | 'callee' | null;
+  start: number;
+  duration: number;
+  messages: number;
+  retransmissions: number;
+  hosts: string[];
+  /** Digits from SIP INFO and from the call's RFC 4733 events, in time order. */
+  dtmf: string;
+  rtpStreams: string[];
+  ladder?: LadderCall;
+}
+
+export interface AnalysisJson {
+  source: string | null;
+  frames: number;
+  calls: CallJson[];
+  rtpStreams: RtpStreamSummary[];
+  stats: SipStatistics;
+  warnings: string[];
+  parseFailures: SipParseFailure[];
+  audio?: Array<{
+    id: string;
+    kind: string;
+    file: string;
+    ssrc: string | null;
+    callId: string | null;
+  }>;
+}
+
+export function analysisJson(
+  analysis: CaptureAnalysis,
+  report: AnalysisReport,
+  options: { ladders?: ReadonlySet<string>; audio?: AudioClip[]; audioDir?: string } = {},
+): AnalysisJson {
+  const calls = report.calls.map((c): CallJson => {
+    const record = analysis.calls.calls.get(c.callId);
+    const digits: Array<{ ts: number; digit: string }> = [];
+    for (const m of record?.messages ?? []) if (m.dtmf) digits.push({ ts: m.ts, digit: m.dtmf });
+    for (const stream of analysis.rtp.streams) {
+      if (stream.callId !== c.callId) continue;
+      for (const d of analysis.dtmf.digits(stream)) digits.push(d);
+    }
+    digits.sort((a, b) => a.ts - b.ts);
+    const out: CallJson = {
+      callId: c.callId,
+      from: c.from,
+      to: c.to,
+      fromDisplay: c.fromDisplay ?? null,
+      toDisplay: c.toDisplay ?? null,
+      firstMethod: c.firstMethod,
+      state: c.state,
+      finalStatus: c.finalStatus ?? null,
+      finalReason: c.finalReason ?? null,
+      hungUpBy: c.hungUpBy ?? null,
+      start: c.start,
+      duration: c.duration,
+      messages: c.messages.length,
+      retransmissions: c.messages.filter((m) => m.retransmission).length,
+      hosts: c.hosts.map((h) => h.id),
+      dtmf: digits.map((d) => d.digit).join(''),
+      rtpStreams: c.rtp.map((s) => s.ssrc),
+    };
+    if (options.ladders?.has(c.callId)) out.ladder = c;
+    return out;
+  });
+  const json: AnalysisJson = {
+    source: report.source ?? null,
+    frames: report.frames,
+    calls,
+    rtpStreams: report.rtpStreams,
+    stats: report.stats,
+    warnings: report.warnings,
+    parseFailures: report.parseFailures,
+  };
+  if (options.audio) {
+    json.audio = options.audio.map((a) => ({
+      id: a.id,
+      kind: a.kind,
+      file: options.audioDir ? `${options.audioDir}/${a.fileName}` : a.fileName,
+      ssrc: a.ssrc ?? null,
+      callId: a.callId ?? null,
+    }));
+  }
+  return json;
+}

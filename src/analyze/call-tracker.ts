@@ -1,0 +1,254 @@
+// Groups SIP messages into calls by Call-ID (RFC 3261 §8.1.1.4: every message of a dialog, and of
+// the transactions that set it up, carries the same Call-ID). Each message is parsed once by the
+// SIP layer; only a compact record of it is kept (the fields a call list and a ladder need, and the
+// raw bytes when asked for), so memory follows the number of SIP messages, not of packets.
+import { parseMessage, SipParseError, SipRequest, SipResponse } from '../sip/index.ts';
+import type { SipMessage } from '../sip/index.ts';
+import { formatEndpoint } from './endpoint.ts';
+import { dtmfFromInfo } from './info-dtmf.ts';
+import { readSessionMedia } from './session-media.ts';
+import type { MediaEndpoint } from './session-media.ts';
+import { SipStatisticsCounter } from './sip-statistics.ts';
+
+/** Where and when one SIP message was seen. */
+export interface MessageOrigin {
+  /** Capture frame number (1-based), when from a capture. */
+  frame?: number;
+  /** Seconds since the epoch. */
+  ts: number;
+  src: string;
+  srcPort: number;
+  dst: string;
+  dstPort: number;
+  /** 'UDP', 'TCP', 'WS', 'TLS', ... */
+  transport: string;
+}
+
+/** The compact record of one SIP message of a call. */
+export interface SipMessageRecord {
+  frame?: number;
+  ts: number;
+  /** Endpoint ids ('ip:port') of sender and receiver. */
+  from: string;
+  to: string;
+  transport: string;
+  kind: 'request' | 'response';
+  /** Request method, or for a response the CSeq method. */
+  method: string;
+  status?: number;
+  reason?: string;
+  requestUri?: string;
+  cseq: number;
+  branch?: string;
+  fromTag?: string;
+  toTag?: string;
+  /** From user (the calling number) and To user, as written in the URIs. */
+  fromUser?: string;
+  toUser?: string;
+  /** User-Agent of a request, Server of a response. */
+  agent?: string;
+  sdp?: string;
+  /** Digit of a SIP INFO DTMF body. */
+  dtmf?: string;
+  retransmission: boolean;
+  /** The message bytes, kept only when the tracker was asked to keep them. */
+  raw?: Buffer;
+}
+
+/** Media endpoints announced in a call's SDP, split by who announced them. */
+export interface CallMedia {
+  caller: MediaEndpoint[];
+  callee: MediaEndpoint[];
+}
+
+export interface CallRecord {
+  callId: string;
+  /** 'user@host' of the first message's From and To. */
+  from: string;
+  to: string;
+  fromDisplay?: string;
+  toDisplay?: string;
+  firstMethod: string;
+  /** From tag of the first request: the caller's side of the dialog. */
+  callerTag?: string;
+  messages: SipMessageRecord[];
+  media: CallMedia;
+}
+
+export interface SipParseFailure {
+  frame?: number;
+  ts: number;
+  src: string;
+  dst: string;
+  reason: string;
+  line?: number;
+  column?: number;
+}
+
+export interface CallTrackerOptions {
+  /** Keep each message's bytes (for ladders and reports). Default true. */
+  keepRaw?: boolean;
+  /** Called for every media endpoint found in SDP, once the message carrying it is seen. */
+  onMediaEndpoint?: (callId: string, endpoint: MediaEndpoint, side: 'caller' | 'callee') => void;
+}
+
+export class CallTracker {
+  readonly calls = new Map<string, CallRecord>();
+  readonly statistics = new SipStatisticsCounter();
+  readonly parseFailures: SipParseFailure[] = [];
+  /** Endpoints ('ip:port') that carried SIP: never taken for RTP by the heuristics. */
+  readonly signallingEndpoints = new Set<string>();
+  private readonly keepRaw: boolean;
+  private readonly onMediaEndpoint: CallTrackerOptions['onMediaEndpoint'];
+  private readonly seen = new Map<string, Set<string>>();
+
+  constructor(options: CallTrackerOptions = {}) {
+    this.keepRaw = options.keepRaw ?? true;
+    this.onMediaEndpoint = options.onMediaEndpoint;
+  }
+
+  /**
+   * Parses one SIP message (bytes are not kept unless keepRaw) and files it under its call.
+   * Returns false (and records why) when the SIP layer refuses the message.
+   */
+  ingest(bytes: Uint8Array, origin: MessageOrigin): boolean {
+    const buf = Buffer.isBuffer(bytes)
+      ? bytes
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let msg: SipMessage;
+    try {
+      msg = parseMessage(buf);
+    } catch (err) {
+      this.recordFailure(origin, err);
+      return false;
+    }
+    try {
+      this.file(msg, buf, origin);
+    } catch (err) {
+      this.recordFailure(origin, err);
+      return false;
+    }
+    return true;
+  }
+
+  private recordFailure(origin: MessageOrigin, err: unknown): void {
+    this.statistics.parseErrors++;
+    const failure: SipParseFailure = {
+      frame: origin.frame,
+      ts: origin.ts,
+      src: formatEndpoint(origin.src, origin.srcPort),
+      dst: formatEndpoint(origin.dst, origin.dstPort),
+      reason: err instanceof Error ? errorReason(err) : String(err),
+    };
+    if (err instanceof SipParseError) {
+      failure.line = err.line;
+      failure.column = err.column;
+    }
+    this.parseFailures.push(failure);
+  }
+
+  private file(msg: SipMessage, buf: Buffer, origin: MessageOrigin): void {
+    const from = formatEndpoint(origin.src, origin.srcPort);
+    const to = formatEndpoint(origin.dst, origin.dstPort);
+    this.signallingEndpoints.add(from);
+    this.signallingEndpoints.add(to);
+    const callId = msg.callId;
+    const cseq = msg.cseq;
+    const isRequest = msg instanceof SipRequest;
+    const record: SipMessageRecord = {
+      frame: origin.frame,
+      ts: origin.ts,
+      from,
+      to,
+      transport: origin.transport,
+      kind: isRequest ? 'request' : 'response',
+      method: isRequest ? msg.method : cseq.method,
+      cseq: cseq.seq,
+      branch: msg.topVia?.branch,
+      fromTag: msg.from.tag,
+      toTag: msg.to.tag,
+      fromUser: msg.from.uri.user,
+      toUser: msg.to.uri.user,
+      retransmission: false,
+    };
+    if (isRequest) {
+      record.requestUri = msg.uri;
+      record.agent = msg.userAgent;
+    } else if (msg instanceof SipResponse) {
+      record.status = msg.status;
+      record.reason = msg.reason;
+      record.agent = msg.server ?? msg.userAgent;
+    }
+
+    let call = this.calls.get(callId);
+    if (!call) {
+      call = {
+        callId,
+        from: addressOfRecord(msg.from.uri.user, msg.from.uri.host),
+        to: addressOfRecord(msg.to.uri.user, msg.to.uri.host),
+        fromDisplay: msg.from.displayName || undefined,
+        toDisplay: msg.to.displayName || undefined,
+        firstMethod: record.method,
+        callerTag: msg.from.tag,
+        messages: [],
+        media: { caller: [], callee: [] },
+      };
+      this.calls.set(callId, call);
+      this.seen.set(callId, new Set());
+    }
+
+    const key = `${from}>${to}|${record.kind}|${record.method}|${record.status ?? ''}|${record.cseq}|${record.branch ?? ''}|${record.toTag ?? ''}`;
+    const seen = this.seen.get(callId)!;
+    if (seen.has(key)) record.retransmission = true;
+    else seen.add(key);
+
+    if (isRequest) this.statistics.countRequest(record.method, record.retransmission);
+    else this.statistics.countResponse(record.status!, record.retransmission);
+
+    const body = msg.body;
+    if (body.length > 0) {
+      const type = msg.contentType;
+      if (type === 'application/sdp') this.readSdp(call, record, body);
+      else if (type?.startsWith('multipart/')) {
+        for (const part of msg.multipart() ?? []) {
+          const partType = part.headers
+            .find((h) => h.name.toLowerCase() === 'content-type')
+            ?.value.split(';')[0]
+            .trim()
+            .toLowerCase();
+          if (partType === 'application/sdp') this.readSdp(call, record, part.body);
+        }
+      } else if (isRequest && record.method === 'INFO' && !record.retransmission) {
+        record.dtmf = dtmfFromInfo(type, body.toString('utf8'));
+      }
+    }
+    if (this.keepRaw) record.raw = Buffer.from(buf);
+    call.messages.push(record);
+  }
+
+  private readSdp(call: CallRecord, record: SipMessageRecord, body: Buffer): void {
+    const media = readSessionMedia(body.toString('utf8'));
+    if (!media) return;
+    record.sdp = media.summary;
+    // The caller's side sends requests with its own From tag and answers the callee's requests.
+    const fromCallerTag = call.callerTag === undefined || record.fromTag === call.callerTag;
+    const byCaller = record.kind === 'request' ? fromCallerTag : !fromCallerTag;
+    const side = byCaller ? 'caller' : 'callee';
+    for (const endpoint of media.endpoints) {
+      const list = call.media[side];
+      if (!list.some((e) => e.address === endpoint.address && e.port === endpoint.port)) {
+        list.push(endpoint);
+      }
+      this.onMediaEndpoint?.(call.callId, endpoint, side);
+    }
+  }
+}
+
+function addressOfRecord(user: string | undefined, host: string): string {
+  return user ? `${user}@${host}` : host;
+}
+
+function errorReason(err: Error): string {
+  const reason = (err as { reason?: unknown }).reason;
+  return typeof reason === 'string' && reason ? reason : err.message;
+}

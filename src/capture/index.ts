@@ -1,0 +1,20 @@
+// Public API of the capture layer: readers, decoder, WebSocket deframing, HEPv3.
+export { CaptureError, LinkType, type CaptureFrame } from './capture-frame.ts';
+export { CaptureReader } from './capture-reader.ts';
+export {
+  readCaptureFile,
+  type ReadCaptureOptions,
+  type ReadCaptureResult,
+} from './read-capture-file.ts';
+export type { HepInfo, Packet, TcpData } from './packet.ts';
+export {
+  PacketDecoder,
+  type DecoderLimits,
+  type DecoderStats,
+  type PacketHandlers,
+} from './packet-decoder.ts';
+export { DEFAULT_FRAGMENT_LIMITS, type FragmentLimits } from './ip-fragments.ts';
+export { DEFAULT_TCP_LIMITS, type TcpLimits } from './tcp-reassembly.ts';
+export { WebSocketDeframer, isWebSocketUpgrade, findHttpHeadEnd } from './websocket.ts';
+export { decodeHep3, isHep3, HEP3_PORT } from './hep3.ts';
+export { ipv4ToString, ipv6ToString } from './ip-address.ts';

@@ -1,0 +1,239 @@
+// `trapezoid analyze CAPTURE`: calls, SIP statistics, RTP streams, ladders, audio and reports of
+// a pcap/pcapng file. Thin: flags are parsed here, the work is src/analyze's, the drawing
+// src/render's.
+//
+// Exit codes: 0 when the capture was analysed, also when it is truncated or broken part way (the
+// frames before the break are analysed, a warning says where it broke and one line goes to
+// stderr); 2 on usage errors (bad flags or filter, a file that cannot be read or is not a
+// capture at all); 1 on an unexpected failure.
+import { Command, Option } from 'commander';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import cliProgress from 'cli-progress';
+import {
+  analysisJson,
+  analyzeCaptureFile,
+  buildReport,
+  collectAudio,
+  FILTER_HELP,
+  FilterSyntaxError,
+  parseFilter,
+  renderRtpTable,
+} from '../analyze/index.ts';
+import type { AnalysisReport, AudioClip, FilterTerm } from '../analyze/index.ts';
+import {
+  renderCallList,
+  renderHtmlReport,
+  renderMermaid,
+  renderStats,
+  renderSvg,
+  renderText,
+} from '../render/index.ts';
+import type { LadderCall, Report } from '../render/index.ts';
+
+const FORMATS = ['text', 'svg', 'html', 'mermaid', 'json'] as const;
+type Format = (typeof FORMATS)[number];
+/** Files smaller than this finish too fast for a progress bar to help. */
+const PROGRESS_MIN_BYTES = 16 * 1024 * 1024;
+const MAX_TEXT_WARNINGS = 20;
+
+interface AnalyzeFlags {
+  calls?: boolean;
+  ladder?: string | boolean;
+  format: Format;
+  rtp?: boolean;
+  wav?: string;
+  filter?: string;
+  options: boolean;
+  output?: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('analyze')
+    .description(
+      'analyse a pcap/pcapng capture: calls, SIP statistics, RTP streams, ladders, audio',
+    )
+    .argument('<capture>', 'pcap or pcapng file')
+    .showHelpAfterError('(trapezoid analyze --help for usage)')
+    .option('--calls', 'list the calls (like Wireshark VoIP Calls)')
+    .option('--ladder [call-id]', 'ladder diagram of every call, or of the call with this Call-ID')
+    .addOption(
+      new Option('--format <format>', 'output format').choices([...FORMATS]).default('text'),
+    )
+    .option('--rtp', 'list the RTP streams with loss, jitter, MOS and DTMF')
+    .option('--wav <dir>', 'write a WAV per G.711 stream and a stereo WAV per call into DIR')
+    .option('--filter <expr>', 'only calls matching EXPR (see below)')
+    .option('--no-options', 'hide OPTIONS keep-alive exchanges')
+    .option('-o, --output <file>', 'write the output to FILE instead of stdout')
+    .option('--json', 'JSON output (same as --format json)')
+    .addHelpText(
+      'after',
+      `
+With no selection flag: the call list, SIP statistics and RTP streams.
+--format html writes a self-contained report (ladders, streams, audio players).
+
+${FILTER_HELP}
+
+Exit status: 0 when analysed (also a capture broken part way: what precedes the break is
+analysed and a warning says where it broke), 2 on usage errors or a file that is not a capture.`,
+    )
+    .action(async (capture: string, flags: AnalyzeFlags, command: Command) => {
+      await runAnalyze(capture, flags, command);
+    });
+}
+
+async function runAnalyze(capture: string, flags: AnalyzeFlags, command: Command): Promise<void> {
+  const usage = (message: string): never =>
+    command.error(`error: ${message}`, { exitCode: 2, code: 'trapezoid.usage' });
+
+  const format: Format = flags.json ? 'json' : flags.format;
+  let filter: FilterTerm[] = [];
+  if (flags.filter !== undefined) {
+    try {
+      filter = parseFilter(flags.filter);
+    } catch (err) {
+      if (err instanceof FilterSyntaxError) usage(err.message);
+      throw err;
+    }
+  }
+  let size = 0;
+  try {
+    const st = statSync(capture);
+    if (!st.isFile()) usage(`${capture} is not a file`);
+    size = st.size;
+  } catch (err) {
+    if (err instanceof Error && 'code' in err && typeof err.code === 'string') {
+      usage(`cannot read ${capture}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+    }
+    throw err;
+  }
+
+  const wantAudio = flags.wav !== undefined || format === 'html';
+  const wantLadders = flags.ladder !== undefined || format !== 'text' || flags.output !== undefined;
+  const bar = progressBar(size);
+  const { analysis, frames, error } = await analyzeCaptureFile(capture, {
+    keepRaw: wantLadders,
+    keepAudio: wantAudio,
+    onProgress: bar ? (done) => bar.update(done) : undefined,
+  });
+  bar?.stop();
+  if (error && frames === 0 && error.offset === 0) {
+    usage(`${capture} is not a pcap or pcapng capture: ${error.reason}`);
+  }
+  if (error) {
+    process.stderr.write(
+      `trapezoid: warning: capture broken at byte ${error.offset} after frame ${error.frame} (${error.reason}); showing the ${frames} frames before it\n`,
+    );
+  }
+
+  const report = buildReport(analysis, {
+    title: `SIP capture ${basename(capture)}`,
+    source: capture,
+    filter,
+    hideOptions: flags.options === false,
+  });
+
+  let ladderCalls = report.calls;
+  if (typeof flags.ladder === 'string') {
+    ladderCalls = report.calls.filter((c) => c.callId === flags.ladder);
+    if (ladderCalls.length === 0) usage(`no call with Call-ID ${flags.ladder}`);
+  }
+
+  let clips: AudioClip[] | undefined;
+  if (wantAudio) clips = collectAudio(analysis, report);
+  if (flags.wav !== undefined && clips) {
+    mkdirSync(flags.wav, { recursive: true });
+    for (const clip of clips) writeFileSync(join(flags.wav, clip.fileName), clip.wav);
+    if (format !== 'json') {
+      process.stderr.write(`trapezoid: wrote ${clips.length} WAV files to ${flags.wav}\n`);
+    }
+  }
+
+  const output = render(format, flags, report, ladderCalls, clips, analysis);
+  if (flags.output !== undefined) writeFileSync(flags.output, output);
+  else process.stdout.write(output);
+}
+
+function render(
+  format: Format,
+  flags: AnalyzeFlags,
+  report: AnalysisReport,
+  ladderCalls: LadderCall[],
+  clips: AudioClip[] | undefined,
+  analysis: Parameters<typeof analysisJson>[0],
+): string {
+  const color = flags.output === undefined && Boolean(process.stdout.isTTY);
+  const width = process.stdout.columns || 120;
+  switch (format) {
+    case 'json': {
+      const ladders =
+        flags.ladder !== undefined ? new Set(ladderCalls.map((c) => c.callId)) : undefined;
+      const json = analysisJson(analysis, report, { ladders, audio: clips, audioDir: flags.wav });
+      return JSON.stringify(json, null, 2) + '\n';
+    }
+    case 'html': {
+      const audio: Record<string, string> = {};
+      for (const clip of clips ?? []) audio[clip.id] = clip.wav.toString('base64');
+      return renderHtmlReport(renderModel(report, audio));
+    }
+    case 'svg':
+      if (ladderCalls.length === 0) return '';
+      if (ladderCalls.length > 1) {
+        process.stderr.write(
+          `trapezoid: ${ladderCalls.length} calls match; the SVG shows the first (choose one with --ladder CALL-ID)\n`,
+        );
+      }
+      return renderSvg(ladderCalls[0]);
+    case 'mermaid':
+      return ladderCalls.map((c) => renderMermaid(c)).join('\n');
+    case 'text': {
+      const sections: string[] = [];
+      const any = flags.calls || flags.rtp || flags.ladder !== undefined;
+      if (flags.calls || !any) sections.push(renderCallList(report.calls, { color, width }));
+      if (!any) sections.push(renderStats(report.stats, { color }));
+      if (flags.rtp || !any) sections.push(renderRtpTable(report.rtpStreams));
+      if (flags.ladder !== undefined) {
+        for (const c of ladderCalls) sections.push(renderText(c, { color, width }));
+      }
+      if (report.warnings.length > 0) {
+        const shown = report.warnings.slice(0, MAX_TEXT_WARNINGS).map((w) => `  ${w}`);
+        if (report.warnings.length > MAX_TEXT_WARNINGS) {
+          shown.push(`  ... ${report.warnings.length - MAX_TEXT_WARNINGS} more (all in --json)`);
+        }
+        sections.push(`Warnings:\n${shown.join('\n')}\n`);
+      }
+      return sections.join('\n');
+    }
+  }
+}
+
+/** The render layer's Report: streams of shown calls hang under their calls, the rest apart. */
+function renderModel(report: AnalysisReport, audio: Record<string, string>): Report {
+  const shown = new Set(report.calls.map((c) => c.callId));
+  return {
+    title: report.title,
+    ...(report.source ? { source: report.source } : {}),
+    calls: report.calls,
+    rtpStreams: report.rtpStreams.filter((s) => s.callId === null || !shown.has(s.callId)),
+    stats: report.stats,
+    findings: report.findings ?? [],
+    audio,
+    warnings: report.warnings,
+  };
+}
+
+function progressBar(total: number): cliProgress.SingleBar | undefined {
+  if (!process.stderr.isTTY || total < PROGRESS_MIN_BYTES) return undefined;
+  const bar = new cliProgress.SingleBar(
+    {
+      format: 'analysing [{bar}] {percentage}% | {value}/{total} bytes | eta {eta}s',
+      stream: process.stderr,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  return bar;
+}

@@ -1,0 +1,74 @@
+// `trapezoid cdr`: the call detail records the server wrote, as a table, JSON or CSV.
+import type { Command } from 'commander';
+import { SqliteStore } from '../store/sqlite-store.ts';
+import type { CdrRecord } from '../store/store.ts';
+import { resolveConfig } from './serve.ts';
+
+const COLUMNS: Array<keyof CdrRecord> = [
+  'id',
+  'callId',
+  'caller',
+  'callee',
+  'dialled',
+  'start',
+  'answer',
+  'end',
+  'duration',
+  'finalStatus',
+  'finalReason',
+  'hungUpBy',
+  'trunk',
+  'packets',
+  'lost',
+  'jitterMs',
+  'mos',
+];
+
+function csvCell(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  const s = typeof v === 'number' ? String(v) : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+const iso = (ms?: number) => (ms === undefined ? '' : new Date(ms).toISOString());
+
+export function register(program: Command): void {
+  program
+    .command('cdr')
+    .description('list call detail records, newest first')
+    .option('-c, --config <file>', 'configuration whose database to read')
+    .option('--db <path>', 'SQLite database file (default ./trapezoid.db)')
+    .option('-n, --limit <n>', 'how many', '100')
+    .option('--json', 'JSON array')
+    .option('--csv', 'CSV with a header line (times in ms since the epoch)')
+    .action(
+      (opts: { config?: string; db?: string; limit: string; json?: boolean; csv?: boolean }) => {
+        const limit = Number(opts.limit);
+        if (!Number.isInteger(limit) || limit < 1) {
+          process.stderr.write(
+            `trapezoid cdr: --limit wants a positive whole number, not "${opts.limit}"\n`,
+          );
+          process.exit(2);
+        }
+        const { config } = resolveConfig(opts);
+        const store = new SqliteStore(config.database);
+        const cdrs = store.listCdrs({ limit });
+        store.close();
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(cdrs, null, 2)}\n`);
+        } else if (opts.csv) {
+          const lines = [COLUMNS.join(',')];
+          for (const c of cdrs) lines.push(COLUMNS.map((k) => csvCell(c[k])).join(','));
+          process.stdout.write(lines.join('\n') + '\n');
+        } else {
+          for (const c of cdrs) {
+            process.stdout.write(
+              `${iso(c.start)}  ${c.caller} -> ${c.dialled} (${c.callee})  ${c.finalStatus} ${c.finalReason ?? ''}` +
+                `  ${c.duration.toFixed(1)} s${c.hungUpBy ? `  hung up by ${c.hungUpBy}` : ''}${c.trunk ? `  trunk ${c.trunk}` : ''}\n`,
+            );
+          }
+          if (cdrs.length === 0) process.stdout.write('no call detail records yet\n');
+        }
+      },
+    );
+}

@@ -1,0 +1,79 @@
+// `trapezoid phone`: a signalling softphone. Registers with --server, places a call with --call,
+// or answers calls with --answer; --json prints one JSON event per line.
+//
+// Exit codes: 0 the call (or registration) succeeded, 1 it failed (final status >= 300,
+// timeout, error), 2 usage error.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { runPhone, type PhoneOptions } from '../phone/phone.ts';
+import type { TransportName } from '../ua/index.ts';
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number of seconds');
+  return n;
+}
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+interface Flags {
+  server?: string;
+  user?: string;
+  password?: string;
+  domain?: string;
+  call?: string;
+  answer?: boolean;
+  listen?: string;
+  transport: TransportName;
+  hangupAfter?: number;
+  calls?: number;
+  timeout?: number;
+  expires?: number;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('phone')
+    .description('softphone (signalling): register, call or answer')
+    .option('--server <host[:port]>', 'registrar / outbound proxy; without it --call goes to the URI host')
+    .option('--user <name>', 'user name (AOR user and digest user)')
+    .option('--password <secret>', 'digest password')
+    .option('--domain <domain>', 'domain of our AOR (default: the server host)')
+    .option('--call <uri>', 'call this URI (or user in our domain)')
+    .option('--answer', 'answer incoming calls')
+    .option('--listen <udp:addr:port>', 'address to listen on (default udp:127.0.0.1:5060 with --answer)')
+    .addOption(
+      new Option('--transport <name>', 'transport').choices(['udp', 'tcp', 'tls', 'ws']).default('udp'),
+    )
+    .option('--hangup-after <s>', 'hang up this many seconds after the answer', seconds)
+    .option('--calls <n>', 'with --answer: exit after n calls have ended', count)
+    .option('--timeout <s>', 'cancel an unanswered call after this many seconds', seconds)
+    .option('--expires <s>', 'registration expiry to ask for', seconds)
+    .option('--json', 'one JSON event per line')
+    .action(async (flags: Flags, cmd: Command) => {
+      if (flags.call && flags.answer) {
+        cmd.error('trapezoid phone: use either --call or --answer, not both', { exitCode: 2 });
+      }
+      if (!flags.call && !flags.answer && !flags.server) {
+        cmd.error('trapezoid phone: give --call URI, --answer, or --server to register', { exitCode: 2 });
+      }
+      if (flags.call && !flags.server && !/@|^sips?:/i.test(flags.call)) {
+        cmd.error('trapezoid phone: without --server, --call needs a URI with a host', { exitCode: 2 });
+      }
+      const opts: PhoneOptions = { ...flags, json: flags.json === true };
+      const abort = new AbortController();
+      const onSignal = () => abort.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        process.exitCode = await runPhone(opts, (line) => process.stdout.write(line + '\n'), abort.signal);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}

@@ -1,0 +1,108 @@
+// `trapezoid serve`: the call server. With no --config it starts the embedded demo: 127.0.0.1:5060
+// (UDP and TCP), domain demo.trapezoid, users 1000 and 1001 with fresh random passwords printed at
+// start, state in ./trapezoid.db.
+import type { Command } from 'commander';
+import pc from 'picocolors';
+import { CallServer } from '../server/call-server.ts';
+import { ConfigError, loadConfig, validateConfig, type ServerConfig } from '../server/config.ts';
+import { HttpApi } from '../server/http-api.ts';
+import { provisionUsers, randomPassword } from '../server/users.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
+import { formatEndpoint } from '../transport/index.ts';
+
+export interface ServeOptions {
+  config?: string;
+  db?: string;
+  json?: boolean;
+}
+
+/** The config to run: the file's, or the embedded demo with two users and fresh passwords. */
+export function resolveConfig(opts: { config?: string; db?: string }): {
+  config: ServerConfig;
+  demo: boolean;
+} {
+  const config = opts.config ? loadConfig(opts.config) : validateConfig({});
+  if (opts.db) config.database = opts.db;
+  return { config, demo: !opts.config };
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description(
+      'run the call server (no --config: the demo on 127.0.0.1:5060 with users 1000 and 1001)',
+    )
+    .option('-c, --config <file>', 'YAML configuration (see examples/)')
+    .option('--db <path>', 'SQLite database file (overrides the config)')
+    .option('--json', 'print the start-up summary as one JSON line')
+    .action(async (opts: ServeOptions) => {
+      let resolved;
+      try {
+        resolved = resolveConfig(opts);
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          process.stderr.write(
+            `trapezoid serve: invalid config ${err.source}:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`,
+          );
+          process.exit(2);
+        }
+        throw err;
+      }
+      const { config, demo } = resolved;
+      const store = new SqliteStore(config.database);
+      const users = demo
+        ? [
+            { user: '1000', password: randomPassword() },
+            { user: '1001', password: randomPassword() },
+          ]
+        : config.users;
+      provisionUsers(store, config.domain, users);
+      const server = new CallServer({
+        config,
+        store,
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+      const listening = await server.start();
+      const api = new HttpApi(server, store);
+      const http = await api.listen(config.http.address, config.http.port);
+      const purge = setInterval(() => store.purgeExpired(Date.now()), 30_000);
+      purge.unref();
+
+      const summary = {
+        event: 'listening',
+        domain: config.domain,
+        sip: listening.map(formatEndpoint),
+        http: `http://${http.address}:${http.port}`,
+        database: config.database,
+        users: demo
+          ? users.map((u) => ({ user: u.user, password: u.password }))
+          : users.map((u) => ({ user: u.user })),
+      };
+      if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      else {
+        const out = [
+          pc.bold(`trapezoid call server${demo ? ' (embedded demo)' : ''}`),
+          `  domain    ${config.domain}`,
+          `  SIP       ${summary.sip.join(', ')}`,
+          `  HTTP API  ${summary.http}/api/registrations  /api/calls  /api/cdrs  /metrics`,
+          `  database  ${config.database}`,
+        ];
+        if (demo) {
+          out.push('  demo users (new passwords at every start):');
+          for (const u of users)
+            out.push(`    sip:${u.user}@${config.domain}  password ${pc.bold(u.password!)}`);
+        }
+        process.stdout.write(out.join('\n') + '\n');
+      }
+
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      clearInterval(purge);
+      await api.close();
+      await server.stop();
+      store.close();
+    });
+}

@@ -1,0 +1,537 @@
+// The call server: a stateful proxy (RFC 3261 §16) with a registrar (§10), digest authentication
+// (§22), a dial plan and SIP trunks, and call detail records. It is the transaction user of one
+// TransactionLayer over one TransportLayer.
+//
+// What happens to a request:
+//   ACK with no transaction (a 2xx's ACK)  forwarded statelessly along its Route / Request-URI
+//   malformed or unprocessable             400 / 416 / 420 with the reason (validateRequest)
+//   Max-Forwards 0 / our own loop           483 / 482
+//   CANCEL                                  200, and every branch of the INVITE it matches cancelled
+//   in a dialog (To tag)                    loose routing: our Route popped, sent to the next Route
+//                                           or the Request-URI (a registered contact goes to the
+//                                           address it registered from)
+//   REGISTER for our domain                 401 challenge, then the registrar (the To user must be
+//                                           the authenticated user, else 403)
+//   anything else                           from a local user: 407 challenge, then From must be the
+//                                           authenticated user (403); then the dial plan: local
+//                                           user (fork to every binding; 404 unknown, 480 none),
+//                                           trunk (failover to the next peer on 503/408/timeout),
+//                                           reject with a code
+import { createHash } from 'node:crypto';
+import {
+  createResponse,
+  newBranch,
+  validateRequest,
+  type SipRequest,
+  type SipResponse,
+  type SipUri,
+} from '../sip/index.ts';
+import {
+  TransactionLayer,
+  type ServerTransaction,
+  type TransactionTimers,
+} from '../transaction/index.ts';
+import {
+  TransportLayer,
+  defaultPort,
+  formatEndpoint,
+  hostForHeader,
+  type Endpoint,
+  type InboundMessage,
+  type TransportProtocol,
+} from '../transport/index.ts';
+import type { Store } from '../store/store.ts';
+import type { ServerConfig } from './config.ts';
+import { DialPlan } from './dial-plan.ts';
+import { DigestAuthenticator } from './digest-authenticator.ts';
+import { ServerMetrics } from './metrics.ts';
+import { ProxyBranchSet, type ForwardTarget } from './proxy-branch-set.ts';
+import { Registrar, addressOfRecord } from './registrar.ts';
+import { CallLog } from './call-log.ts';
+
+export interface CallServerOptions {
+  config: ServerConfig;
+  store: Store;
+  timers?: Partial<TransactionTimers>;
+  /** Timer C in ms (default 181 s). */
+  timerC?: number;
+  log?: (line: string) => void;
+}
+
+const SUPPORTED_METHODS =
+  'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE, PRACK, SUBSCRIBE, NOTIFY, REFER, MESSAGE';
+const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
+
+type Trunk = ServerConfig['trunks'][number];
+
+/** Where a URI points: its transport, host and port (numeric hosts and explicit ports only, plus node's resolver). */
+export function uriDestination(uri: SipUri): Endpoint {
+  const param = uri.params.transport?.toLowerCase();
+  const protocol: TransportProtocol =
+    param === 'tcp' || param === 'tls' || param === 'ws' || param === 'wss'
+      ? param
+      : uri.scheme === 'sips'
+        ? 'tls'
+        : 'udp';
+  const address = uri.host.startsWith('[') ? uri.host.slice(1, -1) : uri.host;
+  return { protocol, address, port: uri.port ?? defaultPort(protocol) };
+}
+
+/** 'udp:1.2.3.4:5060' / 'udp:[::1]:5060' back into an Endpoint. */
+export function parseTarget(target: string): Endpoint {
+  const first = target.indexOf(':');
+  const last = target.lastIndexOf(':');
+  const protocol = target.slice(0, first) as TransportProtocol;
+  let address = target.slice(first + 1, last);
+  if (address.startsWith('[')) address = address.slice(1, -1);
+  return { protocol, address, port: Number(target.slice(last + 1)) };
+}
+
+export class CallServer {
+  readonly transport: TransportLayer;
+  readonly layer: TransactionLayer;
+  readonly metrics = new ServerMetrics();
+  readonly calls: CallLog;
+  readonly auth: DigestAuthenticator;
+  private readonly registrar: Registrar;
+  private readonly dialPlan: DialPlan;
+  private readonly branchSets = new Map<ServerTransaction, ProxyBranchSet>();
+  private readonly trunks = new Map<string, Trunk>();
+  private readonly trunkSources = new Map<string, Trunk>();
+  private readonly domain: string;
+  private listeners: Endpoint[] = [];
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly opts: CallServerOptions) {
+    const { config, store } = opts;
+    this.domain = config.domain.toLowerCase();
+    this.log = opts.log ?? (() => {});
+    this.transport = new TransportLayer();
+    this.layer = new TransactionLayer(this.transport, opts.timers);
+    this.registrar = new Registrar(store, config.registrar);
+    this.auth = new DigestAuthenticator({
+      realm: config.auth.realm ?? config.domain,
+      algorithms: config.auth.algorithms,
+      nonceTtlSeconds: config.auth.nonceTtlSeconds,
+    });
+    this.dialPlan = new DialPlan(config.dialplan);
+    this.calls = new CallLog(store);
+    for (const t of config.trunks) {
+      this.trunks.set(t.name, t);
+      const sources = t.inboundAddresses ?? t.peers.map((p) => `${p.host}:${p.port}`);
+      for (const s of sources) this.trunkSources.set(s.toLowerCase(), t);
+    }
+    this.layer.onRequest((req, tx, inbound) => this.onRequest(req, tx, inbound));
+    this.layer.onStrayResponse((res) => this.onStrayResponse(res));
+  }
+
+  async start(): Promise<Endpoint[]> {
+    for (const l of this.opts.config.listen) {
+      this.listeners.push(
+        await this.transport.listen({ protocol: l.transport, address: l.address, port: l.port }),
+      );
+    }
+    return this.listeners;
+  }
+
+  async stop(): Promise<void> {
+    this.layer.close();
+    await this.transport.close();
+  }
+
+  get activeCalls(): number {
+    return this.calls.activeCount;
+  }
+
+  // ---- requests ---------------------------------------------------------------------------
+
+  private onRequest(
+    req: SipRequest,
+    tx: ServerTransaction | undefined,
+    inbound: InboundMessage,
+  ): void {
+    this.metrics.countRequest(req.method);
+    try {
+      if (!tx) {
+        this.forwardAck(req, inbound);
+        return;
+      }
+      this.route(req, tx, inbound);
+    } catch (err) {
+      // A header that parses lazily may still be malformed: answer 400 naming it, never crash.
+      if (tx && !tx.lastResponse) {
+        this.metrics.malformed++;
+        this.respond(
+          tx,
+          createResponse(req, 400, `Bad Request: ${(err as Error).message}`.slice(0, 150)),
+        );
+      }
+    }
+  }
+
+  private route(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
+    const problem = validateRequest(req, { proxy: true });
+    if (problem) {
+      if (problem.status === 400) this.metrics.malformed++;
+      const res = createResponse(req, problem.status, problem.reason);
+      if (problem.unsupported) res.set('Unsupported', problem.unsupported.join(', '));
+      this.respond(tx, res);
+      return;
+    }
+    const mf = req.maxForwards;
+    if (mf !== undefined && mf <= 0) {
+      if (req.method === 'OPTIONS' && this.isUs(req.requestUri))
+        this.respond(tx, this.optionsOk(req));
+      else this.respond(tx, createResponse(req, 483, 'Too Many Hops'));
+      return;
+    }
+    if (this.isLoop(req)) {
+      this.respond(tx, createResponse(req, 482, 'Loop Detected'));
+      return;
+    }
+    if (req.method === 'CANCEL') {
+      this.onCancel(req, tx);
+      return;
+    }
+    if (req.to.tag !== undefined) {
+      this.routeInDialog(req, tx, inbound);
+      return;
+    }
+    if (req.method === 'REGISTER') {
+      this.onRegister(req, tx, inbound);
+      return;
+    }
+    if (req.method === 'OPTIONS' && this.isUs(req.requestUri) && !req.requestUri.user) {
+      this.respond(tx, this.optionsOk(req));
+      return;
+    }
+    this.routeInitial(req, tx, inbound);
+  }
+
+  private optionsOk(req: SipRequest): SipResponse {
+    const res = createResponse(req, 200, 'OK');
+    res.set('Allow', SUPPORTED_METHODS);
+    res.set('Accept', 'application/sdp');
+    return res;
+  }
+
+  private respond(tx: ServerTransaction, res: SipResponse): void {
+    this.metrics.countResponse(res.status);
+    if (!res.has('Server')) res.set('Server', 'trapezoid');
+    tx.respond(res);
+  }
+
+  private onCancel(req: SipRequest, tx: ServerTransaction): void {
+    const invite = tx.invite;
+    if (!invite) {
+      this.respond(tx, createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      return;
+    }
+    this.respond(tx, createResponse(req, 200, 'OK'));
+    const set = this.branchSets.get(invite);
+    if (set) set.cancel();
+    else if (!invite.lastResponse || invite.lastResponse.status < 200) {
+      this.respond(invite, createResponse(invite.request, 487, 'Request Terminated'));
+    }
+  }
+
+  private onRegister(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
+    if (!this.isUs(req.requestUri)) {
+      this.respond(tx, createResponse(req, 404, 'Not Found (domain not served here)'));
+      return;
+    }
+    const user = this.authenticate(req, tx, 'WWW-Authenticate', req.authorization);
+    if (user === undefined) return;
+    const toUser = req.to.uri.user;
+    if (toUser !== user) {
+      this.respond(tx, createResponse(req, 403, 'Forbidden (may only register your own address)'));
+      return;
+    }
+    const aor = addressOfRecord({ ...req.to.uri, host: this.domain });
+    const res = this.registrar.register(req, aor, {
+      protocol: inbound.source.protocol,
+      address: inbound.source.address,
+      port: inbound.source.port,
+      connectionId: inbound.connectionId,
+    });
+    this.respond(tx, res);
+  }
+
+  /**
+   * Challenges or checks credentials. Returns the authenticated user, or undefined after having
+   * answered (401/407 with a fresh challenge). Unknown users and wrong passwords get the same
+   * answer, so extensions cannot be told apart.
+   */
+  private authenticate(
+    req: SipRequest,
+    tx: ServerTransaction,
+    header: 'WWW-Authenticate' | 'Proxy-Authenticate',
+    credentials: SipRequest['authorization'],
+  ): string | undefined {
+    const result = this.auth.verify(credentials, req.method, (u) =>
+      this.opts.store.getUser(u, this.domain),
+    );
+    if (result.ok) return result.user;
+    if (result.failure !== 'missing' && result.failure !== 'stale') this.metrics.authFailures++;
+    const status = header === 'WWW-Authenticate' ? 401 : 407;
+    const res = createResponse(
+      req,
+      status,
+      status === 401 ? 'Unauthorized' : 'Proxy Authentication Required',
+    );
+    for (const ch of this.auth.challenges(result.failure === 'stale')) res.append(header, ch);
+    this.respond(tx, res);
+    return undefined;
+  }
+
+  private trunkForSource(source: Endpoint): Trunk | undefined {
+    const host = source.address.toLowerCase();
+    return this.trunkSources.get(`${host}:${source.port}`) ?? this.trunkSources.get(host);
+  }
+
+  private routeInitial(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
+    const fromTrunk = this.trunkForSource(inbound.source);
+    const fromLocal = this.isOurHost(req.from.uri.host);
+    let caller: string | undefined;
+    if (!fromTrunk && fromLocal) {
+      caller = this.authenticate(req, tx, 'Proxy-Authenticate', req.proxyAuthorization);
+      if (caller === undefined) return;
+      if (req.from.uri.user !== caller) {
+        this.respond(
+          tx,
+          createResponse(req, 403, 'Forbidden (From is not the authenticated user)'),
+        );
+        return;
+      }
+    }
+    const ruri = req.requestUri;
+    if (!this.isUs(ruri)) {
+      // Toward another domain: only for our own authenticated users (no open relay).
+      if (caller === undefined) {
+        this.respond(tx, createResponse(req, 403, 'Forbidden (relaying not allowed)'));
+        return;
+      }
+      this.forward(req, tx, inbound, [{ uri: req.uri, destination: uriDestination(ruri) }], {});
+      return;
+    }
+    const dialled = ruri.user ?? '';
+    const route = this.dialPlan.route(dialled);
+    const action = route?.route ?? { action: 'local' as const };
+    const number = route?.number ?? dialled;
+    if (action.action === 'reject') {
+      this.respond(tx, createResponse(req, action.code, action.reason));
+      return;
+    }
+    if (action.action === 'trunk') {
+      const trunk = this.trunks.get(action.trunk)!;
+      if (caller === undefined && !fromTrunk?.transit) {
+        // Only our authenticated users (or a trunk allowed transit) may reach a trunk: no toll fraud.
+        this.respond(
+          tx,
+          createResponse(req, 403, 'Forbidden (trunk calls need an authenticated local user)'),
+        );
+        return;
+      }
+      const peers = [...trunk.peers];
+      const toPeer = (p: Trunk['peers'][number]): ForwardTarget => ({
+        uri: `sip:${number}@${trunk.domain ?? hostForHeader(p.host)}${trunk.domain ? '' : `:${p.port}`}`,
+        destination: { protocol: p.transport, address: p.host, port: p.port },
+      });
+      const first = peers.shift()!;
+      this.forward(req, tx, inbound, [toPeer(first)], {
+        trunk: trunk.name,
+        dialled,
+        caller: caller ?? fromTrunk?.name,
+        trunkIn: fromTrunk?.name,
+        failover: (res) => {
+          const retry = res === undefined || res.status === 503 || res.status === 408;
+          const next = retry ? peers.shift() : undefined;
+          if (next)
+            this.log(
+              `trunk ${trunk.name}: ${res?.status ?? 'timeout'} from ${first.host}, trying ${next.host}:${next.port}`,
+            );
+          return next ? [toPeer(next)] : undefined;
+        },
+      });
+      return;
+    }
+    // A local user.
+    if (!this.opts.store.getUser(number, this.domain)) {
+      this.respond(tx, createResponse(req, 404, 'Not Found'));
+      return;
+    }
+    const bindings = this.opts.store.bindingsFor(`sip:${number}@${this.domain}`, Date.now());
+    if (bindings.length === 0) {
+      this.respond(tx, createResponse(req, 480, 'Temporarily Unavailable'));
+      return;
+    }
+    const targets = bindings.map((b) => ({
+      uri: b.contact,
+      destination: parseTarget(b.target),
+      ...(b.connectionId !== undefined ? { connectionId: b.connectionId } : {}),
+    }));
+    this.forward(req, tx, inbound, targets, { dialled, caller, trunkIn: fromTrunk?.name });
+  }
+
+  private routeInDialog(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
+    const next = this.nextHop(req);
+    if (!next) {
+      this.respond(tx, createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      return;
+    }
+    this.forward(req, tx, inbound, [next], {});
+  }
+
+  /** Pops our own Route; the next hop is the next Route or the Request-URI (§16.4, §16.12). */
+  private nextHop(req: SipRequest): ForwardTarget | undefined {
+    const routes = req.route;
+    if (routes.length > 0 && this.isUs(routes[0]!.uri)) {
+      req.removeFirst('Route');
+      routes.shift();
+    }
+    if (routes.length > 0) return { uri: req.uri, destination: uriDestination(routes[0]!.uri) };
+    const ruri = req.requestUri;
+    if (this.isUs(ruri) && !ruri.user) return undefined;
+    // A registered contact goes where it registered from (NAT).
+    const binding = this.findBindingByContact(req.uri);
+    if (binding) return { uri: req.uri, destination: parseTarget(binding.target) };
+    if (this.isUs(ruri)) {
+      // Addressed to us with no Route: a UA that ignored our Record-Route (SIPp's built-in uac
+      // does). Within a call we carry, the request goes to the call's other side.
+      const other = this.calls.otherSide(req);
+      return other ? { uri: req.uri, destination: other } : undefined;
+    }
+    return { uri: req.uri, destination: uriDestination(ruri) };
+  }
+
+  private findBindingByContact(contact: string): { target: string } | undefined {
+    return this.opts.store.bindingByContact(contact, Date.now());
+  }
+
+  private forward(
+    req: SipRequest,
+    tx: ServerTransaction,
+    inbound: InboundMessage,
+    targets: ForwardTarget[],
+    call: {
+      dialled?: string;
+      caller?: string;
+      trunk?: string;
+      trunkIn?: string;
+      failover?: (res: SipResponse | undefined) => ForwardTarget[] | undefined;
+    },
+  ): void {
+    const template = req.clone();
+    template.set('Max-Forwards', String((req.maxForwards ?? 70) - 1));
+    template.remove('Proxy-Authorization'); // ours: consumed here (§22.3)
+    const isInitial = req.to.tag === undefined;
+    if (isInitial && DIALOG_CREATING.has(req.method)) {
+      template.prepend('Record-Route', `<${this.ownUri(inbound.local)};lr>`);
+    }
+    const loop = this.loopHash(req);
+    const record = this.calls.observe(req, inbound, {
+      initial: isInitial && req.method === 'INVITE',
+      dialled: call.dialled,
+      trunk: call.trunk ?? call.trunkIn,
+    });
+    const set = new ProxyBranchSet(
+      this.layer,
+      tx,
+      template,
+      (branch, target) => this.viaHeader(target.destination, branch),
+      () => `z9hG4bK${loop}.${newBranch().slice(7)}`,
+      {
+        failover: call.failover,
+        beforeFinal: (res) => {
+          this.metrics.countResponse(res.status);
+          record?.onFinal(req, res);
+        },
+        onMessage: (direction, message, peer) =>
+          record?.onMessage(direction, message, peer, inbound.local),
+        onDone: () => this.branchSets.delete(tx),
+      },
+      this.opts.timerC,
+    );
+    this.branchSets.set(tx, set);
+    set.start(targets);
+  }
+
+  /** A 2xx's ACK: forwarded statelessly along the dialog's route. */
+  private forwardAck(req: SipRequest, inbound: InboundMessage): void {
+    if (req.method !== 'ACK') return;
+    const next = this.nextHop(req);
+    if (!next) return;
+    const ack = req.clone();
+    ack.set('Max-Forwards', String((req.maxForwards ?? 70) - 1));
+    ack.uri = next.uri;
+    ack.prepend('Via', this.viaHeader(next.destination, newBranch()));
+    this.calls.observeAck(req, inbound, ack, next.destination);
+    this.layer.sendStateless(ack, next.destination).catch(() => {});
+  }
+
+  /** A 2xx retransmitted after the client transaction ended: passed upstream statelessly (§16.7). */
+  private onStrayResponse(res: SipResponse): void {
+    if (res.via.length < 2 || !this.isOurVia(res.via[0]!)) return;
+    const out = res.clone();
+    out.removeFirst('Via');
+    this.layer.sendStateless(out).catch(() => {});
+  }
+
+  // ---- who we are -------------------------------------------------------------------------
+
+  private isOurHost(host: string): boolean {
+    const h = host.toLowerCase();
+    if (h === this.domain) return true;
+    const bare = h.startsWith('[') ? h.slice(1, -1) : h;
+    return this.listeners.some((l) => l.address === bare);
+  }
+
+  private isUs(uri: SipUri): boolean {
+    const h = uri.host.toLowerCase();
+    if (h === this.domain) return true;
+    const bare = h.startsWith('[') ? h.slice(1, -1) : h;
+    return this.listeners.some(
+      (l) => l.address === bare && (uri.port ?? defaultPort(l.protocol)) === l.port,
+    );
+  }
+
+  private isOurVia(via: { host: string; port?: number }): boolean {
+    const bare = via.host.startsWith('[') ? via.host.slice(1, -1) : via.host;
+    return this.listeners.some((l) => l.address === bare && (via.port ?? 5060) === l.port);
+  }
+
+  private viaHeader(destination: Endpoint, branch: string): string {
+    const via = this.transport.viaFor(destination.protocol, destination.address);
+    return `SIP/2.0/${via.transport} ${via.host}${via.port ? `:${via.port}` : ''};branch=${branch}`;
+  }
+
+  private ownUri(local: Endpoint): string {
+    const transport = local.protocol === 'udp' ? '' : `;transport=${local.protocol}`;
+    return `sip:${hostForHeader(local.address)}:${local.port}${transport}`;
+  }
+
+  /** §16.6 step 8: a hash of what makes this request this request, put in our branch. */
+  private loopHash(req: SipRequest): string {
+    const h = createHash('md5');
+    h.update(req.uri)
+      .update('|')
+      .update(req.from.tag ?? '')
+      .update('|')
+      .update(req.to.tag ?? '');
+    h.update('|').update(req.callId).update('|').update(String(req.cseq.seq));
+    for (const r of req.getAll('Route')) h.update('|').update(r);
+    return h.digest('hex').slice(0, 10);
+  }
+
+  /** §16.3 step 4: our own Via with the same loop hash means the request came back unchanged. */
+  private isLoop(req: SipRequest): boolean {
+    const vias = req.via;
+    if (vias.length < 2) return false;
+    const mark = `z9hG4bK${this.loopHash(req)}.`;
+    return vias.some((v) => this.isOurVia(v) && v.branch?.startsWith(mark) === true);
+  }
+
+  describe(): string {
+    return this.listeners.map(formatEndpoint).join(', ');
+  }
+}

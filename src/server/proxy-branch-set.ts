@@ -1,0 +1,254 @@
+// One proxied request and its branches (RFC 3261 §16.6-§16.8): the request goes to every target
+// at once (parallel forking); provisional responses are passed upstream, the first 2xx at once
+// (and every later 2xx, as §16.7 step 5 requires), and when every branch has a final answer and
+// none was 2xx the best one is chosen (§16.7 step 6). Timer C (§16.8) guards INVITE branches
+// that stay in Proceeding too long. A CANCEL for the request cancels every pending branch.
+import { createResponse, newBranch, SipRequest, type SipResponse } from '../sip/index.ts';
+import type {
+  ClientTransaction,
+  ServerTransaction,
+  TransactionLayer,
+} from '../transaction/index.ts';
+import type { Endpoint } from '../transport/index.ts';
+
+export interface ForwardTarget {
+  /** The Request-URI for this branch. */
+  uri: string;
+  destination: Endpoint;
+  connectionId?: string;
+}
+
+export interface BranchSetEvents {
+  /** A final response is about to be sent upstream (CDRs are written here, before it leaves). */
+  beforeFinal?(response: SipResponse): void;
+  /** Whether to try the next target list for this final (trunk failover); return the targets. */
+  failover?(response: SipResponse | undefined): ForwardTarget[] | undefined;
+  /** Requests sent downstream, responses received from there and responses passed upstream. */
+  onMessage?(
+    direction: 'downstream' | 'from-downstream' | 'upstream',
+    message: SipRequest | SipResponse,
+    peer: Endpoint,
+  ): void;
+  onDone?(): void;
+}
+
+interface Branch {
+  target: ForwardTarget;
+  request: SipRequest;
+  tx?: ClientTransaction;
+  provisional: boolean;
+  final?: SipResponse;
+  timedOut: boolean;
+  cancelPending: boolean;
+  timerC?: NodeJS.Timeout;
+}
+
+/** 3 minutes (§16.8: more than 3 minutes); shorter in tests. */
+export const DEFAULT_TIMER_C = 181_000;
+
+export class ProxyBranchSet {
+  private readonly branches: Branch[] = [];
+  private finalSent = false;
+  private cancelled = false;
+  private done = false;
+
+  constructor(
+    private readonly layer: TransactionLayer,
+    private readonly serverTx: ServerTransaction,
+    /** The request as it goes downstream before per-branch changes (Max-Forwards, Record-Route done). */
+    private readonly template: SipRequest,
+    /** The Via this proxy puts on top of a branch, for a given branch id. */
+    private readonly viaHeader: (branch: string, target: ForwardTarget) => string,
+    private readonly branchId: () => string = newBranch,
+    private readonly events: BranchSetEvents = {},
+    private readonly timerC = DEFAULT_TIMER_C,
+  ) {}
+
+  get isInvite(): boolean {
+    return this.template.method === 'INVITE';
+  }
+
+  start(targets: ForwardTarget[]): void {
+    for (const t of targets) this.fork(t);
+    this.checkComplete();
+  }
+
+  /** CANCEL received for the request (§16.10): cancel every branch still pending. */
+  cancel(): void {
+    this.cancelled = true;
+    for (const b of this.branches) this.cancelBranch(b);
+  }
+
+  private fork(target: ForwardTarget): void {
+    const request = this.template.clone();
+    request.uri = target.uri;
+    request.prepend('Via', this.viaHeader(this.branchId(), target));
+    const branch: Branch = {
+      target,
+      request,
+      provisional: false,
+      timedOut: false,
+      cancelPending: false,
+    };
+    this.branches.push(branch);
+    this.events.onMessage?.('downstream', request, target.destination);
+    branch.tx = this.layer.sendRequest(
+      request,
+      target.destination,
+      {
+        onProvisional: (res) => this.onProvisional(branch, res),
+        onFinal: (res) => this.onFinal(branch, res),
+        onTimeout: () => this.onNoAnswer(branch),
+        onTransportError: () => this.onNoAnswer(branch),
+      },
+      target.connectionId !== undefined ? { connectionId: target.connectionId } : {},
+    );
+    if (this.isInvite) this.armTimerC(branch);
+  }
+
+  private armTimerC(branch: Branch): void {
+    clearTimeout(branch.timerC);
+    branch.timerC = setTimeout(() => this.onTimerC(branch), this.timerC);
+    branch.timerC.unref();
+  }
+
+  private onTimerC(branch: Branch): void {
+    if (branch.final) return;
+    if (branch.provisional) {
+      // A provisional was seen: CANCEL it; the 487 (or whatever comes) closes the branch.
+      this.cancelBranch(branch);
+    } else {
+      this.onNoAnswer(branch);
+    }
+  }
+
+  private onProvisional(branch: Branch, res: SipResponse): void {
+    this.events.onMessage?.('from-downstream', res, branch.target.destination);
+    if (branch.final) return;
+    branch.provisional = true;
+    if (branch.cancelPending) {
+      this.sendCancel(branch);
+      return;
+    }
+    if (this.isInvite) this.armTimerC(branch);
+    if (res.status === 100 || this.finalSent) return; // 100 is hop by hop (§16.7 step 5)
+    this.forwardUpstream(res);
+  }
+
+  private onFinal(branch: Branch, res: SipResponse): void {
+    this.events.onMessage?.('from-downstream', res, branch.target.destination);
+    const first = !branch.final;
+    branch.final ??= res;
+    clearTimeout(branch.timerC);
+    if (res.status >= 200 && res.status < 300) {
+      // Every 2xx goes upstream, the first and any later one (§16.7 step 5, RFC 6026).
+      if (!this.finalSent) {
+        this.finalSent = true;
+        this.events.beforeFinal?.(res);
+        for (const b of this.branches) if (b !== branch) this.cancelBranch(b);
+      }
+      this.forwardUpstream(res);
+      this.checkComplete();
+      return;
+    }
+    if (!first) return;
+    if (res.status >= 600 && !this.finalSent) {
+      // A 6xx ends the search (§16.7 step 5): cancel the others.
+      for (const b of this.branches) if (b !== branch) this.cancelBranch(b);
+    }
+    this.checkComplete();
+  }
+
+  private onNoAnswer(branch: Branch): void {
+    if (branch.final) return;
+    clearTimeout(branch.timerC);
+    branch.timedOut = true;
+    branch.final = createResponse(branch.request, 408, 'Request Timeout');
+    this.checkComplete();
+  }
+
+  private cancelBranch(branch: Branch): void {
+    if (branch.final) return;
+    if (!branch.provisional) {
+      // §9.1: no CANCEL before a provisional response; send it when one comes.
+      branch.cancelPending = true;
+      return;
+    }
+    this.sendCancel(branch);
+  }
+
+  private sendCancel(branch: Branch): void {
+    if (branch.cancelPending && branch.final) return;
+    branch.cancelPending = false;
+    if (branch.request.method !== 'INVITE') return;
+    const inv = branch.request;
+    const cancel = new SipRequest('CANCEL', inv.uri, [
+      ['Via', inv.getAll('Via')[0]!],
+      ['Max-Forwards', '70'],
+      ['From', inv.get('From')!],
+      ['To', inv.get('To')!],
+      ['Call-ID', inv.get('Call-ID')!],
+      ['CSeq', `${inv.cseq.seq} CANCEL`],
+      ...inv.getAll('Route').map((r): [string, string] => ['Route', r]),
+    ]);
+    const opts =
+      branch.target.connectionId !== undefined ? { connectionId: branch.target.connectionId } : {};
+    this.events.onMessage?.('downstream', cancel, branch.target.destination);
+    this.layer.sendRequest(cancel, branch.target.destination, {}, opts);
+  }
+
+  private checkComplete(): void {
+    if (this.done) return;
+    if (this.branches.some((b) => !b.final)) return;
+    if (!this.finalSent) {
+      const best = this.bestResponse();
+      if (!this.cancelled && best.status !== 487) {
+        const next = this.events.failover?.(best);
+        if (next && next.length > 0) {
+          for (const t of next) this.fork(t);
+          return;
+        }
+      }
+      this.finalSent = true;
+      const upstream = best.status === 503 ? this.rewrite(best, 500) : best;
+      this.events.beforeFinal?.(upstream);
+      this.forwardUpstream(upstream);
+    }
+    this.done = true;
+    this.events.onDone?.();
+  }
+
+  /** §16.7 step 6: a 6xx if any, else the lowest class; 408 when nothing answered. */
+  private bestResponse(): SipResponse {
+    let best: SipResponse | undefined;
+    for (const b of this.branches) {
+      const r = b.final!;
+      if (!best) best = r;
+      else if (r.status >= 600 && best.status < 600) best = r;
+      else if (best.status < 600 && Math.floor(r.status / 100) < Math.floor(best.status / 100))
+        best = r;
+    }
+    return best ?? createResponse(this.template, 408, 'Request Timeout');
+  }
+
+  /** A response built by us (408 for a timed-out branch) or a 503 turned into a 500 (§16.7). */
+  private rewrite(res: SipResponse, status: number): SipResponse {
+    const out = createResponse(this.serverTx.request, status, undefined);
+    const toTag = res.to.tag;
+    if (toTag) out.set('To', `${this.serverTx.request.get('To')};tag=${toTag}`);
+    return out;
+  }
+
+  private forwardUpstream(res: SipResponse): void {
+    // Our own 408s were built from the branch request: rebuild them for the upstream side.
+    let out: SipResponse;
+    if (res.has('Via') && res.via.length === this.serverTx.request.via.length + 1) {
+      out = res.clone();
+      out.removeFirst('Via'); // §16.7 step 3: our Via goes
+    } else {
+      out = this.rewrite(res, res.status);
+    }
+    this.events.onMessage?.('upstream', out, this.serverTx.inbound.source);
+    this.serverTx.respond(out);
+  }
+}

@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  SipRequest,
+  SipResponse,
+  createResponse,
+  newBranch,
+  newCallId,
+  newTag,
+  parseMessage,
+  reasonPhrase,
+} from './index.ts';
+
+const REQ =
+  'INVITE sip:bob@example.com SIP/2.0\r\n' +
+  'v: SIP/2.0/UDP  proxy.example.com;branch=z9hG4bKp1 , SIP/2.0/UDP ua.example.com;branch=z9hG4bKu1;received=192.0.2.1\r\n' +
+  'Via: SIP/2.0/TCP first.example.com;branch=z9hG4bKf1\r\n' +
+  'f: <sip:alice@example.com>;tag=a1\r\n' +
+  't: <sip:bob@example.com>\r\n' +
+  'i: c1@example.com\r\n' +
+  'CSeq: 1 INVITE\r\n' +
+  'X-Odd:   kept   exactly  \r\n' +
+  'Supported: timer, 100rel\r\n' +
+  'k: path\r\n' +
+  'l: 0\r\n' +
+  '\r\n';
+
+test('get, getAll and has accept any case and compact forms', () => {
+  const m = parseMessage(REQ);
+  assert.equal(m.get('VIA'), 'SIP/2.0/UDP  proxy.example.com;branch=z9hG4bKp1');
+  assert.deepEqual(m.getAll('v').length, 3);
+  assert.deepEqual(m.getAll('supported'), ['timer', '100rel', 'path']);
+  assert.deepEqual(m.supported, ['timer', '100rel', 'path']);
+  assert.equal(m.get('call-id'), 'c1@example.com');
+  assert.equal(m.get('x-odd'), 'kept   exactly');
+  assert.ok(m.has('Content-Length'));
+  assert.ok(!m.has('Route'));
+  assert.equal(m.via.length, 3);
+  assert.equal(m.via[1]!.received, '192.0.2.1');
+});
+
+test('removeFirst pops the top Via out of a comma list; other lines keep their bytes', () => {
+  const m = parseMessage(REQ);
+  assert.equal(m.removeFirst('Via'), 'SIP/2.0/UDP  proxy.example.com;branch=z9hG4bKp1');
+  assert.equal(m.topVia.host, 'ua.example.com');
+  assert.equal(m.via.length, 2);
+  const out = m.toString();
+  assert.ok(out.includes('\r\nX-Odd:   kept   exactly  \r\n'), out);
+  assert.ok(out.includes('\r\nf: <sip:alice@example.com>;tag=a1\r\n'));
+  const again = parseMessage(out);
+  assert.deepEqual(
+    again.via.map((v) => v.host),
+    ['ua.example.com', 'first.example.com'],
+  );
+});
+
+test('set replaces every line; append and prepend place lines beside their kin', () => {
+  const m = parseMessage(REQ);
+  m.prepend('Via', 'SIP/2.0/UDP me.example.com;branch=z9hG4bKme');
+  assert.equal(m.topVia.host, 'me.example.com');
+  m.set('Supported', 'replaces');
+  assert.deepEqual(m.supported, ['replaces']);
+  m.append('Route', '<sip:r1.example.com;lr>');
+  m.append('Route', '<sip:r2.example.com;lr>');
+  assert.deepEqual(
+    m.route.map((r) => r.uri.host),
+    ['r1.example.com', 'r2.example.com'],
+  );
+  m.remove('x-odd');
+  assert.equal(m.get('X-Odd'), undefined);
+  const names = m.headerLines().map((h) => h.name);
+  assert.deepEqual(names.slice(0, 2), ['Via', 'v']);
+  assert.equal(names.filter((n) => n === 'Supported').length, 1);
+  const back = parseMessage(m.toBuffer());
+  assert.deepEqual(
+    back.route.map((r) => r.uri.host),
+    ['r1.example.com', 'r2.example.com'],
+  );
+});
+
+test('typed getters follow mutations', () => {
+  const m = parseMessage(REQ);
+  assert.equal(m.cseq.seq, 1);
+  m.set('CSeq', '2 INVITE');
+  assert.equal(m.cseq.seq, 2);
+  assert.equal(m.maxForwards, undefined);
+  m.set('Max-Forwards', '69');
+  assert.equal(m.maxForwards, 69);
+});
+
+test('Content-Length always matches the body', () => {
+  const m = parseMessage(REQ);
+  m.body = 'hello';
+  const out = m.toString();
+  assert.ok(out.includes('\r\nl: 5\r\n'), out);
+  assert.ok(out.endsWith('\r\n\r\nhello'));
+  const built = new SipRequest('MESSAGE', 'sip:a@b', [['Call-ID', 'x']], 'hi');
+  assert.equal(
+    built.toString(),
+    'MESSAGE sip:a@b SIP/2.0\r\nCall-ID: x\r\nContent-Length: 2\r\n\r\nhi',
+  );
+});
+
+test('createResponse copies Via, From, To (adding the tag), Call-ID and CSeq', () => {
+  const req = parseMessage(REQ) as SipRequest;
+  const res = createResponse(req, 180, undefined, { toTag: 'b2' });
+  assert.ok(res instanceof SipResponse);
+  assert.equal(res.reason, 'Ringing');
+  assert.equal(res.via.length, 3);
+  assert.equal(res.to.tag, 'b2');
+  assert.equal(res.from.tag, 'a1');
+  assert.equal(res.callId, 'c1@example.com');
+  assert.deepEqual(res.cseq, { seq: 1, method: 'INVITE' });
+  const parsed = parseMessage(res.toBuffer());
+  assert.equal((parsed as SipResponse).status, 180);
+  assert.equal(parsed.to.tag, 'b2');
+});
+
+test('clone is deep', () => {
+  const m = parseMessage(REQ) as SipRequest;
+  const c = m.clone();
+  c.set('CSeq', '5 INVITE');
+  c.uri = 'sip:carol@example.com';
+  assert.equal(m.cseq.seq, 1);
+  assert.equal(m.uri, 'sip:bob@example.com');
+  assert.equal(c.requestUri.user, 'carol');
+});
+
+test('ids: branch has the magic cookie; ids differ', () => {
+  const b = newBranch();
+  assert.match(b, /^z9hG4bK[0-9a-f]{16}$/);
+  assert.notEqual(newBranch(), b);
+  assert.notEqual(newTag(), newTag());
+  assert.match(newCallId('example.com'), /^[0-9a-f]{24}@example\.com$/);
+  assert.equal(reasonPhrase(486), 'Busy Here');
+});
+
+test('mutating rejects header values with line breaks', () => {
+  const m = parseMessage(REQ);
+  assert.throws(() => m.set('Subject', 'a\r\nVia: evil'));
+});

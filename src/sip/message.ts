@@ -1,0 +1,722 @@
+// The SIP message model (RFC 3261 §7): SipRequest and SipResponse over a shared SipMessage.
+//
+// A parsed message keeps its source bytes and a compact table of header offsets (see HeaderTable
+// below); header text is decoded, and typed values parsed, only when someone asks. The first
+// mutation turns the table into a list of fields, each either still pointing at its original
+// bytes (written back unchanged) or holding new text (rendered as "Name: value").
+
+import { latin1, utf8 } from './bytes.ts';
+import { parseAuthValue, type DigestChallenge, type DigestCredentials } from './digest.ts';
+import { isToken, isWord, splitList } from './grammar.ts';
+import { H, canonicalName, headerKey, isListKind } from './header-names.ts';
+import { parseMediaType } from './media-type.ts';
+import { parseMultipart, type BodyPart } from './multipart.ts';
+import { parseContact, parseNameAddr, type Contact, type NameAddr } from './name-addr.ts';
+import { SipParseError, valueError } from './parse-error.ts';
+import { parseSipDate } from './sip-date.ts';
+import { parseUri, type SipUri } from './uri.ts';
+import { parseVia, type Via } from './via.ts';
+
+export interface HeaderLine {
+  name: string;
+  value: string;
+}
+
+export interface CSeq {
+  seq: number;
+  method: string;
+}
+
+/**
+ * Compact header table written by the parser: 6 numbers per header line.
+ *
+ *   [kind|flags, lineStart, nameEnd, valueStart, valueEnd, lineEnd]
+ *
+ * offsets into the source buffer; lineEnd excludes the line terminator; valueEnd excludes trailing
+ * whitespace. A folded value (continued on following lines) has the FOLDED flag.
+ */
+export const HT_STRIDE = 6;
+export const HT_KIND = 0;
+export const HT_LINE_START = 1;
+export const HT_NAME_END = 2;
+export const HT_VALUE_START = 3;
+export const HT_VALUE_END = 4;
+export const HT_LINE_END = 5;
+export const HT_KIND_MASK = 0xff;
+export const HT_FOLDED = 0x100;
+
+/** A header line after the first mutation. raw = its original bytes while untouched. */
+interface Field {
+  kind: number;
+  key: string;
+  name: string;
+  value: string;
+  raw: Buffer | null;
+}
+
+const UNSET = Symbol('unset');
+const MAX_DELTA = 4294967295;
+/** RFC 3261 §20.19/§10.2.1.1: a malformed or out-of-range expiry counts as 3600 seconds. */
+const DEFAULT_EXPIRES = 3600;
+
+function unfold(s: string): string {
+  return s.replace(/\r?\n[ \t]+/g, ' ');
+}
+
+export abstract class SipMessage {
+  version = 'SIP/2.0';
+  /** @internal source bytes of a parsed message */
+  _src: Buffer | null = null;
+  /** @internal compact header table (see HT_*) */
+  _ht: number[] | null = null;
+  /** @internal offset of the first header line in _src and of the blank line after the headers */
+  _headStart = 0;
+  _headEnd = 0;
+  /** @internal fields after the first mutation (or for a built message) */
+  _fields: Field[] | null = null;
+  /** @internal parsed typed values by header kind */
+  _cache: unknown[] = [];
+  /** @internal the header block still holds its source bytes unchanged */
+  _pristine = false;
+  private _body: Buffer = EMPTY;
+
+  constructor(headers?: [string, string][], body?: Buffer | string) {
+    this._fields = [];
+    if (headers) for (const [n, v] of headers) this.append(n, v);
+    if (body !== undefined) this.body = typeof body === 'string' ? Buffer.from(body) : body;
+  }
+
+  abstract startLine(): string;
+  abstract clone(): this;
+
+  // ---- header access (works on the compact table and on fields alike) ----
+
+  /** @internal number of header lines */
+  _count(): number {
+    return this._fields ? this._fields.length : (this._ht as number[]).length / HT_STRIDE;
+  }
+
+  /** @internal kind of header line i */
+  _kindAt(i: number): number {
+    return this._fields
+      ? this._fields[i]!.kind
+      : (this._ht as number[])[i * HT_STRIDE]! & HT_KIND_MASK;
+  }
+
+  /** @internal lookup key (lower case) of an unknown header line */
+  _keyAt(i: number): string {
+    if (this._fields) return this._fields[i]!.key;
+    return this._nameAt(i).toLowerCase();
+  }
+
+  /** @internal name of header line i as written */
+  _nameAt(i: number): string {
+    if (this._fields) return this._fields[i]!.name;
+    const ht = this._ht as number[];
+    const o = i * HT_STRIDE;
+    return latin1(this._src as Buffer, ht[o + HT_LINE_START]!, ht[o + HT_NAME_END]!);
+  }
+
+  /** @internal value text of header line i (unfolded) */
+  _valueAt(i: number): string {
+    if (this._fields) return this._fields[i]!.value;
+    const ht = this._ht as number[];
+    const o = i * HT_STRIDE;
+    const s = utf8(this._src as Buffer, ht[o + HT_VALUE_START]!, ht[o + HT_VALUE_END]!);
+    return ht[o]! & HT_FOLDED ? unfold(s) : s;
+  }
+
+  /** @internal byte offset of the value of line i in the source (for error positions), or -1 */
+  _valueOffset(i: number): number {
+    if (this._fields || !this._ht) return -1;
+    return this._ht[i * HT_STRIDE + HT_VALUE_START]!;
+  }
+
+  private _matches(i: number, kind: number, key: string): boolean {
+    const k = this._kindAt(i);
+    return kind ? k === kind : k === 0 && this._keyAt(i) === key;
+  }
+
+  /** @internal indexes of the lines of a header */
+  _indexes(kind: number, key: string): number[] {
+    const out: number[] = [];
+    const n = this._count();
+    for (let i = 0; i < n; i++) if (this._matches(i, kind, key)) out.push(i);
+    return out;
+  }
+
+  /** @internal first line of a header kind, or -1 */
+  _first(kind: number): number {
+    const n = this._count();
+    if (this._fields) {
+      const f = this._fields;
+      for (let i = 0; i < n; i++) if (f[i]!.kind === kind) return i;
+      return -1;
+    }
+    const ht = this._ht as number[];
+    for (let i = 0; i < n; i++) if ((ht[i * HT_STRIDE]! & HT_KIND_MASK) === kind) return i;
+    return -1;
+  }
+
+  /** First value's text (for list headers, the first element of the list). */
+  get(name: string): string | undefined {
+    const { kind, key } = headerKey(name);
+    const n = this._count();
+    for (let i = 0; i < n; i++) {
+      if (!this._matches(i, kind, key)) continue;
+      const v = this._valueAt(i);
+      return isListKind(kind) && v.indexOf(',') >= 0 ? splitList(v)[0] : v;
+    }
+    return undefined;
+  }
+
+  /** Every value in order: each line, and comma lists split for list headers. */
+  getAll(name: string): string[] {
+    const { kind, key } = headerKey(name);
+    const list = isListKind(kind);
+    const out: string[] = [];
+    const n = this._count();
+    for (let i = 0; i < n; i++) {
+      if (!this._matches(i, kind, key)) continue;
+      const v = this._valueAt(i);
+      if (list && v.indexOf(',') >= 0) {
+        for (const part of splitList(v)) out.push(part);
+      } else out.push(v);
+    }
+    return out;
+  }
+
+  has(name: string): boolean {
+    const { kind, key } = headerKey(name);
+    const n = this._count();
+    for (let i = 0; i < n; i++) if (this._matches(i, kind, key)) return true;
+    return false;
+  }
+
+  /** Every header line in order as received (name as written, value unfolded). */
+  headerLines(): HeaderLine[] {
+    const out: HeaderLine[] = [];
+    const n = this._count();
+    for (let i = 0; i < n; i++) out.push({ name: this._nameAt(i), value: this._valueAt(i) });
+    return out;
+  }
+
+  /** @internal switch from the compact table to fields */
+  _materialize(): Field[] {
+    if (this._fields) return this._fields;
+    const src = this._src as Buffer;
+    const ht = this._ht as number[];
+    const fields: Field[] = [];
+    for (let o = 0; o < ht.length; o += HT_STRIDE) {
+      const i = o / HT_STRIDE;
+      const kind = ht[o]! & HT_KIND_MASK;
+      const name = this._nameAt(i);
+      let raw: Buffer | null = src.subarray(ht[o + HT_LINE_START]!, ht[o + HT_LINE_END]!);
+      if (ht[o]! & HT_FOLDED && hasBareLf(raw)) raw = null;
+      fields.push({
+        kind,
+        key: kind ? canonicalName(kind).toLowerCase() : name.toLowerCase(),
+        name,
+        value: this._valueAt(i),
+        raw,
+      });
+    }
+    this._fields = fields;
+    this._ht = null;
+    return fields;
+  }
+
+  private _touch(kind: number): Field[] {
+    const f = this._materialize();
+    this._pristine = false;
+    if (kind) this._cache[kind] = undefined;
+    return f;
+  }
+
+  private _newField(name: string, value: string): Field {
+    const { kind, key } = headerKey(name);
+    if (!isToken(name)) throw new SipParseError(`Invalid header name '${name}'`, 1, 1);
+    if (/[\r\n]/.test(value))
+      throw new SipParseError(`Invalid value for ${name}: line breaks are not allowed`, 1, 1, name);
+    return {
+      kind,
+      key,
+      name: name.length === 1 && kind ? canonicalName(kind) : name,
+      value: value.trim(),
+      raw: null,
+    };
+  }
+
+  /** Replaces every line of that header (appends when absent). */
+  set(name: string, value: string): void {
+    const nf = this._newField(name, value);
+    const fields = this._touch(nf.kind);
+    const idx = this._indexes(nf.kind, nf.key);
+    if (idx.length === 0) {
+      fields.push(nf);
+      return;
+    }
+    fields[idx[0]!] = nf;
+    for (let j = idx.length - 1; j >= 1; j--) fields.splice(idx[j]!, 1);
+  }
+
+  /** Adds a header line after the last one of that name (or at the end). */
+  append(name: string, value: string): void {
+    const nf = this._newField(name, value);
+    const fields = this._touch(nf.kind);
+    const idx = this._indexes(nf.kind, nf.key);
+    if (idx.length === 0) fields.push(nf);
+    else fields.splice(idx[idx.length - 1]! + 1, 0, nf);
+  }
+
+  /** Adds a header line before the first one of that name (or at the top). */
+  prepend(name: string, value: string): void {
+    const nf = this._newField(name, value);
+    const fields = this._touch(nf.kind);
+    const idx = this._indexes(nf.kind, nf.key);
+    fields.splice(idx.length === 0 ? 0 : idx[0]!, 0, nf);
+  }
+
+  /** Removes every line of that header. */
+  remove(name: string): void {
+    const { kind, key } = headerKey(name);
+    if (!this.has(name)) return;
+    const fields = this._touch(kind);
+    const idx = this._indexes(kind, key);
+    for (let j = idx.length - 1; j >= 0; j--) fields.splice(idx[j]!, 1);
+  }
+
+  /** Removes the first value (out of a comma list if need be) and returns it. */
+  removeFirst(name: string): string | undefined {
+    const { kind, key } = headerKey(name);
+    if (!this.has(name)) return undefined;
+    const fields = this._touch(kind);
+    const i = this._indexes(kind, key)[0]!;
+    const f = fields[i]!;
+    if (isListKind(kind) && f.value.indexOf(',') >= 0) {
+      const parts = splitList(f.value);
+      if (parts.length > 1) {
+        fields[i] = { kind, key, name: f.name, value: parts.slice(1).join(', '), raw: null };
+        return parts[0];
+      }
+    }
+    fields.splice(i, 1);
+    return f.value;
+  }
+
+  // ---- body ----
+
+  get body(): Buffer {
+    return this._body;
+  }
+
+  set body(b: Buffer | string) {
+    this._body = typeof b === 'string' ? Buffer.from(b) : b;
+    this._pristine = false;
+  }
+
+  /** @internal set by the parser */
+  _setParsedBody(b: Buffer): void {
+    this._body = b;
+  }
+
+  // ---- typed getters (parsed on first use, cached until that header changes) ----
+
+  /** @internal cached typed value of a header kind */
+  _typed<T>(kind: number, compute: () => T): T {
+    const c = this._cache[kind];
+    if (c !== undefined) return (c === UNSET ? undefined : c) as T;
+    const v = compute();
+    this._cache[kind] = v === undefined ? UNSET : v;
+    return v;
+  }
+
+  /** @internal values of every line of a kind, comma lists split for list kinds */
+  _values(kind: number): string[] {
+    const out: string[] = [];
+    const n = this._count();
+    const list = isListKind(kind);
+    for (let i = 0; i < n; i++) {
+      if (this._kindAt(i) !== kind) continue;
+      const v = this._valueAt(i);
+      if (list && v.indexOf(',') >= 0) for (const p of splitList(v)) out.push(p);
+      else out.push(v);
+    }
+    return out;
+  }
+
+  private _firstValue(kind: number): string | undefined {
+    const i = this._first(kind);
+    return i < 0 ? undefined : this._valueAt(i);
+  }
+
+  private _required(kind: number): string {
+    const v = this._firstValue(kind);
+    if (v === undefined)
+      throw new SipParseError(`Missing ${canonicalName(kind)} header`, 1, 1, canonicalName(kind));
+    return v;
+  }
+
+  get via(): Via[] {
+    return this._typed(H.via, () => this._values(H.via).map(parseVia));
+  }
+
+  /** The first Via. Throws SipParseError when there is none. */
+  get topVia(): Via {
+    const v = this.via[0];
+    if (v === undefined) throw new SipParseError('Missing Via header', 1, 1, 'Via');
+    return v;
+  }
+
+  /** Throws SipParseError when absent (see validateRequest). */
+  get from(): NameAddr {
+    return this._typed(H.from, () => parseNameAddr(this._required(H.from)));
+  }
+
+  /** Throws SipParseError when absent (see validateRequest). */
+  get to(): NameAddr {
+    return this._typed(H.to, () => parseNameAddr(this._required(H.to)));
+  }
+
+  /** Throws SipParseError when absent (see validateRequest). */
+  get callId(): string {
+    return this._typed(H.callId, () => parseCallId(this._required(H.callId)));
+  }
+
+  /** Throws SipParseError when absent (see validateRequest). */
+  get cseq(): CSeq {
+    return this._typed(H.cseq, () => parseCSeq(this._required(H.cseq)));
+  }
+
+  get maxForwards(): number | undefined {
+    return this._typed(H.maxForwards, () => {
+      const v = this._firstValue(H.maxForwards);
+      return v === undefined ? undefined : parseMaxForwards(v);
+    });
+  }
+
+  get contact(): Contact[] {
+    return this._typed(H.contact, () => this._values(H.contact).map(parseContact));
+  }
+
+  get route(): NameAddr[] {
+    return this._typed(H.route, () => this._values(H.route).map(parseNameAddr));
+  }
+
+  get recordRoute(): NameAddr[] {
+    return this._typed(H.recordRoute, () => this._values(H.recordRoute).map(parseNameAddr));
+  }
+
+  /** The Content-Length header's value, or the body length when there is none. */
+  get contentLength(): number {
+    const v = this._typed(H.contentLength, () => {
+      const s = this._firstValue(H.contentLength);
+      return s === undefined ? undefined : parseContentLength(s);
+    });
+    return v === undefined ? this._body.length : v;
+  }
+
+  /** Media type, lower case, without parameters. */
+  get contentType(): string | undefined {
+    return this._typed(H.contentType, () => {
+      const s = this._firstValue(H.contentType);
+      return s === undefined ? undefined : parseMediaType(s).type;
+    });
+  }
+
+  /** Expires in seconds (an out-of-range value counts as 3600, RFC 3261 §20.19). */
+  get expires(): number | undefined {
+    return this._typed(H.expires, () => {
+      const s = this._firstValue(H.expires);
+      return s === undefined ? undefined : parseDeltaSeconds(s, 'Expires');
+    });
+  }
+
+  get minExpires(): number | undefined {
+    return this._typed(H.minExpires, () => {
+      const s = this._firstValue(H.minExpires);
+      return s === undefined ? undefined : parseDeltaSeconds(s, 'Min-Expires');
+    });
+  }
+
+  get authorization(): DigestCredentials[] {
+    return this._typed(H.authorization, () => this._auth(H.authorization));
+  }
+
+  get proxyAuthorization(): DigestCredentials[] {
+    return this._typed(H.proxyAuthorization, () => this._auth(H.proxyAuthorization));
+  }
+
+  get wwwAuthenticate(): DigestChallenge[] {
+    return this._typed(H.wwwAuthenticate, () => this._auth(H.wwwAuthenticate));
+  }
+
+  get proxyAuthenticate(): DigestChallenge[] {
+    return this._typed(H.proxyAuthenticate, () => this._auth(H.proxyAuthenticate));
+  }
+
+  private _auth(kind: number): DigestChallenge[] {
+    const out: DigestChallenge[] = [];
+    for (const v of this._values(kind))
+      for (const c of parseAuthValue(v, canonicalName(kind))) out.push(c);
+    return out;
+  }
+
+  get allow(): string[] {
+    return this._typed(H.allow, () => this._tokens(H.allow));
+  }
+  get supported(): string[] {
+    return this._typed(H.supported, () => this._tokens(H.supported));
+  }
+  get require(): string[] {
+    return this._typed(H.require, () => this._tokens(H.require));
+  }
+  get proxyRequire(): string[] {
+    return this._typed(H.proxyRequire, () => this._tokens(H.proxyRequire));
+  }
+  get accept(): string[] {
+    return this._typed(H.accept, () => this._tokens(H.accept));
+  }
+
+  private _tokens(kind: number): string[] {
+    return this._values(kind).filter((v) => v !== '');
+  }
+
+  get userAgent(): string | undefined {
+    return this._firstValue(H.userAgent);
+  }
+
+  get server(): string | undefined {
+    return this._firstValue(H.server);
+  }
+
+  get date(): Date | undefined {
+    return this._typed(H.date, () => {
+      const s = this._firstValue(H.date);
+      return s === undefined ? undefined : parseSipDate(s);
+    });
+  }
+
+  /** Parts of a multipart body (undefined when the body is not multipart). */
+  multipart(): BodyPart[] | undefined {
+    const ct = this._firstValue(H.contentType);
+    if (ct === undefined) return undefined;
+    const mt = parseMediaType(ct);
+    if (!mt.type.startsWith('multipart/') || !mt.params.boundary) return undefined;
+    return parseMultipart(this._body, mt.params.boundary);
+  }
+
+  // ---- serialization ----
+
+  /** The message as bytes: untouched header lines keep their bytes; Content-Length matches the body. */
+  toBuffer(): Buffer {
+    const start = Buffer.from(this.startLine() + '\r\n');
+    const body = this._body;
+    if (this._pristine && this._src) {
+      const head = this._src.subarray(this._headStart, this._headEnd);
+      return Buffer.concat([start, head, CRLF, body]);
+    }
+    const chunks: Buffer[] = [start];
+    let text = '';
+    let clDone = false;
+    const n = this._count();
+    const fields = this._fields;
+    const src = this._src;
+    const ht = this._ht;
+    for (let i = 0; i < n; i++) {
+      const kind = this._kindAt(i);
+      let raw: Buffer | null;
+      if (fields) raw = fields[i]!.raw;
+      else {
+        const o = i * HT_STRIDE;
+        raw = (src as Buffer).subarray(ht![o + HT_LINE_START]!, ht![o + HT_LINE_END]!);
+        if (ht![o]! & HT_FOLDED && hasBareLf(raw)) raw = null;
+      }
+      if (kind === H.contentLength) {
+        if (clDone) continue;
+        clDone = true;
+        if (raw === null || this._valueAt(i).trim() !== String(body.length)) {
+          text += `${this._nameAt(i)}: ${body.length}\r\n`;
+          continue;
+        }
+      }
+      if (raw === null) {
+        text += `${this._nameAt(i)}: ${this._valueAt(i)}\r\n`;
+      } else {
+        if (text) {
+          chunks.push(Buffer.from(text));
+          text = '';
+        }
+        chunks.push(raw, CRLF);
+      }
+    }
+    if (!clDone) text += `Content-Length: ${body.length}\r\n`;
+    text += '\r\n';
+    chunks.push(Buffer.from(text), body);
+    return Buffer.concat(chunks);
+  }
+
+  toString(): string {
+    return this.toBuffer().toString('utf8');
+  }
+
+  /** @internal copy headers and body into another message */
+  _copyInto<T extends SipMessage>(m: T): T {
+    m.version = this.version;
+    if (this._fields) m._fields = this._fields.map((f) => ({ ...f }));
+    else {
+      m._fields = null;
+      m._ht = (this._ht as number[]).slice();
+    }
+    m._src = this._src;
+    m._headStart = this._headStart;
+    m._headEnd = this._headEnd;
+    m._pristine = this._pristine;
+    m.body = Buffer.from(this._body);
+    return m;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const CRLF = Buffer.from('\r\n');
+
+function hasBareLf(b: Buffer): boolean {
+  let i = b.indexOf(0x0a);
+  while (i >= 0) {
+    if (i === 0 || b[i - 1] !== 0x0d) return true;
+    i = b.indexOf(0x0a, i + 1);
+  }
+  return false;
+}
+
+export class SipRequest extends SipMessage {
+  method: string;
+  private _uri: string;
+  private _requestUri: SipUri | undefined;
+
+  constructor(method: string, uri: string, headers?: [string, string][], body?: Buffer | string) {
+    super(headers, body);
+    this.method = method;
+    this._uri = uri;
+    this._requestUri = undefined;
+  }
+
+  /** The Request-URI as text. */
+  get uri(): string {
+    return this._uri;
+  }
+
+  set uri(u: string) {
+    this._uri = u;
+    this._requestUri = undefined;
+  }
+
+  /** The Request-URI parsed (lazily; throws SipParseError when malformed). */
+  get requestUri(): SipUri {
+    return (this._requestUri ??= parseUri(this._uri));
+  }
+
+  /** @internal set by the parser once it has parsed the Request-URI */
+  _setRequestUri(u: SipUri): void {
+    this._requestUri = u;
+  }
+
+  startLine(): string {
+    return `${this.method} ${this._uri} ${this.version}`;
+  }
+
+  clone(): this {
+    const m = new SipRequest(this.method, this._uri);
+    return this._copyInto(m) as this;
+  }
+}
+
+export class SipResponse extends SipMessage {
+  status: number;
+  reason: string;
+
+  constructor(
+    status: number,
+    reason?: string,
+    headers?: [string, string][],
+    body?: Buffer | string,
+  ) {
+    super(headers, body);
+    this.status = status;
+    this.reason = reason ?? '';
+  }
+
+  startLine(): string {
+    return `${this.version} ${this.status} ${this.reason}`;
+  }
+
+  clone(): this {
+    const m = new SipResponse(this.status, this.reason);
+    return this._copyInto(m) as this;
+  }
+}
+
+// ---- scalar header values ----
+
+/** callid = word [ "@" word ] */
+export function parseCallId(v: string): string {
+  const t = v.trim();
+  const at = t.indexOf('@');
+  const ok = at < 0 ? isWord(t) : isWord(t.slice(0, at)) && isWord(t.slice(at + 1));
+  if (!ok) throw valueError('Invalid Call-ID: not a word [ "@" word ]', 0, 'Call-ID');
+  return t;
+}
+
+const MAX_CSEQ = 2147483647; // RFC 3261 §8.1.1.5: less than 2**31
+
+/** CSeq = 1*DIGIT LWS Method */
+export function parseCSeq(v: string): CSeq {
+  let i = 0;
+  while (i < v.length && (v.charCodeAt(i) === 0x20 || v.charCodeAt(i) === 0x09)) i++;
+  const ds = i;
+  let seq = 0;
+  while (i < v.length) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) break;
+    seq = seq * 10 + (c - 0x30);
+    i++;
+  }
+  if (i === ds) throw valueError('Invalid CSeq: sequence number expected', ds, 'CSeq');
+  if (seq > MAX_CSEQ || i - ds > 10)
+    throw valueError('Invalid CSeq: sequence number is not a 32-bit integer', ds, 'CSeq');
+  const ws = i;
+  while (i < v.length && (v.charCodeAt(i) === 0x20 || v.charCodeAt(i) === 0x09)) i++;
+  if (i === ws)
+    throw valueError('Invalid CSeq: whitespace expected after the sequence number', i, 'CSeq');
+  const method = v.slice(i).trimEnd();
+  if (!isToken(method)) throw valueError('Invalid CSeq: method is not a token', i, 'CSeq');
+  return { seq, method };
+}
+
+/** Max-Forwards = 1*DIGIT (0-255) */
+export function parseMaxForwards(v: string): number {
+  const t = v.trim();
+  if (!/^[0-9]{1,10}$/.test(t))
+    throw valueError('Invalid Max-Forwards: not a number', 0, 'Max-Forwards');
+  const n = Number(t);
+  if (n > 255)
+    throw valueError(`Invalid Max-Forwards: ${n} is greater than 255`, 0, 'Max-Forwards');
+  return n;
+}
+
+/** Content-Length = 1*DIGIT */
+export function parseContentLength(v: string): number {
+  const t = v.trim();
+  if (!/^[0-9]{1,10}$/.test(t))
+    throw valueError(`Invalid Content-Length: '${t}' is not a number`, 0, 'Content-Length');
+  return Number(t);
+}
+
+/** delta-seconds = 1*DIGIT; an out-of-range value counts as 3600 (RFC 3261 §20.19). */
+export function parseDeltaSeconds(v: string, header: string): number {
+  const t = v.trim();
+  if (!/^[0-9]+$/.test(t))
+    throw valueError(`Invalid ${header}: '${t}' is not a number of seconds`, 0, header);
+  const n = Number(t);
+  return n > MAX_DELTA ? DEFAULT_EXPIRES : n;
+}

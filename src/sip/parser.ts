@@ -1,0 +1,430 @@
+// parseMessage: bytes (or a string) to a SipRequest or SipResponse (RFC 3261 §7, §25.1).
+//
+//   generic-message = start-line *message-header CRLF [ message-body ]
+//   Request-Line    = Method SP Request-URI SP SIP-Version CRLF
+//   Status-Line     = SIP-Version SP Status-Code SP Reason-Phrase CRLF
+//   message-header  = field-name *(SP / HTAB) ":" SWS field-value CRLF   (folded lines continue
+//                     with SP or HTAB at the start of the next line)
+//
+// The scan works on bytes: indexOf(LF) finds each line, a byte loop finds the name and the colon,
+// and the header's offsets go into a compact number table (message.ts, HT_*). Only the headers the
+// core needs are decoded and validated here; everything else stays bytes until asked for.
+
+import { latin1 } from './bytes.ts';
+import { TOKEN } from './grammar.ts';
+import { H, canonicalName, kindOfBytes } from './header-names.ts';
+import {
+  HT_FOLDED,
+  HT_KIND_MASK,
+  HT_STRIDE,
+  HT_VALUE_END,
+  HT_VALUE_START,
+  SipRequest,
+  SipResponse,
+  parseCSeq,
+  parseCallId,
+  parseContentLength,
+  parseDeltaSeconds,
+  parseMaxForwards,
+} from './message.ts';
+import { parseMediaType } from './media-type.ts';
+import { parseContact, parseNameAddr } from './name-addr.ts';
+import * as check from './syntax-check.ts';
+import { SipParseError, positionOf } from './parse-error.ts';
+import { parseSipDate } from './sip-date.ts';
+import { splitList } from './grammar.ts';
+import { parseUri } from './uri.ts';
+import { parseVia } from './via.ts';
+
+export interface ParseOptions {
+  /** Reject input longer than this many bytes. */
+  maxSize?: number;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const HTAB = 0x09;
+const COLON = 0x3a;
+
+function fail(buf: Buffer, offset: number, reason: string, header?: string): never {
+  const { line, column } = positionOf(buf, offset);
+  throw new SipParseError(reason, line, column, header);
+}
+
+/** Parses one SIP message. Throws SipParseError (and nothing else) for bad input. */
+export function parseMessage(
+  input: Buffer | string,
+  options?: ParseOptions,
+): SipRequest | SipResponse {
+  const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+  const len = buf.length;
+  if (options?.maxSize !== undefined && len > options.maxSize)
+    throw new SipParseError(
+      `Message too large: ${len} bytes exceeds the limit of ${options.maxSize}`,
+      1,
+      1,
+    );
+  let pos = 0;
+  // RFC 3261 §7.5: CRLFs before the start line are ignored.
+  while (pos < len && (buf[pos] === CR || buf[pos] === LF)) pos++;
+  if (pos >= len) fail(buf, pos, 'Empty message');
+  let lf = buf.indexOf(LF, pos);
+  if (lf < 0) lf = len;
+  const startEnd = lf > pos && buf[lf - 1] === CR ? lf - 1 : lf;
+  const msg =
+    startEnd - pos >= 4 && latin1(buf, pos, pos + 4) === 'SIP/'
+      ? parseStatusLine(buf, pos, startEnd)
+      : parseRequestLine(buf, pos, startEnd);
+
+  // ---- header block ----
+  const ht: number[] = [];
+  let p = lf + 1;
+  const headStart = p;
+  let headEnd = p;
+  let bodyStart = len;
+  let crlfOnly = buf[lf - 1] === CR;
+  for (;;) {
+    if (p >= len) {
+      // no blank line: the headers end with the input (lenient with truncated datagrams)
+      headEnd = len;
+      bodyStart = len;
+      break;
+    }
+    let c = buf[p]!;
+    if (c === CR || c === LF) {
+      // the blank line that ends the headers
+      if (c === CR && buf[p + 1] !== LF) fail(buf, p, 'Invalid header: stray CR');
+      headEnd = p;
+      bodyStart = c === CR ? p + 2 : p + 1;
+      if (c === LF) crlfOnly = false;
+      break;
+    }
+    if (c === SP || c === HTAB) fail(buf, p, 'Invalid header: line starts with whitespace but continues no header');
+    let q = p;
+    while (q < len && (c = buf[q]!) < 128 && TOKEN[c] === 1) q++;
+    const nameEnd = q;
+    if (q === p) fail(buf, p, 'Invalid header: name expected');
+    while (q < len && ((c = buf[q]!) === SP || c === HTAB)) q++;
+    if (q >= len || c !== COLON)
+      fail(buf, q, `Invalid header '${latin1(buf, p, nameEnd)}': ':' expected after the name`);
+    q++;
+    // the line end: a byte loop beats indexOf's native call on lines this short
+    let e = q;
+    while (e < len && buf[e] !== LF) e++;
+    const le = e > q && buf[e - 1] === CR ? e - 1 : e;
+    if (le === e && e < len) crlfOnly = false;
+    let flags = 0;
+    let lineEnd = le;
+    let next = e + 1;
+    while (next < len && ((c = buf[next]!) === SP || c === HTAB)) {
+      let e2 = buf.indexOf(LF, next);
+      if (e2 < 0) e2 = len;
+      const le2 = buf[e2 - 1] === CR ? e2 - 1 : e2;
+      if (le2 === e2 && e2 < len) crlfOnly = false;
+      flags = HT_FOLDED;
+      lineEnd = le2;
+      next = e2 + 1;
+    }
+    let ve = lineEnd;
+    while (ve > q && ((c = buf[ve - 1]!) === SP || c === HTAB || c === CR || c === LF)) ve--;
+    while (q < ve && ((c = buf[q]!) === SP || c === HTAB || c === CR || c === LF)) q++;
+    ht.push(kindOfBytes(buf, p, nameEnd) | flags, p, nameEnd, q, ve, lineEnd);
+    p = next;
+  }
+
+  msg._src = buf;
+  msg._ht = ht;
+  msg._fields = null;
+  msg._headStart = headStart;
+  msg._headEnd = headEnd;
+
+  // ---- core headers: validated now, their typed values cached ----
+  const contentLength = validateCore(msg, buf, ht);
+
+  // ---- body ----
+  let body: Buffer;
+  if (contentLength >= 0) {
+    const have = len - bodyStart;
+    if (contentLength > have) {
+      const i = msg._first(H.contentLength);
+      fail(
+        buf,
+        ht[i * HT_STRIDE + HT_VALUE_START]!,
+        `Content-Length ${contentLength} exceeds body of ${have} bytes`,
+        'Content-Length',
+      );
+    }
+    body = buf.subarray(bodyStart, bodyStart + contentLength);
+  } else body = buf.subarray(bodyStart, len);
+  msg._setParsedBody(body);
+  msg._pristine = crlfOnly && contentLength >= 0 && countKind(ht, H.contentLength) === 1;
+  return msg;
+}
+
+function countKind(ht: number[], kind: number): number {
+  let n = 0;
+  for (let o = 0; o < ht.length; o += HT_STRIDE) if ((ht[o]! & HT_KIND_MASK) === kind) n++;
+  return n;
+}
+
+function parseRequestLine(buf: Buffer, start: number, end: number): SipRequest {
+  const sp1 = buf.indexOf(SP, start);
+  if (sp1 < 0 || sp1 >= end)
+    fail(buf, start, 'Invalid request line: expected "Method Request-URI SIP/2.0"');
+  for (let i = start; i < sp1; i++) {
+    const c = buf[i]!;
+    if (c >= 128 || TOKEN[c] !== 1) fail(buf, i, 'Invalid request line: method is not a token');
+  }
+  if (sp1 === start) fail(buf, start, 'Invalid request line: method expected');
+  const uriStart = sp1 + 1;
+  if (buf[uriStart] === SP)
+    fail(buf, uriStart, 'Invalid request line: more than one space before the Request-URI');
+  const sp2 = buf.indexOf(SP, uriStart);
+  if (sp2 < 0 || sp2 >= end) fail(buf, uriStart, 'Invalid request line: SIP version missing');
+  const verStart = sp2 + 1;
+  for (let i = verStart; i < end; i++) {
+    const c = buf[i]!;
+    if (c === SP || c === HTAB) {
+      fail(
+        buf,
+        i,
+        i === verStart
+          ? 'Invalid request line: more than one space before the SIP version'
+          : 'Invalid request line: whitespace in the Request-URI or after the SIP version',
+      );
+    }
+  }
+  checkVersion(buf, verStart, end);
+  const method = methodName(buf, start, sp1);
+  // the URI check below admits ASCII only, so Latin-1 decoding is exact once it passed
+  const uriText = latin1(buf, uriStart, sp2);
+  const r = check.uri(buf, uriStart, sp2);
+  if (r < 0) {
+    if (buf[uriStart] === 0x3c) fail(buf, uriStart, "Invalid Request-URI: it must not be enclosed in '<' and '>'");
+    let reason = 'Invalid Request-URI';
+    try {
+      parseUri(uriText);
+    } catch (e) {
+      if (!(e instanceof SipParseError)) throw e;
+      reason = e.reason.replace('Invalid URI', 'Invalid Request-URI');
+    }
+    fail(buf, -r - 1, reason);
+  }
+  if (check.uriHadHeaders)
+    fail(buf, uriStart + uriText.indexOf('?'), 'Invalid Request-URI: headers are not allowed in a Request-URI');
+  return new SipRequest(method, uriText);
+}
+
+// "SIP/2.0" as bytes
+const SIP_2_0 = [0x53, 0x49, 0x50, 0x2f, 0x32, 0x2e, 0x30];
+
+const METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'REGISTER', 'OPTIONS', 'SUBSCRIBE', 'NOTIFY', 'PRACK', 'UPDATE', 'INFO', 'REFER', 'MESSAGE', 'PUBLISH'];
+const METHOD_BYTES = METHODS.map((m) => Buffer.from(m, 'latin1'));
+
+/** The method as a string; the common ones come from a table instead of a new string. */
+function methodName(buf: Buffer, start: number, end: number): string {
+  const n = end - start;
+  for (let m = 0; m < METHOD_BYTES.length; m++) {
+    const mb = METHOD_BYTES[m]!;
+    if (mb.length !== n || mb[0] !== buf[start]) continue;
+    let k = 1;
+    while (k < n && mb[k] === buf[start + k]) k++;
+    if (k === n) return METHODS[m]!;
+  }
+  return latin1(buf, start, end);
+}
+
+function checkVersion(buf: Buffer, start: number, end: number): void {
+  if (end - start === 7) {
+    let k = 0;
+    while (k < 7 && buf[start + k] === SIP_2_0[k]) k++;
+    if (k === 7) return;
+  }
+  const v = latin1(buf, start, end);
+  if (v === 'SIP/2.0') return;
+  if (/^sip\/2\.0$/i.test(v)) return;
+  if (/^SIP\/[0-9]+\.[0-9]+$/i.test(v)) fail(buf, start, `Unsupported SIP version '${v}'`);
+  fail(buf, start, `Invalid SIP version '${v}'`);
+}
+
+function parseStatusLine(buf: Buffer, start: number, end: number): SipResponse {
+  const sp1 = buf.indexOf(SP, start);
+  if (sp1 < 0 || sp1 >= end)
+    fail(buf, start, 'Invalid status line: expected "SIP/2.0 Status-Code Reason-Phrase"');
+  checkVersion(buf, start, sp1);
+  let i = sp1 + 1;
+  let status = 0;
+  while (i < end && buf[i]! >= 0x30 && buf[i]! <= 0x39) {
+    status = status * 10 + (buf[i]! - 0x30);
+    i++;
+  }
+  if (i - (sp1 + 1) !== 3 || (i < end && buf[i] !== SP))
+    fail(buf, sp1 + 1, 'Invalid status line: status code must be 3 digits');
+  if (status < 100 || status > 699)
+    fail(buf, sp1 + 1, `Invalid status line: status code ${status} is out of range`);
+  const reason = i < end ? buf.toString('utf8', i + 1, end) : '';
+  return new SipResponse(status, reason);
+}
+
+/**
+ * Checks the headers the core relies on, on the bytes, without decoding (syntax-check.ts).
+ * Returns the first Content-Length, or -1 when there is none.
+ */
+function validateCore(msg: SipRequest | SipResponse, buf: Buffer, ht: number[]): number {
+  let contentLength = -1;
+  let seenCSeq = false;
+  let seenFlags = 0;
+  for (let o = 0; o < ht.length; o += HT_STRIDE) {
+    const kind = ht[o]! & HT_KIND_MASK;
+    if (kind === 0 || kind > H.date) continue;
+    const vs = ht[o + HT_VALUE_START]!;
+    const ve = ht[o + HT_VALUE_END]!;
+    let r = 0;
+    switch (kind) {
+      case H.via:
+        r = check.viaList(buf, vs, ve);
+        break;
+      case H.from:
+      case H.to:
+        r = check.nameAddrOne(buf, vs, ve);
+        break;
+      case H.contact:
+        r = check.nameAddrList(buf, vs, ve, check.STAR_OK | check.CONTACT_PARAMS);
+        break;
+      case H.route:
+      case H.recordRoute:
+        r = check.nameAddrList(buf, vs, ve, 0);
+        break;
+      case H.callId:
+        r = check.callId(buf, vs, ve);
+        break;
+      case H.cseq:
+        if (!seenCSeq) {
+          seenCSeq = true;
+          r = checkCSeq(buf, vs, ve, msg instanceof SipRequest ? msg.method : undefined);
+        } else r = checkCSeq(buf, vs, ve, undefined);
+        break;
+      case H.maxForwards: {
+        const v = check.digitsValue(buf, vs, ve, 10);
+        if (v < 0 || v > 255) r = -(vs + 1);
+        break;
+      }
+      case H.contentLength: {
+        const v = check.digitsValue(buf, vs, ve, 10);
+        if (v < 0) r = -(vs + 1);
+        else if ((seenFlags & 1) === 0) {
+          seenFlags |= 1;
+          contentLength = v;
+        }
+        break;
+      }
+      case H.contentType:
+        r = check.mediaType(buf, vs, ve);
+        break;
+      case H.expires:
+      case H.minExpires:
+        if (check.digitsValue(buf, vs, ve, 4096) < 0) r = -(vs + 1);
+        break;
+      case H.date:
+        try {
+          parseSipDate(msg._valueAt(o / HT_STRIDE));
+        } catch {
+          r = -(vs + 1);
+        }
+        break;
+    }
+    if (r < 0) report(msg, buf, o / HT_STRIDE, kind, -r - 1);
+  }
+  return contentLength;
+}
+
+const CSEQ_MAX = 2147483647; // RFC 3261 §8.1.1.5: less than 2**31
+
+/** CSeq = 1*DIGIT LWS Method, and Method equal to the request's. */
+function checkCSeq(buf: Buffer, vs: number, ve: number, method: string | undefined): number {
+  let i = vs;
+  let seq = 0;
+  let c = 0;
+  while (i < ve && (c = buf[i]!) >= 0x30 && c <= 0x39) {
+    seq = seq * 10 + (c - 0x30);
+    i++;
+  }
+  if (i === vs || i - vs > 10 || seq > CSEQ_MAX) return -(vs + 1);
+  const ws = i;
+  while (i < ve && ((c = buf[i]!) === SP || c === HTAB || c === CR || c === LF)) i++;
+  if (i === ws) return -(i + 1);
+  const ms = i;
+  while (i < ve && (c = buf[i]!) < 128 && TOKEN[c] === 1) i++;
+  if (i === ms || i < ve) return -(i + 1);
+  if (method !== undefined) {
+    if (i - ms !== method.length) return -(ms + 1);
+    for (let k = 0; k < method.length; k++) if (buf[ms + k] !== method.charCodeAt(k)) return -(ms + 1);
+  }
+  return 0;
+}
+
+/** Words a value parser's reason for a header: 'Invalid URI: bad host' in To -> 'Invalid To: bad host in URI'. */
+function inHeader(name: string, reason: string): string {
+  if (reason.startsWith(`Invalid ${name}`) || reason.startsWith('CSeq method')) return reason;
+  const m = /^Invalid ([^:]+): (.*)$/.exec(reason);
+  if (!m) return `Invalid ${name}: ${reason}`;
+  const [, what, detail] = m;
+  if (what === 'URI') return `Invalid ${name}: ${detail} in URI`;
+  if (what === 'name-addr' || what === 'parameter list') return `Invalid ${name}: ${detail}`;
+  return `Invalid ${name}: ${what!.toLowerCase()} ${detail}`;
+}
+
+/** Throws the SipParseError for a header that failed its byte check, with the string parser's reason. */
+function report(msg: SipRequest | SipResponse, buf: Buffer, i: number, kind: number, at: number): never {
+  const name = canonicalName(kind);
+  let reason = `Invalid ${name}`;
+  const value = msg._valueAt(i);
+  try {
+    switch (kind) {
+      case H.via:
+        for (const v of splitList(value)) parseVia(v);
+        break;
+      case H.from:
+      case H.to:
+        parseNameAddr(value);
+        break;
+      case H.contact:
+        for (const v of splitList(value)) parseContact(v);
+        break;
+      case H.route:
+      case H.recordRoute:
+        for (const v of splitList(value)) parseNameAddr(v);
+        break;
+      case H.callId:
+        parseCallId(value);
+        break;
+      case H.cseq: {
+        const cs = parseCSeq(value);
+        if (msg instanceof SipRequest && cs.method !== msg.method)
+          reason = `CSeq method '${cs.method}' does not match the request method '${msg.method}'`;
+        break;
+      }
+      case H.maxForwards:
+        parseMaxForwards(value);
+        break;
+      case H.contentLength:
+        parseContentLength(value);
+        break;
+      case H.contentType:
+        parseMediaType(value);
+        break;
+      case H.expires:
+      case H.minExpires:
+        parseDeltaSeconds(value, name);
+        break;
+      case H.date:
+        parseSipDate(value);
+        break;
+    }
+  } catch (e) {
+    if (!(e instanceof SipParseError)) throw e;
+    reason = inHeader(name, e.reason);
+  }
+  fail(buf, at, reason, name);
+}

@@ -1,0 +1,70 @@
+// What an element checks before acting on a request that parsed (RFC 3261 §8.2, §16.3, RFC 4475
+// §3.3). parseMessage rejects what is syntactically wrong; this reports what is well formed but
+// cannot be processed, with the status and reason phrase to answer.
+//
+//   missing To/From/Call-ID/CSeq/Via            400 (RFC 4475 insuf)
+//   the same single-valued header twice         400 (multi01, mcl01)
+//   a Request-URI scheme not supported          416 (unkscm, novelsc)
+//   Require / Proxy-Require naming an extension 420 with Unsupported (bext01)
+//   a body of a type not accepted               415 (invut)
+
+import { H, canonicalName } from './header-names.ts';
+import type { SipRequest } from './message.ts';
+
+export interface RequestProblem {
+  status: number;
+  reason: string;
+  /** For 420: the extensions to list in Unsupported. */
+  unsupported?: string[];
+}
+
+export interface ValidateOptions {
+  /** Request-URI schemes this element handles (default sip, sips, tel). */
+  schemes?: string[];
+  /** Option tags this element supports; Require naming anything else gets 420. Default none. */
+  extensions?: string[];
+  /** Also check Proxy-Require (a proxy does; a UAS ignores it... RFC 3261 §8.2.2.3 says a UAS checks Require only). */
+  proxy?: boolean;
+  /** Body media types accepted (e.g. ['application/sdp']); undefined = do not check. */
+  accept?: string[];
+}
+
+const MANDATORY = [H.to, H.from, H.callId, H.cseq, H.via];
+const SINGLE = [H.to, H.from, H.callId, H.cseq, H.maxForwards, H.contentLength, H.contentType];
+
+/** Returns the first problem found, or undefined when the request can be processed. */
+export function validateRequest(
+  req: SipRequest,
+  opts: ValidateOptions = {},
+): RequestProblem | undefined {
+  const missing = MANDATORY.filter((k) => req._first(k) < 0).map(canonicalName);
+  if (missing.length > 0)
+    return {
+      status: 400,
+      reason: `Missing ${missing.join(', ')} header${missing.length > 1 ? 's' : ''}`,
+    };
+  for (const kind of SINGLE) {
+    let count = 0;
+    const n = req._count();
+    for (let i = 0; i < n; i++) if (req._kindAt(i) === kind) count++;
+    if (count > 1) return { status: 400, reason: `Multiple ${canonicalName(kind)} headers` };
+  }
+  const schemes = opts.schemes ?? ['sip', 'sips', 'tel'];
+  const scheme = req.requestUri.scheme;
+  if (!schemes.includes(scheme))
+    return { status: 416, reason: `Unsupported URI Scheme '${scheme}'` };
+  const known = new Set((opts.extensions ?? []).map((e) => e.toLowerCase()));
+  const required = opts.proxy
+    ? req.proxyRequire
+    : req.method === 'CANCEL' || req.method === 'ACK'
+      ? []
+      : req.require;
+  const unsupported = required.filter((t) => !known.has(t.toLowerCase()));
+  if (unsupported.length > 0) return { status: 420, reason: 'Bad Extension', unsupported };
+  if (opts.accept && req.body.length > 0) {
+    const type = req.contentType;
+    if (type === undefined || !opts.accept.includes(type))
+      return { status: 415, reason: `Unsupported Media Type '${type ?? 'none'}'` };
+  }
+  return undefined;
+}

@@ -1,0 +1,28 @@
+// What a transaction needs from the layer that owns it.
+import type { SipRequest } from '../sip/index.ts';
+import type { InboundMessage, TransportLayer } from '../transport/index.ts';
+import type { TransactionTimers } from './timers.ts';
+import type { ClientTransaction } from './client-transaction.ts';
+import type { ServerTransaction } from './server-transaction.ts';
+
+export interface TransactionStats {
+  clientCreated: number;
+  serverCreated: number;
+  /** Requests and responses resent by timers A, E, G, or to answer a retransmission. */
+  retransmissions: number;
+  /** Request or ACK retransmissions absorbed by a server transaction. */
+  absorbed: number;
+  /** Timers B, F, H. */
+  timeouts: number;
+  transportErrors: number;
+}
+
+export interface TransactionContext {
+  readonly transport: TransportLayer;
+  readonly timers: Readonly<TransactionTimers>;
+  readonly stats: TransactionStats;
+  clientEnded(tx: ClientTransaction): void;
+  serverEnded(tx: ServerTransaction): void;
+  /** RFC 6026: an ACK reaching an INVITE server transaction in Accepted state goes to the TU. */
+  ackToTU(ack: SipRequest, inbound: InboundMessage): void;
+}

@@ -1,0 +1,228 @@
+// The transaction layer (RFC 3261 §17): creates client transactions for the TU's requests,
+// matches responses to them (§17.1.3), creates server transactions for new requests and
+// matches retransmissions, ACKs and CANCELs to them (§17.2.3, §9.2).
+import { formatVia, newBranch, SipRequest } from '../sip/index.ts';
+import type { SipMessage, SipResponse } from '../sip/index.ts';
+import type {
+  Endpoint,
+  InboundMessage,
+  SendResult,
+  TransportLayer,
+} from '../transport/index.ts';
+import { DEFAULT_TIMERS } from './timers.ts';
+import type { TransactionTimers } from './timers.ts';
+import type { TransactionContext, TransactionStats } from './transaction-context.ts';
+import type { ClientHandlers, ClientTransaction } from './client-transaction.ts';
+import { InviteClientTransaction } from './invite-client-transaction.ts';
+import { NonInviteClientTransaction } from './non-invite-client-transaction.ts';
+import type { ServerTransaction } from './server-transaction.ts';
+import { InviteServerTransaction } from './invite-server-transaction.ts';
+import { NonInviteServerTransaction } from './non-invite-server-transaction.ts';
+import { clientKey, isLegacyKey, responseKey, serverKey } from './transaction-key.ts';
+
+export type RequestListener = (
+  request: SipRequest,
+  tx: ServerTransaction | undefined,
+  inbound: InboundMessage,
+) => void;
+export type ResponseListener = (response: SipResponse, inbound: InboundMessage) => void;
+
+const NO_HANDLERS: ClientHandlers = Object.freeze({});
+
+export class TransactionLayer implements TransactionContext {
+  readonly transport: TransportLayer;
+  readonly timers: Readonly<TransactionTimers>;
+  readonly stats: TransactionStats = {
+    clientCreated: 0,
+    serverCreated: 0,
+    retransmissions: 0,
+    absorbed: 0,
+    timeouts: 0,
+    transportErrors: 0,
+  };
+  private readonly clients = new Map<string, ClientTransaction>();
+  private readonly servers = new Map<string, ServerTransaction>();
+  private requestListener?: RequestListener;
+  private strayListener?: ResponseListener;
+  private closed = false;
+
+  constructor(transport: TransportLayer, timers: Partial<TransactionTimers> = {}) {
+    this.transport = transport;
+    this.timers = Object.freeze({ ...DEFAULT_TIMERS, ...timers });
+    transport.onMessage((inbound) => this.receive(inbound));
+  }
+
+  /** Live transactions, client and server. */
+  get size(): number {
+    return this.clients.size + this.servers.size;
+  }
+
+  /** The TU's entry for requests (one listener; a later call replaces it). */
+  onRequest(listener: RequestListener): void {
+    this.requestListener = listener;
+  }
+
+  /** Responses no client transaction matches (2xx retransmissions, forks, stateless proxying). */
+  onStrayResponse(listener: ResponseListener): void {
+    this.strayListener = listener;
+  }
+
+  /**
+   * Starts a client transaction: adds a top Via (with a new branch) if the request has none,
+   * routes and sends it, and runs the INVITE or non-INVITE state machine.
+   */
+  sendRequest(
+    request: SipRequest,
+    destination: Endpoint,
+    handlers: ClientHandlers = NO_HANDLERS,
+    opts: { connectionId?: string } = {},
+  ): ClientTransaction {
+    if (this.closed) throw new Error('transaction layer closed');
+    if (request.method === 'ACK') {
+      throw new Error('ACK is not sent through a client transaction: use sendStateless');
+    }
+    this.ensureVia(request, destination);
+    const branch = request.via[0]?.branch;
+    if (!branch) throw new Error('the top Via of the request has no branch');
+    const key = clientKey(branch, request.method);
+    if (this.clients.has(key)) {
+      throw new Error(`a client transaction for branch ${branch} ${request.method} exists`);
+    }
+    const prepared = this.transport.prepare(request, destination);
+    const init = {
+      id: branch,
+      key,
+      request,
+      prepared,
+      handlers,
+      connectionId: opts.connectionId,
+      initialState: request.method === 'INVITE' ? ('calling' as const) : ('trying' as const),
+    };
+    const tx =
+      request.method === 'INVITE'
+        ? new InviteClientTransaction(this, init)
+        : new NonInviteClientTransaction(this, init);
+    this.clients.set(key, tx);
+    tx.start();
+    return tx;
+  }
+
+  /**
+   * Sends outside any transaction: the ACK for a 2xx (a top Via with a new branch is added if
+   * missing), a 2xx retransmission, a proxy's stateless forward. A response without destination
+   * goes by its Via (§18.2.2).
+   */
+  sendStateless(
+    message: SipMessage,
+    destination?: Endpoint,
+    opts: { connectionId?: string } = {},
+  ): Promise<SendResult> {
+    if (message instanceof SipRequest) {
+      if (!destination) return Promise.reject(new Error('a request needs a destination'));
+      this.ensureVia(message, destination);
+      return this.transport.send(message, destination, opts);
+    }
+    if (destination) return this.transport.send(message, destination, opts);
+    return this.transport.sendResponse(message as SipResponse, opts);
+  }
+
+  /** The client transaction with this branch and method, while it lives. */
+  findClient(branch: string, method: string): ClientTransaction | undefined {
+    return this.clients.get(clientKey(branch, method));
+  }
+
+  /** The INVITE server transaction a CANCEL (or any request with its branch) would match. */
+  findInviteServer(request: SipRequest): ServerTransaction | undefined {
+    const key = serverKey(request, 'INVITE');
+    return key === undefined ? undefined : this.servers.get(key);
+  }
+
+  /** Ends every transaction and clears every timer. The transport stays open. */
+  close(): void {
+    this.closed = true;
+    for (const tx of [...this.clients.values()]) tx.terminate();
+    for (const tx of [...this.servers.values()]) tx.terminate();
+  }
+
+  // ---- TransactionContext -------------------------------------------------------------------
+
+  clientEnded(tx: ClientTransaction): void {
+    if (this.clients.get(tx.key) === tx) this.clients.delete(tx.key);
+  }
+
+  serverEnded(tx: ServerTransaction): void {
+    if (this.servers.get(tx.id) === tx) this.servers.delete(tx.id);
+  }
+
+  ackToTU(ack: SipRequest, inbound: InboundMessage): void {
+    this.requestListener?.(ack, undefined, inbound);
+  }
+
+  // ---- inbound ------------------------------------------------------------------------------
+
+  private receive(inbound: InboundMessage): void {
+    if (this.closed) return;
+    const message = inbound.message;
+    if (message instanceof SipRequest) this.receiveRequest(message, inbound);
+    else this.receiveResponse(message, inbound);
+  }
+
+  private receiveResponse(response: SipResponse, inbound: InboundMessage): void {
+    const key = responseKey(response);
+    const tx = key === undefined ? undefined : this.clients.get(key);
+    if (tx) tx.receive(response, inbound);
+    else this.strayListener?.(response, inbound);
+  }
+
+  private receiveRequest(request: SipRequest, inbound: InboundMessage): void {
+    const key = serverKey(request);
+    if (key === undefined) return; // no Via: the parser should not let this through
+    const existing = this.servers.get(key);
+    if (request.method === 'ACK') {
+      if (existing instanceof InviteServerTransaction && this.ackMatches(key, request, existing)) {
+        existing.receiveAck(request, inbound);
+      } else {
+        this.requestListener?.(request, undefined, inbound);
+      }
+      return;
+    }
+    if (existing) {
+      existing.receiveRetransmission(request, inbound);
+      return;
+    }
+    const tx =
+      request.method === 'INVITE'
+        ? new InviteServerTransaction(this, key, request, inbound)
+        : new NonInviteServerTransaction(this, key, request, inbound);
+    if (request.method === 'CANCEL') tx.invite = this.findInviteServer(request);
+    this.servers.set(key, tx);
+    this.stats.serverCreated++;
+    this.requestListener?.(request, tx, inbound);
+    tx.started();
+  }
+
+  /** §17.2.3 for RFC 2543 peers: the ACK's To tag must be the tag of the response sent. */
+  private ackMatches(key: string, ack: SipRequest, tx: ServerTransaction): boolean {
+    if (!isLegacyKey(key)) return true;
+    const sentTag = tx.lastResponse?.to.tag;
+    return sentTag === undefined || ack.to.tag === sentTag;
+  }
+
+  private ensureVia(request: SipRequest, destination: Endpoint): void {
+    if (request.has('Via')) return;
+    const sentBy = this.transport.viaFor(destination.protocol, destination.address);
+    request.prepend(
+      'Via',
+      formatVia({
+        protocol: 'SIP/2.0',
+        transport: sentBy.transport,
+        host: sentBy.host,
+        port: sentBy.port,
+        params: {},
+        branch: newBranch(),
+        // RFC 3581 §3: ask for rport here rather than have the transport re-parse the Via.
+        rport: this.transport.asksRport ? null : undefined,
+      }),
+    );
+  }
+}

@@ -1,0 +1,73 @@
+import type { SipRequest, SipResponse } from '../sip/index.ts';
+import type { Endpoint, TransportProtocol } from './endpoint.ts';
+
+/** A parsed message as the transport layer hands it up. */
+export interface InboundMessage {
+  /** Parsed once; a request's top Via already carries received/rport (RFC 3581). */
+  message: SipRequest | SipResponse;
+  source: Endpoint;
+  local: Endpoint;
+  /** Set for stream transports: `send(..., { connectionId })` goes back on that connection. */
+  connectionId?: string;
+  /** Date.now() when the bytes arrived. */
+  receivedAt: number;
+}
+
+export interface ListenOptions {
+  protocol: TransportProtocol;
+  address: string;
+  /** 0 = any free port. */
+  port: number;
+  /** Key and certificate (PEM): required for tls and wss. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+  /** ws/wss: the HTTP path accepted (default: any). */
+  path?: string;
+}
+
+export interface TransportOptions {
+  /** Largest inbound message in bytes (default 65535). */
+  maxMessageSize?: number;
+  /** Inbound connections allowed from one source IP (default 64). */
+  maxConnectionsPerSource?: number;
+  /** Connections allowed in total (default 10000). */
+  maxConnections?: number;
+  /** Requests larger than this for a UDP destination go over TCP (§18.1.1, default 1300). */
+  udpMaxRequestSize?: number;
+  /** Add ';rport' to the top Via of requests sent (RFC 3581 §3, default true). */
+  rport?: boolean;
+  /** Send CRLFCRLF pings on outbound tcp/tls connections every this many ms (0 = off). */
+  keepAliveInterval?: number;
+  /** Close connections idle for this many ms (0 = never, the default). */
+  idleTimeout?: number;
+  /** Options for outbound tls and wss connections. */
+  tlsClient?: { rejectUnauthorized?: boolean; ca?: string | Buffer };
+  /** Host written in Via sent-by instead of the listening address. */
+  viaHost?: string;
+}
+
+/** What a send really used: a UDP destination may have become TCP (§18.1.1). */
+export interface SendResult {
+  endpoint: Endpoint;
+  connectionId?: string;
+}
+
+/** Counters; `connections` is the number open now. */
+export interface TransportStats {
+  received: number;
+  sent: number;
+  malformed: number;
+  badRequestsSent: number;
+  oversize: number;
+  refusedConnections: number;
+  framingErrors: number;
+  pongsSent: number;
+  pingsSent: number;
+  connections: number;
+}
+
+/** The Via sent-by for messages we originate on a protocol. */
+export interface ViaSentBy {
+  transport: string;
+  host: string;
+  port?: number;
+}

@@ -1,0 +1,781 @@
+// The transport layer (RFC 3261 §18): owns every socket, parses each inbound message once, and
+// sends requests and responses along §18.1.1 and §18.2.2 with RFC 3581 (rport) and RFC 7118
+// (WebSocket). It knows nothing of transactions.
+import { createSocket } from 'node:dgram';
+import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
+import { createServer as createTcpServer, connect as tcpConnect, isIP } from 'node:net';
+import type { Server as TcpServer, Socket, AddressInfo } from 'node:net';
+import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { randomBytes } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
+import { WebSocket, WebSocketServer } from 'ws';
+import { parseMessage, SipParseError, SipRequest } from '../sip/index.ts';
+import type { SipMessage, SipResponse } from '../sip/index.ts';
+import type { Endpoint, TransportProtocol } from './endpoint.ts';
+import {
+  endpointKey,
+  hostForHeader,
+  isIPv6,
+  isReliableProtocol,
+  normalizeAddress,
+} from './endpoint.ts';
+import { TransportError } from './transport-error.ts';
+import type {
+  InboundMessage,
+  ListenOptions,
+  SendResult,
+  TransportOptions,
+  TransportStats,
+  ViaSentBy,
+} from './inbound-message.ts';
+import { StreamConnection, KEEPALIVE_PING, KEEPALIVE_PONG } from './stream-connection.ts';
+import type { ConnectionOwner } from './stream-connection.ts';
+import { badRequestFor, looksLikeResponse } from './bad-request.ts';
+import { askRport, replaceTopVia, responseDestination, stampReceived } from './via-address.ts';
+
+const DEFAULT_MAX_MESSAGE_SIZE = 65535;
+const DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 64;
+const DEFAULT_MAX_CONNECTIONS = 10000;
+/** §18.1.1: with the path MTU unknown, requests over 1300 bytes go over a congestion-controlled transport. */
+const DEFAULT_UDP_MAX_REQUEST_SIZE = 1300;
+/** A connection attempt that has not completed by then fails (the transaction times out later anyway). */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** RFC 7118 §4: the WebSocket subprotocol. */
+const WEBSOCKET_SUBPROTOCOL = 'sip';
+/** WebSocket close code for a protocol error (RFC 6455 §7.4.1). */
+const WS_CLOSE_PROTOCOL_ERROR = 1002;
+
+type MessageListener = (inbound: InboundMessage) => void;
+type ErrorListener = (error: Error) => void;
+
+interface UdpListener {
+  socket: UdpSocket;
+  local: Endpoint;
+}
+
+interface StreamListener {
+  local: Endpoint;
+  close(): Promise<void>;
+}
+
+/** A request or response ready to go: where, and the exact bytes (kept for retransmissions). */
+export interface PreparedMessage {
+  endpoint: Endpoint;
+  buffer: Buffer;
+  /** For a request moved from UDP to TCP (§18.1.1): what to send if the TCP connect is refused. */
+  fallback?: { endpoint: Endpoint; buffer: Buffer };
+}
+
+function isWhitespaceOnly(data: Buffer): boolean {
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i];
+    if (b !== 0x0d && b !== 0x0a && b !== 0x20 && b !== 0x09) return false;
+  }
+  return true;
+}
+
+export class TransportLayer implements ConnectionOwner {
+  readonly stats: TransportStats = {
+    received: 0,
+    sent: 0,
+    malformed: 0,
+    badRequestsSent: 0,
+    oversize: 0,
+    refusedConnections: 0,
+    framingErrors: 0,
+    pongsSent: 0,
+    pingsSent: 0,
+    connections: 0,
+  };
+
+  private readonly maxMessageSize: number;
+  private readonly maxConnectionsPerSource: number;
+  private readonly maxConnections: number;
+  private readonly udpMaxRequestSize: number;
+  private readonly addRport: boolean;
+  private readonly options: TransportOptions;
+  private readonly udp: UdpListener[] = [];
+  private readonly streamListeners: StreamListener[] = [];
+  private readonly connections = new Map<string, StreamConnection>();
+  private readonly connectionsByKey = new Map<string, StreamConnection>();
+  private readonly connecting = new Map<string, Promise<StreamConnection>>();
+  private readonly perSource = new Map<string, number>();
+  private readonly messageListeners: MessageListener[] = [];
+  private readonly errorListeners: ErrorListener[] = [];
+  private readonly pendingSockets = new Set<{ destroy(): void }>();
+  private keepAliveTimer?: NodeJS.Timeout;
+  private idleTimer?: NodeJS.Timeout;
+  private nextConnection = 1;
+  private closed = false;
+  private readonly invalidHost = `${randomBytes(6).toString('hex')}.invalid`;
+
+  constructor(options: TransportOptions = {}) {
+    this.options = options;
+    this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.maxConnectionsPerSource =
+      options.maxConnectionsPerSource ?? DEFAULT_MAX_CONNECTIONS_PER_SOURCE;
+    this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.udpMaxRequestSize = options.udpMaxRequestSize ?? DEFAULT_UDP_MAX_REQUEST_SIZE;
+    this.addRport = options.rport ?? true;
+    if (options.keepAliveInterval && options.keepAliveInterval > 0) {
+      this.keepAliveTimer = setInterval(() => this.sendPings(), options.keepAliveInterval);
+      this.keepAliveTimer.unref();
+    }
+    if (options.idleTimeout && options.idleTimeout > 0) {
+      const every = Math.max(10, Math.floor(options.idleTimeout / 2));
+      this.idleTimer = setInterval(() => this.closeIdle(), every);
+      this.idleTimer.unref();
+    }
+  }
+
+  /** Every endpoint listened on, with its real port. */
+  get listeners(): readonly Endpoint[] {
+    return [...this.udp.map((u) => u.local), ...this.streamListeners.map((s) => s.local)];
+  }
+
+  onMessage(listener: MessageListener): void {
+    this.messageListeners.push(listener);
+  }
+
+  onError(listener: ErrorListener): void {
+    this.errorListeners.push(listener);
+  }
+
+  /** Whether requests sent get ';rport' in their top Via (RFC 3581 §3). */
+  get asksRport(): boolean {
+    return this.addRport;
+  }
+
+  isReliable(protocol: TransportProtocol): boolean {
+    return isReliableProtocol(protocol);
+  }
+
+  /** Opens a listener; resolves with the bound endpoint (the real port when 0 was asked). */
+  async listen(opts: ListenOptions): Promise<Endpoint> {
+    if (this.closed) throw new TransportError('closed', 'transport layer closed');
+    switch (opts.protocol) {
+      case 'udp':
+        return this.listenUdp(opts);
+      case 'tcp':
+      case 'tls':
+        return this.listenStream(opts);
+      case 'ws':
+      case 'wss':
+        return this.listenWebSocket(opts);
+    }
+  }
+
+  /**
+   * The Via sent-by for a message we originate on `protocol` (toward `destination`'s address
+   * family when given): the listener's address and port, `options.viaHost` if set, and for a
+   * WebSocket client with no listener a random `.invalid` host (RFC 7118 §5.2).
+   */
+  viaFor(protocol: TransportProtocol, destinationAddress?: string): ViaSentBy {
+    const transport = protocol.toUpperCase();
+    const wantV6 = destinationAddress !== undefined && isIPv6(destinationAddress);
+    const all = this.listeners;
+    const sameProtocol = all.filter((e) => e.protocol === protocol);
+    const pick = (list: readonly Endpoint[]): Endpoint | undefined =>
+      list.find((e) => isIPv6(e.address) === wantV6) ?? list[0];
+    const listener = pick(sameProtocol);
+    if (listener) {
+      return { transport, host: this.options.viaHost ?? hostOf(listener), port: listener.port };
+    }
+    if (protocol === 'ws' || protocol === 'wss') return { transport, host: this.invalidHost };
+    const any = pick(all);
+    return { transport, host: this.options.viaHost ?? (any ? hostOf(any) : this.invalidHost) };
+  }
+
+  /**
+   * Readies a message for `destination`: asks for rport in a request's top Via (RFC 3581 §3),
+   * moves a request too large for UDP to TCP (§18.1.1, rewriting the Via transport and sent-by),
+   * and serializes it. The buffer is what a retransmission resends.
+   */
+  prepare(message: SipMessage, destination: Endpoint): PreparedMessage {
+    const isRequest = message instanceof SipRequest;
+    if (isRequest && this.addRport) askRport(message);
+    const buffer = message.toBuffer();
+    if (!isRequest || destination.protocol !== 'udp' || buffer.length <= this.udpMaxRequestSize) {
+      return { endpoint: destination, buffer };
+    }
+    const via = message.via[0];
+    if (!via) return { endpoint: destination, buffer };
+    const sentBy = this.viaFor('tcp', destination.address);
+    replaceTopVia(message, { ...via, transport: 'TCP', host: sentBy.host, port: sentBy.port });
+    return {
+      endpoint: { ...destination, protocol: 'tcp' },
+      buffer: message.toBuffer(),
+      fallback: { endpoint: destination, buffer },
+    };
+  }
+
+  /** The endpoint `send()` would use for this message (UDP may become TCP, §18.1.1). */
+  route(message: SipMessage, destination: Endpoint): Endpoint {
+    if (!(message instanceof SipRequest) || destination.protocol !== 'udp') return destination;
+    return message.toBuffer().length > this.udpMaxRequestSize
+      ? { ...destination, protocol: 'tcp' }
+      : destination;
+  }
+
+  /** Sends a request or response to a destination (see README for the rules). */
+  send(
+    message: SipMessage,
+    destination: Endpoint,
+    opts: { connectionId?: string } = {},
+  ): Promise<SendResult> {
+    return this.sendPrepared(this.prepare(message, destination), opts);
+  }
+
+  /** Sends prepared bytes; retries over UDP when an oversize request's TCP connect fails. */
+  async sendPrepared(
+    prepared: PreparedMessage,
+    opts: { connectionId?: string } = {},
+  ): Promise<SendResult> {
+    if (!prepared.fallback) return this.sendBuffer(prepared.buffer, prepared.endpoint, opts);
+    try {
+      return await this.sendBuffer(prepared.buffer, prepared.endpoint, opts);
+    } catch (err) {
+      if (err instanceof TransportError && err.code === 'connect') {
+        return this.sendBuffer(prepared.fallback.buffer, prepared.fallback.endpoint);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Sends a response along §18.2.2 / RFC 3581 §4: over the connection its request came on while
+   * it is open, else to the address its top Via names (received, rport, sent-by).
+   */
+  sendResponse(
+    response: SipResponse,
+    via: { connectionId?: string; source?: Endpoint } = {},
+  ): Promise<SendResult> {
+    if (via.connectionId) {
+      const connection = this.connections.get(via.connectionId);
+      if (connection && !connection.closed) {
+        return this.writeTo(connection, response.toBuffer());
+      }
+    }
+    const top = response.via[0];
+    const destination = top ? responseDestination(top, via.source?.protocol) : via.source;
+    if (!destination) {
+      return Promise.reject(new TransportError('send', 'response has no Via to route by'));
+    }
+    return this.sendBuffer(response.toBuffer(), destination);
+  }
+
+  /** Sends raw bytes to an endpoint (the connection given, reused, or a new one). */
+  sendBuffer(
+    buffer: Buffer,
+    destination: Endpoint,
+    opts: { connectionId?: string } = {},
+  ): Promise<SendResult> {
+    if (this.closed) {
+      return Promise.reject(new TransportError('closed', 'transport layer closed', destination));
+    }
+    if (destination.protocol === 'udp') return this.sendUdp(buffer, destination);
+    if (opts.connectionId) {
+      const connection = this.connections.get(opts.connectionId);
+      if (connection && !connection.closed) return this.writeTo(connection, buffer);
+    }
+    const existing = this.connectionsByKey.get(endpointKey(destination));
+    if (existing && !existing.closed) return this.writeTo(existing, buffer);
+    return this.connect(destination).then((connection) => this.writeTo(connection, buffer));
+  }
+
+  /** The open connection with this id, if any. */
+  connection(id: string): { id: string; remote: Endpoint; local: Endpoint } | undefined {
+    const c = this.connections.get(id);
+    return c && !c.closed ? { id: c.id, remote: c.remote, local: c.local } : undefined;
+  }
+
+  /** Closes every socket and connection and clears every timer. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    for (const pending of this.pendingSockets) pending.destroy();
+    this.pendingSockets.clear();
+    for (const connection of [...this.connections.values()]) connection.destroy();
+    await Promise.all(this.streamListeners.map((l) => l.close()));
+    this.streamListeners.length = 0;
+    await Promise.all(
+      this.udp.map((u) => new Promise<void>((resolve) => u.socket.close(() => resolve()))),
+    );
+    this.udp.length = 0;
+  }
+
+  // ---- inbound ---------------------------------------------------------------------------
+
+  /** Parses one message and hands it up; answers 400 to a request that fails to parse. */
+  private receive(data: Buffer, source: Endpoint, local: Endpoint, connectionId?: string): void {
+    this.stats.received++;
+    if (data.length > this.maxMessageSize) {
+      this.stats.oversize++;
+      return;
+    }
+    let message: SipRequest | SipResponse;
+    try {
+      message = parseMessage(data, { maxSize: this.maxMessageSize });
+    } catch (err) {
+      this.stats.malformed++;
+      this.answerMalformed(data, reasonOf(err), source, connectionId);
+      return;
+    }
+    try {
+      // The headers every layer above relies on: present and well formed (parsed once, cached).
+      void message.topVia;
+      void message.cseq;
+      if (message instanceof SipRequest) {
+        void message.callId;
+        void message.from;
+        void message.to;
+        stampReceived(message, source);
+      }
+    } catch (err) {
+      this.stats.malformed++;
+      this.answerMalformed(data, reasonOf(err), source, connectionId);
+      return;
+    }
+    const inbound: InboundMessage = { message, source, local, receivedAt: Date.now() };
+    if (connectionId !== undefined) inbound.connectionId = connectionId;
+    for (const listener of this.messageListeners) {
+      try {
+        listener(inbound);
+      } catch (err) {
+        this.emitError(err as Error);
+      }
+    }
+  }
+
+  private answerMalformed(
+    data: Buffer,
+    reason: string,
+    source: Endpoint,
+    connectionId?: string,
+  ): void {
+    if (looksLikeResponse(data)) return;
+    const answer = badRequestFor(data, reason);
+    if (!answer) return;
+    this.stats.badRequestsSent++;
+    this.sendBuffer(answer, source, connectionId ? { connectionId } : {}).catch((err: Error) =>
+      this.emitError(err),
+    );
+  }
+
+  private emitError(error: Error): void {
+    for (const listener of this.errorListeners) {
+      try {
+        listener(error);
+      } catch {
+        /* a listener's own failure must not take the transport down */
+      }
+    }
+  }
+
+  // ---- UDP ---------------------------------------------------------------------------------
+
+  private listenUdp(opts: ListenOptions): Promise<Endpoint> {
+    const type = isIPv6(opts.address) ? 'udp6' : 'udp4';
+    const socket = createSocket({ type, reuseAddr: false });
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => {
+        socket.close();
+        reject(new TransportError('no-listener', `cannot listen: ${err.message}`, undefined, err));
+      };
+      socket.once('error', onError);
+      socket.bind(opts.port, normalizeAddress(opts.address), () => {
+        socket.off('error', onError);
+        const address = socket.address();
+        const local: Endpoint = { protocol: 'udp', address: address.address, port: address.port };
+        socket.on('error', (err) => this.emitError(err));
+        socket.on('message', (data: Buffer, rinfo: RemoteInfo) => {
+          if (isWhitespaceOnly(data)) return; // keep-alive datagrams are not messages
+          this.receive(data, { protocol: 'udp', address: rinfo.address, port: rinfo.port }, local);
+        });
+        this.udp.push({ socket, local });
+        resolve(local);
+      });
+    });
+  }
+
+  private sendUdp(buffer: Buffer, destination: Endpoint): Promise<SendResult> {
+    const wantV6 = isIPv6(destination.address);
+    const listener = this.udp.find((u) => isIPv6(u.local.address) === wantV6);
+    if (!listener) {
+      return Promise.reject(
+        new TransportError('no-listener', 'no UDP socket for this address family', destination),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      listener.socket.send(buffer, destination.port, normalizeAddress(destination.address), (err) => {
+        if (err) reject(new TransportError('send', err.message, destination, err));
+        else {
+          this.stats.sent++;
+          resolve({ endpoint: destination });
+        }
+      });
+    });
+  }
+
+  // ---- TCP and TLS ------------------------------------------------------------------------
+
+  private listenStream(opts: ListenOptions): Promise<Endpoint> {
+    const protocol = opts.protocol;
+    let server: TcpServer;
+    if (protocol === 'tls') {
+      if (!opts.tls) {
+        return Promise.reject(new TransportError('no-listener', 'tls needs a key and certificate'));
+      }
+      server = createTlsServer({ key: opts.tls.key, cert: opts.tls.cert });
+      server.on('secureConnection', (socket: TLSSocket) => this.accept(socket, protocol, local));
+      server.on('tlsClientError', (err: Error) => this.emitError(err));
+    } else {
+      server = createTcpServer();
+      server.on('connection', (socket: Socket) => this.accept(socket, protocol, local));
+    }
+    let local: Endpoint = { protocol, address: opts.address, port: opts.port };
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void =>
+        reject(new TransportError('no-listener', `cannot listen: ${err.message}`, undefined, err));
+      server.once('error', onError);
+      server.listen(opts.port, normalizeAddress(opts.address), () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.emitError(err));
+        const address = server.address() as AddressInfo;
+        local = { protocol, address: address.address, port: address.port };
+        this.streamListeners.push({
+          local,
+          close: () => new Promise<void>((done) => server.close(() => done())),
+        });
+        resolve(local);
+      });
+    });
+  }
+
+  /** Admits an inbound socket under the limits, or refuses it (closed at once, counted). */
+  private accept(socket: Socket, protocol: TransportProtocol, local: Endpoint): void {
+    const address = normalizeAddress(socket.remoteAddress ?? '');
+    if (!this.admit(address)) {
+      socket.destroy();
+      return;
+    }
+    const remote: Endpoint = { protocol, address, port: socket.remotePort ?? 0 };
+    const localEnd: Endpoint = {
+      protocol,
+      address: normalizeAddress(socket.localAddress ?? local.address),
+      port: socket.localPort ?? local.port,
+    };
+    this.register(
+      new StreamConnection(
+        {
+          id: this.newConnectionId(),
+          remote,
+          local: localEnd,
+          inbound: true,
+          maxMessageSize: this.maxMessageSize,
+          socket,
+        },
+        this,
+      ),
+    );
+  }
+
+  private admit(address: string): boolean {
+    if (this.closed) return false;
+    const fromSource = this.perSource.get(address) ?? 0;
+    if (fromSource >= this.maxConnectionsPerSource || this.connections.size >= this.maxConnections) {
+      this.stats.refusedConnections++;
+      return false;
+    }
+    this.perSource.set(address, fromSource + 1);
+    return true;
+  }
+
+  private register(connection: StreamConnection): void {
+    this.connections.set(connection.id, connection);
+    this.connectionsByKey.set(endpointKey(connection.remote), connection);
+    this.stats.connections = this.connections.size;
+  }
+
+  private newConnectionId(): string {
+    return `c${this.nextConnection++}`;
+  }
+
+  /** One connection per destination: concurrent sends share the attempt. */
+  private connect(destination: Endpoint): Promise<StreamConnection> {
+    const key = endpointKey(destination);
+    const pending = this.connecting.get(key);
+    if (pending) return pending;
+    if (this.connections.size >= this.maxConnections) {
+      return Promise.reject(new TransportError('connect', 'too many connections', destination));
+    }
+    const attempt = (
+      destination.protocol === 'ws' || destination.protocol === 'wss'
+        ? this.connectWebSocket(destination)
+        : this.connectStream(destination)
+    ).finally(() => this.connecting.delete(key));
+    this.connecting.set(key, attempt);
+    return attempt;
+  }
+
+  private connectStream(destination: Endpoint): Promise<StreamConnection> {
+    const host = normalizeAddress(destination.address);
+    const tlsOptions = this.options.tlsClient ?? {};
+    return new Promise((resolve, reject) => {
+      const socket: Socket =
+        destination.protocol === 'tls'
+          ? tlsConnect({
+              host,
+              port: destination.port,
+              servername: isIP(host) ? undefined : host,
+              rejectUnauthorized: tlsOptions.rejectUnauthorized ?? true,
+              ca: tlsOptions.ca,
+            })
+          : tcpConnect({ host, port: destination.port });
+      this.pendingSockets.add(socket);
+      const timer = setTimeout(() => fail(new Error('connect timeout')), CONNECT_TIMEOUT_MS);
+      timer.unref();
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        this.pendingSockets.delete(socket);
+        socket.destroy();
+        reject(new TransportError('connect', err.message, destination, err));
+      };
+      socket.once('error', fail);
+      socket.once(destination.protocol === 'tls' ? 'secureConnect' : 'connect', () => {
+        clearTimeout(timer);
+        this.pendingSockets.delete(socket);
+        socket.off('error', fail);
+        if (this.closed) {
+          socket.destroy();
+          reject(new TransportError('closed', 'transport layer closed', destination));
+          return;
+        }
+        const connection = new StreamConnection(
+          {
+            id: this.newConnectionId(),
+            remote: destination,
+            local: {
+              protocol: destination.protocol,
+              address: normalizeAddress(socket.localAddress ?? ''),
+              port: socket.localPort ?? 0,
+            },
+            inbound: false,
+            maxMessageSize: this.maxMessageSize,
+            socket,
+          },
+          this,
+        );
+        this.register(connection);
+        resolve(connection);
+      });
+    });
+  }
+
+  private writeTo(connection: StreamConnection, buffer: Buffer): Promise<SendResult> {
+    return connection.write(buffer).then(() => {
+      this.stats.sent++;
+      return { endpoint: connection.remote, connectionId: connection.id };
+    });
+  }
+
+  // ---- WebSocket (RFC 7118) ---------------------------------------------------------------
+
+  private listenWebSocket(opts: ListenOptions): Promise<Endpoint> {
+    const protocol = opts.protocol;
+    let http: HttpServer;
+    if (protocol === 'wss') {
+      if (!opts.tls) {
+        return Promise.reject(new TransportError('no-listener', 'wss needs a key and certificate'));
+      }
+      http = createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert });
+    } else {
+      http = createHttpServer();
+    }
+    const wss = new WebSocketServer({
+      server: http,
+      path: opts.path,
+      maxPayload: this.maxMessageSize,
+      handleProtocols: (offered: Set<string>) =>
+        offered.has(WEBSOCKET_SUBPROTOCOL) ? WEBSOCKET_SUBPROTOCOL : false,
+    });
+    let local: Endpoint = { protocol, address: opts.address, port: opts.port };
+    wss.on('connection', (ws: WebSocket, request: IncomingMessage) => {
+      if (ws.protocol !== WEBSOCKET_SUBPROTOCOL) {
+        ws.close(WS_CLOSE_PROTOCOL_ERROR, 'subprotocol sip required');
+        return;
+      }
+      const socket = request.socket;
+      const address = normalizeAddress(socket.remoteAddress ?? '');
+      if (!this.admit(address)) {
+        ws.terminate();
+        return;
+      }
+      this.register(
+        new StreamConnection(
+          {
+            id: this.newConnectionId(),
+            remote: { protocol, address, port: socket.remotePort ?? 0 },
+            local: {
+              protocol,
+              address: normalizeAddress(socket.localAddress ?? local.address),
+              port: socket.localPort ?? local.port,
+            },
+            inbound: true,
+            maxMessageSize: this.maxMessageSize,
+            webSocket: ws,
+          },
+          this,
+        ),
+      );
+    });
+    wss.on('error', (err: Error) => this.emitError(err));
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void =>
+        reject(new TransportError('no-listener', `cannot listen: ${err.message}`, undefined, err));
+      http.once('error', onError);
+      http.listen(opts.port, normalizeAddress(opts.address), () => {
+        http.off('error', onError);
+        http.on('error', (err) => this.emitError(err));
+        const address = http.address() as AddressInfo;
+        local = { protocol, address: address.address, port: address.port };
+        this.streamListeners.push({
+          local,
+          close: () =>
+            new Promise<void>((done) => {
+              for (const client of wss.clients) client.terminate();
+              wss.close(() => http.close(() => done()));
+            }),
+        });
+        resolve(local);
+      });
+    });
+  }
+
+  private connectWebSocket(destination: Endpoint): Promise<StreamConnection> {
+    const scheme = destination.protocol === 'wss' ? 'wss' : 'ws';
+    const url = `${scheme}://${hostForHeader(destination.address)}:${destination.port}/`;
+    const tlsOptions = this.options.tlsClient ?? {};
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, WEBSOCKET_SUBPROTOCOL, {
+        rejectUnauthorized: tlsOptions.rejectUnauthorized ?? true,
+        ca: tlsOptions.ca,
+        maxPayload: this.maxMessageSize,
+        handshakeTimeout: CONNECT_TIMEOUT_MS,
+      });
+      const pending = { destroy: () => ws.terminate() };
+      this.pendingSockets.add(pending);
+      const fail = (err: Error): void => {
+        this.pendingSockets.delete(pending);
+        ws.terminate();
+        reject(new TransportError('connect', err.message, destination, err));
+      };
+      ws.once('error', fail);
+      ws.once('open', () => {
+        this.pendingSockets.delete(pending);
+        ws.off('error', fail);
+        if (this.closed) {
+          ws.terminate();
+          reject(new TransportError('closed', 'transport layer closed', destination));
+          return;
+        }
+        if (ws.protocol !== WEBSOCKET_SUBPROTOCOL) {
+          fail(new Error('server did not accept subprotocol sip'));
+          return;
+        }
+        const raw = (ws as unknown as { _socket?: Socket })._socket;
+        const connection = new StreamConnection(
+          {
+            id: this.newConnectionId(),
+            remote: destination,
+            local: {
+              protocol: destination.protocol,
+              address: normalizeAddress(raw?.localAddress ?? ''),
+              port: raw?.localPort ?? 0,
+            },
+            inbound: false,
+            maxMessageSize: this.maxMessageSize,
+            webSocket: ws,
+          },
+          this,
+        );
+        this.register(connection);
+        resolve(connection);
+      });
+    });
+  }
+
+  // ---- connection events (ConnectionOwner) --------------------------------------------------
+
+  connectionMessage(connection: StreamConnection, message: Buffer): void {
+    this.receive(message, connection.remote, connection.local, connection.id);
+  }
+
+  connectionPing(connection: StreamConnection): void {
+    this.stats.pongsSent++;
+    connection.write(KEEPALIVE_PONG).catch(() => undefined);
+  }
+
+  connectionFramingError(_connection: StreamConnection, error: Error): void {
+    this.stats.framingErrors++;
+    this.emitError(error);
+  }
+
+  connectionError(connection: StreamConnection, error: Error): void {
+    this.emitError(new TransportError('send', error.message, connection.remote, error));
+  }
+
+  connectionClosed(connection: StreamConnection): void {
+    this.connections.delete(connection.id);
+    const key = endpointKey(connection.remote);
+    if (this.connectionsByKey.get(key) === connection) this.connectionsByKey.delete(key);
+    if (connection.inbound) {
+      const address = normalizeAddress(connection.remote.address);
+      const count = (this.perSource.get(address) ?? 1) - 1;
+      if (count > 0) this.perSource.set(address, count);
+      else this.perSource.delete(address);
+    }
+    this.stats.connections = this.connections.size;
+  }
+
+  private sendPings(): void {
+    for (const connection of this.connections.values()) {
+      if (connection.inbound || connection.closed) continue;
+      if (connection.protocol !== 'tcp' && connection.protocol !== 'tls') continue;
+      this.stats.pingsSent++;
+      connection.write(KEEPALIVE_PING).catch(() => undefined);
+    }
+  }
+
+  private closeIdle(): void {
+    const limit = this.options.idleTimeout ?? 0;
+    const now = Date.now();
+    for (const connection of [...this.connections.values()]) {
+      if (now - connection.lastActivity > limit) connection.destroy();
+    }
+  }
+}
+
+/** The parser's reason for a 400 reason phrase. */
+function reasonOf(err: unknown): string {
+  if (err instanceof SipParseError) return err.reason;
+  return err instanceof Error ? err.message : 'Bad Request';
+}
+
+/** The host for a Via: a wildcard listener names the machine's first external address. */
+function hostOf(e: Endpoint): string {
+  if (e.address !== '0.0.0.0' && e.address !== '::') return hostForHeader(e.address);
+  const wantV6 = e.address === '::';
+  for (const list of Object.values(networkInterfaces())) {
+    for (const info of list ?? []) {
+      if (!info.internal && (info.family === 'IPv6') === wantV6) return hostForHeader(info.address);
+    }
+  }
+  return wantV6 ? '[::1]' : '127.0.0.1';
+}

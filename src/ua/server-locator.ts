@@ -1,0 +1,237 @@
+// Locating SIP servers (RFC 3263 §4): from a SIP or SIPS URI to an ordered list of
+// (transport, address, port) to try.
+//
+//   numeric host            -> that address; port from the URI or the transport's default
+//   explicit port           -> A/AAAA of the host, that port
+//   transport= param        -> SRV _sip._<proto>.host (or _sips._tcp), else A/AAAA
+//   otherwise               -> NAPTR host (SIP+D2U, SIP+D2T, SIPS+D2T, SIP+D2W, SIPS+D2W),
+//                              each replacement's SRV, in NAPTR order/preference;
+//                              no NAPTR: SRV for each transport we support; no SRV: A/AAAA
+//
+// SRV records are tried by priority, and within one priority in the weighted random order of
+// RFC 2782. All lookups go through node:dns, so a test (or a user) can point the resolver at any
+// DNS server with `servers: ['127.0.0.1:5353']`.
+import { promises as dns, type NaptrRecord, type SrvRecord } from 'node:dns';
+import { isIP } from 'node:net';
+
+export type TransportName = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
+
+export interface ServerTarget {
+  transport: TransportName;
+  /** IP address to send to (no brackets). */
+  address: string;
+  port: number;
+  /** The host name the address came from (for TLS server name and logs). */
+  host: string;
+}
+
+/** What the locator needs of a URI (a subset of the message layer's SipUri). */
+export interface LocatableUri {
+  scheme: string;
+  host: string;
+  port?: number;
+  params: Record<string, string | null>;
+}
+
+export interface ServerLocatorOptions {
+  /** DNS servers ('ip' or 'ip:port'); the system's when absent. */
+  servers?: string[];
+  /** Transports this UA can use, most preferred first. */
+  transports?: TransportName[];
+  /** Per-query timeout in ms (default 2000) and tries (default 2). */
+  timeout?: number;
+  tries?: number;
+  /** Random source in [0,1) for the SRV weight draw (tests make it fixed). */
+  random?: () => number;
+}
+
+const NAPTR_SERVICES: Record<string, { transport: TransportName; secure: boolean }> = {
+  'SIP+D2U': { transport: 'udp', secure: false },
+  'SIP+D2T': { transport: 'tcp', secure: false },
+  'SIPS+D2T': { transport: 'tls', secure: true },
+  'SIP+D2W': { transport: 'ws', secure: false },
+  'SIPS+D2W': { transport: 'wss', secure: true },
+};
+
+const SRV_PREFIX: Record<TransportName, string> = {
+  udp: '_sip._udp',
+  tcp: '_sip._tcp',
+  tls: '_sips._tcp',
+  ws: '_sip._ws',
+  wss: '_sips._ws',
+};
+
+export function defaultPort(transport: TransportName): number {
+  return transport === 'tls' || transport === 'wss' ? 5061 : 5060;
+}
+
+function isSecure(t: TransportName): boolean {
+  return t === 'tls' || t === 'wss';
+}
+
+function stripBrackets(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** Transport named by the URI's transport parameter (RFC 3263 §4.1), secured for sips. */
+export function uriTransport(uri: LocatableUri): TransportName | undefined {
+  const p = uri.params.transport;
+  if (typeof p !== 'string') return undefined;
+  const secure = uri.scheme.toLowerCase() === 'sips';
+  switch (p.toLowerCase()) {
+    case 'udp':
+      return 'udp';
+    case 'tcp':
+      return secure ? 'tls' : 'tcp';
+    case 'tls':
+      return 'tls';
+    case 'ws':
+      return secure ? 'wss' : 'ws';
+    case 'wss':
+      return 'wss';
+    default:
+      return undefined;
+  }
+}
+
+interface Srv {
+  priority: number;
+  weight: number;
+  port: number;
+  name: string;
+}
+
+/** RFC 2782 ordering: ascending priority; within a priority, weighted random draws. */
+export function orderSrv<T extends Srv>(records: readonly T[], random: () => number): T[] {
+  const byPriority = new Map<number, T[]>();
+  for (const r of records) {
+    const list = byPriority.get(r.priority) ?? [];
+    list.push(r);
+    byPriority.set(r.priority, list);
+  }
+  const out: T[] = [];
+  for (const prio of [...byPriority.keys()].sort((a, b) => a - b)) {
+    // Zero-weight records first, as RFC 2782 says, so they are chosen only when the draw is 0.
+    const pool = [...(byPriority.get(prio) ?? [])].sort(
+      (a, b) => (a.weight === 0 ? 0 : 1) - (b.weight === 0 ? 0 : 1),
+    );
+    while (pool.length > 0) {
+      const total = pool.reduce((s, r) => s + r.weight, 0);
+      const draw = random() * (total + 1);
+      let running = 0;
+      let index = pool.length - 1;
+      for (let i = 0; i < pool.length; i++) {
+        running += pool[i].weight;
+        if (running >= draw) {
+          index = i;
+          break;
+        }
+      }
+      out.push(pool[index]);
+      pool.splice(index, 1);
+    }
+  }
+  return out;
+}
+
+function isNoData(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'ENOTFOUND' || code === 'ENODATA' || code === 'ENONAME' || code === 'ESERVFAIL';
+}
+
+export class ServerLocator {
+  private readonly resolver: dns.Resolver;
+  private readonly transports: TransportName[];
+  private readonly random: () => number;
+
+  constructor(options: ServerLocatorOptions = {}) {
+    this.resolver = new dns.Resolver({ timeout: options.timeout ?? 2000, tries: options.tries ?? 2 });
+    if (options.servers) this.resolver.setServers(options.servers);
+    this.transports = options.transports ?? ['udp', 'tcp', 'tls', 'ws', 'wss'];
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Ordered targets for a URI; empty when nothing resolves. */
+  async locate(uri: LocatableUri): Promise<ServerTarget[]> {
+    const secure = uri.scheme.toLowerCase() === 'sips';
+    const host = stripBrackets(uri.host);
+    const explicit = uriTransport(uri);
+    const fallback: TransportName = explicit ?? (secure ? 'tls' : 'udp');
+
+    // §4.1/§4.2: a numeric address needs no lookup at all.
+    if (isIP(host)) {
+      return [{ transport: fallback, address: host, port: uri.port ?? defaultPort(fallback), host }];
+    }
+    // An explicit port: only the address records.
+    if (uri.port !== undefined) return this.addresses(host, fallback, uri.port);
+    // An explicit transport: SRV for it, else the address records.
+    if (explicit) {
+      const viaSrv = await this.srvTargets(`${SRV_PREFIX[explicit]}.${host}`, explicit);
+      return viaSrv.length > 0 ? viaSrv : this.addresses(host, explicit, defaultPort(explicit));
+    }
+
+    const viaNaptr = await this.naptrTargets(host, secure);
+    if (viaNaptr.length > 0) return viaNaptr;
+
+    // No NAPTR: SRV for each transport we support, in our order of preference.
+    const out: ServerTarget[] = [];
+    for (const t of this.transports) {
+      if (secure && !isSecure(t)) continue;
+      out.push(...(await this.srvTargets(`${SRV_PREFIX[t]}.${host}`, t)));
+    }
+    if (out.length > 0) return out;
+    return this.addresses(host, fallback, defaultPort(fallback));
+  }
+
+  private async naptrTargets(host: string, secure: boolean): Promise<ServerTarget[]> {
+    let records: NaptrRecord[];
+    try {
+      records = await this.resolver.resolveNaptr(host);
+    } catch (err) {
+      if (isNoData(err)) return [];
+      throw err;
+    }
+    const usable = records
+      .filter((r) => r.flags.toLowerCase() === 's')
+      .map((r) => ({ r, svc: NAPTR_SERVICES[r.service.toUpperCase()] }))
+      .filter(({ svc }) => svc !== undefined && this.transports.includes(svc.transport))
+      .filter(({ svc }) => !secure || svc.secure)
+      .sort((a, b) => a.r.order - b.r.order || a.r.preference - b.r.preference);
+    const out: ServerTarget[] = [];
+    for (const { r, svc } of usable) {
+      out.push(...(await this.srvTargets(r.replacement, svc.transport)));
+    }
+    return out;
+  }
+
+  private async srvTargets(name: string, transport: TransportName): Promise<ServerTarget[]> {
+    let records: SrvRecord[];
+    try {
+      records = await this.resolver.resolveSrv(name);
+    } catch (err) {
+      if (isNoData(err)) return [];
+      throw err;
+    }
+    const out: ServerTarget[] = [];
+    for (const srv of orderSrv(records, this.random)) {
+      out.push(...(await this.addresses(srv.name, transport, srv.port)));
+    }
+    return out;
+  }
+
+  private async addresses(host: string, transport: TransportName, port: number): Promise<ServerTarget[]> {
+    if (isIP(host)) return [{ transport, address: host, port, host }];
+    const out: ServerTarget[] = [];
+    for (const lookup of [
+      () => this.resolver.resolve4(host),
+      () => this.resolver.resolve6(host),
+    ]) {
+      try {
+        for (const address of await lookup()) out.push({ transport, address, port, host });
+      } catch (err) {
+        if (!isNoData(err)) throw err;
+      }
+    }
+    return out;
+  }
+}

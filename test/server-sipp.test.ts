@@ -1,0 +1,238 @@
+// The call server against SIPp: digest registration, a call routed by the dial plan from one SIPp
+// (a trunk) to another (a trunk), CDRs written, and the basic refusals (404, 480, 403, 401).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CallServer } from '../src/server/call-server.ts';
+import { validateConfig } from '../src/server/config.ts';
+import { provisionUsers } from '../src/server/users.ts';
+import { SqliteStore } from '../src/store/sqlite-store.ts';
+import { parseMessage, SipResponse } from '../src/sip/index.ts';
+import { needTool, repoRoot } from './support/peers.ts';
+import { Peer, freePort, scratchDir, sippErrors } from './ua-sipp-peer.ts';
+
+const DOMAIN = 'test.trapezoid';
+let server: CallServer;
+let store: SqliteStore;
+let sipPort: number;
+let uasPort: number;
+let uacPort: number;
+let rawPort: number;
+
+before(async () => {
+  sipPort = await freePort();
+  uasPort = await freePort();
+  uacPort = await freePort();
+  rawPort = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'trapezoid-server-'));
+  const config = validateConfig({
+    domain: DOMAIN,
+    listen: [
+      { transport: 'udp', address: '127.0.0.1', port: sipPort },
+      { transport: 'tcp', address: '127.0.0.1', port: sipPort },
+    ],
+    database: join(dir, 'server.db'),
+    users: [
+      { user: '1000', password: 'pw-1000' },
+      { user: '1001', password: 'pw-1001' },
+    ],
+    trunks: [
+      { name: 'uas', peers: [{ host: '127.0.0.1', port: uasPort }] },
+      { name: 'uac', peers: [{ host: '127.0.0.1', port: uacPort }], transit: true },
+      { name: 'raw', peers: [{ host: '127.0.0.1', port: rawPort }] },
+    ],
+    dialplan: [
+      { match: { regex: '^service$' }, route: { action: 'trunk', trunk: 'uas' } },
+      {
+        match: { prefix: '9' },
+        route: { action: 'reject', code: 403, reason: 'No Premium Numbers' },
+      },
+    ],
+  });
+  store = new SqliteStore(config.database);
+  provisionUsers(store, DOMAIN, config.users);
+  server = new CallServer({ config, store });
+  await server.start();
+});
+
+after(async () => {
+  await server.stop();
+  store.close();
+});
+
+/** A scenario from test/fixtures/sipp with its @USER@ @PASSWORD@ @DOMAIN@ filled in, written to dir. */
+function scenario(name: string, dir: string, user: string, password: string): string {
+  const text = readFileSync(join(repoRoot, 'test/fixtures/sipp', name), 'utf8')
+    .replaceAll('@USER@', user)
+    .replaceAll('@PASSWORD@', password)
+    .replaceAll('@DOMAIN@', DOMAIN);
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+function sipp(args: string[], dir: string): Peer {
+  return new Peer('sipp', [...args, '-nostdin', '-trace_err', '-timeout', '20s'], dir);
+}
+
+test('SIPp registers with digest auth; the binding keeps its real source', async (t) => {
+  if (!needTool(t, 'sipp', 'sip-tester')) return;
+  const dir = scratchDir();
+  const port = await freePort();
+  const run = sipp(
+    [
+      `127.0.0.1:${sipPort}`,
+      '-sf',
+      scenario('register-auth.xml', dir, '1000', 'pw-1000'),
+      '-m',
+      '1',
+      '-p',
+      String(port),
+      '-i',
+      '127.0.0.1',
+    ],
+    dir,
+  );
+  const done = await run.finish(30_000);
+  assert.equal(done.code, 0, `SIPp failed:\n${sippErrors(dir)}\n${done.stdout.slice(-1500)}`);
+  const bindings = store.bindingsFor(`sip:1000@${DOMAIN}`, Date.now());
+  assert.equal(bindings.length, 1);
+  assert.equal(bindings[0]!.target, `udp:127.0.0.1:${port}`);
+});
+
+test('a wrong password is challenged again, never accepted', async (t) => {
+  if (!needTool(t, 'sipp', 'sip-tester')) return;
+  const dir = scratchDir();
+  const run = sipp(
+    [
+      `127.0.0.1:${sipPort}`,
+      '-sf',
+      scenario('register-bad-password.xml', dir, '1001', 'not-the-password'),
+      '-m',
+      '1',
+      '-p',
+      String(await freePort()),
+      '-i',
+      '127.0.0.1',
+    ],
+    dir,
+  );
+  const done = await run.finish(30_000);
+  assert.equal(done.code, 0, `SIPp failed:\n${sippErrors(dir)}`);
+  assert.equal(store.bindingsFor(`sip:1001@${DOMAIN}`, Date.now()).length, 0);
+});
+
+test('SIPp uac -> trapezoid -> SIPp uas through a dial-plan rule; one CDR per call', async (t) => {
+  if (!needTool(t, 'sipp', 'sip-tester')) return;
+  const uasDir = scratchDir();
+  const uas = sipp(['-sn', 'uas', '-p', String(uasPort), '-i', '127.0.0.1'], uasDir);
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const before = store.listCdrs({ limit: 10_000 }).length;
+    const dir = scratchDir();
+    const uac = sipp(
+      [
+        `127.0.0.1:${sipPort}`,
+        '-sn',
+        'uac',
+        '-s',
+        'service',
+        '-m',
+        '20',
+        '-r',
+        '20',
+        '-p',
+        String(uacPort),
+        '-i',
+        '127.0.0.1',
+      ],
+      dir,
+    );
+    const done = await uac.finish(40_000);
+    assert.equal(done.code, 0, `SIPp uac failed:\n${sippErrors(dir)}\n${sippErrors(uasDir)}`);
+    const cdrs = store.listCdrs({ limit: 10_000 });
+    assert.equal(cdrs.length - before, 20);
+    for (const c of cdrs.slice(0, 20)) {
+      assert.equal(c.finalStatus, 200);
+      assert.equal(c.hungUpBy, 'caller');
+      assert.equal(c.trunk, 'uas');
+      assert.equal(c.dialled, 'service');
+      assert.ok(c.answer! >= c.start && c.end! >= c.answer!);
+    }
+    assert.equal(server.activeCalls, 0);
+  } finally {
+    uas.kill();
+  }
+});
+
+/** Sends one request (by default from the 'raw' trunk's port) and returns the final response. */
+async function ask(request: string, port = rawPort): Promise<SipResponse> {
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(port, '127.0.0.1', () => r()));
+  try {
+    return await new Promise<SipResponse>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no final response')), 5000);
+      sock.on('message', (buf) => {
+        const msg = parseMessage(buf);
+        if (msg instanceof SipResponse && msg.status >= 200) {
+          clearTimeout(timer);
+          resolve(msg);
+        }
+      });
+      sock.send(Buffer.from(request.replace(/\n/g, '\r\n')), sipPort, '127.0.0.1');
+    });
+  } finally {
+    sock.close();
+  }
+}
+
+function invite(user: string, from = `sip:caller@127.0.0.1:${rawPort}`, n = Math.random()): string {
+  return [
+    `INVITE sip:${user}@${DOMAIN} SIP/2.0`,
+    `Via: SIP/2.0/UDP 127.0.0.1:${rawPort};branch=z9hG4bK-raw-${n}`,
+    'Max-Forwards: 70',
+    `From: <${from}>;tag=raw${n}`,
+    `To: <sip:${user}@${DOMAIN}>`,
+    `Call-ID: raw-${n}@127.0.0.1`,
+    'CSeq: 1 INVITE',
+    `Contact: <sip:caller@127.0.0.1:${rawPort}>`,
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\n');
+}
+
+test('refusals: unknown user 404, no binding 480, dial-plan reject, relay 403, local From 407', async () => {
+  assert.equal((await ask(invite('4242'))).status, 404);
+  assert.equal((await ask(invite('1001'))).status, 480);
+  const premium = await ask(invite('900123'));
+  assert.equal(premium.status, 403);
+  assert.equal(premium.reason, 'No Premium Numbers');
+  // Not from a trunk and claiming to be one of our users: challenged (407) with both algorithms.
+  const other = await freePort();
+  const stranger = await ask(
+    invite('1001', `sip:1000@${DOMAIN}`).replaceAll(String(rawPort), String(other)),
+    other,
+  );
+  assert.equal(stranger.status, 407);
+  assert.deepEqual(
+    stranger.proxyAuthenticate.map((c) => c.params.algorithm),
+    ['MD5', 'SHA-256'],
+  );
+  const relay = await ask(
+    invite('someone').replace(`sip:someone@${DOMAIN}`, 'sip:someone@elsewhere.example'),
+  );
+  assert.equal(relay.status, 403);
+});
+
+test('Max-Forwards 0 gets 483; a missing Call-ID gets 400 naming it', async () => {
+  const mf0 = invite('1001').replace('Max-Forwards: 70', 'Max-Forwards: 0');
+  assert.equal((await ask(mf0)).status, 483);
+  const noCallId = invite('1001').replace(/Call-ID: .*\n/, '');
+  const res = await ask(noCallId);
+  assert.equal(res.status, 400);
+  assert.match(res.reason, /Call-ID/);
+});

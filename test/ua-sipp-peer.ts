@@ -1,0 +1,124 @@
+// Running SIPp and `trapezoid phone` as child processes for the interop tests: free ports in
+// 16000-16999, a bounded wait for exit, and a kill of exactly the processes started here.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from './support/peers.ts';
+
+const PORT_LOW = 16000;
+const PORT_HIGH = 16999;
+const taken = new Set<number>();
+
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', () => resolve(false));
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+function tcpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** A port in 16000-16999 free for both UDP and TCP on 127.0.0.1 (and not handed out before). */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1));
+    if (taken.has(port)) continue;
+    if ((await udpFree(port)) && (await tcpFree(port))) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port in 16000-16999');
+}
+
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export class Peer {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly done: Promise<Finished>;
+
+  constructor(command: string, args: string[], cwd: string) {
+    this.child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.done = new Promise((resolve) => {
+      this.child.on('exit', (code) => resolve({ code, stdout: this.stdout, stderr: this.stderr }));
+    });
+  }
+
+  /** Waits for exit, killing the process (and failing) after `ms`. */
+  async finish(ms: number): Promise<Finished> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<Finished>((_, reject) => {
+      timer = setTimeout(() => {
+        this.kill();
+        reject(new Error(`process did not finish within ${ms} ms; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([this.done, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/** A scratch directory for SIPp's logs and scenario files. */
+export function scratchDir(): string {
+  return mkdtempSync(join(tmpdir(), 'trapezoid-sipp-'));
+}
+
+/** SIPp's error log(s) in a directory, for failure messages. */
+export function sippErrors(dir: string): string {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('_errors.log'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n')
+    .slice(0, 4000);
+}
+
+/** `trapezoid phone ...` through the real command entry point. */
+export function phone(args: string[]): Peer {
+  return new Peer(process.execPath, [join(repoRoot, 'bin', 'trapezoid.js'), 'phone', ...args], repoRoot);
+}
+
+/** The phone's JSON events. */
+export function events(stdout: string): Array<Record<string, unknown>> {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Resolves once `peer` printed a line matching `re` (or rejects after `ms`). */
+export function waitForOutput(peer: Peer, re: RegExp, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const check = () => {
+      if (re.test(peer.stdout)) return resolve();
+      if (peer.child.exitCode !== null) return reject(new Error(`exited early: ${peer.stdout}${peer.stderr}`));
+      if (Date.now() - started > ms) return reject(new Error(`no ${re} within ${ms} ms: ${peer.stdout}${peer.stderr}`));
+      setTimeout(check, 25);
+    };
+    check();
+  });
+}
