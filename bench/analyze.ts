@@ -14,6 +14,8 @@
 // The last line is one JSON object:
 // {"bench":"analyze","packets":N,"trapezoid_pps":N,"tshark_pps":N,"ratio":X,"trapezoid_peak_mb":N}
 // trapezoid_pps uses the child's wall time (start-up included), the same measure as tshark's.
+// On a busy machine wall time mostly measures the neighbours; *_cpu_pps (user + system CPU time
+// of each process, from GNU time) are printed as well and are steadier.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,6 +98,8 @@ console.log(`capture: ${packets} packets, ${(bytes / 1e6).toFixed(1)} MB`);
 interface Run {
   wallMs: number;
   peakKb: number;
+  /** User + system CPU time of the process (GNU time only; 0 otherwise). */
+  cpuMs: number;
   stdout: string;
 }
 
@@ -130,7 +134,10 @@ function measure(cmd: string, cmdArgs: string[]): Promise<Run> {
         return;
       }
       const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-      resolve({ wallMs, peakKb: m ? Number(m[1]) : polledKb, stdout });
+      const user = /User time \(seconds\): ([\d.]+)/.exec(stderr);
+      const system = /System time \(seconds\): ([\d.]+)/.exec(stderr);
+      const cpuMs = user && system ? (Number(user[1]) + Number(system[1])) * 1000 : 0;
+      resolve({ wallMs, peakKb: m ? Number(m[1]) : polledKb, cpuMs, stdout });
     });
   });
 }
@@ -171,6 +178,9 @@ const theirsWall = median(theirs.map((r) => r.wallMs));
 const trapezoidPps = Math.round(packets / (oursWall / 1000));
 const trapezoidAnalysisPps = Math.round(packets / (oursAnalysis / 1000));
 const tsharkPps = Math.round(packets / (theirsWall / 1000));
+const oursCpu = median(ours.map((r) => r.cpuMs));
+const theirsCpu = median(theirs.map((r) => r.cpuMs));
+const cpuPps = (ms: number): number | null => (ms > 0 ? Math.round(packets / (ms / 1000)) : null);
 const peakMb = Math.round(Math.max(...ours.map((r) => r.peakKb)) / 1024);
 const tsharkPeakMb = Math.round(Math.max(...theirs.map((r) => r.peakKb)) / 1024);
 console.log(
@@ -187,6 +197,8 @@ console.log(
     trapezoid_peak_mb: peakMb,
     trapezoid_analysis_pps: trapezoidAnalysisPps,
     tshark_peak_mb: tsharkPeakMb,
+    trapezoid_cpu_pps: cpuPps(oursCpu),
+    tshark_cpu_pps: cpuPps(theirsCpu),
     capture_mb: Math.round(bytes / 1e6),
   }),
 );

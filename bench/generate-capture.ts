@@ -512,19 +512,20 @@ function buildCall(plan: Plan): Source[] {
 
   /** Sends text from A (dir 0) or B (dir 1); over TCP sometimes as two segments. */
   const send = (t: number, dir: 0 | 1, text: string): void => {
-    events.push({
-      t,
-      write: (at) => {
-        if (!conn) {
-          if (dir === 0) writeUdpText(at, a, 5060, b, 5060, text);
-          else writeUdpText(at, b, 5060, a, 5060, text);
-        } else if (rnd() < 0.3 && text.length > 100) {
-          const cut = 40 + Math.floor(rnd() * (text.length - 80));
-          writeTcp(at, conn, dir, TCP_ACK, text.slice(0, cut));
-          writeTcp(at + 0.00005, conn, dir, TCP_ACK | TCP_PSH, text.slice(cut));
-        } else writeTcp(at, conn, dir, TCP_ACK | TCP_PSH, text);
-      },
-    });
+    if (!conn) {
+      const [src, dst] = dir === 0 ? [a, b] : [b, a];
+      events.push({ t, write: (at) => writeUdpText(at, src, 5060, dst, 5060, text) });
+      return;
+    }
+    const c = conn;
+    if (rnd() < 0.3 && text.length > 100) {
+      const cut = 40 + Math.floor(rnd() * (text.length - 80));
+      events.push({ t, write: (at) => writeTcp(at, c, dir, TCP_ACK, text.slice(0, cut)) });
+      events.push({
+        t: t + 0.00005,
+        write: (at) => writeTcp(at, c, dir, TCP_ACK | TCP_PSH, text.slice(cut)),
+      });
+    } else events.push({ t, write: (at) => writeTcp(at, c, dir, TCP_ACK | TCP_PSH, text) });
   };
 
   const via = `Via: SIP/2.0/${transport} ${a.uriHost}:${aPort};branch=${branch}${tcp ? '' : ';rport'}\r\n`;

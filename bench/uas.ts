@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserAgent } from '../src/ua/index.ts';
 
-const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=inactive\r\n';
+const SDP =
+  'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=inactive\r\n';
 
 /** Child mode: answer every INVITE with 180 then 200 (like SIPp's uas), until SIGTERM. */
 async function serve(port: number): Promise<void> {
@@ -28,6 +29,10 @@ async function serve(port: number): Promise<void> {
   await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
   await ua.stop();
 }
+
+/** SIPp's socket buffers (default 64 KB): at 1000+ calls/s bursts overflow them and SIPp loses its
+ * own packets on loopback. 4 MB (this machine's rmem_max) for the uac and SIPp's uas alike. */
+const SIPP_BUFFER = '4194304';
 
 interface StepResult {
   rate: number;
@@ -49,12 +54,37 @@ function run(cmd: string, args: string[], cwd: string, limitMs: number): Promise
 }
 
 /** SIPp uac at `rate` calls/s for `seconds` against 127.0.0.1:port; counts from -trace_stat. */
-async function step(sipp: string, port: number, localPort: number, rate: number, seconds: number): Promise<StepResult> {
+async function step(
+  sipp: string,
+  port: number,
+  localPort: number,
+  rate: number,
+  seconds: number,
+): Promise<StepResult> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-uas-'));
   const calls = rate * seconds;
   const args = ['-sn', 'uac', `127.0.0.1:${port}`, '-i', '127.0.0.1', '-p', String(localPort)];
-  args.push('-r', String(rate), '-m', String(calls), '-d', '0', '-nostdin', '-trace_stat', '-fd', '1');
-  args.push('-timeout', `${seconds + 20}s`, '-timeout_error', '-l', String(rate * 4));
+  args.push(
+    '-r',
+    String(rate),
+    '-m',
+    String(calls),
+    '-d',
+    '0',
+    '-nostdin',
+    '-trace_stat',
+    '-fd',
+    '1',
+  );
+  args.push(
+    '-timeout',
+    `${seconds + 20}s`,
+    '-timeout_error',
+    '-l',
+    String(rate * 4),
+    '-buff_size',
+    SIPP_BUFFER,
+  );
   const code = await run(sipp, args, dir, (seconds + 30) * 1000);
   let successful = 0;
   let failed = calls;
@@ -73,7 +103,9 @@ async function step(sipp: string, port: number, localPort: number, rate: number,
 
 function startChild(cmd: string, args: string[], readyPattern?: RegExp): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', readyPattern ? 'pipe' : 'ignore', readyPattern ? 'inherit' : 'ignore'] });
+    const child = spawn(cmd, args, {
+      stdio: ['ignore', readyPattern ? 'pipe' : 'ignore', readyPattern ? 'inherit' : 'ignore'],
+    });
     if (!readyPattern) {
       setTimeout(() => resolve(child), 500);
       return;
@@ -114,7 +146,7 @@ async function main(): Promise<void> {
   };
   if (flag('--serve')) return serve(Number(flag('--serve')));
 
-  const rates = (flag('--rates') ?? '200,500,1000,2000,3000,4000').split(',').map(Number);
+  const rates = (flag('--rates') ?? '200,500,1000,2000,3000,4000,5000,6000').split(',').map(Number);
   const seconds = Number(flag('--seconds') ?? '5');
   const sipp = 'sipp';
   const ports = { trapezoid: 16901, sippUas: 16902, uacA: 16903, uacB: 16904 };
@@ -123,8 +155,22 @@ async function main(): Promise<void> {
   // Each step gets fresh processes on both sides, so no step inherits another's backlog.
   const startTarget = (target: 'trapezoid' | 'sipp_uas') =>
     target === 'trapezoid'
-      ? startChild(process.execPath, ['--import', 'tsx', self, '--serve', String(ports.trapezoid)], /ready/)
-      : startChild(sipp, ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(ports.sippUas), '-nostdin']);
+      ? startChild(
+          process.execPath,
+          ['--import', 'tsx', self, '--serve', String(ports.trapezoid)],
+          /ready/,
+        )
+      : startChild(sipp, [
+          '-sn',
+          'uas',
+          '-i',
+          '127.0.0.1',
+          '-p',
+          String(ports.sippUas),
+          '-nostdin',
+          '-buff_size',
+          SIPP_BUFFER,
+        ]);
 
   const best = { trapezoid: 0, sipp_uas: 0 };
   const alive = { trapezoid: true, sipp_uas: true };
@@ -148,7 +194,9 @@ async function main(): Promise<void> {
     }
   }
   const ratio = best.sipp_uas > 0 ? Math.round((best.trapezoid / best.sipp_uas) * 100) / 100 : 0;
-  console.log(JSON.stringify({ bench: 'uas', trapezoid: best.trapezoid, sipp_uas: best.sipp_uas, ratio }));
+  console.log(
+    JSON.stringify({ bench: 'uas', trapezoid: best.trapezoid, sipp_uas: best.sipp_uas, ratio }),
+  );
 }
 
 await main();

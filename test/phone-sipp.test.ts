@@ -1,13 +1,21 @@
 // `trapezoid phone` against SIPp (sip-tester): SIPp's built-in uac calls `phone --answer`,
 // `phone --call` calls SIPp's built-in uas, over UDP and TCP, with 10% message loss, and through
 // a UAS scenario that challenges with 401 then 407 and checks the credentials.
-import { test, after } from 'node:test';
+import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needTool, repoRoot } from './support/peers.ts';
-import { events, freePort, Peer, phone, scratchDir, sippErrors, waitForOutput } from './ua-sipp-peer.ts';
+import {
+  events,
+  freePort,
+  Peer,
+  phone,
+  scratchDir,
+  sippErrors,
+  waitForOutput,
+} from './ua-sipp-peer.ts';
 
 const started: Peer[] = [];
 after(() => {
@@ -19,26 +27,46 @@ function track(p: Peer): Peer {
 }
 
 function sipp(sippPath: string, dir: string, args: string[]): Peer {
-  return track(new Peer(sippPath, [...args, '-i', '127.0.0.1', '-nostdin', '-trace_err', '-timeout', '25s'], dir));
+  return track(
+    new Peer(
+      sippPath,
+      [...args, '-i', '127.0.0.1', '-nostdin', '-trace_err', '-timeout', '25s'],
+      dir,
+    ),
+  );
 }
 
-async function uacCallsPhone(t: Parameters<Parameters<typeof test>[1]>[0], transport: 'udp' | 'tcp', lost: number) {
+async function uacCallsPhone(t: TestContext, transport: 'udp' | 'tcp', lost: number) {
   const sippPath = needTool(t, 'sipp', 'sip-tester');
   if (!sippPath) return;
   const dir = scratchDir();
   const [phonePort, sippPort] = [await freePort(), await freePort()];
   const calls = lost > 0 ? 10 : 5;
   const answerer = track(
-    phone(['--answer', '--listen', `${transport}:127.0.0.1:${phonePort}`, '--json', '--calls', String(calls)]),
+    phone(['--answer', '--listen', `${transport}:127.0.0.1:${phonePort}`, '--json']),
   );
   await waitForOutput(answerer, /"event":"listening"/, 15000);
-  const args = ['-sn', 'uac', `127.0.0.1:${phonePort}`, '-p', String(sippPort), '-m', String(calls)];
+  const args = [
+    '-sn',
+    'uac',
+    `127.0.0.1:${phonePort}`,
+    '-p',
+    String(sippPort),
+    '-m',
+    String(calls),
+  ];
   args.push('-r', '20', '-d', '100');
   if (transport === 'tcp') args.push('-t', 't1');
   if (lost > 0) args.push('-lost', String(lost));
   const uac = sipp(sippPath, dir, args);
   const sippResult = await uac.finish(40000);
-  assert.equal(sippResult.code, 0, `SIPp uac failed:\n${sippErrors(dir)}\n${sippResult.stdout.slice(-1500)}`);
+  assert.equal(
+    sippResult.code,
+    0,
+    `SIPp uac failed:\n${sippErrors(dir)}\n${sippResult.stdout.slice(-1500)}`,
+  );
+  // SIPp is done only once every BYE got its 200: the phone may stop now (SIGTERM = exit 0).
+  answerer.child.kill('SIGTERM');
   const phoneResult = await answerer.finish(20000);
   assert.equal(phoneResult.code, 0, phoneResult.stdout + phoneResult.stderr);
   const ended = events(phoneResult.stdout).filter((e) => e.event === 'ended');
@@ -62,11 +90,16 @@ test('SIPp uac with 10% loss: every call still completes (retransmissions)', asy
 });
 
 async function phoneCallsUas(
-  t: Parameters<Parameters<typeof test>[1]>[0],
+  t: TestContext,
   transport: 'udp' | 'tcp',
   scenario: (dir: string) => string[],
   phoneArgs: string[] = [],
-): Promise<{ sipp: number | null; phone: number | null; events: Array<Record<string, unknown>>; dir: string }> {
+): Promise<{
+  sipp: number | null;
+  phone: number | null;
+  events: Array<Record<string, unknown>>;
+  dir: string;
+}> {
   const sippPath = needTool(t, 'sipp', 'sip-tester');
   if (!sippPath) return { sipp: null, phone: null, events: [], dir: '' };
   const dir = scratchDir();
@@ -90,7 +123,12 @@ async function phoneCallsUas(
   );
   const phoneResult = await caller.finish(25000);
   const sippResult = await uas.finish(25000);
-  return { sipp: sippResult.code, phone: phoneResult.code, events: events(phoneResult.stdout), dir };
+  return {
+    sipp: sippResult.code,
+    phone: phoneResult.code,
+    events: events(phoneResult.stdout),
+    dir,
+  };
 }
 
 /** SIPp's built-in uas without its closing 4 s timewait (a UDP safeguard that, over TCP, turns our
@@ -127,7 +165,12 @@ for (const transport of ['udp', 'tcp'] as const) {
 const authScenario = join(repoRoot, 'bench', 'scenarios', 'auth-401-407.xml');
 
 test('a UAS challenging with 401 then 407 gets correct digest answers', async (t) => {
-  const r = await phoneCallsUas(t, 'udp', () => ['-sf', authScenario], ['--user', 'alice', '--password', 'wonderland']);
+  const r = await phoneCallsUas(t, 'udp', () => ['-sf', authScenario], [
+    '--user',
+    'alice',
+    '--password',
+    'wonderland',
+  ]);
   if (r.sipp === null) return;
   assert.equal(r.sipp, 0, sippErrors(r.dir));
   assert.equal(r.phone, 0, JSON.stringify(r.events));
@@ -135,12 +178,14 @@ test('a UAS challenging with 401 then 407 gets correct digest answers', async (t
 });
 
 test('a wrong password fails the 401 scenario (SIPp rejects the credentials)', async (t) => {
-  const r = await phoneCallsUas(
-    t,
-    'udp',
-    () => ['-sf', authScenario],
-    ['--user', 'alice', '--password', 'not-the-password', '--timeout', '1'],
-  );
+  const r = await phoneCallsUas(t, 'udp', () => ['-sf', authScenario], [
+    '--user',
+    'alice',
+    '--password',
+    'not-the-password',
+    '--timeout',
+    '1',
+  ]);
   if (r.sipp === null) return;
   assert.notEqual(r.sipp, 0);
   assert.equal(r.phone, 1);

@@ -28,7 +28,8 @@ function wireForm(text: string): string {
  * the exception does not outlive a fixed copy.
  */
 const COPY_DEFECTS: Record<string, string> = {
-  '3.11_unsuccessful-temporarily-unavailable.yaml#1': 'F1 lost its Content-Length header and the SDP v=0 line',
+  '3.11_unsuccessful-temporarily-unavailable.yaml#1':
+    'F1 lost its Content-Length header and the SDP v=0 line',
 };
 
 test('the folder holds the RFC 3665 flows', () => {
@@ -51,7 +52,11 @@ for (const file of files) {
       assert.equal(m.body.toString(), bodyText, `${where}: body`);
       // untouched, it serializes to the same bytes (a message without Content-Length gets one)
       if (m.has('Content-Length')) assert.equal(m.toString(), wire, `${where}: round trip`);
-      else assert.equal(m.toString(), wire.replace(/\r\n\r\n/, `\r\nContent-Length: ${m.body.length}\r\n\r\n`));
+      else
+        assert.equal(
+          m.toString(),
+          wire.replace(/\r\n\r\n/, `\r\nContent-Length: ${m.body.length}\r\n\r\n`),
+        );
       // the core headers are there and typed
       assert.ok(m.via.length >= 1, `${where}: Via`);
       assert.ok(m.topVia.branch?.startsWith('z9hG4bK'), `${where}: RFC 3261 branch`);
@@ -69,19 +74,31 @@ for (const file of files) {
         assert.ok(m instanceof SipResponse);
         assert.ok(m.status >= 100 && m.status < 700);
         const seen = requests.get(m.callId);
-        assert.ok(seen?.has(`${m.cseq.seq} ${m.cseq.method}`), `${where}: answers a request of the flow`);
+        assert.ok(
+          seen?.has(`${m.cseq.seq} ${m.cseq.method}`),
+          `${where}: answers a request of the flow`,
+        );
       }
       if (COPY_DEFECTS[`${file}#${i + 1}`]) {
-        assert.ok(!m.has('Content-Length') && !m.body.toString().startsWith('v=0'), `${where}: known defect still there`);
-      } else if (m.contentType === 'application/sdp') assert.match(m.body.toString(), /^v=0\r\n/, `${where}: SDP`);
-      for (const c of m.contact) assert.ok(c.star || /^(sips?|mailto)$/.test(c.uri.scheme), `${where}: Contact`);
+        assert.ok(
+          !m.has('Content-Length') && !m.body.toString().startsWith('v=0'),
+          `${where}: known defect still there`,
+        );
+      } else if (m.contentType === 'application/sdp')
+        assert.match(m.body.toString(), /^v=0\r\n/, `${where}: SDP`);
+      for (const c of m.contact)
+        assert.ok(c.star || /^(sips?|mailto)$/.test(c.uri.scheme), `${where}: Contact`);
     });
   });
 }
 
 test('3.02: the trapezoid records both proxies in Record-Route', () => {
-  const list = parse(readFileSync(join(dir, '3.02_session-establishment-through-two-proxies.yaml'), 'utf8')) as string[];
-  const ok = list.map((t) => parseMessage(wireForm(t))).find((m) => m instanceof SipResponse && m.status === 200 && m.cseq.method === 'INVITE');
+  const list = parse(
+    readFileSync(join(dir, '3.02_session-establishment-through-two-proxies.yaml'), 'utf8'),
+  ) as string[];
+  const ok = list
+    .map((t) => parseMessage(wireForm(t)))
+    .find((m) => m instanceof SipResponse && m.status === 200 && m.cseq.method === 'INVITE');
   assert.ok(ok, 'a 200 OK to the INVITE');
   assert.ok(ok.recordRoute.length >= 2);
   assert.ok(ok.recordRoute.every((r) => r.uri.params.lr === null));

@@ -3,7 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { SipParseError, SipRequest, SipResponse, parseMessage, validateRequest } from '../src/sip/index.ts';
+import {
+  SipParseError,
+  SipRequest,
+  SipResponse,
+  parseMessage,
+  validateRequest,
+} from '../src/sip/index.ts';
 import { sharedDir } from './support/peers.ts';
 
 const dir = join(sharedDir, 'sip-torture');
@@ -60,7 +66,11 @@ test('3.1.1.1 wsinv: a short tortuous INVITE', () => {
   assert.equal(m.get('UnknownHeaderWithUnusualValue'), ';;,,;;,;');
   assert.equal(m.contentType, 'application/sdp');
   assert.equal(m.route.length, 1);
-  assert.deepEqual(m.route[0]!.uri.params, { lr: null, unknownwith: 'value', 'unknown-no-value': null });
+  assert.deepEqual(m.route[0]!.uri.params, {
+    lr: null,
+    unknownwith: 'value',
+    'unknown-no-value': null,
+  });
   const c = m.contact[0]!;
   assert.equal(c.displayName, 'Quoted string ""');
   assert.deepEqual(c.params, { newparam: 'newvalue', secondparam: null, q: '0.33' });
@@ -80,7 +90,10 @@ test('3.1.1.2 intmeth: wide range of valid characters', () => {
   assert.equal(m.to.displayName, 'BEL:\x07 NUL:\x00 DEL:\x7f');
   assert.equal(m.to.uri.user, "1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*");
   assert.equal(m.from.displayName, "token1~` token2'+_ token3*%!.-");
-  assert.equal(m.from.params["fromparam''~+*_!.-%"], '"\u0440\u0430\u0431\u043e\u0442\u0430\u044e\u0449\u0438\u0439"');
+  assert.equal(
+    m.from.params["fromparam''~+*_!.-%"],
+    '"\u0440\u0430\u0431\u043e\u0442\u0430\u044e\u0449\u0438\u0439"',
+  );
   assert.equal(m.from.tag, "_token~1'+`*%!-.");
   assert.equal(m.callId, 'intmeth.word%ZK-!.*_+\'@word`~)(><:\\/"][?}{');
   assert.equal(m.maxForwards, 255);
@@ -273,7 +286,10 @@ test('3.2.1 badbranch: a branch that is only the magic cookie still parses', () 
 
 test('3.3.1 insuf: missing required headers -> 400 naming them', () => {
   const m = req('insuf');
-  assert.deepEqual(validateRequest(m), { status: 400, reason: 'Missing To, From, Call-ID headers' });
+  assert.deepEqual(validateRequest(m), {
+    status: 400,
+    reason: 'Missing To, From, Call-ID headers',
+  });
   assert.throws(() => m.callId, SipParseError);
 });
 
@@ -303,7 +319,10 @@ test('3.3.5 bext01: unknown Require / Proxy-Require -> 420 with Unsupported', ()
     reason: 'Bad Extension',
     unsupported: ['nothingSupportsThis', 'nothingSupportsThisEither'],
   });
-  assert.deepEqual(validateRequest(m, { proxy: true })?.unsupported, ['noProxiesSupportThis', 'norDoAnyProxiesSupportThis']);
+  assert.deepEqual(validateRequest(m, { proxy: true })?.unsupported, [
+    'noProxiesSupportThis',
+    'norDoAnyProxiesSupportThis',
+  ]);
 });
 
 test('3.3.6 invut: unknown Content-Type -> 415', () => {
@@ -315,14 +334,19 @@ test('3.3.6 invut: unknown Content-Type -> 415', () => {
 
 test('3.3.7 regaut01: unknown authorization scheme is exposed', () => {
   const m = req('regaut01');
-  assert.deepEqual(m.authorization, [{ scheme: 'NoOneKnowsThisScheme', params: { 'opaque-data': 'here' } }]);
+  assert.deepEqual(m.authorization, [
+    { scheme: 'NoOneKnowsThisScheme', params: { 'opaque-data': 'here' } },
+  ]);
   assert.equal(m.contentLength, 0);
 });
 
 test('3.3.8 multi01: multiple values in single-value headers -> 400', () => {
   const m = req('multi01');
   assert.equal(validateRequest(m)?.status, 400);
-  assert.match(validateRequest(m)!.reason, /^Multiple (To|From|Call-ID|CSeq|Max-Forwards) headers$/);
+  assert.match(
+    validateRequest(m)!.reason,
+    /^Multiple (To|From|Call-ID|CSeq|Max-Forwards) headers$/,
+  );
   assert.deepEqual(m.getAll('Call-ID'), ['multi01.98asdh@192.0.2.1', 'multi01.98asdh@192.0.2.2']);
 });
 
@@ -383,7 +407,14 @@ test('every valid torture message parses, and its typed getters do not throw', (
     const name = f.slice(0, -4);
     if (invalid.has(name)) continue;
     const m = parseMessage(load(name));
-    for (const get of [() => m.via, () => m.contact, () => m.route, () => m.recordRoute, () => m.contentType, () => m.expires])
+    for (const get of [
+      () => m.via,
+      () => m.contact,
+      () => m.route,
+      () => m.recordRoute,
+      () => m.contentType,
+      () => m.expires,
+    ])
       get();
     if (name !== 'insuf') {
       assert.ok(m.from.uri.scheme);

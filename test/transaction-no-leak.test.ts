@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { createHook } from 'node:async_hooks';
 import { createResponse, newBranch, SipRequest } from '../src/sip/index.ts';
 import { TransportLayer } from '../src/transport/index.ts';
 import type { Endpoint } from '../src/transport/index.ts';
@@ -18,10 +19,12 @@ const gc = runInNewContext('gc') as () => void;
 /** Client transactions; each makes one server transaction on the far side. */
 const TOTAL = Number(process.env.NO_LEAK_TOTAL ?? 50_000);
 const WARMUP = 2_000;
+/** Transactions run with a hook on every timer. */
+const WATCHED = 2_000;
 /** Transactions in flight at once. */
 const WINDOW = 16;
-/** Short timers: J, L, M = 64*T1 = 3.2 s; K, I = T4; D. */
-const TIMERS = { T1: 50, T2: 200, T4: 5, timerD: 5, trying100: 100 };
+/** Short timers: F, J, L, M = 64*T1 = 1.6 s; K, I = T4; D. */
+const TIMERS = { T1: 25, T2: 100, T4: 5, timerD: 5, trying100: 100 };
 /** Heap allowed above the baseline after everything ended (bytes). */
 const HEAP_SLACK = 16 * 1024 * 1024;
 
@@ -123,20 +126,46 @@ test('100k transactions (50k client + 50k server) over UDP leave no transaction,
     await drained([client, server]);
     const elapsed = (Date.now() - t0) / 1000;
     const heap = heapAfterGc();
+
+    // One more short run with every timer watched: each one started must have fired or been
+    // cleared once the tables are empty (unref'd timers do not show in getActiveResourcesInfo).
+    const liveTimers = new Set<number>();
+    let timersSeen = 0;
+    const hook = createHook({
+      init(id, type) {
+        if (type !== 'Timeout') return;
+        timersSeen++;
+        liveTimers.add(id);
+      },
+      destroy(id) {
+        liveTimers.delete(id);
+      },
+    });
+    hook.enable();
+    await run(WATCHED);
+    await drained([client, server]);
+    await new Promise((r) => setImmediate(r));
+    hook.disable();
+    const watchedSeconds = (Date.now() - t0) / 1000 - elapsed;
     const growth = heap - baseline;
     console.log(
       `# ${TOTAL} client + ${TOTAL} server transactions in ${elapsed.toFixed(1)} s (${Math.round(TOTAL / elapsed)}/s), ` +
         `heap ${(baseline / 1e6).toFixed(1)} MB -> ${(heap / 1e6).toFixed(1)} MB, ` +
         `retransmissions ${client.stats.retransmissions}/${server.stats.retransmissions}, ` +
-        `timeouts ${failures}`,
+        `timeouts ${failures}; watched run ${watchedSeconds.toFixed(1)} s`,
     );
     assert.equal(client.size, 0, 'client transaction table empty');
     assert.equal(server.size, 0, 'server transaction table empty');
-    assert.equal(client.stats.clientCreated, WARMUP + TOTAL);
-    assert.ok(server.stats.serverCreated >= WARMUP + TOTAL, `server saw ${server.stats.serverCreated}`);
+    assert.equal(client.stats.clientCreated, WARMUP + TOTAL + WATCHED);
+    assert.ok(
+      server.stats.serverCreated >= WARMUP + TOTAL + WATCHED,
+      `server saw ${server.stats.serverCreated}`,
+    );
     assert.ok(failures <= TOTAL / 1000, `too many timeouts: ${failures}`);
-    assert.equal(finals + failures, WARMUP + TOTAL);
-    assert.equal(terminated, WARMUP + TOTAL, 'every client transaction ended');
+    assert.equal(finals + failures, WARMUP + TOTAL + WATCHED);
+    assert.equal(terminated, WARMUP + TOTAL + WATCHED, 'every client transaction ended');
+    assert.ok(timersSeen >= 2 * WATCHED, `the hook saw only ${timersSeen} timers`);
+    assert.equal(liveTimers.size, 0, `${liveTimers.size} timers left running`);
     assert.ok(growth < HEAP_SLACK, `heap grew by ${(growth / 1e6).toFixed(1)} MB`);
   } finally {
     client.close();

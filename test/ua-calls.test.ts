@@ -2,6 +2,9 @@
 // re-INVITEd and hung up from either side, and OPTIONS.
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import { createResponse, parseMessage, SipRequest } from '../src/sip/index.ts';
 import { CallFailedError, UserAgent, type CallEnd, type IncomingCall } from '../src/ua/index.ts';
 
 let alice: UserAgent;
@@ -9,7 +12,11 @@ let bob: UserAgent;
 let bobUri = '';
 
 async function pair(transport: 'udp' | 'tcp'): Promise<void> {
-  alice = new UserAgent({ uri: 'sip:alice@127.0.0.1', transport, listen: `${transport}:127.0.0.1:0` });
+  alice = new UserAgent({
+    uri: 'sip:alice@127.0.0.1',
+    transport,
+    listen: `${transport}:127.0.0.1:0`,
+  });
   bob = new UserAgent({ uri: 'sip:bob@127.0.0.1', transport, listen: `${transport}:127.0.0.1:0` });
   await alice.start();
   await bob.start();
@@ -66,7 +73,10 @@ test('CANCEL after ringing ends both sides with 487', async () => {
   const attempt = alice.invite(bobUri, {
     onCall: (c) => c.once('ringing', () => void c.cancel()),
   });
-  await assert.rejects(attempt, (err: unknown) => err instanceof CallFailedError && err.status === 487);
+  await assert.rejects(
+    attempt,
+    (err: unknown) => err instanceof CallFailedError && err.status === 487,
+  );
   const end = await (await incoming).whenEnded();
   assert.deepEqual(end, { status: 487, reason: 'Request Terminated', by: 'remote' });
 });
@@ -76,7 +86,9 @@ test('re-INVITE updates the session; the callee then hangs up', async () => {
   void incoming.then((c) => c.accept({ body: 'v=0\r\ns=bob\r\n' }));
   const call = await alice.invite(bobUri, { body: 'v=0\r\ns=first\r\n' });
   const bobCall = await incoming;
-  const reinvited = new Promise<string>((resolve) => bobCall.once('reinvite', (req) => resolve(req.body.toString())));
+  const reinvited = new Promise<string>((resolve) =>
+    bobCall.once('reinvite', (req) => resolve(req.body.toString())),
+  );
   const res = await call.reinvite({ body: 'v=0\r\ns=second\r\n' });
   assert.equal(res.status, 200);
   assert.equal(await reinvited, 'v=0\r\ns=second\r\n');
@@ -89,11 +101,15 @@ test('re-INVITE updates the session; the callee then hangs up', async () => {
 test('OPTIONS is answered 200 with Allow', async () => {
   const res = await alice.options(bobUri);
   assert.equal(res.status, 200);
-  for (const m of ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS']) assert.ok(res.allow.includes(m), m);
+  for (const m of ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS'])
+    assert.ok(res.allow.includes(m), m);
 });
 
 test('an INVITE nobody listens for is answered 480', async () => {
-  await assert.rejects(alice.invite(bobUri), (err: unknown) => err instanceof CallFailedError && err.status === 480);
+  await assert.rejects(
+    alice.invite(bobUri),
+    (err: unknown) => err instanceof CallFailedError && err.status === 480,
+  );
 });
 
 test('calls work over TCP too', async () => {
@@ -104,4 +120,74 @@ test('calls work over TCP too', async () => {
   const call = await alice.invite(bobUri);
   assert.equal(call.state, 'answered');
   assert.equal(await call.bye(), 200);
+});
+
+test('a retransmitted 2xx gets the same ACK again (RFC 3261 §13.2.2.4)', async () => {
+  // A scripted UAS on a raw UDP socket: answers the INVITE with 200, sends that 200 again 50 ms
+  // later (as if our ACK were lost), records ACKs, answers BYE.
+  const sock = createSocket('udp4');
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+  const port = (sock.address() as AddressInfo).port;
+  const acks: string[] = [];
+  sock.on('message', (buf, rinfo) => {
+    const msg = parseMessage(buf);
+    if (!(msg instanceof SipRequest)) return;
+    const reply = (status: number) => {
+      const res = createResponse(msg, status, undefined, { toTag: 'scripted' });
+      res.set('Contact', `<sip:uas@127.0.0.1:${port}>`);
+      return res.toBuffer();
+    };
+    if (msg.method === 'INVITE') {
+      const ok = reply(200);
+      sock.send(ok, rinfo.port, rinfo.address);
+      setTimeout(() => sock.send(ok, rinfo.port, rinfo.address), 50);
+    } else if (msg.method === 'ACK') {
+      acks.push(msg.topVia.branch ?? '');
+    } else if (msg.method === 'BYE') {
+      sock.send(reply(200), rinfo.port, rinfo.address);
+    }
+  });
+  try {
+    const call = await alice.invite(`sip:uas@127.0.0.1:${port}`);
+    for (let i = 0; i < 100 && acks.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(acks.length, 2, 'one ACK per 2xx received');
+    assert.equal(acks[0], acks[1], 'the very same ACK is sent again');
+    assert.equal(await call.bye(), 200);
+  } finally {
+    sock.close();
+  }
+});
+
+test('a 2xx from a second fork is ACKed and that dialog is ended with BYE', async () => {
+  const sock = createSocket('udp4');
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+  const port = (sock.address() as AddressInfo).port;
+  const seen: string[] = [];
+  sock.on('message', (buf, rinfo) => {
+    const msg = parseMessage(buf);
+    if (!(msg instanceof SipRequest)) return;
+    const reply = (tag: string) => {
+      const res = createResponse(msg, 200, undefined, { toTag: tag });
+      res.set('Contact', `<sip:${tag}@127.0.0.1:${port}>`);
+      return res.toBuffer();
+    };
+    if (msg.method === 'INVITE') {
+      sock.send(reply('first'), rinfo.port, rinfo.address);
+      setTimeout(() => sock.send(reply('second'), rinfo.port, rinfo.address), 30);
+    } else {
+      seen.push(`${msg.method} ${msg.to.tag ?? ''}`);
+      if (msg.method === 'BYE') sock.send(reply(msg.to.tag ?? ''), rinfo.port, rinfo.address);
+    }
+  });
+  try {
+    const call = await alice.invite(`sip:uas@127.0.0.1:${port}`);
+    assert.equal(call.dialog?.remoteTag, 'first');
+    for (let i = 0; i < 100 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(seen, ['ACK first', 'ACK second', 'BYE second']);
+    assert.equal(call.state, 'answered', 'the first dialog stays up');
+    assert.equal(await call.bye(), 200);
+    assert.equal(seen.at(-1), 'BYE first');
+  } finally {
+    sock.close();
+  }
 });

@@ -21,7 +21,20 @@ async function registrar(sippPath: string): Promise<{ peer: Peer; port: number; 
   const port = await freePort();
   const peer = new Peer(
     sippPath,
-    ['-sf', scenario, '-i', '127.0.0.1', '-p', String(port), '-m', '1', '-nostdin', '-trace_err', '-timeout', '20s'],
+    [
+      '-sf',
+      scenario,
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-m',
+      '1',
+      '-nostdin',
+      '-trace_err',
+      '-timeout',
+      '20s',
+    ],
     dir,
   );
   started.push(peer);
@@ -33,7 +46,11 @@ test('register with digest and a stale nonce, refresh before expiry, unregister'
   const sippPath = needTool(t, 'sipp', 'sip-tester');
   if (!sippPath) return;
   const { peer, port, dir } = await registrar(sippPath);
-  const ua = new UserAgent({ uri: 'sip:alice@example.test', password: 'wonderland', server: `udp:127.0.0.1:${port}` });
+  const ua = new UserAgent({
+    uri: 'sip:alice@example.test',
+    password: 'wonderland',
+    server: `udp:127.0.0.1:${port}`,
+  });
   agents.push(ua);
   await ua.start();
   const granted: number[] = [];
@@ -55,9 +72,16 @@ test('a wrong password is answered once per challenge, then registration fails',
   const sippPath = needTool(t, 'sipp', 'sip-tester');
   if (!sippPath) return;
   const { port } = await registrar(sippPath);
-  const ua = new UserAgent({ uri: 'sip:alice@example.test', password: 'nope', server: `udp:127.0.0.1:${port}` });
+  const ua = new UserAgent({
+    uri: 'sip:alice@example.test',
+    password: 'nope',
+    server: `udp:127.0.0.1:${port}`,
+  });
   agents.push(ua);
   await ua.start();
-  await assert.rejects(ua.register(), (err: unknown) => err instanceof RegistrationError && err.status === 401);
+  await assert.rejects(
+    ua.register(),
+    (err: unknown) => err instanceof RegistrationError && err.status === 401,
+  );
   assert.equal(ua.registered, false);
 });

@@ -67,7 +67,11 @@ export class Peer {
     const timeout = new Promise<Finished>((_, reject) => {
       timer = setTimeout(() => {
         this.kill();
-        reject(new Error(`process did not finish within ${ms} ms; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
+        reject(
+          new Error(
+            `process did not finish within ${ms} ms; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`,
+          ),
+        );
       }, ms);
     });
     try {
@@ -98,7 +102,11 @@ export function sippErrors(dir: string): string {
 
 /** `trapezoid phone ...` through the real command entry point. */
 export function phone(args: string[]): Peer {
-  return new Peer(process.execPath, [join(repoRoot, 'bin', 'trapezoid.js'), 'phone', ...args], repoRoot);
+  return new Peer(
+    process.execPath,
+    [join(repoRoot, 'bin', 'trapezoid.js'), 'phone', ...args],
+    repoRoot,
+  );
 }
 
 /** The phone's JSON events. */
@@ -115,8 +123,10 @@ export function waitForOutput(peer: Peer, re: RegExp, ms: number): Promise<void>
     const started = Date.now();
     const check = () => {
       if (re.test(peer.stdout)) return resolve();
-      if (peer.child.exitCode !== null) return reject(new Error(`exited early: ${peer.stdout}${peer.stderr}`));
-      if (Date.now() - started > ms) return reject(new Error(`no ${re} within ${ms} ms: ${peer.stdout}${peer.stderr}`));
+      if (peer.child.exitCode !== null)
+        return reject(new Error(`exited early: ${peer.stdout}${peer.stderr}`));
+      if (Date.now() - started > ms)
+        return reject(new Error(`no ${re} within ${ms} ms: ${peer.stdout}${peer.stderr}`));
       setTimeout(check, 25);
     };
     check();

@@ -11,6 +11,7 @@ import type { AnalysisReport, RtpStreamSummary } from './analysis-report.ts';
 import type { AudioClip } from './audio-clips.ts';
 import type { CaptureAnalysis } from './capture-analysis.ts';
 import type { SipParseFailure } from './call-tracker.ts';
+import type { RtpStream } from './rtp-tracker.ts';
 import type { SipStatistics } from './sip-statistics.ts';
 
 export interface CallJson {
@@ -57,12 +58,18 @@ export function analysisJson(
   report: AnalysisReport,
   options: { ladders?: ReadonlySet<string>; audio?: AudioClip[]; audioDir?: string } = {},
 ): AnalysisJson {
+  const streamsOf = new Map<string, RtpStream[]>();
+  for (const stream of analysis.rtp.streams) {
+    if (stream.callId === null) continue;
+    const list = streamsOf.get(stream.callId);
+    if (list) list.push(stream);
+    else streamsOf.set(stream.callId, [stream]);
+  }
   const calls = report.calls.map((c): CallJson => {
     const record = analysis.calls.calls.get(c.callId);
     const digits: Array<{ ts: number; digit: string }> = [];
     for (const m of record?.messages ?? []) if (m.dtmf) digits.push({ ts: m.ts, digit: m.dtmf });
-    for (const stream of analysis.rtp.streams) {
-      if (stream.callId !== c.callId) continue;
+    for (const stream of streamsOf.get(c.callId) ?? []) {
       for (const d of analysis.dtmf.digits(stream)) digits.push(d);
     }
     digits.sort((a, b) => a.ts - b.ts);

@@ -75,6 +75,8 @@ export interface CallRecord {
   media: CallMedia;
 }
 
+const MAX_FAILURES_KEPT = 10000;
+
 export interface SipParseFailure {
   frame?: number;
   ts: number;
@@ -133,6 +135,8 @@ export class CallTracker {
 
   private recordFailure(origin: MessageOrigin, err: unknown): void {
     this.statistics.parseErrors++;
+    // All are counted; the first MAX_FAILURES_KEPT are kept with their details.
+    if (this.parseFailures.length >= MAX_FAILURES_KEPT) return;
     const failure: SipParseFailure = {
       frame: origin.frame,
       ts: origin.ts,

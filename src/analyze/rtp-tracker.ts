@@ -236,28 +236,32 @@ export class RtpTracker {
     const b = p.payload;
     if (b.length < RTP_HEADER_LENGTH || (b[0] & VERSION_MASK) !== VERSION_2) return false;
     if (p.ts - this.lastSweep > SWEEP_EVERY_SECONDS) this.sweep(p.ts);
+    const pt = b[1] & PAYLOAD_TYPE_MASK;
+    const rtcpLike = pt >= RTCP_PT_FIRST && pt <= RTCP_PT_LAST;
+    const ssrc = b.readUInt32BE(SSRC_OFFSET);
+    // Most packets belong to a stream already open: one lookup by SSRC, no address strings.
+    if (!rtcpLike) {
+      const known = this.find(p, ssrc);
+      if (known) {
+        if (!headerFits(b)) return false;
+        this.count(known, p, pt);
+        return true;
+      }
+    }
     const entry =
       this.endpoints.get(p.dst)?.get(p.dstPort) ?? this.endpoints.get(p.src)?.get(p.srcPort);
-    const pt = b[1] & PAYLOAD_TYPE_MASK;
     if (entry) {
-      if (pt >= RTCP_PT_FIRST && pt <= RTCP_PT_LAST && looksLikeRtcp(b)) {
+      if (rtcpLike && looksLikeRtcp(b)) {
         this.rtcpPackets++;
         return true;
       }
       if (!headerFits(b)) return false;
-      const ssrc = b.readUInt32BE(SSRC_OFFSET);
       const stream =
         this.find(p, ssrc) ?? this.open(p, ssrc, entry.callId, 'sdp', entry.formats, pt);
       this.count(stream, p, pt);
       return true;
     }
-    const ssrc = b.length >= RTP_HEADER_LENGTH ? b.readUInt32BE(SSRC_OFFSET) : 0;
-    const known = this.find(p, ssrc);
-    if (known) {
-      if (!headerFits(b)) return false;
-      this.count(known, p, pt);
-      return true;
-    }
+    if (rtcpLike) return false;
     return this.consider(p, ssrc, pt);
   }
 

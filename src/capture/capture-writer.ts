@@ -1,5 +1,10 @@
 // Writes pcap and pcapng files in memory: for fixtures, tests and exporting selected frames.
-import { PCAP_HEADER_BYTES, PCAP_MAGIC_NS, PCAP_MAGIC_US } from './pcap-file.ts';
+import {
+  PCAP_HEADER_BYTES,
+  PCAP_MAGIC_MODIFIED,
+  PCAP_MAGIC_NS,
+  PCAP_MAGIC_US,
+} from './pcap-file.ts';
 import { BT_EPB, BT_IDB, BT_PB, BT_SHB, BT_SPB } from './pcapng-file.ts';
 
 export interface FrameToWrite {
@@ -14,6 +19,8 @@ export interface PcapOptions {
   nano?: boolean;
   bigEndian?: boolean;
   snaplen?: number;
+  /** Kuznetzov's modified format (24-byte record headers, µs). */
+  modified?: boolean;
 }
 
 function splitTs(ts: number, perSecond: number): [number, number] {
@@ -28,13 +35,14 @@ function splitTs(ts: number, perSecond: number): [number, number] {
 
 /** A whole pcap file (header + records). */
 export function writePcap(frames: FrameToWrite[], opts: PcapOptions): Buffer {
-  const size = PCAP_HEADER_BYTES + frames.reduce((n, f) => n + 16 + f.data.length, 0);
+  const rec = opts.modified ? 24 : 16;
+  const size = PCAP_HEADER_BYTES + frames.reduce((n, f) => n + rec + f.data.length, 0);
   const out = Buffer.alloc(size);
   const w32 = (v: number, p: number): number =>
     opts.bigEndian ? out.writeUInt32BE(v >>> 0, p) : out.writeUInt32LE(v >>> 0, p);
   const w16 = (v: number, p: number): number =>
     opts.bigEndian ? out.writeUInt16BE(v, p) : out.writeUInt16LE(v, p);
-  w32(opts.nano ? PCAP_MAGIC_NS : PCAP_MAGIC_US, 0);
+  w32(opts.modified ? PCAP_MAGIC_MODIFIED : opts.nano ? PCAP_MAGIC_NS : PCAP_MAGIC_US, 0);
   w16(2, 4);
   w16(4, 6);
   w32(opts.snaplen ?? 262144, 16);
@@ -46,8 +54,8 @@ export function writePcap(frames: FrameToWrite[], opts: PcapOptions): Buffer {
     w32(frac, p + 4);
     w32(f.data.length, p + 8);
     w32(f.origLen ?? f.data.length, p + 12);
-    f.data.copy(out, p + 16);
-    p += 16 + f.data.length;
+    f.data.copy(out, p + rec);
+    p += rec + f.data.length;
   }
   return out;
 }

@@ -5,10 +5,13 @@ import { LinkType } from './capture-frame.ts';
 import { decodeHep3, HepChunk } from './hep3.ts';
 import {
   ethernetFrame,
+  IPPROTO_TCP,
   IPPROTO_UDP,
   ipPacket,
   ipv4Bytes,
   ipv6Bytes,
+  tcpSegment,
+  TcpFlag,
   udpSegment,
 } from './packet-builder.ts';
 import type { Packet, TcpData } from './packet.ts';
@@ -163,4 +166,79 @@ test('the decoder unwraps HEP on UDP 9060: UDP to onUdp, TCP to onTcpData per in
   assert.equal(tcp[0].streamId, tcp[1].streamId);
   assert.equal(tcp[0].srcPort, 40001);
   assert.deepEqual(ended, [tcp[0].streamId]);
+});
+
+test('HEP over TCP to port 9060: messages cut and joined across segments are unwrapped', () => {
+  const msgs = [
+    hep3({ src: '192.0.2.1', dst: '192.0.2.2', sp: 5060, dp: 5060, payload: INVITE }),
+    hep3({
+      src: '2001:db8::7',
+      dst: '2001:db8::8',
+      sp: 5060,
+      dp: 5062,
+      payload: INVITE,
+      compress: true,
+    }),
+    hep3({ src: '192.0.2.1', dst: '192.0.2.2', sp: 40001, dp: 5060, proto: 6, payload: INVITE }),
+  ];
+  const bytes = Buffer.concat(msgs);
+  const cuts = [0, 3, 100, msgs[0].length, msgs[0].length + 1, bytes.length - 2, bytes.length];
+  const A = '10.0.0.1';
+  const B = '10.0.0.2';
+  const frames = [
+    tcpSegment(
+      A,
+      B,
+      { srcPort: 45000, dstPort: 9060, seq: 10, flags: TcpFlag.SYN },
+      Buffer.alloc(0),
+    ),
+  ];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    frames.push(
+      tcpSegment(
+        A,
+        B,
+        { srcPort: 45000, dstPort: 9060, seq: 11 + cuts[i], flags: TcpFlag.ACK },
+        bytes.subarray(cuts[i], cuts[i + 1]),
+      ),
+    );
+  }
+  frames.push(
+    tcpSegment(
+      A,
+      B,
+      { srcPort: 45000, dstPort: 9060, seq: 11 + bytes.length, flags: TcpFlag.FIN | TcpFlag.ACK },
+      Buffer.alloc(0),
+    ),
+  );
+  const udp: Packet[] = [];
+  const tcp: TcpData[] = [];
+  const ended: number[] = [];
+  const decoder = new PacketDecoder({
+    onUdp: (p) => udp.push(p),
+    onTcpData: (d) => tcp.push(d),
+    onTcpEnd: (id) => ended.push(id),
+  });
+  // Out of order on the wire: the reassembly puts them back before the HEP framing.
+  const order = [0, 1, 3, 2, 4, 6, 5, 7];
+  order.forEach((k, i) => {
+    const data = ethernetFrame(ipPacket(A, B, IPPROTO_TCP, frames[k]));
+    decoder.decode({
+      index: i + 1,
+      ts: 9,
+      linkType: LinkType.ETHERNET,
+      data,
+      origLen: data.length,
+      interfaceId: 0,
+    });
+  });
+  decoder.finish();
+  assert.deepEqual(
+    udp.map((p) => `${p.src} ${p.dstPort}`),
+    ['192.0.2.1 5060', '2001:db8::7 5062'],
+  );
+  assert.ok(udp.every((p) => p.payload.equals(INVITE) && p.hep?.version === 3));
+  assert.equal(tcp.length, 1, 'only the inner TCP payload, not the HEP stream itself');
+  assert.equal(tcp[0].srcPort, 40001);
+  assert.deepEqual(ended, [tcp[0].streamId], 'the HEP carrier stream is not announced');
 });

@@ -18,3 +18,26 @@ export { DEFAULT_TCP_LIMITS, type TcpLimits } from './tcp-reassembly.ts';
 export { WebSocketDeframer, isWebSocketUpgrade, findHttpHeadEnd } from './websocket.ts';
 export { decodeHep3, isHep3, HEP3_PORT } from './hep3.ts';
 export { ipv4ToString, ipv6ToString } from './ip-address.ts';
+// Fixture and export helpers (tests of other layers can build captures with these).
+export {
+  writePcap,
+  writePcapng,
+  type FrameToWrite,
+  type PcapOptions,
+  type PcapngInterface,
+  type PcapngPacket,
+  type PcapngSection,
+} from './capture-writer.ts';
+export {
+  ethernetFrame,
+  ipPacket,
+  ipv4Packet,
+  ipv6Packet,
+  ipv4Fragments,
+  ipv6Fragments,
+  tcpSegment,
+  udpSegment,
+  TcpFlag,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+} from './packet-builder.ts';

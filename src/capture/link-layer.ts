@@ -51,6 +51,30 @@ const AF_INET6_BSD = 24;
 const AF_INET6_FREEBSD = 28;
 const AF_INET6_DARWIN = 30;
 
+/*
+ Linux NFLOG (LINKTYPE_NFLOG): family (1) | version (1) | resource id (2, network order), then
+ TLVs: length (2) | type (2) | value, padded to 4 bytes; length and type in the capturing host's
+ byte order, length counting the 4-byte TLV header. The packet is in NFULA_PAYLOAD.
+*/
+const NFLOG_HEADER = 4;
+const NFLOG_TLV_HEADER = 4;
+const NFULA_PAYLOAD = 9;
+
+/** Offset of the NFULA_PAYLOAD value in an NFLOG frame, or -1. */
+function nflogPayload(data: Buffer): number {
+  for (const le of [true, false]) {
+    let p = NFLOG_HEADER;
+    while (p + NFLOG_TLV_HEADER <= data.length) {
+      const len = le ? data.readUInt16LE(p) : data.readUInt16BE(p);
+      const type = le ? data.readUInt16LE(p + 2) : data.readUInt16BE(p + 2);
+      if (len < NFLOG_TLV_HEADER || p + len > data.length) break;
+      if (type === NFULA_PAYLOAD) return p + NFLOG_TLV_HEADER;
+      p += (len + 3) & ~3;
+    }
+  }
+  return -1;
+}
+
 function familyVersion(af: number): 0 | 4 | 6 {
   if (af === AF_INET) return 4;
   if (
@@ -136,6 +160,13 @@ export function findNetworkLayer(linkType: number, data: Buffer, out: NetworkSta
       out.offset = LOOP_HEADER;
       out.version = familyVersion(data.readUInt32BE(0));
       return;
+    case LinkType.NFLOG: {
+      const at = nflogPayload(data);
+      if (at < 0) return;
+      out.offset = at;
+      out.version = rawVersion(data, at);
+      return;
+    }
     default:
       return;
   }

@@ -79,8 +79,51 @@ const TCP_DATA_OFFSET = 12;
 const TCP_FLAGS = 13;
 const TCP_MIN_HEADER = 20;
 
+/*
+ Tunnels. IP in IP (RFC 2003, protocol 4) and IPv6 in IP (RFC 4213, protocol 41): the inner
+ packet follows the outer header. GRE (RFC 2784, RFC 2890), protocol 47:
+    0                   1                   2                   3
+    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+   |C| |K|S| Reserved0       | Ver |         Protocol Type         |
+   |      Checksum (if C)          |       Reserved1 (if C)        |
+   |                         Key (if K)                            |
+   |                 Sequence Number (if S)                        |
+ Protocol Type 0x0800/0x86DD: IP; 0x6558: Ethernet; 0x88BE: ERSPAN (type I without S, else
+ type II with an 8-byte header); 0x22EB: ERSPAN type III (12-byte header, 8 more if its O bit).
+ VXLAN (RFC 7348), UDP port 4789: Flags (8, I = 0x08) | Reserved (24) | VNI (24) | Reserved (8),
+ then an Ethernet frame.
+*/
+const IPPROTO_IPIP = 4;
+const IPPROTO_IPV6 = 41;
+const IPPROTO_GRE = 47;
+const GRE_HEADER = 4;
+const GRE_C = 0x80;
+const GRE_K = 0x20;
+const GRE_S = 0x10;
+const GRE_VERSION_MASK = 0x07;
+const GRE_OPTION = 4;
+const GRE_IPV4 = 0x0800;
+const GRE_IPV6 = 0x86dd;
+const GRE_ETHERNET = 0x6558;
+const GRE_ERSPAN_2 = 0x88be;
+const GRE_ERSPAN_3 = 0x22eb;
+const ERSPAN_2_HEADER = 8;
+const ERSPAN_3_HEADER = 12;
+const ERSPAN_3_SUBHEADER = 8;
+const ERSPAN_3_O_BIT = 0x01;
+const VXLAN_PORT = 4789;
+const VXLAN_HEADER = 8;
+const VXLAN_FLAG_I = 0x08;
+const MAX_TUNNEL_DEPTH = 4;
+
 const SUPPORTED_LINK_TYPES = new Set<number>(Object.values(LinkType));
 const HEP_TCP_STREAMS_LIMIT = 65536;
+const HEP3_MAGIC = 0x48455033; // "HEP3"
+const HEP3_MAGIC_BYTES = 4;
+const HEP3_MAGIC_TEXT = Buffer.from('HEP3');
+/** "HEP3" and the 16-bit total length. */
+const HEP3_HEADER_BYTES = 6;
+const EMPTY = Buffer.alloc(0);
 
 export interface PacketHandlers {
   onUdp(p: Packet): void;
@@ -111,8 +154,9 @@ export interface DecoderStats {
 /**
  * Decodes frames into UDP datagrams and in-order TCP bytes. Handlers are called synchronously
  * from `decode` (and `finish`); the payload buffers they get are views into the frame, which the
- * reader reuses: copy what you keep. HEPv3 on UDP port 9060 is unwrapped: the handlers see the
- * inner packet with `hep` set.
+ * reader reuses: copy what you keep. Tunnels (IP in IP, GRE, ERSPAN, VXLAN) are opened, and
+ * HEPv3 (UDP port 9060, or TCP to port 9060) is unwrapped: the handlers see the inner packet,
+ * with `hep` set for HEP.
  */
 export class PacketDecoder {
   readonly stats: DecoderStats = {
@@ -127,10 +171,14 @@ export class PacketDecoder {
   };
   private readonly handlers: PacketHandlers;
   private readonly net: NetworkStart = { offset: 0, version: 0 };
+  private readonly innerNet: NetworkStart = { offset: 0, version: 0 };
+  private depth = 0;
   private readonly fragments: FragmentReassembler;
   private readonly tcp: TcpReassembler;
   private readonly unknownLinkTypes = new Set<number>();
   private readonly hepTcpStreams = new Map<string, number>();
+  /** TCP streams to port 9060 that carry HEP: bytes of an unfinished message, or null if broken. */
+  private readonly hepOverTcp = new Map<number, Buffer | null>();
   private nextHepStreamId = -1;
   private frame = 0;
 
@@ -139,7 +187,7 @@ export class PacketDecoder {
     const warn = (msg: string, frame: number): void => handlers.onWarning?.(msg, frame);
     this.fragments = new FragmentReassembler((msg) => warn(msg, this.frame), limits.fragments);
     this.tcp = new TcpReassembler(
-      { onData: (d) => handlers.onTcpData(d), onEnd: (id) => handlers.onTcpEnd?.(id), warn },
+      { onData: (d) => this.tcpData(d), onEnd: (id) => this.tcpEnd(id), warn },
       limits.tcp,
     );
   }
@@ -321,8 +369,12 @@ export class PacketDecoder {
       let stop = udpLength >= UDP_HEADER ? p + udpLength : end;
       if (stop > end) stop = end;
       const payload = data.subarray(p + UDP_HEADER, stop);
+      if (dstPort === VXLAN_PORT && payload.length >= VXLAN_HEADER && payload[0] & VXLAN_FLAG_I) {
+        this.ethernet(frame, payload.subarray(VXLAN_HEADER));
+        return;
+      }
       if ((srcPort === HEP3_PORT || dstPort === HEP3_PORT) && isHep3(payload)) {
-        this.hep(frame, payload);
+        this.hep(frame.index, frame.ts, payload);
         return;
       }
       this.stats.udp++;
@@ -362,16 +414,113 @@ export class PacketDecoder {
         payload: data.subarray(p + dataOffset, end),
         hep: undefined,
       });
-    } else this.stats.other++;
+    } else if (proto === IPPROTO_IPIP) this.tunnel(frame, 4, data.subarray(p, end));
+    else if (proto === IPPROTO_IPV6) this.tunnel(frame, 6, data.subarray(p, end));
+    else if (proto === IPPROTO_GRE) this.gre(frame, data.subarray(p, end));
+    else this.stats.other++;
   }
 
-  private hep(frame: CaptureFrame, payload: Buffer): void {
-    const inner = decodeHep3(payload, frame.index, frame.ts);
+  /** The IP packet inside a tunnel; nesting is bounded. */
+  private tunnel(frame: CaptureFrame, version: 4 | 6, inner: Buffer): void {
+    if (this.depth >= MAX_TUNNEL_DEPTH) {
+      this.stats.malformed++;
+      return;
+    }
+    this.depth++;
+    if (version === 4) this.ipv4(frame, inner, 0);
+    else this.ipv6(frame, inner, 0);
+    this.depth--;
+  }
+
+  /** An Ethernet frame inside a tunnel (GRE, ERSPAN, VXLAN). */
+  private ethernet(frame: CaptureFrame, inner: Buffer): void {
+    const net = this.innerNet;
+    findNetworkLayer(LinkType.ETHERNET, inner, net);
+    if (net.version === 0) this.stats.other++;
+    else this.tunnel(frame, net.version, inner.subarray(net.offset));
+  }
+
+  private gre(frame: CaptureFrame, g: Buffer): void {
+    if (g.length < GRE_HEADER || (g[1] & GRE_VERSION_MASK) !== 0) {
+      this.stats.other++;
+      return;
+    }
+    const flags = g[0];
+    const type = (g[2] << 8) | g[3];
+    let p = GRE_HEADER;
+    if (flags & GRE_C) p += GRE_OPTION;
+    if (flags & GRE_K) p += GRE_OPTION;
+    if (flags & GRE_S) p += GRE_OPTION;
+    if (type === GRE_ERSPAN_2 && flags & GRE_S) p += ERSPAN_2_HEADER;
+    else if (type === GRE_ERSPAN_3) {
+      if (p + ERSPAN_3_HEADER > g.length) {
+        this.stats.malformed++;
+        return;
+      }
+      const withSub = (g[p + ERSPAN_3_HEADER - 1] & ERSPAN_3_O_BIT) !== 0;
+      p += ERSPAN_3_HEADER + (withSub ? ERSPAN_3_SUBHEADER : 0);
+    }
+    if (p > g.length) {
+      this.stats.malformed++;
+      return;
+    }
+    const inner = g.subarray(p);
+    if (type === GRE_IPV4) this.tunnel(frame, 4, inner);
+    else if (type === GRE_IPV6) this.tunnel(frame, 6, inner);
+    else if (type === GRE_ETHERNET || type === GRE_ERSPAN_2 || type === GRE_ERSPAN_3)
+      this.ethernet(frame, inner);
+    else this.stats.other++;
+  }
+
+  /** In-order TCP bytes: HEP messages sent over TCP to port 9060 are unwrapped, the rest passed on. */
+  private tcpData(d: TcpData): void {
+    let pending = this.hepOverTcp.get(d.streamId);
+    if (pending === undefined) {
+      // The first segment may be shorter than the magic: a prefix of it is enough to wait.
+      const hep =
+        (d.srcPort === HEP3_PORT || d.dstPort === HEP3_PORT) &&
+        d.payload.length > 0 &&
+        HEP3_MAGIC_TEXT.subarray(0, Math.min(d.payload.length, HEP3_MAGIC_BYTES)).equals(
+          d.payload.subarray(0, HEP3_MAGIC_BYTES),
+        );
+      if (!hep) {
+        this.handlers.onTcpData(d);
+        return;
+      }
+      pending = EMPTY;
+    }
+    if (pending === null) return;
+    const buf = pending.length > 0 ? Buffer.concat([pending, d.payload]) : d.payload;
+    let p = 0;
+    while (buf.length - p >= HEP3_HEADER_BYTES) {
+      const len = buf.readUInt16BE(p + HEP3_MAGIC_BYTES);
+      if (buf.readUInt32BE(p) !== HEP3_MAGIC || len < HEP3_HEADER_BYTES) {
+        this.handlers.onWarning?.(
+          `HEP over TCP stream ${d.streamId} lost its framing: rest ignored`,
+          d.frame,
+        );
+        this.hepOverTcp.set(d.streamId, null);
+        return;
+      }
+      if (buf.length - p < len) break;
+      this.hep(d.frame, d.ts, buf.subarray(p, p + len));
+      p += len;
+    }
+    this.hepOverTcp.set(d.streamId, p < buf.length ? Buffer.from(buf.subarray(p)) : EMPTY);
+  }
+
+  private tcpEnd(streamId: number): void {
+    if (this.hepOverTcp.delete(streamId)) return; // the handlers never saw this stream
+    this.handlers.onTcpEnd?.(streamId);
+  }
+
+  private hep(frame: number, ts: number, payload: Buffer): void {
+    const inner = decodeHep3(payload, frame, ts);
     if (!inner) {
       this.stats.malformed++;
       this.handlers.onWarning?.(
         'HEPv3 message without addresses, ports or payload: skipped',
-        frame.index,
+        frame,
       );
       return;
     }

@@ -51,8 +51,9 @@ for (const variant of [
   { nano: true, bigEndian: false },
   { nano: false, bigEndian: true },
   { nano: true, bigEndian: true },
+  { nano: false, bigEndian: false, modified: true },
 ]) {
-  const name = `${variant.nano ? 'ns' : 'µs'} ${variant.bigEndian ? 'big' : 'little'}-endian pcap`;
+  const name = `${variant.nano ? 'ns' : 'µs'} ${variant.bigEndian ? 'big' : 'little'}-endian ${'modified' in variant ? 'modified ' : ''}pcap`;
   test(`${name}: every frame with its time, bytes and lengths, whatever the chunking`, () => {
     const want = sampleFrames(50);
     const file = writePcap(want, { linkType: 101, ...variant });
@@ -74,35 +75,42 @@ test('nanosecond timestamps are rounded to the microsecond', () => {
   assert.equal(frames[0].ts, 1700000000.123457);
 });
 
-test('tshark reads the same frames and times from the ns big-endian file', (t) => {
+test('tshark reads the same frames and times from the ns big-endian and the modified files', (t) => {
   const bin = needTool(t, 'tshark');
   if (!bin) return;
   const want = sampleFrames(20);
   const dir = mkdtempSync(join(tmpdir(), 'trapezoid-pcap-'));
   try {
-    const path = join(dir, 'be-ns.pcap');
-    writeFileSync(path, writePcap(want, { linkType: 101, nano: true, bigEndian: true }));
-    const out = execFileSync(
-      bin,
-      ['-r', path, '-T', 'fields', '-e', 'frame.time_epoch', '-e', 'frame.cap_len'],
-      {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-      },
-    );
-    const rows = out
-      .trim()
-      .split('\n')
-      .map((l) => l.split('\t'));
-    const { frames } = readAll(readFileSync(path));
-    assert.equal(rows.length, frames.length);
-    rows.forEach(([ts, len], i) => {
-      assert.ok(
-        Math.abs(Number(ts) - frames[i].ts) < 1e-6,
-        `frame ${i + 1}: tshark ${ts}, ours ${frames[i].ts}`,
+    for (const [name, opts] of [
+      ['be-ns.pcap', { nano: true, bigEndian: true }],
+      ['modified.pcap', { modified: true }],
+    ] as const) {
+      const path = join(dir, name);
+      writeFileSync(path, writePcap(want, { linkType: 101, ...opts }));
+      const out: string = execFileSync(
+        bin,
+        ['-r', path, '-T', 'fields', '-e', 'frame.time_epoch', '-e', 'frame.cap_len'],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        },
       );
-      assert.equal(Number(len), frames[i].data.length);
-    });
+      const rows = out
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t'));
+      const { frames } = readAll(readFileSync(path));
+      assert.equal(rows.length, frames.length, name);
+      assert.equal(frames.length, want.length, name);
+      rows.forEach(([ts, len], i) => {
+        assert.ok(
+          Math.abs(Number(ts) - frames[i].ts) < 1e-6,
+          `${name} frame ${i + 1}: tshark ${ts}, ours ${frames[i].ts}`,
+        );
+        assert.equal(Number(len), frames[i].data.length);
+        assert.deepEqual(frames[i].data, want[i].data);
+      });
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -182,4 +190,36 @@ test('not a capture at all, or empty', () => {
   assert.match(r1.result.error?.reason ?? '', /not a pcap/);
   const r2 = readAll(Buffer.alloc(0));
   assert.match(r2.result.error?.reason ?? '', /empty/);
+});
+
+test('readCaptureFile: records longer than a chunk and than the carry-over room, any chunk size', async () => {
+  const sizes = [100, 600000, 50, 300000, 10, 262144, 7];
+  const want = sizes.map((n, i) => {
+    const data = Buffer.alloc(n);
+    for (let j = 0; j < n; j += 997) data[j] = (i + j) & 0xff;
+    return { ts: 1700000000 + i, data };
+  });
+  const file = writePcap(want, { linkType: 1, snaplen: 1 << 20 });
+  const dir = mkdtempSync(join(tmpdir(), 'trapezoid-pcap-'));
+  try {
+    const path = join(dir, 'big-records.pcap');
+    writeFileSync(path, file);
+    for (const chunkBytes of [1000, 65536, 300000, 1 << 22]) {
+      const got: Buffer[] = [];
+      const r = await readCaptureFile(path, (f) => got.push(Buffer.from(f.data)), { chunkBytes });
+      assert.equal(r.error, undefined, `chunk ${chunkBytes}`);
+      assert.equal(got.length, want.length);
+      got.forEach((g, i) =>
+        assert.ok(g.equals(want[i].data), `chunk ${chunkBytes}, frame ${i + 1}`),
+      );
+      // Cut inside the 600000-byte record: one whole frame, the error at its start.
+      writeFileSync(path, file.subarray(0, 24 + 16 + 100 + 16 + 400000));
+      const cut = await readCaptureFile(path, () => undefined, { chunkBytes });
+      assert.equal(cut.frames, 1);
+      assert.equal(cut.error?.offset, 24 + 16 + 100);
+      writeFileSync(path, file);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

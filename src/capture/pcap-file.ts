@@ -28,6 +28,9 @@ import { MAX_RECORD_BYTES, u32 } from './parse-state.ts';
 */
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
+/** Alexey Kuznetzov's patched libpcap: µs, and 8 more bytes per record header (ifindex, protocol, pkt_type, pad). */
+export const PCAP_MAGIC_MODIFIED = 0xa1b2cd34;
+const MODIFIED_EXTRA_BYTES = 8;
 export const PCAP_HEADER_BYTES = 24;
 const HDR_SNAPLEN = 16;
 const HDR_LINKTYPE = 20;
@@ -41,13 +44,16 @@ const REC_ORIGLEN = 12;
 const MAX_STANDARD_PACKET = 262144;
 
 /** Byte order and resolution of a pcap file from its first 4 bytes, or undefined if not pcap. */
-export function pcapMagic(buf: Buffer, p: number): { le: boolean; nano: boolean } | undefined {
-  const le = u32(buf, p, true);
-  const be = u32(buf, p, false);
-  if (le === PCAP_MAGIC_US) return { le: true, nano: false };
-  if (le === PCAP_MAGIC_NS) return { le: true, nano: true };
-  if (be === PCAP_MAGIC_US) return { le: false, nano: false };
-  if (be === PCAP_MAGIC_NS) return { le: false, nano: true };
+export function pcapMagic(
+  buf: Buffer,
+  p: number,
+): { le: boolean; nano: boolean; modified: boolean } | undefined {
+  for (const le of [true, false]) {
+    const magic = u32(buf, p, le);
+    if (magic === PCAP_MAGIC_US) return { le, nano: false, modified: false };
+    if (magic === PCAP_MAGIC_NS) return { le, nano: true, modified: false };
+    if (magic === PCAP_MAGIC_MODIFIED) return { le, nano: false, modified: true };
+  }
   return undefined;
 }
 
@@ -58,6 +64,7 @@ export class PcapParser implements FormatParser {
   private nano = false;
   private linkType = 0;
   private maxCaplen = MAX_STANDARD_PACKET;
+  private recordHeader = RECORD_HEADER_BYTES;
 
   constructor(state: ParseState) {
     this.state = state;
@@ -74,6 +81,7 @@ export class PcapParser implements FormatParser {
       }
       this.le = magic.le;
       this.nano = magic.nano;
+      if (magic.modified) this.recordHeader = RECORD_HEADER_BYTES + MODIFIED_EXTRA_BYTES;
       this.linkType = u32(buf, pos + HDR_LINKTYPE, this.le) & LINKTYPE_MASK;
       const snaplen = u32(buf, pos + HDR_SNAPLEN, this.le);
       this.maxCaplen = Math.min(Math.max(snaplen, MAX_STANDARD_PACKET), MAX_RECORD_BYTES);
@@ -84,9 +92,10 @@ export class PcapParser implements FormatParser {
     const nano = this.nano;
     const linkType = this.linkType;
     const maxCaplen = this.maxCaplen;
+    const recordHeader = this.recordHeader;
     const onFrame = state.onFrame;
     let frames = state.frames;
-    while (end - pos >= RECORD_HEADER_BYTES) {
+    while (end - pos >= recordHeader) {
       const caplen = u32(buf, pos + REC_CAPLEN, le);
       if (caplen > maxCaplen) {
         state.frames = frames;
@@ -96,7 +105,7 @@ export class PcapParser implements FormatParser {
         );
         return pos;
       }
-      const dataStart = pos + RECORD_HEADER_BYTES;
+      const dataStart = pos + recordHeader;
       if (end - dataStart < caplen) break;
       const sec = u32(buf, pos + REC_TS_SEC, le);
       const frac = u32(buf, pos + REC_TS_FRAC, le);
@@ -120,9 +129,9 @@ export class PcapParser implements FormatParser {
 
   truncation(buf: Buffer, pos: number, end: number): string {
     if (!this.headerDone) return `file ends inside the pcap file header (${end - pos} of 24 bytes)`;
-    if (end - pos < RECORD_HEADER_BYTES)
-      return `file ends inside a packet record header (${end - pos} of 16 bytes)`;
+    if (end - pos < this.recordHeader)
+      return `file ends inside a packet record header (${end - pos} of ${this.recordHeader} bytes)`;
     const caplen = u32(buf, pos + REC_CAPLEN, this.le);
-    return `file ends inside packet data (${end - pos - RECORD_HEADER_BYTES} of ${caplen} bytes)`;
+    return `file ends inside packet data (${end - pos - this.recordHeader} of ${caplen} bytes)`;
   }
 }

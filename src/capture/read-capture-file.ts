@@ -4,11 +4,13 @@ import type { CaptureError, CaptureFrame } from './capture-frame.ts';
 import { CaptureParser } from './capture-reader.ts';
 
 const CHUNK_BYTES = 4 * 1024 * 1024;
+/** Room kept in front of each chunk for a record that continues from the previous chunk. */
+const MIN_RESERVE_BYTES = 256 * 1024;
 
 export interface ReadCaptureOptions {
   /** Called after each chunk with the bytes read so far and the file size. */
   onProgress?: (bytesRead: number, totalBytes: number) => void;
-  /** Size of the read buffer (default 4 MiB); grows if one record is larger. */
+  /** Bytes read at a time (default 4 MiB). Any record size is handled, whatever this is. */
   chunkBytes?: number;
 }
 
@@ -30,32 +32,54 @@ export async function readCaptureFile(
   opts: ReadCaptureOptions = {},
 ): Promise<ReadCaptureResult> {
   const parser = new CaptureParser(onFrame);
+  const chunk = opts.chunkBytes ?? CHUNK_BYTES;
+  const reserve = Math.max(chunk, MIN_RESERVE_BYTES);
   const fh = await open(path, 'r');
   let bytes = 0;
   try {
     const total = (await fh.stat()).size;
-    let buf = Buffer.allocUnsafe(opts.chunkBytes ?? CHUNK_BYTES);
-    let have = 0; // bytes in buf not yet consumed, starting at buf[0]
-    let fileOffset = 0; // file offset of buf[0]
+    // Two buffers: the next chunk is read into one while the frames of the other are parsed.
+    // Each has `reserve` bytes in front of its chunk for the unfinished record left over from
+    // the previous chunk; a record longer than that is carried in a separate buffer.
+    const bufs = [Buffer.allocUnsafe(reserve + chunk), Buffer.allocUnsafe(reserve + chunk)];
+    let cur = 0;
+    let leftover = 0; // bytes of the previous chunk's unfinished record, just before `reserve`
+    let carry: Buffer | undefined; // the unfinished record when it is longer than `reserve`
+    let fileOffset = 0; // file offset of the first unconsumed byte
+    let reading = fh.read(bufs[cur], reserve, chunk, null);
     for (;;) {
-      if (have === buf.length) {
-        // One record is larger than the buffer: grow it (the parsers cap a record's size).
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
-        buf.copy(bigger, 0, 0, have);
-        buf = bigger;
-      }
-      const { bytesRead } = await fh.read(buf, have, buf.length - have, null);
+      const { bytesRead } = await reading;
       if (bytesRead === 0) break;
       bytes += bytesRead;
-      const end = have + bytesRead;
-      const pos = parser.feed(buf, 0, end, fileOffset);
-      if (parser.error) break;
-      if (pos < end) buf.copy(buf, 0, pos, end);
-      have = end - pos;
-      fileOffset += pos;
+      const next = 1 - cur;
+      reading = fh.read(bufs[next], reserve, chunk, null);
+      let data = bufs[cur];
+      let from = reserve - leftover;
+      let end = reserve + bytesRead;
+      if (carry) {
+        data = Buffer.concat([carry, bufs[cur].subarray(reserve, end)]);
+        from = 0;
+        end = data.length;
+        carry = undefined;
+      }
+      const pos = parser.feed(data, from, end, fileOffset - from);
+      if (parser.error) {
+        await reading.catch(() => undefined);
+        break;
+      }
+      fileOffset += pos - from;
+      leftover = end - pos;
+      if (leftover > reserve) {
+        carry = Buffer.from(data.subarray(pos, end));
+        leftover = 0;
+      } else if (leftover > 0) data.copy(bufs[next], reserve - leftover, pos, end);
+      cur = next;
       opts.onProgress?.(bytes, total);
     }
-    if (!parser.error) parser.finish(buf, 0, have, fileOffset);
+    if (!parser.error) {
+      const rest = carry ?? bufs[cur].subarray(reserve - leftover, reserve);
+      parser.finish(rest, 0, rest.length, fileOffset);
+    }
   } finally {
     await fh.close();
   }

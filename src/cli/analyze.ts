@@ -111,10 +111,11 @@ async function runAnalyze(capture: string, flags: AnalyzeFlags, command: Command
   }
 
   const wantAudio = flags.wav !== undefined || format === 'html';
-  const wantLadders = flags.ladder !== undefined || format !== 'text' || flags.output !== undefined;
+  // Message bytes are only shown by the HTML report and by JSON ladders.
+  const keepRaw = format === 'html' || (format === 'json' && flags.ladder !== undefined);
   const bar = progressBar(size);
   const { analysis, frames, error } = await analyzeCaptureFile(capture, {
-    keepRaw: wantLadders,
+    keepRaw,
     keepAudio: wantAudio,
     onProgress: bar ? (done) => bar.update(done) : undefined,
   });

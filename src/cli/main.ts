@@ -25,6 +25,7 @@ const commands: Array<{ register(p: Command): void }> = [
   await import('./analyze.ts'),
   await import('./phone.ts'),
   await import('./parse.ts'),
+  await import('./cert.ts'),
 ];
 for (const c of commands) c.register(program);
 

@@ -1,7 +1,7 @@
 // `trapezoid parse`, run as a user runs it: `node bin/trapezoid.js parse ...` on RFC 4475
 // torture messages, on stdin, and with bad usage. The whole torture corpus also goes through
 // runParse in-process (fast) to show the command gives a verdict, never a crash, on each file.
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -42,180 +42,183 @@ function lineOf(file: string, n: number): string {
   return readFileSync(join(torture, file), 'latin1').split('\n')[n - 1]!.replace(/\r$/, '');
 }
 
-test('a valid INVITE (wsinv): start line, headers as written, typed readings, body', async () => {
-  const r = await trapezoid(['parse', join(torture, 'wsinv.dat')]);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  const lines = r.stdout.split('\n');
-  assert.equal(lines[0], 'INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0');
-  assert.match(
-    lines[1]!,
-    /request: method INVITE, Request-URI sip:vivekg@chair-dnrc\.example\.com/,
-  );
-  assert.match(r.stdout, /host chair-dnrc\.example\.com/);
-  // Header names are shown as received, in order.
-  assert.match(r.stdout, /^TO: /m);
-  assert.match(r.stdout, /^MaX-fOrWaRdS: /m);
-  assert.ok(r.stdout.indexOf('\nTO:') < r.stdout.indexOf('\nfrom'));
-  // Typed readings (RFC 4475 3.1.1.1 names these values).
-  assert.match(r.stdout, /tag 1918181833n/);
-  assert.match(r.stdout, /display name "J Rosenberg \\+"/);
-  assert.match(r.stdout, /tag 98asjd8/);
-  assert.match(r.stdout, /^ {4}68$/m);
-  assert.match(r.stdout, /seq 9, method INVITE/);
-  assert.match(r.stdout, /branch 390skdjuw/);
-  assert.match(r.stdout, /TCP host spindle\.example\.com, branch z9hG4bK9ikj8/);
-  assert.match(r.stdout, /branch z9hG4bK30239/);
-  assert.match(r.stdout, /q 0\.33/);
-  assert.match(r.stdout, /^body: 150 bytes, application\/sdp$/m);
-  assert.equal(r.stderr, '');
-});
+// Each spawn starts node + tsx (about half a second): run them side by side.
+describe('trapezoid parse, spawned', { concurrency: 4 }, () => {
+  test('a valid INVITE (wsinv): start line, headers as written, typed readings, body', async () => {
+    const r = await trapezoid(['parse', join(torture, 'wsinv.dat')]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.equal(lines[0], 'INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0');
+    assert.match(
+      lines[1]!,
+      /request: method INVITE, Request-URI sip:vivekg@chair-dnrc\.example\.com/,
+    );
+    assert.match(r.stdout, /host chair-dnrc\.example\.com/);
+    // Header names are shown as received, in order.
+    assert.match(r.stdout, /^TO: /m);
+    assert.match(r.stdout, /^MaX-fOrWaRdS: /m);
+    assert.ok(r.stdout.indexOf('\nTO:') < r.stdout.indexOf('\nfrom'));
+    // Typed readings (RFC 4475 3.1.1.1 names these values).
+    assert.match(r.stdout, /tag 1918181833n/);
+    assert.match(r.stdout, /display name "J Rosenberg \\+"/);
+    assert.match(r.stdout, /tag 98asjd8/);
+    assert.match(r.stdout, /^ {4}68$/m);
+    assert.match(r.stdout, /seq 9, method INVITE/);
+    assert.match(r.stdout, /branch 390skdjuw/);
+    assert.match(r.stdout, /TCP host spindle\.example\.com, branch z9hG4bK9ikj8/);
+    assert.match(r.stdout, /branch z9hG4bK30239/);
+    assert.match(r.stdout, /q 0\.33/);
+    assert.match(r.stdout, /^body: 150 bytes, application\/sdp$/m);
+    assert.equal(r.stderr, '');
+  });
 
-test('--json gives one object: kind, method, uri, typed headers, raw lines in order, body', async () => {
-  const r = await trapezoid(['parse', '--json', join(torture, 'wsinv.dat')]);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  const j = JSON.parse(r.stdout) as {
-    valid: boolean;
-    kind: string;
-    method: string;
-    uri: string;
-    headers: {
-      callId: string;
-      cseq: { seq: number; method: string };
-      via: Array<{ transport: string; host: string; branch?: string }>;
-      to: { tag?: string };
-      from: { displayName?: string; tag?: string };
-      maxForwards: number;
-      contact: Array<{ q?: number }>;
+  test('--json gives one object: kind, method, uri, typed headers, raw lines in order, body', async () => {
+    const r = await trapezoid(['parse', '--json', join(torture, 'wsinv.dat')]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const j = JSON.parse(r.stdout) as {
+      valid: boolean;
+      kind: string;
+      method: string;
+      uri: string;
+      headers: {
+        callId: string;
+        cseq: { seq: number; method: string };
+        via: Array<{ transport: string; host: string; branch?: string }>;
+        to: { tag?: string };
+        from: { displayName?: string; tag?: string };
+        maxForwards: number;
+        contact: Array<{ q?: number }>;
+      };
+      headerLines: Array<{ name: string; value: string }>;
+      body: { length: number; contentType: string; text: string };
     };
-    headerLines: Array<{ name: string; value: string }>;
-    body: { length: number; contentType: string; text: string };
-  };
-  assert.equal(j.valid, true);
-  assert.equal(j.kind, 'request');
-  assert.equal(j.method, 'INVITE');
-  assert.equal(j.uri, 'sip:vivekg@chair-dnrc.example.com;unknownparam');
-  assert.equal(j.headers.callId, 'wsinv.ndaksdj@192.0.2.1');
-  assert.deepEqual(j.headers.cseq, { seq: 9, method: 'INVITE' });
-  assert.deepEqual(
-    j.headers.via.map((v) => [v.transport, v.host, v.branch]),
-    [
-      ['UDP', '192.0.2.2', '390skdjuw'],
-      ['TCP', 'spindle.example.com', 'z9hG4bK9ikj8'],
-      ['UDP', '192.168.255.111', 'z9hG4bK30239'],
-    ],
-  );
-  assert.equal(j.headers.to.tag, '1918181833n');
-  assert.equal(j.headers.from.tag, '98asjd8');
-  assert.equal(j.headers.maxForwards, 68);
-  assert.equal(j.headers.contact[0]!.q, 0.33);
-  assert.deepEqual(
-    j.headerLines.slice(0, 3).map((h) => h.name),
-    ['TO', 'from', 'MaX-fOrWaRdS'],
-  );
-  assert.equal(j.body.length, 150);
-  assert.equal(j.body.contentType, 'application/sdp');
-  assert.ok(j.body.text.startsWith('v=0\r\n'));
-});
+    assert.equal(j.valid, true);
+    assert.equal(j.kind, 'request');
+    assert.equal(j.method, 'INVITE');
+    assert.equal(j.uri, 'sip:vivekg@chair-dnrc.example.com;unknownparam');
+    assert.equal(j.headers.callId, 'wsinv.ndaksdj@192.0.2.1');
+    assert.deepEqual(j.headers.cseq, { seq: 9, method: 'INVITE' });
+    assert.deepEqual(
+      j.headers.via.map((v) => [v.transport, v.host, v.branch]),
+      [
+        ['UDP', '192.0.2.2', '390skdjuw'],
+        ['TCP', 'spindle.example.com', 'z9hG4bK9ikj8'],
+        ['UDP', '192.168.255.111', 'z9hG4bK30239'],
+      ],
+    );
+    assert.equal(j.headers.to.tag, '1918181833n');
+    assert.equal(j.headers.from.tag, '98asjd8');
+    assert.equal(j.headers.maxForwards, 68);
+    assert.equal(j.headers.contact[0]!.q, 0.33);
+    assert.deepEqual(
+      j.headerLines.slice(0, 3).map((h) => h.name),
+      ['TO', 'from', 'MaX-fOrWaRdS'],
+    );
+    assert.equal(j.body.length, 150);
+    assert.equal(j.body.contentType, 'application/sdp');
+    assert.ok(j.body.text.startsWith('v=0\r\n'));
+  });
 
-test('a response with a UTF-8 reason phrase (unreason), given on stdin', async () => {
-  const input = readFileSync(join(torture, 'unreason.dat'));
-  const r = await trapezoid(['parse', '--json', '-'], input);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  const j = JSON.parse(r.stdout) as { kind: string; status: number; reason: string };
-  assert.equal(j.kind, 'response');
-  assert.equal(j.status, 200);
-  assert.equal(j.reason, '= 2**3 * 5**2 но сто девяносто девять - простое');
+  test('a response with a UTF-8 reason phrase (unreason), given on stdin', async () => {
+    const input = readFileSync(join(torture, 'unreason.dat'));
+    const r = await trapezoid(['parse', '--json', '-'], input);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const j = JSON.parse(r.stdout) as { kind: string; status: number; reason: string };
+    assert.equal(j.kind, 'response');
+    assert.equal(j.status, 200);
+    assert.equal(j.reason, '= 2**3 * 5**2 но сто девяносто девять - простое');
 
-  const text = await trapezoid(['parse', '-'], input);
-  assert.equal(text.code, 0);
-  assert.match(text.stdout, /response: status 200, reason "= 2\*\*3 \* 5\*\*2 но сто/);
-});
+    const text = await trapezoid(['parse', '-'], input);
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /response: status 200, reason "= 2\*\*3 \* 5\*\*2 но сто/);
+  });
 
-test('digest credentials are shown parameter by parameter', async () => {
-  const msg = [
-    'REGISTER sip:registrar.biloxi.example.com SIP/2.0',
-    'Via: SIP/2.0/UDP bobspc.biloxi.example.com:5060;branch=z9hG4bKnashds7',
-    'Max-Forwards: 70',
-    'To: Bob <sip:bob@biloxi.example.com>',
-    'From: Bob <sip:bob@biloxi.example.com>;tag=456248',
-    'Call-ID: 843817637684230@998sdasdh09',
-    'CSeq: 1826 REGISTER',
-    'Contact: <sip:bob@192.0.2.4>;expires=7200;q=0.7',
-    'Authorization: Digest username="bob", realm="biloxi.example.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",',
-    ' uri="sip:registrar.biloxi.example.com", response="245f23415f11432b3434341c022f5432", qop=auth, nc=00000001, cnonce="0a4f113b"',
-    'Content-Length: 0',
-    '',
-    '',
-  ].join('\r\n');
-  const r = await trapezoid(['parse', '-'], msg);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /Digest: .*username "bob"/);
-  assert.match(r.stdout, /realm "biloxi\.example\.com"/);
-  assert.match(r.stdout, /response "245f23415f11432b3434341c022f5432"/);
-  assert.match(r.stdout, /nc "00000001"/);
-  assert.match(r.stdout, /uri sip:bob@192\.0\.2\.4, expires 7200 s, q 0\.7/);
-  assert.match(r.stdout, /^body: 0 bytes$/m);
-});
+  test('digest credentials are shown parameter by parameter', async () => {
+    const msg = [
+      'REGISTER sip:registrar.biloxi.example.com SIP/2.0',
+      'Via: SIP/2.0/UDP bobspc.biloxi.example.com:5060;branch=z9hG4bKnashds7',
+      'Max-Forwards: 70',
+      'To: Bob <sip:bob@biloxi.example.com>',
+      'From: Bob <sip:bob@biloxi.example.com>;tag=456248',
+      'Call-ID: 843817637684230@998sdasdh09',
+      'CSeq: 1826 REGISTER',
+      'Contact: <sip:bob@192.0.2.4>;expires=7200;q=0.7',
+      'Authorization: Digest username="bob", realm="biloxi.example.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",',
+      ' uri="sip:registrar.biloxi.example.com", response="245f23415f11432b3434341c022f5432", qop=auth, nc=00000001, cnonce="0a4f113b"',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    const r = await trapezoid(['parse', '-'], msg);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Digest: .*username "bob"/);
+    assert.match(r.stdout, /realm "biloxi\.example\.com"/);
+    assert.match(r.stdout, /response "245f23415f11432b3434341c022f5432"/);
+    assert.match(r.stdout, /nc "00000001"/);
+    assert.match(r.stdout, /uri sip:bob@192\.0\.2\.4, expires 7200 s, q 0\.7/);
+    assert.match(r.stdout, /^body: 0 bytes$/m);
+  });
 
-test('an invalid message: reason, line and column, the line itself and a caret', async () => {
-  // RFC 4475 3.1.2.4: Content-Length: -999.
-  const r = await trapezoid(['parse', join(torture, 'ncl.dat')]);
-  assert.equal(r.code, 1, r.stdout + r.stderr);
-  noStackTrace(r);
-  const [head, shown, caret] = r.stdout.split('\n');
-  const m = /^invalid: (.+) at line (\d+), column (\d+)$/.exec(head!);
-  assert.ok(m, `first line: ${head}`);
-  const line = Number(m[2]);
-  const column = Number(m[3]);
-  assert.equal(lineOf('ncl.dat', line), 'Content-Length: -999');
-  const gutter = `${line} | `;
-  assert.equal(shown, gutter + 'Content-Length: -999');
-  assert.equal(caret!.indexOf('^'), gutter.length + column - 1);
-  assert.ok(column <= 'Content-Length: -999'.length + 1);
-});
-
-test('an invalid message in --json, and from stdin', async () => {
-  const input = readFileSync(join(torture, 'ncl.dat'));
-  const r = await trapezoid(['parse', '--json', '-'], input);
-  assert.equal(r.code, 1, r.stdout + r.stderr);
-  const j = JSON.parse(r.stdout) as {
-    valid: boolean;
-    reason: string;
-    line: number;
-    column: number;
-  };
-  assert.equal(j.valid, false);
-  assert.ok(j.reason.length > 0);
-  assert.equal(lineOf('ncl.dat', j.line), 'Content-Length: -999');
-  assert.ok(j.column >= 1);
-});
-
-test('empty input and garbage are invalid (exit 1), never a stack trace', async () => {
-  for (const input of ['', 'hello\r\n\r\n', '\x00\x01\x02']) {
-    const r = await trapezoid(['parse', '-'], input);
-    assert.equal(r.code, 1, JSON.stringify(input) + ': ' + r.stdout + r.stderr);
-    assert.match(r.stdout, /^invalid: .+ at line \d+, column \d+$/m);
+  test('an invalid message: reason, line and column, the line itself and a caret', async () => {
+    // RFC 4475 3.1.2.4: Content-Length: -999.
+    const r = await trapezoid(['parse', join(torture, 'ncl.dat')]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
     noStackTrace(r);
-  }
-});
+    const [head, shown, caret] = r.stdout.split('\n');
+    const m = /^invalid: (.+) at line (\d+), column (\d+)$/.exec(head!);
+    assert.ok(m, `first line: ${head}`);
+    const line = Number(m[2]);
+    const column = Number(m[3]);
+    assert.equal(lineOf('ncl.dat', line), 'Content-Length: -999');
+    const gutter = `${line} | `;
+    assert.equal(shown, gutter + 'Content-Length: -999');
+    assert.equal(caret!.indexOf('^'), gutter.length + column - 1);
+    assert.ok(column <= 'Content-Length: -999'.length + 1);
+  });
 
-test('usage errors exit 2: no FILE, an unreadable FILE, an unknown flag', async () => {
-  const none = await trapezoid(['parse']);
-  assert.equal(none.code, 2);
-  assert.match(none.stderr, /missing required argument/);
+  test('an invalid message in --json, and from stdin', async () => {
+    const input = readFileSync(join(torture, 'ncl.dat'));
+    const r = await trapezoid(['parse', '--json', '-'], input);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const j = JSON.parse(r.stdout) as {
+      valid: boolean;
+      reason: string;
+      line: number;
+      column: number;
+    };
+    assert.equal(j.valid, false);
+    assert.ok(j.reason.length > 0);
+    assert.equal(lineOf('ncl.dat', j.line), 'Content-Length: -999');
+    assert.ok(j.column >= 1);
+  });
 
-  const missing = await trapezoid(['parse', join(torture, 'no-such-file.dat')]);
-  assert.equal(missing.code, 2);
-  assert.match(missing.stderr, /cannot read .*no-such-file\.dat: ENOENT/);
-  noStackTrace(missing);
+  test('empty input and garbage are invalid (exit 1), never a stack trace', async () => {
+    for (const input of ['', 'hello\r\n\r\n', '\x00\x01\x02']) {
+      const r = await trapezoid(['parse', '-'], input);
+      assert.equal(r.code, 1, JSON.stringify(input) + ': ' + r.stdout + r.stderr);
+      assert.match(r.stdout, /^invalid: .+ at line \d+, column \d+$/m);
+      noStackTrace(r);
+    }
+  });
 
-  const dir = await trapezoid(['parse', torture]);
-  assert.equal(dir.code, 2);
-  assert.match(dir.stderr, /cannot read .*EISDIR/);
+  test('usage errors exit 2: no FILE, an unreadable FILE, an unknown flag', async () => {
+    const none = await trapezoid(['parse']);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /missing required argument/);
 
-  const flag = await trapezoid(['parse', '--bogus', join(torture, 'wsinv.dat')]);
-  assert.equal(flag.code, 2);
-  assert.match(flag.stderr, /unknown option '--bogus'/);
+    const missing = await trapezoid(['parse', join(torture, 'no-such-file.dat')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /cannot read .*no-such-file\.dat: ENOENT/);
+    noStackTrace(missing);
+
+    const dir = await trapezoid(['parse', torture]);
+    assert.equal(dir.code, 2);
+    assert.match(dir.stderr, /cannot read .*EISDIR/);
+
+    const flag = await trapezoid(['parse', '--bogus', join(torture, 'wsinv.dat')]);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /unknown option '--bogus'/);
+  });
 });
 
 // RFC 4475, as sorted in ../shared/sip-torture/README.md: 3.1.2 must be rejected, every other

@@ -28,6 +28,7 @@ export function register(program: Command): void {
     .description('parse one SIP message: show its structure, or exactly why it is invalid')
     .argument('<file>', 'file holding the message, or - for standard input')
     .option('--json', 'print one JSON object instead of text')
+    .addHelpText('after', '\nExit codes: 0 valid, 1 invalid (reason, line, column), 2 usage error.')
     .action(async (file: string, opts: { json?: boolean }) => {
       const input = await readInput(file);
       process.exitCode = runParse(input, opts.json === true, (s) => process.stdout.write(s));

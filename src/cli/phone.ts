@@ -39,15 +39,23 @@ export function register(program: Command): void {
   program
     .command('phone')
     .description('softphone (signalling): register, call or answer')
-    .option('--server <host[:port]>', 'registrar / outbound proxy; without it --call goes to the URI host')
+    .option(
+      '--server <host[:port]>',
+      'registrar / outbound proxy; without it --call goes to the URI host',
+    )
     .option('--user <name>', 'user name (AOR user and digest user)')
     .option('--password <secret>', 'digest password')
     .option('--domain <domain>', 'domain of our AOR (default: the server host)')
     .option('--call <uri>', 'call this URI (or user in our domain)')
     .option('--answer', 'answer incoming calls')
-    .option('--listen <udp:addr:port>', 'address to listen on (default udp:127.0.0.1:5060 with --answer)')
+    .option(
+      '--listen <udp:addr:port>',
+      'address to listen on (default udp:127.0.0.1:5060 with --answer)',
+    )
     .addOption(
-      new Option('--transport <name>', 'transport').choices(['udp', 'tcp', 'tls', 'ws']).default('udp'),
+      new Option('--transport <name>', 'transport')
+        .choices(['udp', 'tcp', 'tls', 'ws'])
+        .default('udp'),
     )
     .option('--hangup-after <s>', 'hang up this many seconds after the answer', seconds)
     .option('--calls <n>', 'with --answer: exit after n calls have ended', count)
@@ -59,10 +67,14 @@ export function register(program: Command): void {
         cmd.error('trapezoid phone: use either --call or --answer, not both', { exitCode: 2 });
       }
       if (!flags.call && !flags.answer && !flags.server) {
-        cmd.error('trapezoid phone: give --call URI, --answer, or --server to register', { exitCode: 2 });
+        cmd.error('trapezoid phone: give --call URI, --answer, or --server to register', {
+          exitCode: 2,
+        });
       }
       if (flags.call && !flags.server && !/@|^sips?:/i.test(flags.call)) {
-        cmd.error('trapezoid phone: without --server, --call needs a URI with a host', { exitCode: 2 });
+        cmd.error('trapezoid phone: without --server, --call needs a URI with a host', {
+          exitCode: 2,
+        });
       }
       const opts: PhoneOptions = { ...flags, json: flags.json === true };
       const abort = new AbortController();
@@ -70,7 +82,11 @@ export function register(program: Command): void {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        process.exitCode = await runPhone(opts, (line) => process.stdout.write(line + '\n'), abort.signal);
+        process.exitCode = await runPhone(
+          opts,
+          (line) => process.stdout.write(line + '\n'),
+          abort.signal,
+        );
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

@@ -2,10 +2,12 @@
 // (UDP and TCP), domain demo.trapezoid, users 1000 and 1001 with fresh random passwords printed at
 // start, state in ./trapezoid.db.
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import pc from 'picocolors';
 import { CallServer } from '../server/call-server.ts';
 import { ConfigError, loadConfig, validateConfig, type ServerConfig } from '../server/config.ts';
 import { HttpApi } from '../server/http-api.ts';
+import { SecurityGuard } from '../server/security-guard.ts';
 import { provisionUsers, randomPassword } from '../server/users.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 import { formatEndpoint } from '../transport/index.ts';
@@ -24,6 +26,26 @@ export function resolveConfig(opts: { config?: string; db?: string }): {
   const config = opts.config ? loadConfig(opts.config) : validateConfig({});
   if (opts.db) config.database = opts.db;
   return { config, demo: !opts.config };
+}
+
+/**
+ * The security settings the guard runs with: a trunk is recognised by its address (its
+ * inboundAddresses, else its peers' host:port), so those addresses are trusted like
+ * security.trustedSources: a provider's call volume is not a flood to ban.
+ */
+export function trustingTrunks(config: ServerConfig): ServerConfig['security'] {
+  const trunkSources = config.trunks.flatMap(
+    (t) =>
+      t.inboundAddresses ??
+      t.peers.map(
+        (p) =>
+          `${p.host.includes(':') && !p.host.startsWith('[') ? `[${p.host}]` : p.host}:${p.port}`,
+      ),
+  );
+  return {
+    ...config.security,
+    trustedSources: [...config.security.trustedSources, ...trunkSources],
+  };
 }
 
 export function register(program: Command): void {
@@ -57,13 +79,22 @@ export function register(program: Command): void {
           ]
         : config.users;
       provisionUsers(store, config.domain, users);
-      const server = new CallServer({
-        config,
-        store,
-        log: (line) => process.stderr.write(`${line}\n`),
-      });
+      let tls: { key: Buffer; cert: Buffer } | undefined;
+      if (config.tls) {
+        try {
+          tls = { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) };
+        } catch (err) {
+          process.stderr.write(
+            `trapezoid serve: cannot read tls.key / tls.cert: ${(err as Error).message}\n`,
+          );
+          process.exit(2);
+        }
+      }
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const guard = new SecurityGuard(trustingTrunks(config), { log });
+      const server = new CallServer({ config, store, log, guard, ...(tls ? { tls } : {}) });
       const listening = await server.start();
-      const api = new HttpApi(server, store);
+      const api = new HttpApi(server, store, { bans: () => guard.bans() });
       const http = await api.listen(config.http.address, config.http.port);
       const purge = setInterval(() => store.purgeExpired(Date.now()), 30_000);
       purge.unref();
@@ -104,5 +135,8 @@ export function register(program: Command): void {
       await api.close();
       await server.stop();
       store.close();
+      const stopped = { event: 'stopped', security: guard.stats };
+      if (opts.json) process.stdout.write(`${JSON.stringify(stopped)}\n`);
+      else log(`security: ${JSON.stringify(guard.stats)}`);
     });
 }

@@ -52,7 +52,8 @@ export function ulawDecode(code: number): number {
   const segment = (inverted & SEGMENT_MASK) >> SEGMENT_SHIFT;
   const mantissa = inverted & MANTISSA_MASK;
   const magnitude = (((mantissa << 3) + ULAW_BIAS) << segment) - ULAW_BIAS;
-  return inverted & SIGN_BIT ? -magnitude : magnitude;
+  // 0 - magnitude, not -magnitude: code 0x7f ("negative zero") decodes to 0, not -0.
+  return inverted & SIGN_BIT ? 0 - magnitude : magnitude;
 }
 
 /**

@@ -15,3 +15,7 @@ export * from './mos.ts';
 export * from './telephone-event.ts';
 export * from './sdp.ts';
 export * from './offer-answer.ts';
+export * from './srtp-key-derivation.ts';
+export * from './srtp-replay-window.ts';
+export * from './srtp-context.ts';
+export * from './sdes-crypto.ts';

@@ -44,6 +44,8 @@ const HALF_TIMESTAMP_SPACE = 0x8000_0000;
 const MAX_DROPOUT = 3000;
 /** RFC 3550 A.1: packets this far behind are old duplicates or very late. */
 const MAX_MISORDER = 100;
+/** Duplicates are recognised among this many most recent sequence numbers. */
+const DUPLICATE_WINDOW = 1024;
 
 /** Clock rates of the static payload types (RFC 3551 table 4 and 5). */
 export const STATIC_CLOCK_RATES: Readonly<Record<number, number>> = {
@@ -191,8 +193,9 @@ export class RtpStreamStats {
   private transit = 0;
   private rfcJitter = 0;
 
-  // Duplicate and reordering detection: the extended sequence last seen in each 16-bit slot.
-  private readonly seenInSlot = new Float64Array(SEQUENCE_SPACE).fill(-1);
+  // Duplicate and reordering detection: the extended sequence last seen in each slot of a
+  // window of the most recent DUPLICATE_WINDOW sequence numbers (8 KiB per stream).
+  private readonly seenInSlot = new Float64Array(DUPLICATE_WINDOW).fill(-1);
   private highestExtended = 0;
   private duplicates = 0;
   private outOfOrder = 0;
@@ -391,7 +394,7 @@ export class RtpStreamStats {
     } else {
       extended = this.highestExtended + sequenceDiff(this.highestExtended & 0xffff, seq);
     }
-    const slot = seq;
+    const slot = ((extended % DUPLICATE_WINDOW) + DUPLICATE_WINDOW) % DUPLICATE_WINDOW;
     if (this.seenInSlot[slot] === extended) {
       this.duplicates++;
       return;

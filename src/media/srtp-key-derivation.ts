@@ -65,7 +65,9 @@ export class AesCounterMode {
 
   constructor(key: Uint8Array) {
     if (key.length !== SRTP_MASTER_KEY_LENGTH) {
-      throw new RangeError(`AES-128 key must be ${SRTP_MASTER_KEY_LENGTH} octets, got ${key.length}`);
+      throw new RangeError(
+        `AES-128 key must be ${SRTP_MASTER_KEY_LENGTH} octets, got ${key.length}`,
+      );
     }
     this.#ecb = createCipheriv('aes-128-ecb', key, null);
     this.#ecb.setAutoPadding(false);
@@ -122,10 +124,7 @@ export function srtpCounterBlock(
 ): Buffer {
   out.fill(0);
   out.set(sessionSalt.subarray(0, SRTP_MASTER_SALT_LENGTH), 0);
-  out.writeUInt32BE(
-    (out.readUInt32BE(IV_SSRC_OFFSET) ^ ssrc) >>> 0,
-    IV_SSRC_OFFSET,
-  );
+  out.writeUInt32BE((out.readUInt32BE(IV_SSRC_OFFSET) ^ ssrc) >>> 0, IV_SSRC_OFFSET);
   const indexHigh = Math.floor(index / TWO_POW_32);
   const indexLow = index % TWO_POW_32;
   out.writeUInt16BE(out.readUInt16BE(IV_INDEX_HIGH_OFFSET) ^ indexHigh, IV_INDEX_HIGH_OFFSET);

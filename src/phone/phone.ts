@@ -1,7 +1,13 @@
 // The softphone's signalling: registers, places or answers calls, hangs up after a while, and
 // reports each step as an event (a line of text, or one JSON object per line). Media comes later;
 // for now the SDP it offers and answers describes an inactive audio stream.
-import { Call, CallFailedError, RegistrationError, UserAgent, type IncomingCall } from '../ua/index.ts';
+import {
+  Call,
+  CallFailedError,
+  RegistrationError,
+  UserAgent,
+  type IncomingCall,
+} from '../ua/index.ts';
 import type { TransportName } from '../ua/index.ts';
 
 export interface PhoneOptions {
@@ -79,7 +85,7 @@ function inactiveSdp(address: string): string {
 }
 
 /** After the last of --calls N ended: time left to absorb retransmissions (T1 + 2T1 + 4T1...). */
-const LINGER_MS = 4000;
+const LINGER_MS = 2000;
 
 function hostOf(server: string): string {
   const m = /^(?:(?:udp|tcp|tls|ws|wss):)?(\[[^\]]+\]|[^:]+)/i.exec(server);
@@ -98,7 +104,9 @@ export async function runPhone(
   const user = opts.user ?? 'trapezoid';
   const listen =
     opts.listen ??
-    (opts.answer && !opts.server ? `${opts.transport}:127.0.0.1:5060` : `${opts.transport}:127.0.0.1:0`);
+    (opts.answer && !opts.server
+      ? `${opts.transport}:127.0.0.1:5060`
+      : `${opts.transport}:127.0.0.1:0`);
   const ua = new UserAgent({
     uri: `sip:${user}@${domain}`,
     username: user,
@@ -117,33 +125,66 @@ export async function runPhone(
   const follow = (call: Call) => {
     calls.add(call);
     let timer: NodeJS.Timeout | undefined;
-    call.on('ringing', (res) => report({ event: 'ringing', callId: call.callId, status: res.status }));
+    call.on('ringing', (res) =>
+      report({ event: 'ringing', callId: call.callId, status: res.status }),
+    );
     call.on('answered', () => {
       report({ event: 'answered', callId: call.callId, status: 200 });
       if (opts.hangupAfter !== undefined) {
-        timer = setTimeout(() => void call.hangup().catch(() => undefined), opts.hangupAfter * 1000);
+        timer = setTimeout(
+          () => void call.hangup().catch(() => undefined),
+          opts.hangupAfter * 1000,
+        );
       }
     });
     call.on('ended', (end) => {
       if (timer) clearTimeout(timer);
       calls.delete(call);
-      report({ event: 'ended', callId: call.callId, status: end.status, reason: end.reason, by: end.by });
+      report({
+        event: 'ended',
+        callId: call.callId,
+        status: end.status,
+        reason: end.reason,
+        by: end.by,
+      });
     });
   };
 
   try {
     await ua.start();
-    const local = ua.listening.find((e) => e.protocol === (opts.transport === 'tcp' ? 'tcp' : 'udp'));
-    if (local) report({ event: 'listening', address: local.address, port: local.port, transport: local.protocol });
+    const local = ua.listening.find(
+      (e) => e.protocol === (opts.transport === 'tcp' ? 'tcp' : 'udp'),
+    );
+    if (local)
+      report({
+        event: 'listening',
+        address: local.address,
+        port: local.port,
+        transport: local.protocol,
+      });
     const sdp = inactiveSdp(local?.address ?? '127.0.0.1');
 
     if (opts.server) {
+      // Every successful REGISTER (the first and each refresh) is reported.
+      ua.on('registered', (r) =>
+        report({ event: 'registered', expires: r.expires, status: r.response.status }),
+      );
       try {
-        const res = await ua.register();
-        report({ event: 'registered', expires: ua.registered ? (res.expires ?? opts.expires ?? 600) : 0, status: res.status });
+        await ua.register();
+        ua.on('registrationFailed', (res) =>
+          report({
+            event: 'error',
+            message: `registration refresh failed: ${res.status} ${res.reason}`,
+            status: res.status,
+          }),
+        );
       } catch (err) {
         const status = err instanceof RegistrationError ? err.status : undefined;
-        report({ event: 'error', message: err instanceof Error ? err.message : String(err), status });
+        report({
+          event: 'error',
+          message: err instanceof Error ? err.message : String(err),
+          status,
+        });
         return 1;
       }
     }

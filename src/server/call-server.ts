@@ -18,6 +18,7 @@
 //                                           trunk (failover to the next peer on 503/408/timeout),
 //                                           reject with a code
 import { createHash } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
 import {
   createResponse,
   newBranch,
@@ -48,6 +49,17 @@ import { ServerMetrics } from './metrics.ts';
 import { ProxyBranchSet, type ForwardTarget } from './proxy-branch-set.ts';
 import { Registrar, addressOfRecord } from './registrar.ts';
 import { CallLog } from './call-log.ts';
+import { DigestClient } from '../ua/digest-client.ts';
+import { TrunkRegistration } from './trunk-registration.ts';
+
+/** Defences consulted by the server (src/server/security-guard.ts implements them). */
+export interface RequestGuard {
+  /** Every request, first: false drops it silently (banned source, flood, scanner). */
+  admit(req: SipRequest, inbound: InboundMessage): boolean;
+  /** A digest authentication failed (wrong password, unknown user, replay, forged nonce). */
+  authFailed(source: Endpoint, user: string | undefined): void;
+  authSucceeded(source: Endpoint, user: string): void;
+}
 
 export interface CallServerOptions {
   config: ServerConfig;
@@ -56,6 +68,9 @@ export interface CallServerOptions {
   /** Timer C in ms (default 181 s). */
   timerC?: number;
   log?: (line: string) => void;
+  guard?: RequestGuard;
+  /** PEM key and certificate for tls/wss listeners (read by the caller from config.tls). */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 const SUPPORTED_METHODS =
@@ -63,6 +78,17 @@ const SUPPORTED_METHODS =
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
 
 type Trunk = ServerConfig['trunks'][number];
+
+let localAddressCache: Set<string> | undefined;
+function localAddresses(): Set<string> {
+  if (!localAddressCache) {
+    localAddressCache = new Set(['127.0.0.1', '::1']);
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) localAddressCache.add(a.address.toLowerCase());
+    }
+  }
+  return localAddressCache;
+}
 
 /** Where a URI points: its transport, host and port (numeric hosts and explicit ports only, plus node's resolver). */
 export function uriDestination(uri: SipUri): Endpoint {
@@ -100,6 +126,8 @@ export class CallServer {
   private readonly trunkSources = new Map<string, Trunk>();
   private readonly domain: string;
   private listeners: Endpoint[] = [];
+  /** Outbound registrations of trunks toward their providers, by trunk name. */
+  readonly trunkRegistrations = new Map<string, TrunkRegistration>();
   private readonly log: (line: string) => void;
 
   constructor(private readonly opts: CallServerOptions) {
@@ -131,10 +159,28 @@ export class CallServer {
         await this.transport.listen({ protocol: l.transport, address: l.address, port: l.port }),
       );
     }
+    for (const t of this.opts.config.trunks) {
+      if (!t.register) continue;
+      const peer = t.peers[0]!;
+      const contact =
+        this.listeners.find((l) => l.protocol === peer.transport) ?? this.listeners[0]!;
+      const reg = new TrunkRegistration(this.layer, {
+        name: t.name,
+        aor: t.register.aor,
+        expires: t.register.expires,
+        peer: { protocol: peer.transport, address: peer.host, port: peer.port },
+        contact,
+        ...(t.auth ? { auth: { username: t.auth.username, password: t.auth.password } } : {}),
+        log: this.log,
+      });
+      this.trunkRegistrations.set(t.name, reg);
+      reg.start();
+    }
     return this.listeners;
   }
 
   async stop(): Promise<void> {
+    for (const r of this.trunkRegistrations.values()) r.stop();
     this.layer.close();
     await this.transport.close();
   }
@@ -150,6 +196,10 @@ export class CallServer {
     tx: ServerTransaction | undefined,
     inbound: InboundMessage,
   ): void {
+    if (this.opts.guard && !this.opts.guard.admit(req, inbound)) {
+      tx?.terminate(); // dropped silently: no answer, no state kept
+      return;
+    }
     this.metrics.countRequest(req.method);
     try {
       if (!tx) {
@@ -235,11 +285,20 @@ export class CallServer {
     }
   }
 
+  /** With security.tlsOnly, our users must come over TLS (or secure WebSocket). */
+  private refuseCleartext(tx: ServerTransaction, inbound: InboundMessage): boolean {
+    const p = inbound.source.protocol;
+    if (!this.opts.config.security.tlsOnly || p === 'tls' || p === 'wss') return false;
+    this.respond(tx, createResponse(tx.request, 403, 'Forbidden (TLS required: use sips)'));
+    return true;
+  }
+
   private onRegister(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
     if (!this.isUs(req.requestUri)) {
       this.respond(tx, createResponse(req, 404, 'Not Found (domain not served here)'));
       return;
     }
+    if (this.refuseCleartext(tx, inbound)) return;
     const user = this.authenticate(req, tx, 'WWW-Authenticate', req.authorization);
     if (user === undefined) return;
     const toUser = req.to.uri.user;
@@ -271,8 +330,14 @@ export class CallServer {
     const result = this.auth.verify(credentials, req.method, (u) =>
       this.opts.store.getUser(u, this.domain),
     );
-    if (result.ok) return result.user;
-    if (result.failure !== 'missing' && result.failure !== 'stale') this.metrics.authFailures++;
+    if (result.ok) {
+      this.opts.guard?.authSucceeded(tx.inbound.source, result.user);
+      return result.user;
+    }
+    if (result.failure !== 'missing' && result.failure !== 'stale') {
+      this.metrics.authFailures++;
+      this.opts.guard?.authFailed(tx.inbound.source, result.user);
+    }
     const status = header === 'WWW-Authenticate' ? 401 : 407;
     const res = createResponse(
       req,
@@ -290,10 +355,14 @@ export class CallServer {
   }
 
   private routeInitial(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
+    // A preloaded Route naming us (a phone's outbound proxy setting) is ours to remove (§16.4).
+    const routes = req.route;
+    if (routes.length > 0 && this.isUs(routes[0]!.uri)) req.removeFirst('Route');
     const fromTrunk = this.trunkForSource(inbound.source);
     const fromLocal = this.isOurHost(req.from.uri.host);
     let caller: string | undefined;
     if (!fromTrunk && fromLocal) {
+      if (this.refuseCleartext(tx, inbound)) return;
       caller = this.authenticate(req, tx, 'Proxy-Authenticate', req.proxyAuthorization);
       if (caller === undefined) return;
       if (req.from.uri.user !== caller) {
@@ -333,9 +402,13 @@ export class CallServer {
         return;
       }
       const peers = [...trunk.peers];
+      const auth = trunk.auth
+        ? new DigestClient(trunk.auth.username, trunk.auth.password)
+        : undefined;
       const toPeer = (p: Trunk['peers'][number]): ForwardTarget => ({
         uri: `sip:${number}@${trunk.domain ?? hostForHeader(p.host)}${trunk.domain ? '' : `:${p.port}`}`,
         destination: { protocol: p.transport, address: p.host, port: p.port },
+        ...(auth ? { auth } : {}),
       });
       const first = peers.shift()!;
       this.forward(req, tx, inbound, [toPeer(first)], {
@@ -479,11 +552,18 @@ export class CallServer {
 
   // ---- who we are -------------------------------------------------------------------------
 
+  /** Whether a listener answers at this address (a wildcard listener at every local address). */
+  private listensOn(l: Endpoint, bare: string): boolean {
+    if (l.address === bare) return true;
+    if (l.address !== '0.0.0.0' && l.address !== '::') return false;
+    return localAddresses().has(bare);
+  }
+
   private isOurHost(host: string): boolean {
     const h = host.toLowerCase();
     if (h === this.domain) return true;
     const bare = h.startsWith('[') ? h.slice(1, -1) : h;
-    return this.listeners.some((l) => l.address === bare);
+    return this.listeners.some((l) => this.listensOn(l, bare));
   }
 
   private isUs(uri: SipUri): boolean {
@@ -491,13 +571,13 @@ export class CallServer {
     if (h === this.domain) return true;
     const bare = h.startsWith('[') ? h.slice(1, -1) : h;
     return this.listeners.some(
-      (l) => l.address === bare && (uri.port ?? defaultPort(l.protocol)) === l.port,
+      (l) => this.listensOn(l, bare) && (uri.port ?? defaultPort(l.protocol)) === l.port,
     );
   }
 
   private isOurVia(via: { host: string; port?: number }): boolean {
     const bare = via.host.startsWith('[') ? via.host.slice(1, -1) : via.host;
-    return this.listeners.some((l) => l.address === bare && (via.port ?? 5060) === l.port);
+    return this.listeners.some((l) => this.listensOn(l, bare) && (via.port ?? 5060) === l.port);
   }
 
   private viaHeader(destination: Endpoint, branch: string): string {

@@ -131,6 +131,62 @@ export const configSchema = z
     users: z.array(userSchema).default([]),
     dialplan: z.array(ruleSchema).default([]),
     trunks: z.array(trunkSchema).default([]),
+    /** Certificate and key (PEM files) for tls listeners. */
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    security: z
+      .object({
+        /** Per-source request rate (like Kamailio's pike): over it, the source is banned. */
+        rateLimit: z
+          .object({
+            requests: z.number().int().min(1).default(50),
+            perSeconds: z.number().min(0.1).default(2),
+            banSeconds: z.number().int().min(1).default(300),
+          })
+          .default({ requests: 50, perSeconds: 2, banSeconds: 300 }),
+        /** Failed authentications from one source, or against one user, before a ban. */
+        bruteForce: z
+          .object({
+            maxFailures: z.number().int().min(1).default(5),
+            windowSeconds: z.number().int().min(1).default(60),
+            banSeconds: z.number().int().min(1).default(600),
+          })
+          .default({ maxFailures: 5, windowSeconds: 60, banSeconds: 600 }),
+        /** User-Agent substrings (case-insensitive) of scanners: their requests are dropped silently. */
+        scannerUserAgents: z
+          .array(z.string().min(1))
+          .default([
+            'friendly-scanner',
+            'sipvicious',
+            'sipcli',
+            'sip-scan',
+            'sipsak',
+            'iwar',
+            'sundayddr',
+            'pplsip',
+            'vaxsipuseragent',
+          ]),
+        /** Sources never rate-limited or banned ('address' or 'address:port'). */
+        trustedSources: z.array(z.string()).default([]),
+        /** Local users may register and call only over TLS. */
+        tlsOnly: z.boolean().default(false),
+      })
+      .default({
+        rateLimit: { requests: 50, perSeconds: 2, banSeconds: 300 },
+        bruteForce: { maxFailures: 5, windowSeconds: 60, banSeconds: 600 },
+        scannerUserAgents: [
+          'friendly-scanner',
+          'sipvicious',
+          'sipcli',
+          'sip-scan',
+          'sipsak',
+          'iwar',
+          'sundayddr',
+          'pplsip',
+          'vaxsipuseragent',
+        ],
+        trustedSources: [],
+        tlsOnly: false,
+      }),
     media: z
       .object({
         mode: z.enum(['direct', 'relay']).default('direct'),
@@ -151,6 +207,15 @@ export const configSchema = z
           code: 'custom',
           path: ['dialplan', i, 'route', 'trunk'],
           message: `no trunk named "${rule.route.trunk}" (trunks: ${[...trunkNames].join(', ') || 'none'})`,
+        });
+      }
+    });
+    cfg.listen.forEach((l, i) => {
+      if ((l.transport === 'tls' || l.transport === 'wss') && !cfg.tls) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listen', i, 'transport'],
+          message: `${l.transport} needs tls.cert and tls.key`,
         });
       }
     });

@@ -10,13 +10,19 @@ import type {
   TransactionLayer,
 } from '../transaction/index.ts';
 import type { Endpoint } from '../transport/index.ts';
+import { pickChallenges, type Challenge, type DigestClient } from '../ua/digest-client.ts';
 
 export interface ForwardTarget {
   /** The Request-URI for this branch. */
   uri: string;
   destination: Endpoint;
   connectionId?: string;
+  /** Credentials toward this target (a trunk's provider): 401/407 are answered, up to 3 times. */
+  auth?: DigestClient;
 }
+
+/** How many times one target's challenges are answered before its 401/407 counts as final. */
+const MAX_AUTH_RETRIES = 3;
 
 export interface BranchSetEvents {
   /** A final response is about to be sent upstream (CDRs are written here, before it leaves). */
@@ -41,6 +47,16 @@ interface Branch {
   timedOut: boolean;
   cancelPending: boolean;
   timerC?: NodeJS.Timeout;
+  /** Replaced by a retry with credentials: its final response no longer counts. */
+  superseded?: boolean;
+  authRetries: number;
+  /** Challenges answered on the way to this branch. */
+  answered: Answered[];
+}
+
+interface Answered {
+  ch: Challenge;
+  header: 'Authorization' | 'Proxy-Authorization';
 }
 
 /** 3 minutes (§16.8: more than 3 minutes); shorter in tests. */
@@ -79,16 +95,24 @@ export class ProxyBranchSet {
     for (const b of this.branches) this.cancelBranch(b);
   }
 
-  private fork(target: ForwardTarget): void {
+  private fork(
+    target: ForwardTarget,
+    authRetries = 0,
+    credentials: Array<{ header: string; value: string }> = [],
+    answered: Answered[] = [],
+  ): void {
     const request = this.template.clone();
     request.uri = target.uri;
     request.prepend('Via', this.viaHeader(this.branchId(), target));
+    for (const c of credentials) request.append(c.header, c.value);
     const branch: Branch = {
       target,
       request,
       provisional: false,
       timedOut: false,
       cancelPending: false,
+      authRetries,
+      answered,
     };
     this.branches.push(branch);
     this.events.onMessage?.('downstream', request, target.destination);
@@ -152,11 +176,35 @@ export class ProxyBranchSet {
       return;
     }
     if (!first) return;
+    if (this.retryWithCredentials(branch, res)) return;
     if (res.status >= 600 && !this.finalSent) {
       // A 6xx ends the search (§16.7 step 5): cancel the others.
       for (const b of this.branches) if (b !== branch) this.cancelBranch(b);
     }
     this.checkComplete();
+  }
+
+  /** A 401/407 from a target we hold credentials for: the request again, with them (new branch). */
+  private retryWithCredentials(branch: Branch, res: SipResponse): boolean {
+    const auth = branch.target.auth;
+    if (!auth || this.cancelled || this.finalSent) return false;
+    if ((res.status !== 401 && res.status !== 407) || branch.authRetries >= MAX_AUTH_RETRIES)
+      return false;
+    const header = res.status === 401 ? 'Authorization' : 'Proxy-Authorization';
+    const picked = pickChallenges(res.status === 401 ? res.wwwAuthenticate : res.proxyAuthenticate);
+    if (picked.length === 0) return false;
+    // Realms challenged earlier (a 401 then a 407) are answered again, counted on their nonce.
+    const same = (a: Answered, ch: Challenge) =>
+      a.header === header && a.ch.params.realm === ch.params.realm;
+    const answered: Answered[] = [
+      ...branch.answered.filter((a) => !picked.some((ch) => same(a, ch))),
+      ...picked.map((ch) => ({ ch, header }) as Answered),
+    ];
+    const request = { method: branch.request.method, uri: branch.target.uri };
+    const credentials = answered.map((a) => auth.sign(a.ch, a.header, request));
+    branch.superseded = true;
+    this.fork(branch.target, branch.authRetries + 1, credentials, answered);
+    return true;
   }
 
   private onNoAnswer(branch: Branch): void {
@@ -222,6 +270,7 @@ export class ProxyBranchSet {
   private bestResponse(): SipResponse {
     let best: SipResponse | undefined;
     for (const b of this.branches) {
+      if (b.superseded) continue;
       const r = b.final!;
       if (!best) best = r;
       else if (r.status >= 600 && best.status < 600) best = r;

@@ -266,3 +266,16 @@ export function isHost(s: string): boolean {
   }
   return prev !== 0x2d;
 }
+
+/**
+ * text[i, j) lower-cased; the names in `common` (lower case) come back without a new string.
+ * (Parameter names are case-insensitive; most messages use a handful of them.)
+ */
+export function lowerName(text: string, i: number, j: number, common: readonly string[]): string {
+  const n = j - i;
+  for (let k = 0; k < common.length; k++) {
+    const p = common[k]!;
+    if (p.length === n && text.startsWith(p, i)) return p;
+  }
+  return text.slice(i, j).toLowerCase();
+}

@@ -7,15 +7,15 @@
 
 import { latin1, utf8 } from './bytes.ts';
 import { parseAuthValue, type DigestChallenge, type DigestCredentials } from './digest.ts';
-import { isToken, isWord, splitList } from './grammar.ts';
+import { isToken, isWord, skipWs, splitList } from './grammar.ts';
 import { H, canonicalName, headerKey, isListKind } from './header-names.ts';
 import { parseMediaType } from './media-type.ts';
 import { parseMultipart, type BodyPart } from './multipart.ts';
-import { parseContact, parseNameAddr, type Contact, type NameAddr } from './name-addr.ts';
+import { parseCheckedNameAddr, parseContact, parseNameAddr, type Contact, type NameAddr } from './name-addr.ts';
 import { SipParseError, valueError } from './parse-error.ts';
 import { parseSipDate } from './sip-date.ts';
 import { parseUri, type SipUri } from './uri.ts';
-import { parseVia, type Via } from './via.ts';
+import { parseCheckedVia, parseVia, type Via } from './via.ts';
 
 export interface HeaderLine {
   name: string;
@@ -55,6 +55,8 @@ interface Field {
 }
 
 const UNSET = Symbol('unset');
+/** Cache slot of topVia (past every header kind). */
+const TOP_VIA = 255;
 const MAX_DELTA = 4294967295;
 /** RFC 3261 §20.19/§10.2.1.1: a malformed or out-of-range expiry counts as 3600 seconds. */
 const DEFAULT_EXPIRES = 3600;
@@ -78,7 +80,10 @@ export abstract class SipMessage {
   _cache: unknown[] = [];
   /** @internal the header block still holds its source bytes unchanged */
   _pristine = false;
-  private _body: Buffer = EMPTY;
+  private _body: Buffer | null = EMPTY;
+  /** @internal body offsets in _src while _body is null (decoded on first use) */
+  _bodyStart = 0;
+  _bodyEnd = 0;
 
   constructor(headers?: [string, string][], body?: Buffer | string) {
     this._fields = [];
@@ -229,7 +234,10 @@ export abstract class SipMessage {
   private _touch(kind: number): Field[] {
     const f = this._materialize();
     this._pristine = false;
-    if (kind) this._cache[kind] = undefined;
+    if (kind) {
+      this._cache[kind] = undefined;
+      if (kind === H.via) this._cache[TOP_VIA] = undefined;
+    }
     return f;
   }
 
@@ -307,7 +315,7 @@ export abstract class SipMessage {
   // ---- body ----
 
   get body(): Buffer {
-    return this._body;
+    return (this._body ??= (this._src as Buffer).subarray(this._bodyStart, this._bodyEnd));
   }
 
   set body(b: Buffer | string) {
@@ -315,9 +323,11 @@ export abstract class SipMessage {
     this._pristine = false;
   }
 
-  /** @internal set by the parser */
-  _setParsedBody(b: Buffer): void {
-    this._body = b;
+  /** @internal set by the parser: the body is src[start, end) */
+  _setParsedBody(start: number, end: number): void {
+    this._body = null;
+    this._bodyStart = start;
+    this._bodyEnd = end;
   }
 
   // ---- typed getters (parsed on first use, cached until that header changes) ----
@@ -358,34 +368,59 @@ export abstract class SipMessage {
   }
 
   get via(): Via[] {
-    return this._typed(H.via, () => this._values(H.via).map(parseVia));
+    const c = this._cache[H.via] as Via[] | undefined;
+    if (c !== undefined) return c;
+    const parse = this._ht !== null ? parseCheckedVia : parseVia;
+    const v = this._values(H.via).map((x) => parse(x));
+    this._cache[H.via] = v;
+    return v;
   }
 
-  /** The first Via. Throws SipParseError when there is none. */
+  /** The first Via (parsed alone: the others are not read). Throws SipParseError when there is none. */
   get topVia(): Via {
-    const v = this.via[0];
-    if (v === undefined) throw new SipParseError('Missing Via header', 1, 1, 'Via');
+    const all = this._cache[H.via] as Via[] | undefined;
+    if (all !== undefined && all.length > 0) return all[0]!;
+    const c = this._cache[TOP_VIA] as Via | undefined;
+    if (c !== undefined) return c;
+    const i = this._first(H.via);
+    if (i < 0) throw new SipParseError('Missing Via header', 1, 1, 'Via');
+    const value = this._valueAt(i);
+    const first = value.indexOf(',') >= 0 ? splitList(value)[0]! : value;
+    const v = this._ht !== null ? parseCheckedVia(first) : parseVia(first);
+    this._cache[TOP_VIA] = v;
     return v;
   }
 
   /** Throws SipParseError when absent (see validateRequest). */
   get from(): NameAddr {
-    return this._typed(H.from, () => parseNameAddr(this._required(H.from)));
+    const c = this._cache[H.from] as NameAddr | undefined;
+    if (c !== undefined) return c;
+    const text = this._required(H.from);
+    return (this._cache[H.from] = this._ht !== null ? parseCheckedNameAddr(text) : parseNameAddr(text));
   }
 
   /** Throws SipParseError when absent (see validateRequest). */
   get to(): NameAddr {
-    return this._typed(H.to, () => parseNameAddr(this._required(H.to)));
+    const c = this._cache[H.to] as NameAddr | undefined;
+    if (c !== undefined) return c;
+    const text = this._required(H.to);
+    return (this._cache[H.to] = this._ht !== null ? parseCheckedNameAddr(text) : parseNameAddr(text));
   }
 
   /** Throws SipParseError when absent (see validateRequest). */
   get callId(): string {
-    return this._typed(H.callId, () => parseCallId(this._required(H.callId)));
+    const c = this._cache[H.callId] as string | undefined;
+    if (c !== undefined) return c;
+    // a parsed message's Call-ID passed the byte check already
+    const v = this._ht !== null ? this._required(H.callId) : parseCallId(this._required(H.callId));
+    return (this._cache[H.callId] = v);
   }
 
   /** Throws SipParseError when absent (see validateRequest). */
   get cseq(): CSeq {
-    return this._typed(H.cseq, () => parseCSeq(this._required(H.cseq)));
+    const c = this._cache[H.cseq] as CSeq | undefined;
+    if (c !== undefined) return c;
+    return (this._cache[H.cseq] = parseCSeq(this._required(H.cseq)));
   }
 
   get maxForwards(): number | undefined {
@@ -396,7 +431,8 @@ export abstract class SipMessage {
   }
 
   get contact(): Contact[] {
-    return this._typed(H.contact, () => this._values(H.contact).map(parseContact));
+    const checked = this._ht !== null;
+    return this._typed(H.contact, () => this._values(H.contact).map((x) => parseContact(x, checked)));
   }
 
   get route(): NameAddr[] {
@@ -413,7 +449,7 @@ export abstract class SipMessage {
       const s = this._firstValue(H.contentLength);
       return s === undefined ? undefined : parseContentLength(s);
     });
-    return v === undefined ? this._body.length : v;
+    return v === undefined ? this.body.length : v;
   }
 
   /** Media type, lower case, without parameters. */
@@ -503,7 +539,7 @@ export abstract class SipMessage {
     if (ct === undefined) return undefined;
     const mt = parseMediaType(ct);
     if (!mt.type.startsWith('multipart/') || !mt.params.boundary) return undefined;
-    return parseMultipart(this._body, mt.params.boundary);
+    return parseMultipart(this.body, mt.params.boundary);
   }
 
   // ---- serialization ----
@@ -511,7 +547,7 @@ export abstract class SipMessage {
   /** The message as bytes: untouched header lines keep their bytes; Content-Length matches the body. */
   toBuffer(): Buffer {
     const start = Buffer.from(this.startLine() + '\r\n');
-    const body = this._body;
+    const body = this.body;
     if (this._pristine && this._src) {
       const head = this._src.subarray(this._headStart, this._headEnd);
       return Buffer.concat([start, head, CRLF, body]);
@@ -572,7 +608,7 @@ export abstract class SipMessage {
     m._headStart = this._headStart;
     m._headEnd = this._headEnd;
     m._pristine = this._pristine;
-    m.body = Buffer.from(this._body);
+    m.body = Buffer.from(this.body);
     return m;
   }
 }
@@ -591,7 +627,10 @@ function hasBareLf(b: Buffer): boolean {
 
 export class SipRequest extends SipMessage {
   method: string;
-  private _uri: string;
+  private _uri: string | null;
+  /** @internal Request-URI offsets in _src while _uri is null */
+  _uriStart = 0;
+  _uriEnd = 0;
   private _requestUri: SipUri | undefined;
 
   constructor(method: string, uri: string, headers?: [string, string][], body?: Buffer | string) {
@@ -603,7 +642,14 @@ export class SipRequest extends SipMessage {
 
   /** The Request-URI as text. */
   get uri(): string {
-    return this._uri;
+    return (this._uri ??= latin1(this._src as Buffer, this._uriStart, this._uriEnd));
+  }
+
+  /** @internal set by the parser: the Request-URI is src[start, end), ASCII (checked) */
+  _setParsedUri(start: number, end: number): void {
+    this._uri = null;
+    this._uriStart = start;
+    this._uriEnd = end;
   }
 
   set uri(u: string) {
@@ -613,7 +659,7 @@ export class SipRequest extends SipMessage {
 
   /** The Request-URI parsed (lazily; throws SipParseError when malformed). */
   get requestUri(): SipUri {
-    return (this._requestUri ??= parseUri(this._uri));
+    return (this._requestUri ??= parseUri(this.uri));
   }
 
   /** @internal set by the parser once it has parsed the Request-URI */
@@ -622,18 +668,37 @@ export class SipRequest extends SipMessage {
   }
 
   startLine(): string {
-    return `${this.method} ${this._uri} ${this.version}`;
+    return `${this.method} ${this.uri} ${this.version}`;
   }
 
   clone(): this {
-    const m = new SipRequest(this.method, this._uri);
+    const m = new SipRequest(this.method, this.uri);
     return this._copyInto(m) as this;
   }
 }
 
 export class SipResponse extends SipMessage {
   status: number;
-  reason: string;
+  private _reason: string | null;
+  /** @internal Reason-Phrase offsets in _src while _reason is null */
+  _reasonStart = 0;
+  _reasonEnd = 0;
+
+  /** The Reason-Phrase (UTF-8 decoded on first use for a parsed response). */
+  get reason(): string {
+    return (this._reason ??= utf8(this._src as Buffer, this._reasonStart, this._reasonEnd));
+  }
+
+  set reason(r: string) {
+    this._reason = r;
+  }
+
+  /** @internal set by the parser: the Reason-Phrase is src[start, end) */
+  _setParsedReason(start: number, end: number): void {
+    this._reason = null;
+    this._reasonStart = start;
+    this._reasonEnd = end;
+  }
 
   constructor(
     status: number,
@@ -643,7 +708,7 @@ export class SipResponse extends SipMessage {
   ) {
     super(headers, body);
     this.status = status;
-    this.reason = reason ?? '';
+    this._reason = reason ?? '';
   }
 
   startLine(): string {
@@ -672,7 +737,7 @@ const MAX_CSEQ = 2147483647; // RFC 3261 §8.1.1.5: less than 2**31
 /** CSeq = 1*DIGIT LWS Method */
 export function parseCSeq(v: string): CSeq {
   let i = 0;
-  while (i < v.length && (v.charCodeAt(i) === 0x20 || v.charCodeAt(i) === 0x09)) i++;
+  i = skipWs(v, i);
   const ds = i;
   let seq = 0;
   while (i < v.length) {
@@ -685,7 +750,7 @@ export function parseCSeq(v: string): CSeq {
   if (seq > MAX_CSEQ || i - ds > 10)
     throw valueError('Invalid CSeq: sequence number is not a 32-bit integer', ds, 'CSeq');
   const ws = i;
-  while (i < v.length && (v.charCodeAt(i) === 0x20 || v.charCodeAt(i) === 0x09)) i++;
+  i = skipWs(v, i);
   if (i === ws)
     throw valueError('Invalid CSeq: whitespace expected after the sequence number', i, 'CSeq');
   const method = v.slice(i).trimEnd();

@@ -9,9 +9,11 @@
 // Without angle brackets the URI ends at the first ';' (those parameters belong to the header),
 // and it may hold neither ',' nor '?' (RFC 3261 §20.10).
 
-import { TOKEN, isHost, isToken, quote, quotedEnd, skipWs, unquote } from './grammar.ts';
+import { TOKEN, isHost, isToken, lowerName, quote, quotedEnd, skipWs, unquote } from './grammar.ts';
+
+const HEADER_PARAMS = ['tag', 'expires', 'q', 'lr'] as const;
 import { valueError } from './parse-error.ts';
-import { formatUri, parseUri, type SipUri } from './uri.ts';
+import { formatUri, parseCheckedUri, parseUri, type SipUri } from './uri.ts';
 
 export interface NameAddr {
   /** Display name: unquoted and unescaped; an unquoted one with its LWS collapsed to one space. */
@@ -32,11 +34,15 @@ export interface Contact extends NameAddr {
 
 /** Parses one name-addr or addr-spec with its parameters. */
 export function parseNameAddr(text: string): NameAddr {
-  const na = parseInto(text);
-  return na;
+  return parseInto(text, false);
 }
 
-function parseInto(text: string): NameAddr {
+/** parseNameAddr for text the message parser already checked (syntax-check.ts). */
+export function parseCheckedNameAddr(text: string): NameAddr {
+  return parseInto(text, true);
+}
+
+function parseInto(text: string, checked: boolean): NameAddr {
   let i = skipWs(text, 0);
   const end = text.length;
   let displayName: string | undefined;
@@ -73,7 +79,7 @@ function parseInto(text: string): NameAddr {
     if (gt < 0) throw valueError("Invalid name-addr: '>' missing", i);
     uriText = text.slice(i + 1, gt);
     try {
-      const uri = parseUri(uriText);
+      const uri = checked ? parseCheckedUri(uriText) : parseUri(uriText);
       i = gt + 1;
       const na: NameAddr = { uri, params: {} };
       if (displayName !== undefined) na.displayName = displayName;
@@ -95,7 +101,7 @@ function parseInto(text: string): NameAddr {
   }
   let uri: SipUri;
   try {
-    uri = parseUri(text.slice(i, j));
+    uri = checked ? parseCheckedUri(text.slice(i, j)) : parseUri(text.slice(i, j));
   } catch (e) {
     throw shift(e, i);
   }
@@ -140,7 +146,7 @@ export function parseGenericParams(
     let j = i;
     while (j < end && text.charCodeAt(j) < 128 && TOKEN[text.charCodeAt(j)] === 1) j++;
     if (j === i) throw valueError('Invalid parameter: name expected', i);
-    const name = text.slice(i, j).toLowerCase();
+    const name = lowerName(text, i, j, HEADER_PARAMS);
     i = skipWs(text, j);
     if (i < end && text.charCodeAt(i) === 0x3d) {
       i = skipWs(text, i + 1);
@@ -170,16 +176,16 @@ export function parseGenericParams(
 }
 
 /** Parses one Contact value: '*' or a name-addr with expires and q made numeric. */
-export function parseContact(text: string): Contact {
+export function parseContact(text: string, checked = false): Contact {
   const t = text.trim();
   if (t === '*')
     return { star: true, uri: { scheme: '', host: '', params: {}, headers: {} }, params: {} };
-  const c: Contact = parseInto(text);
+  const c: Contact = parseInto(text, checked);
   const ex = c.params.expires;
   if (ex !== undefined) {
     if (ex === null || !/^[0-9]+$/.test(ex))
       throw valueError('Invalid Contact: expires is not a number', 0);
-    c.expires = Math.min(Number(ex), 4294967295);
+    c.expires = Number(ex) > 4294967295 ? 3600 : Number(ex); // RFC 3261 §10.2.1.1: out of range = 3600
   }
   const q = c.params.q;
   if (q !== undefined) {

@@ -76,23 +76,38 @@ function check(input: Buffer): void {
 const SIGNIFICANT = [...':;,<>"@ \r\n\t%=/[]?&\\*.0-9az'].map((c) => c.charCodeAt(0));
 
 const mutation = fc.oneof(
-  fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 8 }) }),
+  fc.record({
+    kind: fc.constant('delete' as const),
+    at: fc.nat(),
+    len: fc.integer({ min: 1, max: 8 }),
+  }),
   fc.record({
     kind: fc.constant('insert' as const),
     at: fc.nat(),
-    bytes: fc.array(fc.oneof(fc.constantFrom(...SIGNIFICANT), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+    bytes: fc.array(fc.oneof(fc.constantFrom(...SIGNIFICANT), fc.integer({ min: 0, max: 255 })), {
+      minLength: 1,
+      maxLength: 6,
+    }),
   }),
-  fc.record({ kind: fc.constant('duplicate' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 40 }) }),
+  fc.record({
+    kind: fc.constant('duplicate' as const),
+    at: fc.nat(),
+    len: fc.integer({ min: 1, max: 40 }),
+  }),
 );
 
-type Mutation = { kind: 'delete'; at: number; len: number } | { kind: 'insert'; at: number; bytes: number[] } | { kind: 'duplicate'; at: number; len: number };
+type Mutation =
+  | { kind: 'delete'; at: number; len: number }
+  | { kind: 'insert'; at: number; bytes: number[] }
+  | { kind: 'duplicate'; at: number; len: number };
 
 function mutate(buf: Buffer, ms: Mutation[]): Buffer {
   let b = buf;
   for (const m of ms) {
     const at = b.length === 0 ? 0 : m.at % (b.length + 1);
     if (m.kind === 'delete') b = Buffer.concat([b.subarray(0, at), b.subarray(at + m.len)]);
-    else if (m.kind === 'insert') b = Buffer.concat([b.subarray(0, at), Buffer.from(m.bytes), b.subarray(at)]);
+    else if (m.kind === 'insert')
+      b = Buffer.concat([b.subarray(0, at), Buffer.from(m.bytes), b.subarray(at)]);
     else b = Buffer.concat([b.subarray(0, at + m.len), b.subarray(at)]);
   }
   return b;
@@ -107,31 +122,66 @@ test('random bytes: only SipParseError', { timeout: 60000 }, () => {
 
 test('random text built from SIP-looking lines: only SipParseError', { timeout: 60000 }, () => {
   const line = fc.oneof(
-    fc.constantFrom('Via', 'v', 'From', 'To', 't', 'Contact', 'm', 'CSeq', 'Call-ID', 'Route', 'Content-Length', 'Expires', 'Date', 'Max-Forwards', 'X'),
+    fc.constantFrom(
+      'Via',
+      'v',
+      'From',
+      'To',
+      't',
+      'Contact',
+      'm',
+      'CSeq',
+      'Call-ID',
+      'Route',
+      'Content-Length',
+      'Expires',
+      'Date',
+      'Max-Forwards',
+      'X',
+    ),
   );
   const value = fc.stringMatching(/^[ -~\t]{0,40}$/);
   fc.assert(
-    fc.property(fc.constantFrom('INVITE sip:a@b SIP/2.0', 'SIP/2.0 200 OK'), fc.array(fc.tuple(line, value), { maxLength: 8 }), fc.string({ maxLength: 20 }), (start, headers, body) => {
-      check(Buffer.from(`${start}\r\n${headers.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n${body}`));
-    }),
+    fc.property(
+      fc.constantFrom('INVITE sip:a@b SIP/2.0', 'SIP/2.0 200 OK'),
+      fc.array(fc.tuple(line, value), { maxLength: 8 }),
+      fc.string({ maxLength: 20 }),
+      (start, headers, body) => {
+        check(
+          Buffer.from(
+            `${start}\r\n${headers.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n${body}`,
+          ),
+        );
+      },
+    ),
     { numRuns: 2000 },
   );
 });
 
-test('mutated real messages: only SipParseError, and what parses is readable', { timeout: 60000 }, () => {
-  fc.assert(
-    fc.property(fc.constantFrom(...SEED_MESSAGES), fc.array(mutation, { minLength: 1, maxLength: 4 }), (seed, ms) => {
-      check(mutate(seed, ms));
-    }),
-    { numRuns: 3000 },
-  );
-});
+test(
+  'mutated real messages: only SipParseError, and what parses is readable',
+  { timeout: 60000 },
+  () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...SEED_MESSAGES),
+        fc.array(mutation, { minLength: 1, maxLength: 4 }),
+        (seed, ms) => {
+          check(mutate(seed, ms));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  },
+);
 
 // ---- generated valid messages round-trip with their values ----
 
 const token = fc.stringMatching(/^[A-Za-z0-9\-.!%*_+`'~]{1,12}$/);
 const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?$/);
-const hostname = fc.array(label, { minLength: 1, maxLength: 3 }).map((ls) => ls.join('.') + '.example');
+const hostname = fc
+  .array(label, { minLength: 1, maxLength: 3 })
+  .map((ls) => ls.join('.') + '.example');
 const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((p) => p.join('.'));
 const host = fc.oneof(hostname, ipv4, fc.constantFrom('[2001:db8::1]', '[::1]', '[fe80::1:2:3]'));
 const user = fc.stringMatching(/^[A-Za-z0-9\-_.!~*'()&=+$,;?/]{1,12}$/);
@@ -144,13 +194,18 @@ const generated = fc.record({
   ruser: fc.option(user, { nil: undefined }),
   rhost: host,
   rport: port,
-  vias: fc.array(fc.record({ transport: fc.constantFrom('UDP', 'TCP', 'TLS', 'WS'), host, port, branch: token }), { minLength: 1, maxLength: 3 }),
+  vias: fc.array(
+    fc.record({ transport: fc.constantFrom('UDP', 'TCP', 'TLS', 'WS'), host, port, branch: token }),
+    { minLength: 1, maxLength: 3 },
+  ),
   display: fc.option(quotedText, { nil: undefined }),
   fromUser: user,
   fromHost: host,
   fromTag: token,
   toTag: fc.option(token, { nil: undefined }),
-  callId: fc.tuple(token, fc.option(token, { nil: undefined })).map(([a, b]) => (b ? `${a}@${b}` : a)),
+  callId: fc
+    .tuple(token, fc.option(token, { nil: undefined }))
+    .map(([a, b]) => (b ? `${a}@${b}` : a)),
   seq: fc.integer({ min: 0, max: 2147483647 }),
   maxForwards: fc.integer({ min: 0, max: 255 }),
   expires: fc.option(fc.integer({ min: 0, max: 4294967295 }), { nil: undefined }),
@@ -164,10 +219,19 @@ test('generated valid messages parse to their values and round-trip', { timeout:
       const esc = (s: string): string => s.replace(/(["\\])/g, '\\$1');
       const ruri = `${g.scheme}:${g.ruser !== undefined ? g.ruser + '@' : ''}${g.rhost}${g.rport !== undefined ? ':' + g.rport : ''}`;
       const lines = [`${g.method} ${ruri} SIP/2.0`];
-      for (const v of g.vias) lines.push(`${g.compact ? 'v' : 'Via'}: SIP/2.0/${v.transport} ${v.host}${v.port !== undefined ? ':' + v.port : ''};branch=${v.branch}`);
-      lines.push(`${g.compact ? 'f' : 'From'}: ${g.display !== undefined ? `"${esc(g.display)}" ` : ''}<sip:${g.fromUser}@${g.fromHost}>;tag=${g.fromTag}`);
+      for (const v of g.vias)
+        lines.push(
+          `${g.compact ? 'v' : 'Via'}: SIP/2.0/${v.transport} ${v.host}${v.port !== undefined ? ':' + v.port : ''};branch=${v.branch}`,
+        );
+      lines.push(
+        `${g.compact ? 'f' : 'From'}: ${g.display !== undefined ? `"${esc(g.display)}" ` : ''}<sip:${g.fromUser}@${g.fromHost}>;tag=${g.fromTag}`,
+      );
       lines.push(`To: <sip:x@${g.rhost}>${g.toTag !== undefined ? ';tag=' + g.toTag : ''}`);
-      lines.push(`${g.compact ? 'i' : 'Call-ID'}: ${g.callId}`, `CSeq: ${g.seq} ${g.method}`, `Max-Forwards: ${g.maxForwards}`);
+      lines.push(
+        `${g.compact ? 'i' : 'Call-ID'}: ${g.callId}`,
+        `CSeq: ${g.seq} ${g.method}`,
+        `Max-Forwards: ${g.maxForwards}`,
+      );
       if (g.expires !== undefined) lines.push(`Expires: ${g.expires}`);
       lines.push(`${g.compact ? 'l' : 'Content-Length'}: ${g.body.length}`, '', '');
       const wire = Buffer.concat([Buffer.from(lines.join('\r\n')), g.body]);

@@ -72,13 +72,15 @@ export function parseMessage(
   let lf = buf.indexOf(LF, pos);
   if (lf < 0) lf = len;
   const startEnd = lf > pos && buf[lf - 1] === CR ? lf - 1 : lf;
-  const msg =
-    startEnd - pos >= 4 && latin1(buf, pos, pos + 4) === 'SIP/'
-      ? parseStatusLine(buf, pos, startEnd)
-      : parseRequestLine(buf, pos, startEnd);
+  // a Status-Line starts with "SIP/" (0x53 0x49 0x50 0x2f)
+  const isResponse =
+    startEnd - pos >= 4 && buf[pos] === 0x53 && buf[pos + 1] === 0x49 && buf[pos + 2] === 0x50 && buf[pos + 3] === 0x2f;
+  const msg = isResponse ? parseStatusLine(buf, pos, startEnd) : parseRequestLine(buf, pos, startEnd);
 
   // ---- header block ----
-  const ht: number[] = [];
+  // offsets go to a reused scratch table first, then one exact-size copy is kept
+  const scratch = SCRATCH;
+  let n = 0;
   let p = lf + 1;
   const headStart = p;
   let headEnd = p;
@@ -100,7 +102,8 @@ export function parseMessage(
       if (c === LF) crlfOnly = false;
       break;
     }
-    if (c === SP || c === HTAB) fail(buf, p, 'Invalid header: line starts with whitespace but continues no header');
+    if (c === SP || c === HTAB)
+      fail(buf, p, 'Invalid header: line starts with whitespace but continues no header');
     let q = p;
     while (q < len && (c = buf[q]!) < 128 && TOKEN[c] === 1) q++;
     const nameEnd = q;
@@ -129,11 +132,18 @@ export function parseMessage(
     let ve = lineEnd;
     while (ve > q && ((c = buf[ve - 1]!) === SP || c === HTAB || c === CR || c === LF)) ve--;
     while (q < ve && ((c = buf[q]!) === SP || c === HTAB || c === CR || c === LF)) q++;
-    ht.push(kindOfBytes(buf, p, nameEnd) | flags, p, nameEnd, q, ve, lineEnd);
+    scratch[n] = kindOfBytes(buf, p, nameEnd) | flags;
+    scratch[n + 1] = p;
+    scratch[n + 2] = nameEnd;
+    scratch[n + 3] = q;
+    scratch[n + 4] = ve;
+    scratch[n + 5] = lineEnd;
+    n += HT_STRIDE;
     p = next;
   }
 
   msg._src = buf;
+  const ht = scratch.slice(0, n);
   msg._ht = ht;
   msg._fields = null;
   msg._headStart = headStart;
@@ -143,7 +153,6 @@ export function parseMessage(
   const contentLength = validateCore(msg, buf, ht);
 
   // ---- body ----
-  let body: Buffer;
   if (contentLength >= 0) {
     const have = len - bodyStart;
     if (contentLength > have) {
@@ -155,12 +164,14 @@ export function parseMessage(
         'Content-Length',
       );
     }
-    body = buf.subarray(bodyStart, bodyStart + contentLength);
-  } else body = buf.subarray(bodyStart, len);
-  msg._setParsedBody(body);
+    msg._setParsedBody(bodyStart, bodyStart + contentLength);
+  } else msg._setParsedBody(bodyStart, len);
   msg._pristine = crlfOnly && contentLength >= 0 && countKind(ht, H.contentLength) === 1;
   return msg;
 }
+
+/** Scratch header table reused by every parse (JavaScript runs one parse at a time). */
+const SCRATCH: number[] = [];
 
 function countKind(ht: number[], kind: number): number {
   let n = 0;
@@ -197,14 +208,13 @@ function parseRequestLine(buf: Buffer, start: number, end: number): SipRequest {
   }
   checkVersion(buf, verStart, end);
   const method = methodName(buf, start, sp1);
-  // the URI check below admits ASCII only, so Latin-1 decoding is exact once it passed
-  const uriText = latin1(buf, uriStart, sp2);
   const r = check.uri(buf, uriStart, sp2);
   if (r < 0) {
-    if (buf[uriStart] === 0x3c) fail(buf, uriStart, "Invalid Request-URI: it must not be enclosed in '<' and '>'");
+    if (buf[uriStart] === 0x3c)
+      fail(buf, uriStart, "Invalid Request-URI: it must not be enclosed in '<' and '>'");
     let reason = 'Invalid Request-URI';
     try {
-      parseUri(uriText);
+      parseUri(buf.toString('utf8', uriStart, sp2));
     } catch (e) {
       if (!(e instanceof SipParseError)) throw e;
       reason = e.reason.replace('Invalid URI', 'Invalid Request-URI');
@@ -212,14 +222,36 @@ function parseRequestLine(buf: Buffer, start: number, end: number): SipRequest {
     fail(buf, -r - 1, reason);
   }
   if (check.uriHadHeaders)
-    fail(buf, uriStart + uriText.indexOf('?'), 'Invalid Request-URI: headers are not allowed in a Request-URI');
-  return new SipRequest(method, uriText);
+    fail(
+      buf,
+      buf.indexOf(0x3f, uriStart),
+      'Invalid Request-URI: headers are not allowed in a Request-URI',
+    );
+  // decoded on first use; the check above admits ASCII only, so Latin-1 decoding will be exact
+  const req = new SipRequest(method, '');
+  req._setParsedUri(uriStart, sp2);
+  return req;
 }
 
 // "SIP/2.0" as bytes
 const SIP_2_0 = [0x53, 0x49, 0x50, 0x2f, 0x32, 0x2e, 0x30];
 
-const METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'REGISTER', 'OPTIONS', 'SUBSCRIBE', 'NOTIFY', 'PRACK', 'UPDATE', 'INFO', 'REFER', 'MESSAGE', 'PUBLISH'];
+const METHODS = [
+  'INVITE',
+  'ACK',
+  'BYE',
+  'CANCEL',
+  'REGISTER',
+  'OPTIONS',
+  'SUBSCRIBE',
+  'NOTIFY',
+  'PRACK',
+  'UPDATE',
+  'INFO',
+  'REFER',
+  'MESSAGE',
+  'PUBLISH',
+];
 const METHOD_BYTES = METHODS.map((m) => Buffer.from(m, 'latin1'));
 
 /** The method as a string; the common ones come from a table instead of a new string. */
@@ -263,8 +295,9 @@ function parseStatusLine(buf: Buffer, start: number, end: number): SipResponse {
     fail(buf, sp1 + 1, 'Invalid status line: status code must be 3 digits');
   if (status < 100 || status > 699)
     fail(buf, sp1 + 1, `Invalid status line: status code ${status} is out of range`);
-  const reason = i < end ? buf.toString('utf8', i + 1, end) : '';
-  return new SipResponse(status, reason);
+  const res = new SipResponse(status, '');
+  if (i < end) res._setParsedReason(i + 1, end);
+  return res;
 }
 
 /**
@@ -359,7 +392,8 @@ function checkCSeq(buf: Buffer, vs: number, ve: number, method: string | undefin
   if (i === ms || i < ve) return -(i + 1);
   if (method !== undefined) {
     if (i - ms !== method.length) return -(ms + 1);
-    for (let k = 0; k < method.length; k++) if (buf[ms + k] !== method.charCodeAt(k)) return -(ms + 1);
+    for (let k = 0; k < method.length; k++)
+      if (buf[ms + k] !== method.charCodeAt(k)) return -(ms + 1);
   }
   return 0;
 }
@@ -376,7 +410,13 @@ function inHeader(name: string, reason: string): string {
 }
 
 /** Throws the SipParseError for a header that failed its byte check, with the string parser's reason. */
-function report(msg: SipRequest | SipResponse, buf: Buffer, i: number, kind: number, at: number): never {
+function report(
+  msg: SipRequest | SipResponse,
+  buf: Buffer,
+  i: number,
+  kind: number,
+  at: number,
+): never {
   const name = canonicalName(kind);
   let reason = `Invalid ${name}`;
   const value = msg._valueAt(i);

@@ -79,6 +79,43 @@ function isIPv6Bytes(b: Uint8Array, start: number, end: number): boolean {
   return isIPv6(Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1'));
 }
 
+/**
+ * Scans and checks a host starting at i, in one pass. It ends at ':' ';' '?' (in a URI) or at
+ * ':' ';' ',' and whitespace (in a Via), as the string parsers cut it; returns where it ended.
+ */
+function hostScan(b: Uint8Array, i: number, end: number, inVia: boolean): number {
+  const start = i;
+  if (b[i] === LBRACKET && i < end) {
+    while (i < end && b[i] !== RBRACKET) i++;
+    if (i >= end) return fail(start);
+    i++;
+    if (!isIPv6Bytes(b, start + 1, i - 1)) return fail(start);
+    if (i < end) {
+      const c = b[i]!;
+      const stop = c === COLON || c === SEMI || (inVia ? c === COMMA || isWsByte(c) : c === QMARK);
+      if (!stop) return fail(i);
+    }
+    return i;
+  }
+  let labelLen = 0;
+  let prev = 0x2e;
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c === 0x2e) {
+      if (labelLen === 0 || prev === 0x2d) return fail(start);
+      labelLen = 0;
+    } else if (c === 0x2d) {
+      if (labelLen === 0) return fail(start);
+      labelLen++;
+    } else if (c < 128 && HOSTCHAR[c] === 1) labelLen++;
+    else if (c === COLON || c === SEMI || (inVia ? c === COMMA || isWsByte(c) : c === QMARK)) break;
+    else return fail(start);
+    prev = c;
+  }
+  if (i === start || prev === 0x2d) return fail(start);
+  return i;
+}
+
 /** host = hostname / IPv4address / IPv6reference over exactly [start, end). */
 export function hostOk(b: Uint8Array, start: number, end: number): boolean {
   if (end <= start) return false;
@@ -128,7 +165,9 @@ export function uri(b: Uint8Array, start: number, end: number): number {
   let i = start;
   while (i < end && b[i] !== COLON) {
     const c = b[i]!;
-    const ok = ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a) || (i > start && ((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e));
+    const ok =
+      ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a) ||
+      (i > start && ((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e));
     if (!ok) return fail(i);
     i++;
   }
@@ -136,9 +175,21 @@ export function uri(b: Uint8Array, start: number, end: number): number {
   const colon = i;
   const len = colon - start;
   const s0 = b[start]! | 0x20;
-  if (s0 === 0x73 && (len === 3 || len === 4) && (b[start + 1]! | 0x20) === 0x69 && (b[start + 2]! | 0x20) === 0x70 && (len === 3 || (b[start + 3]! | 0x20) === 0x73))
+  if (
+    s0 === 0x73 &&
+    (len === 3 || len === 4) &&
+    (b[start + 1]! | 0x20) === 0x69 &&
+    (b[start + 2]! | 0x20) === 0x70 &&
+    (len === 3 || (b[start + 3]! | 0x20) === 0x73)
+  )
     return sipUri(b, colon + 1, end);
-  if (len === 3 && s0 === 0x74 && (b[start + 1]! | 0x20) === 0x65 && (b[start + 2]! | 0x20) === 0x6c) return telUri(b, colon + 1, end);
+  if (
+    len === 3 &&
+    s0 === 0x74 &&
+    (b[start + 1]! | 0x20) === 0x65 &&
+    (b[start + 2]! | 0x20) === 0x6c
+  )
+    return telUri(b, colon + 1, end);
   if (colon + 1 === end) return fail(colon);
   const bad = chars(b, colon + 1, end, URIC);
   return bad >= 0 ? fail(bad) : end;
@@ -182,19 +233,8 @@ function sipUri(b: Uint8Array, i: number, end: number): number {
     for (let k = u; k < end; k++) if (b[k] === AT) return fail(u);
   }
   u = 0;
-  let hostEnd = i;
-  if (b[i] === LBRACKET) {
-    while (hostEnd < end && b[hostEnd] !== RBRACKET) hostEnd++;
-    if (hostEnd >= end) return fail(i);
-    hostEnd++;
-  } else {
-    while (hostEnd < end) {
-      const c = b[hostEnd]!;
-      if (c === COLON || c === SEMI || c === QMARK) break;
-      hostEnd++;
-    }
-  }
-  if (!hostOk(b, i, hostEnd)) return fail(i);
+  const hostEnd = hostScan(b, i, end, false);
+  if (hostEnd < 0) return hostEnd;
   i = hostEnd;
   if (i < end && b[i] === COLON) {
     let pe = i + 1;
@@ -302,19 +342,8 @@ function viaParm(b: Uint8Array, i: number, end: number): number {
   if (j === i) return fail(i);
   i = ws(b, j, end);
   if (i === j) return fail(i);
-  let hostEnd = i;
-  if (b[i] === LBRACKET) {
-    while (hostEnd < end && b[hostEnd] !== RBRACKET) hostEnd++;
-    if (hostEnd >= end) return fail(i);
-    hostEnd++;
-  } else {
-    while (hostEnd < end) {
-      const c = b[hostEnd]!;
-      if (c === COLON || c === SEMI || c === COMMA || isWsByte(c)) break;
-      hostEnd++;
-    }
-  }
-  if (!hostOk(b, i, hostEnd)) return fail(i);
+  const hostEnd = hostScan(b, i, end, true);
+  if (hostEnd < 0) return hostEnd;
   i = ws(b, hostEnd, end);
   if (i < end && b[i] === COLON) {
     i = ws(b, i + 1, end);
@@ -362,7 +391,13 @@ function viaParm(b: Uint8Array, i: number, end: number): number {
       if (i === vs) return fail(vs);
       if (!viaParamOk(b, ns, nl, vs, i)) return fail(vs);
       i = ws(b, i, end);
-    } else if ((nl === 6 || nl === 8 || nl === 3 || nl === 5) && (isNamed(b, ns, nl, 'branch') || isNamed(b, ns, nl, 'received') || isNamed(b, ns, nl, 'ttl') || isNamed(b, ns, nl, 'maddr'))) {
+    } else if (
+      (nl === 6 || nl === 8 || nl === 3 || nl === 5) &&
+      (isNamed(b, ns, nl, 'branch') ||
+        isNamed(b, ns, nl, 'received') ||
+        isNamed(b, ns, nl, 'ttl') ||
+        isNamed(b, ns, nl, 'maddr'))
+    ) {
       return fail(i);
     }
   }
@@ -451,25 +486,32 @@ function nameAddr(b: Uint8Array, i: number, end: number, flags: number): number 
     c = LAQUOT;
   } else if (c !== LAQUOT) {
     // tokens then '<' (display name), or a bare addr-spec: a ':' before any whitespace means a URI
-    let k = i;
-    let bare = false;
-    while (k < end) {
+    let k = tokenEnd(b, i, end);
+    let bare = k < end && b[k] === COLON;
+    if (!bare && k < end) {
       const d = b[k]!;
-      if (d === COLON) {
-        bare = true;
-        break;
+      if (d !== LAQUOT && d !== DQUOTE && !isWsByte(d)) {
+        // a non-token char: still a URI when a ':' comes before whitespace, '"' or '<'
+        while (k < end) {
+          const e = b[k]!;
+          if (e === COLON) {
+            bare = true;
+            break;
+          }
+          if (e === LAQUOT || e === DQUOTE || isWsByte(e)) break;
+          k++;
+        }
+        if (!bare) return fail(i);
+        k = i;
       }
-      if (d === LAQUOT || d === DQUOTE || isWsByte(d)) break;
-      k++;
     }
     if (!bare) {
-      // display name: tokens separated by whitespace, up to '<'
+      // display name: tokens separated by whitespace, up to '<' (the first token is already read)
+      i = ws(b, k, end);
       for (;;) {
+        if (i < end && b[i] === LAQUOT) break;
         const t = tokenEnd(b, i, end);
-        if (t === i) {
-          if (b[i] === LAQUOT && i < end) break;
-          return fail(i);
-        }
+        if (t === i) return fail(i);
         i = ws(b, t, end);
       }
       c = LAQUOT;
@@ -530,7 +572,12 @@ function genericParams(b: Uint8Array, i: number, end: number, flags: number): nu
         if (isNamed(b, ns, nl, 'expires') && !allDigits(b, vs, i)) return fail(vs);
         if (isNamed(b, ns, nl, 'q') && !qOk(b, vs, i)) return fail(vs);
       }
-    } else if (flags & CONTACT_PARAMS && (nl === 7 || nl === 1) && (isNamed(b, ns, nl, 'expires') || isNamed(b, ns, nl, 'q'))) return fail(i);
+    } else if (
+      flags & CONTACT_PARAMS &&
+      (nl === 7 || nl === 1) &&
+      (isNamed(b, ns, nl, 'expires') || isNamed(b, ns, nl, 'q'))
+    )
+      return fail(i);
     i = ws(b, i, end);
   }
   return i;

@@ -17,8 +17,11 @@ import {
   escapePercent,
   isDigits,
   isHost,
+  lowerName,
   unescapePercent,
 } from './grammar.ts';
+
+const URI_PARAMS = ['transport', 'lr', 'user', 'maddr', 'method', 'ttl', 'ob', 'gr'] as const;
 import { valueError } from './parse-error.ts';
 
 export interface SipUri {
@@ -39,6 +42,23 @@ export interface SipUri {
   opaque?: string;
 }
 
+/** While set, the character checks are skipped: the text passed the parser's byte checks already. */
+let trusted = false;
+
+function badAt(text: string, from: number, to: number, allowed: Uint8Array): number {
+  return trusted ? -1 : badCharIndex(text, from, to, allowed);
+}
+
+/** parseUri for text that the message parser already checked (syntax-check.ts): no re-validation. */
+export function parseCheckedUri(text: string): SipUri {
+  trusted = true;
+  try {
+    return parseUri(text);
+  } finally {
+    trusted = false;
+  }
+}
+
 /** Parses a URI. Throws SipParseError (column = 1-based index into text) when malformed. */
 export function parseUri(text: string): SipUri {
   const colon = text.indexOf(':');
@@ -54,9 +74,9 @@ export function parseUri(text: string): SipUri {
   const scheme = text.slice(0, colon).toLowerCase();
   if (scheme === 'sip' || scheme === 'sips') return parseSip(text, scheme, colon + 1);
   if (scheme === 'tel') return parseTel(text, colon + 1);
-  const bad = badCharIndex(text, colon + 1, text.length, URIC);
-  if (bad >= 0 || colon + 1 === text.length)
-    throw valueError('Invalid URI: bad character', Math.max(bad, colon));
+  const badIndex = badAt(text, colon + 1, text.length, URIC);
+  if (badIndex >= 0 || colon + 1 === text.length)
+    throw valueError('Invalid URI: bad character', Math.max(badIndex, colon));
   return { scheme, host: '', params: {}, headers: {}, opaque: text.slice(colon + 1) };
 }
 
@@ -70,11 +90,11 @@ function parseSip(text: string, scheme: string, start: number): SipUri {
     const pw = text.indexOf(':', start);
     const userEnd = pw >= 0 && pw < at ? pw : at;
     if (userEnd === start) throw valueError('Invalid URI: empty user part', start);
-    const bu = badCharIndex(text, start, userEnd, USER);
+    const bu = badAt(text, start, userEnd, USER);
     if (bu >= 0) throw valueError('Invalid URI: bad character in user part', bu);
     uri.user = unescapePercent(text.slice(start, userEnd));
     if (userEnd < at) {
-      const bp = badCharIndex(text, userEnd + 1, at, PASSWORD);
+      const bp = badAt(text, userEnd + 1, at, PASSWORD);
       if (bp >= 0) throw valueError('Invalid URI: bad character in password', bp);
       uri.password = unescapePercent(text.slice(userEnd + 1, at));
     }
@@ -95,7 +115,7 @@ function parseSip(text: string, scheme: string, start: number): SipUri {
     }
   }
   const host = text.slice(i, hostEnd);
-  if (!isHost(host))
+  if (!trusted && !isHost(host))
     throw valueError(host ? `Invalid URI: bad host '${host}'` : 'Invalid URI: no host', i);
   uri.host = host;
   i = hostEnd;
@@ -124,9 +144,9 @@ function parseParams(text: string, i: number, params: Record<string, string | nu
       j++;
     }
     if (j === i + 1) throw valueError('Invalid URI: empty parameter', i + 1);
-    const bn = badCharIndex(text, i + 1, j, PARAMCHAR);
+    const bn = badAt(text, i + 1, j, PARAMCHAR);
     if (bn >= 0) throw valueError('Invalid URI: bad character in parameter name', bn);
-    const name = unescapePercent(text.slice(i + 1, j)).toLowerCase();
+    const name = text.indexOf('%', i + 1) < 0 || text.indexOf('%', i + 1) >= j ? lowerName(text, i + 1, j, URI_PARAMS) : unescapePercent(text.slice(i + 1, j)).toLowerCase();
     if (j < end && text.charCodeAt(j) === 0x3d) {
       let k = j + 1;
       while (k < end) {
@@ -134,7 +154,7 @@ function parseParams(text: string, i: number, params: Record<string, string | nu
         if (c === 0x3b || c === 0x3f) break;
         k++;
       }
-      const bv = badCharIndex(text, j + 1, k, PARAMCHAR);
+      const bv = badAt(text, j + 1, k, PARAMCHAR);
       if (bv >= 0) throw valueError('Invalid URI: bad character in parameter value', bv);
       params[name] = unescapePercent(text.slice(j + 1, k));
       i = k;
@@ -154,8 +174,8 @@ function parseHeaders(text: string, i: number, headers: Record<string, string>):
     const pair = text.slice(i, j);
     const eq = pair.indexOf('=');
     if (eq <= 0) throw valueError('Invalid URI: bad header', i);
-    const bad = badCharIndex(text, i, j, HNVCHAR_EQ);
-    if (bad >= 0) throw valueError('Invalid URI: bad character in header', bad);
+    const badIndex = badAt(text, i, j, HNVCHAR_EQ);
+    if (badIndex >= 0) throw valueError('Invalid URI: bad character in header', badIndex);
     headers[unescapePercent(pair.slice(0, eq))] = unescapePercent(pair.slice(eq + 1));
     if (j >= end) return j;
     i = j + 1;
@@ -180,8 +200,8 @@ function parseTel(text: string, start: number): SipUri {
   while (i < text.length && text.charCodeAt(i) !== 0x3b) i++;
   const num = text.slice(start, i);
   if (num.length === 0) throw valueError('Invalid URI: empty telephone number', start);
-  const bad = badCharIndex(text, start, i, TELCHAR);
-  if (bad >= 0) throw valueError('Invalid URI: bad character in telephone number', bad);
+  const badIndex = badAt(text, start, i, TELCHAR);
+  if (badIndex >= 0) throw valueError('Invalid URI: bad character in telephone number', badIndex);
   const uri: SipUri = {
     scheme: 'tel',
     user: unescapePercent(num),

@@ -7,7 +7,7 @@
 //
 // SLASH, SEMI, COLON and EQUAL may have whitespace on either side.
 
-import { TOKEN, isHost, isIPv4, isIPv6, quotedEnd, skipWs } from './grammar.ts';
+import { TOKEN, isDigits, isHost, isIPv4, isIPv6, quotedEnd, skipWs } from './grammar.ts';
 import { valueError } from './parse-error.ts';
 
 export interface Via {
@@ -25,6 +25,14 @@ export interface Via {
   rport?: number | null;
 }
 
+const COMMON_PARAMS = ['branch', 'received', 'rport', 'maddr', 'ttl'];
+
+/** text[i, j) lower-cased, without a new string for the usual parameter names. */
+function lowerToken(text: string, i: number, j: number): string {
+  for (const p of COMMON_PARAMS) if (p.length === j - i && text.startsWith(p, i)) return p;
+  return text.slice(i, j).toLowerCase();
+}
+
 function token(text: string, i: number): number {
   while (i < text.length) {
     const c = text.charCodeAt(i);
@@ -40,12 +48,29 @@ function expect(text: string, i: number, ch: number, what: string): number {
   return skipWs(text, i + 1);
 }
 
+const TRANSPORTS = ['UDP', 'TCP', 'TLS', 'WS', 'WSS', 'SCTP'];
+
+function transportName(t: string): string {
+  for (const known of TRANSPORTS) if (t === known) return known;
+  return t.toUpperCase();
+}
+
 /** Parses one via-parm (one element of a Via list). */
 export function parseVia(text: string): Via {
+  return parseViaParm(text, false);
+}
+
+/** parseVia for text the message parser already checked (syntax-check.ts): no re-validation. */
+export function parseCheckedVia(text: string): Via {
+  return parseViaParm(text, true);
+}
+
+function parseViaParm(text: string, checked: boolean): Via {
   let i = skipWs(text, 0);
   let j = token(text, i);
   if (j === i) throw valueError('Invalid Via: protocol name expected', i, 'Via');
-  const name = text.slice(i, j).toUpperCase();
+  const rawName = text.slice(i, j);
+  const name = rawName === 'SIP' ? rawName : rawName.toUpperCase();
   i = expect(text, j, 0x2f, "'/'");
   j = token(text, i);
   if (j === i) throw valueError('Invalid Via: protocol version expected', i, 'Via');
@@ -53,7 +78,7 @@ export function parseVia(text: string): Via {
   i = expect(text, j, 0x2f, "'/'");
   j = token(text, i);
   if (j === i) throw valueError('Invalid Via: transport expected', i, 'Via');
-  const transport = text.slice(i, j).toUpperCase();
+  const transport = transportName(text.slice(i, j));
   i = j;
   const k = skipWs(text, i);
   if (k === i) throw valueError('Invalid Via: whitespace expected before sent-by', i, 'Via');
@@ -73,19 +98,21 @@ export function parseVia(text: string): Via {
     }
   }
   const host = text.slice(i, hostEnd);
-  if (!isHost(host))
+  if (!checked && !isHost(host))
     throw valueError(
       host ? `Invalid Via: bad host '${host}'` : 'Invalid Via: host expected',
       i,
       'Via',
     );
-  const via: Via = { protocol: `${name}/${version}`, transport, host, params: {} };
+  const protocol = name === 'SIP' && version === '2.0' ? 'SIP/2.0' : `${name}/${version}`;
+  const via: Via = { protocol, transport, host, params: {} };
   i = skipWs(text, hostEnd);
   if (text.charCodeAt(i) === 0x3a) {
     i = skipWs(text, i + 1);
     let pe = i;
     while (pe < text.length && text.charCodeAt(pe) >= 0x30 && text.charCodeAt(pe) <= 0x39) pe++;
-    const port = Number(text.slice(i, pe));
+    let port = 0;
+    for (let k = i; k < pe && k - i < 6; k++) port = port * 10 + (text.charCodeAt(k) - 0x30);
     if (pe === i || pe - i > 5 || port > 65535) throw valueError('Invalid Via: bad port', i, 'Via');
     via.port = port;
     i = skipWs(text, pe);
@@ -104,7 +131,7 @@ export function parseVia(text: string): Via {
     i = skipWs(text, i + 1);
     j = token(text, i);
     if (j === i) throw valueError('Invalid Via: parameter name expected', i, 'Via');
-    const pname = text.slice(i, j).toLowerCase();
+    const pname = lowerToken(text, i, j);
     i = skipWs(text, j);
     let value: string | null = null;
     if (text.charCodeAt(i) === 0x3d) {
@@ -128,7 +155,7 @@ export function parseVia(text: string): Via {
       }
       if (i === vs) throw valueError(`Invalid Via: value of '${pname}' expected`, vs, 'Via');
       value = text.slice(vs, i);
-      checkParam(pname, value, vs);
+      if (!checked) checkParam(pname, value, vs);
       i = skipWs(text, i);
     } else if (pname === 'branch' || pname === 'received' || pname === 'ttl' || pname === 'maddr') {
       throw valueError(`Invalid Via: '${pname}' needs a value`, i, 'Via');

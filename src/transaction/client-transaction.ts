@@ -5,12 +5,7 @@ import type { Endpoint, InboundMessage, PreparedMessage, SendResult } from '../t
 import type { TransactionContext } from './transaction-context.ts';
 
 export type ClientState =
-  | 'calling'
-  | 'trying'
-  | 'proceeding'
-  | 'accepted'
-  | 'completed'
-  | 'terminated';
+  'calling' | 'trying' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
 
 /** The TU's side of a client transaction. */
 export interface ClientHandlers {

@@ -61,7 +61,12 @@ function fireEnd(tx: InviteServerTransaction): void {
 }
 
 export class InviteServerTransaction extends ServerTransaction {
-  constructor(context: ConstructorParameters<typeof ServerTransaction>[0], id: string, request: SipRequest, inbound: InboundMessage) {
+  constructor(
+    context: ConstructorParameters<typeof ServerTransaction>[0],
+    id: string,
+    request: SipRequest,
+    inbound: InboundMessage,
+  ) {
     super(context, id, request, inbound, 'proceeding');
   }
 

@@ -53,7 +53,12 @@ function fireEnd(tx: NonInviteServerTransaction): void {
 }
 
 export class NonInviteServerTransaction extends ServerTransaction {
-  constructor(context: ConstructorParameters<typeof ServerTransaction>[0], id: string, request: SipRequest, inbound: InboundMessage) {
+  constructor(
+    context: ConstructorParameters<typeof ServerTransaction>[0],
+    id: string,
+    request: SipRequest,
+    inbound: InboundMessage,
+  ) {
     super(context, id, request, inbound, 'trying');
   }
 

@@ -1,16 +1,12 @@
 // What both server transactions share (RFC 3261 §17.2): the request, where it came from, the
 // last response (resent to absorb retransmissions), the timers, and ending exactly once.
 import type { SipRequest, SipResponse } from '../sip/index.ts';
-import type { InboundMessage } from '../transport/index.ts';
+import { responseDestination } from '../transport/index.ts';
+import type { Endpoint, InboundMessage } from '../transport/index.ts';
 import type { TransactionContext } from './transaction-context.ts';
 
 export type ServerState =
-  | 'trying'
-  | 'proceeding'
-  | 'accepted'
-  | 'completed'
-  | 'confirmed'
-  | 'terminated';
+  'trying' | 'proceeding' | 'accepted' | 'completed' | 'confirmed' | 'terminated';
 
 export abstract class ServerTransaction {
   /** The matching key (§17.2.3). */
@@ -34,6 +30,8 @@ export abstract class ServerTransaction {
   protected timeoutTimer?: NodeJS.Timeout;
   protected endTimer?: NodeJS.Timeout;
   protected interval: number;
+  /** §18.2.2 destination when the request's connection is gone (or for UDP). */
+  private target?: Endpoint;
 
   constructor(
     context: TransactionContext,
@@ -79,14 +77,7 @@ export abstract class ServerTransaction {
 
   /** Passes a response to the transport: the request's connection, else its Via (§18.2.2). */
   protected send(response: SipResponse): void {
-    const inbound = this.inbound;
-    const via =
-      inbound.connectionId !== undefined
-        ? { connectionId: inbound.connectionId, source: inbound.source }
-        : { source: inbound.source };
-    this.context.transport
-      .sendResponse(response, via)
-      .catch((err: Error) => this.transportError(err));
+    this.transmit(response.toBuffer());
   }
 
   /** Resends the last response (a request retransmission, or Timer G). */
@@ -94,6 +85,20 @@ export abstract class ServerTransaction {
     if (!this.lastResponse) return;
     this.context.stats.retransmissions++;
     this.send(this.lastResponse);
+  }
+
+  private transmit(buffer: Buffer): void {
+    const inbound = this.inbound;
+    if (!this.target) {
+      const via = this.request.via[0];
+      this.target = (via && responseDestination(via, inbound.source.protocol)) || inbound.source;
+    }
+    this.context.transport
+      .sendResponseBytes(buffer, this.target, {
+        connectionId: inbound.connectionId,
+        local: inbound.local,
+      })
+      .catch((err: Error) => this.transportError(err));
   }
 
   /** §17.2.4: a transport failure is reported to the TU and ends the transaction. */

@@ -25,12 +25,20 @@ function sentBy(via: Via): string {
  * it (RFC 2543): Request-URI, From tag, Call-ID, CSeq number, top Via and method; the To tag is
  * checked apart for an ACK (it must be the tag of the response sent).
  */
-export function serverKey(request: SipRequest, method: string = request.method): string | undefined {
+export function serverKey(
+  request: SipRequest,
+  method: string = request.method,
+): string | undefined {
   const via = request.via[0];
   if (!via) return undefined;
   const keyMethod = method === 'ACK' ? 'INVITE' : method;
   const branch = via.branch;
-  if (branch !== undefined && branch.startsWith(MAGIC_COOKIE)) {
+  // RFC 4475 §3.2.1: the cookie alone ('z9hG4bK') is no unique branch: match the RFC 2543 way.
+  if (
+    branch !== undefined &&
+    branch.length > MAGIC_COOKIE.length &&
+    branch.startsWith(MAGIC_COOKIE)
+  ) {
     return `${branch}|${sentBy(via)}|${keyMethod}`;
   }
   return [

@@ -62,7 +62,8 @@ class RawPeer {
 
   responses(status?: number): SipResponse[] {
     return this.messages.filter(
-      (m): m is SipResponse => m instanceof SipResponse && (status === undefined || m.status === status),
+      (m): m is SipResponse =>
+        m instanceof SipResponse && (status === undefined || m.status === status),
     );
   }
 }
@@ -77,7 +78,10 @@ async function until(what: string, condition: () => boolean, ms = 5000): Promise
 
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function request(method: string, opts: { via?: string; cseq?: number; callId?: string } = {}): SipRequest {
+function request(
+  method: string,
+  opts: { via?: string; cseq?: number; callId?: string } = {},
+): SipRequest {
   const headers: [string, string][] = [];
   if (opts.via) headers.push(['Via', opts.via]);
   headers.push(
@@ -395,6 +399,12 @@ test('RFC 2543 fallback: a branch without the magic cookie matches by Request-UR
   peer.send(request('OPTIONS', { via: noBranch, callId: 'nobranch@test' }), b.end);
   await until('no-branch responses', () => peer.responses(200).length === 5);
   assert.equal(tuCalls, 3);
+  // RFC 4475 §3.2.1 (badbranch): the magic cookie alone is matched the RFC 2543 way too.
+  const cookieOnly = `SIP/2.0/UDP 127.0.0.1:${peer.port};branch=z9hG4bK`;
+  peer.send(request('OPTIONS', { via: cookieOnly, callId: 'cookie-a@test' }), b.end);
+  peer.send(request('OPTIONS', { via: cookieOnly, callId: 'cookie-b@test' }), b.end);
+  await until('cookie-only responses', () => peer.responses(200).length === 7);
+  assert.equal(tuCalls, 5, 'two Call-IDs with the bare cookie are two transactions');
 });
 
 test('transport errors reach the TU and end the transaction', async () => {

@@ -3,12 +3,7 @@
 // matches retransmissions, ACKs and CANCELs to them (§17.2.3, §9.2).
 import { formatVia, newBranch, SipRequest } from '../sip/index.ts';
 import type { SipMessage, SipResponse } from '../sip/index.ts';
-import type {
-  Endpoint,
-  InboundMessage,
-  SendResult,
-  TransportLayer,
-} from '../transport/index.ts';
+import type { Endpoint, InboundMessage, SendResult, TransportLayer } from '../transport/index.ts';
 import { DEFAULT_TIMERS } from './timers.ts';
 import type { TransactionTimers } from './timers.ts';
 import type { TransactionContext, TransactionStats } from './transaction-context.ts';
@@ -197,8 +192,11 @@ export class TransactionLayer implements TransactionContext {
     if (request.method === 'CANCEL') tx.invite = this.findInviteServer(request);
     this.servers.set(key, tx);
     this.stats.serverCreated++;
-    this.requestListener?.(request, tx, inbound);
-    tx.started();
+    try {
+      this.requestListener?.(request, tx, inbound);
+    } finally {
+      tx.started(); // its timers run even if the TU threw
+    }
   }
 
   /** §17.2.3 for RFC 2543 peers: the ACK's To tag must be the tag of the response sent. */

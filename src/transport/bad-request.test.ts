@@ -35,7 +35,10 @@ test('a broken request gets a 400 that echoes Via, From, To, Call-ID, CSeq and n
 });
 
 test('no 400 without a Via to send it along, and none for a broken response', () => {
-  assert.equal(badRequestFor(Buffer.from('OPTIONS sip:a SIP/2.0\r\nTo: <sip:a>\r\n\r\n'), 'x'), undefined);
+  assert.equal(
+    badRequestFor(Buffer.from('OPTIONS sip:a SIP/2.0\r\nTo: <sip:a>\r\n\r\n'), 'x'),
+    undefined,
+  );
   assert.equal(
     badRequestFor(Buffer.from('SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n'), 'x'),
     undefined,

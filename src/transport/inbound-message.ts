@@ -45,6 +45,22 @@ export interface TransportOptions {
   viaHost?: string;
 }
 
+/** How to send: on a given stream connection, or out of a given UDP socket. */
+export interface SendOptions {
+  /** Use this stream connection while it is open (RFC 5626 flows, responses). */
+  connectionId?: string;
+  /** UDP: send from the listener bound here (defaults to the first of the address family). */
+  local?: Endpoint;
+}
+
+/** Where a response goes (§18.2.2): the request's connection, else its Via; `local` picks the UDP socket. */
+export interface ResponseRoute {
+  connectionId?: string;
+  /** Where the request came from: its protocol is the fallback for a Via transport we do not know. */
+  source?: Endpoint;
+  local?: Endpoint;
+}
+
 /** What a send really used: a UDP destination may have become TCP (§18.1.1). */
 export interface SendResult {
   endpoint: Endpoint;

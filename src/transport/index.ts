@@ -12,6 +12,8 @@ export {
 export type {
   InboundMessage,
   ListenOptions,
+  ResponseRoute,
+  SendOptions,
   SendResult,
   TransportOptions,
   TransportStats,

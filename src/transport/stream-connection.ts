@@ -1,5 +1,6 @@
 // One connection-oriented flow: a TCP or TLS socket (framed by StreamFramer, §18.3) or a
 // WebSocket (one SIP message per WebSocket message, RFC 7118 §5). The TransportLayer owns it.
+import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
 import { StreamFramer } from './stream-framer.ts';
@@ -100,7 +101,8 @@ export class StreamConnection {
         else resolve();
       };
       if (this.socket) this.socket.write(data, done);
-      else if (this.webSocket) this.webSocket.send(data, { binary: false }, done);
+      // RFC 7118 §5.1: text frames must be UTF-8; anything else goes in a binary frame.
+      else if (this.webSocket) this.webSocket.send(data, { binary: !isUtf8(data) }, done);
       else done(new Error('no socket'));
     });
   }

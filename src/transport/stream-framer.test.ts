@@ -58,7 +58,10 @@ test('keep-alives: CRLF pongs are skipped, CRLFCRLF pings are counted', () => {
 test('a message with no Content-Length is a FramingError, and the stream stays failed', () => {
   const f = new StreamFramer();
   const noCl = 'OPTIONS sip:a@b SIP/2.0\r\nCSeq: 1 OPTIONS\r\n\r\n';
-  assert.throws(() => f.push(Buffer.from(noCl)), (e: unknown) => e instanceof FramingError && /Missing Content-Length/.test(e.reason));
+  assert.throws(
+    () => f.push(Buffer.from(noCl)),
+    (e: unknown) => e instanceof FramingError && /Missing Content-Length/.test(e.reason),
+  );
   assert.throws(() => f.push(Buffer.from(msg('a'))), FramingError);
 });
 
@@ -79,7 +82,10 @@ test('a header block that never ends is not buffered forever', () => {
 });
 
 test('an invalid or contradictory Content-Length is a FramingError', () => {
-  assert.throws(() => new StreamFramer().push(Buffer.from(msg('a', '-1'))), /Invalid Content-Length/);
+  assert.throws(
+    () => new StreamFramer().push(Buffer.from(msg('a', '-1'))),
+    /Invalid Content-Length/,
+  );
   const two = 'OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 1\r\nl: 2\r\n\r\nab';
   assert.throws(() => new StreamFramer().push(Buffer.from(two)), /Invalid Content-Length/);
 });

@@ -113,11 +113,14 @@ export class StreamFramer {
     this.crlfRun = 0;
     const bodyStart = end;
     const cl = contentLength(b, bodyStart);
-    if (cl === -1) throw new FramingError('Missing Content-Length: it is mandatory on stream transports');
+    if (cl === -1)
+      throw new FramingError('Missing Content-Length: it is mandatory on stream transports');
     if (cl === -2) throw new FramingError('Invalid Content-Length');
     const total = bodyStart + cl;
     if (total > this.maxMessageSize)
-      throw new FramingError(`Message of ${total} bytes exceeds the limit of ${this.maxMessageSize}`);
+      throw new FramingError(
+        `Message of ${total} bytes exceeds the limit of ${this.maxMessageSize}`,
+      );
     if (b.length < total) {
       this.need = total; // the header block is not scanned again
       return undefined;

@@ -47,18 +47,14 @@ function nextMessage(
 
 function options(protocol: TransportProtocol, host: string, port: number, extra = ''): SipRequest {
   const hostPart = host.includes(':') ? `[${host}]` : host;
-  return new SipRequest(
-    'OPTIONS',
-    `sip:bob@${hostPart}`,
-    [
-      ['Via', `SIP/2.0/${protocol.toUpperCase()} ${hostPart}:${port};branch=${newBranch()}`],
-      ['Max-Forwards', '70'],
-      ['From', `<sip:alice@${hostPart}>;tag=${extra || 'a1'}`],
-      ['To', `<sip:bob@${hostPart}>`],
-      ['Call-ID', `${newBranch()}@test`],
-      ['CSeq', '1 OPTIONS'],
-    ],
-  );
+  return new SipRequest('OPTIONS', `sip:bob@${hostPart}`, [
+    ['Via', `SIP/2.0/${protocol.toUpperCase()} ${hostPart}:${port};branch=${newBranch()}`],
+    ['Max-Forwards', '70'],
+    ['From', `<sip:alice@${hostPart}>;tag=${extra || 'a1'}`],
+    ['To', `<sip:bob@${hostPart}>`],
+    ['Call-ID', `${newBranch()}@test`],
+    ['CSeq', '1 OPTIONS'],
+  ]);
 }
 
 /** A request from `a` to `b` over `protocol`; `b` answers 200 along §18.2.2; `a` gets it. */
@@ -140,6 +136,24 @@ test('behind a NAT: received names the real source and the response goes there (
   assert.equal(((await gotResponse).message as SipResponse).status, 200);
 });
 
+test('UDP with two listeners: a response leaves from the socket its request came in on', async () => {
+  const a = layer();
+  const b = layer();
+  const aEnd = await a.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
+  await b.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
+  const second = await b.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
+  const gotRequest = nextMessage(b);
+  const gotResponse = nextMessage(a);
+  await a.send(options('udp', aEnd.address, aEnd.port), second);
+  const request = await gotRequest;
+  assert.equal(request.local.port, second.port);
+  await b.sendResponse(createResponse(request.message as SipRequest, 200), {
+    source: request.source,
+    local: request.local,
+  });
+  assert.equal((await gotResponse).source.port, second.port);
+});
+
 test('TCP: one connection per destination, responses and requests back on the inbound connection', async () => {
   const a = layer();
   const b = layer();
@@ -184,9 +198,21 @@ function makeCertificate(t: TestContext): { key: Buffer; cert: Buffer } | undefi
     execFileSync(
       openssl,
       [
-        'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-        '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,IP:::1',
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,IP:::1',
       ],
       { stdio: 'ignore' },
     );
@@ -345,7 +371,9 @@ test('a TCP stream that breaks framing (no Content-Length) is closed', async () 
   const b = layer();
   const bEnd = await b.listen({ protocol: 'tcp', address: '127.0.0.1', port: 0 });
   const s = await rawConnect(bEnd.port);
-  const req = options('tcp', '127.0.0.1', 1).toString().replace(/Content-Length: 0\r\n/i, '');
+  const req = options('tcp', '127.0.0.1', 1)
+    .toString()
+    .replace(/Content-Length: 0\r\n/i, '');
   s.write(req);
   await closed(s);
   assert.equal(b.stats.framingErrors, 1);
@@ -434,6 +462,42 @@ test('a request over 1300 bytes for a UDP destination goes over TCP (§18.1.1), 
     assert.equal(result2.endpoint.protocol, 'udp');
     assert.equal((await got2).source.protocol, 'udp');
   }
+});
+
+test('idle connections are closed after idleTimeout', async () => {
+  const b = layer({ idleTimeout: 40 });
+  const bEnd = await b.listen({ protocol: 'tcp', address: '127.0.0.1', port: 0 });
+  const s = await rawConnect(bEnd.port);
+  await closed(s);
+  assert.equal(b.stats.connections, 0);
+});
+
+test('close() during a connection attempt settles the send (no hanging promise)', async () => {
+  // A listener that never completes the TLS handshake: the attempt is still pending at close().
+  const silent = createTcpServer((socket) => socket.on('error', () => undefined));
+  const port = await new Promise<number>((resolve) =>
+    silent.listen(0, '127.0.0.1', () => resolve((silent.address() as { port: number }).port)),
+  );
+  const a = new TransportLayer();
+  const pending = a.send(options('tls', '127.0.0.1', 1), {
+    protocol: 'tls',
+    address: '127.0.0.1',
+    port,
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  await a.close();
+  // Settles at close(), not when the 10 s connect timeout would have fired.
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    pending.then(
+      () => 'sent',
+      () => 'rejected',
+    ),
+    new Promise<string>((r) => (timer = setTimeout(() => r('still pending'), 3000))),
+  ]);
+  clearTimeout(timer);
+  assert.equal(outcome, 'rejected');
+  silent.close();
 });
 
 test('close() leaves no socket behind and rejects later sends', async () => {

@@ -27,6 +27,8 @@ import { TransportError } from './transport-error.ts';
 import type {
   InboundMessage,
   ListenOptions,
+  ResponseRoute,
+  SendOptions,
   SendResult,
   TransportOptions,
   TransportStats,
@@ -48,6 +50,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const WEBSOCKET_SUBPROTOCOL = 'sip';
 /** WebSocket close code for a protocol error (RFC 6455 §7.4.1). */
 const WS_CLOSE_PROTOCOL_ERROR = 1002;
+
+const NO_OPTIONS: SendOptions = Object.freeze({});
 
 type MessageListener = (inbound: InboundMessage) => void;
 type ErrorListener = (error: Error) => void;
@@ -225,7 +229,7 @@ export class TransportLayer implements ConnectionOwner {
   send(
     message: SipMessage,
     destination: Endpoint,
-    opts: { connectionId?: string } = {},
+    opts: SendOptions = NO_OPTIONS,
   ): Promise<SendResult> {
     return this.sendPrepared(this.prepare(message, destination), opts);
   }
@@ -233,7 +237,7 @@ export class TransportLayer implements ConnectionOwner {
   /** Sends prepared bytes; retries over UDP when an oversize request's TCP connect fails. */
   async sendPrepared(
     prepared: PreparedMessage,
-    opts: { connectionId?: string } = {},
+    opts: SendOptions = NO_OPTIONS,
   ): Promise<SendResult> {
     if (!prepared.fallback) return this.sendBuffer(prepared.buffer, prepared.endpoint, opts);
     try {
@@ -248,36 +252,41 @@ export class TransportLayer implements ConnectionOwner {
 
   /**
    * Sends a response along §18.2.2 / RFC 3581 §4: over the connection its request came on while
-   * it is open, else to the address its top Via names (received, rport, sent-by).
+   * it is open, else to the address its top Via names (received, rport, sent-by). `local` picks
+   * the UDP socket (the one the request came in on).
    */
-  sendResponse(
-    response: SipResponse,
-    via: { connectionId?: string; source?: Endpoint } = {},
-  ): Promise<SendResult> {
-    if (via.connectionId) {
-      const connection = this.connections.get(via.connectionId);
-      if (connection && !connection.closed) {
-        return this.writeTo(connection, response.toBuffer());
-      }
-    }
+  sendResponse(response: SipResponse, via: ResponseRoute = {}): Promise<SendResult> {
     const top = response.via[0];
     const destination = top ? responseDestination(top, via.source?.protocol) : via.source;
     if (!destination) {
       return Promise.reject(new TransportError('send', 'response has no Via to route by'));
     }
-    return this.sendBuffer(response.toBuffer(), destination);
+    return this.sendResponseBytes(response.toBuffer(), destination, via);
+  }
+
+  /** §18.2.2 for bytes already made: the request's connection while open, else `target`. */
+  sendResponseBytes(
+    buffer: Buffer,
+    target: Endpoint,
+    via: ResponseRoute = {},
+  ): Promise<SendResult> {
+    if (via.connectionId !== undefined) {
+      const connection = this.connections.get(via.connectionId);
+      if (connection && !connection.closed) return this.writeTo(connection, buffer);
+    }
+    return this.sendBuffer(buffer, target, via.local ? { local: via.local } : NO_OPTIONS);
   }
 
   /** Sends raw bytes to an endpoint (the connection given, reused, or a new one). */
   sendBuffer(
     buffer: Buffer,
     destination: Endpoint,
-    opts: { connectionId?: string } = {},
+    opts: SendOptions = NO_OPTIONS,
   ): Promise<SendResult> {
     if (this.closed) {
       return Promise.reject(new TransportError('closed', 'transport layer closed', destination));
     }
-    if (destination.protocol === 'udp') return this.sendUdp(buffer, destination);
+    if (destination.protocol === 'udp') return this.sendUdp(buffer, destination, opts.local);
     if (opts.connectionId) {
       const connection = this.connections.get(opts.connectionId);
       if (connection && !connection.closed) return this.writeTo(connection, buffer);
@@ -404,22 +413,30 @@ export class TransportLayer implements ConnectionOwner {
     });
   }
 
-  private sendUdp(buffer: Buffer, destination: Endpoint): Promise<SendResult> {
+  /** Out of the socket `local` names when given (a response leaves where its request came in). */
+  private sendUdp(buffer: Buffer, destination: Endpoint, local?: Endpoint): Promise<SendResult> {
     const wantV6 = isIPv6(destination.address);
-    const listener = this.udp.find((u) => isIPv6(u.local.address) === wantV6);
+    const listener =
+      (local && this.udp.find((u) => u.local.port === local.port && sameAddress(u.local, local))) ??
+      this.udp.find((u) => isIPv6(u.local.address) === wantV6);
     if (!listener) {
       return Promise.reject(
         new TransportError('no-listener', 'no UDP socket for this address family', destination),
       );
     }
     return new Promise((resolve, reject) => {
-      listener.socket.send(buffer, destination.port, normalizeAddress(destination.address), (err) => {
-        if (err) reject(new TransportError('send', err.message, destination, err));
-        else {
-          this.stats.sent++;
-          resolve({ endpoint: destination });
-        }
-      });
+      listener.socket.send(
+        buffer,
+        destination.port,
+        normalizeAddress(destination.address),
+        (err) => {
+          if (err) reject(new TransportError('send', err.message, destination, err));
+          else {
+            this.stats.sent++;
+            resolve({ endpoint: destination });
+          }
+        },
+      );
     });
   }
 
@@ -489,7 +506,10 @@ export class TransportLayer implements ConnectionOwner {
   private admit(address: string): boolean {
     if (this.closed) return false;
     const fromSource = this.perSource.get(address) ?? 0;
-    if (fromSource >= this.maxConnectionsPerSource || this.connections.size >= this.maxConnections) {
+    if (
+      fromSource >= this.maxConnectionsPerSource ||
+      this.connections.size >= this.maxConnections
+    ) {
       this.stats.refusedConnections++;
       return false;
     }
@@ -541,17 +561,23 @@ export class TransportLayer implements ConnectionOwner {
       this.pendingSockets.add(socket);
       const timer = setTimeout(() => fail(new Error('connect timeout')), CONNECT_TIMEOUT_MS);
       timer.unref();
+      let failed = false;
       const fail = (err: Error): void => {
+        if (failed) return;
+        failed = true;
         clearTimeout(timer);
         this.pendingSockets.delete(socket);
         socket.destroy();
         reject(new TransportError('connect', err.message, destination, err));
       };
+      const closedEarly = (): void => fail(new Error('connection closed before it was set up'));
       socket.once('error', fail);
+      // socket.once('close', closedEarly);
       socket.once(destination.protocol === 'tls' ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         this.pendingSockets.delete(socket);
         socket.off('error', fail);
+        socket.off('close', closedEarly);
         if (this.closed) {
           socket.destroy();
           reject(new TransportError('closed', 'transport layer closed', destination));
@@ -760,6 +786,10 @@ export class TransportLayer implements ConnectionOwner {
       if (now - connection.lastActivity > limit) connection.destroy();
     }
   }
+}
+
+function sameAddress(a: Endpoint, b: Endpoint): boolean {
+  return normalizeAddress(a.address) === normalizeAddress(b.address);
 }
 
 /** The parser's reason for a 400 reason phrase. */

@@ -5,7 +5,11 @@
 // BYE and re-INVITE.
 import { EventEmitter } from 'node:events';
 import { createResponse, newBranch, SipRequest, type SipResponse } from '../sip/index.ts';
-import type { ClientTransaction, ServerTransaction, TransactionLayer } from '../transaction/index.ts';
+import type {
+  ClientTransaction,
+  ServerTransaction,
+  TransactionLayer,
+} from '../transaction/index.ts';
 import type { Endpoint, TransportLayer } from '../transport/index.ts';
 import { Dialog } from './dialog.ts';
 import type { UacCore } from './uac-core.ts';
@@ -118,7 +122,8 @@ export class Call extends EventEmitter<CallEvents> {
 
   /** Sends the INVITE; resolves when answered, rejects with CallFailedError otherwise. */
   async start(invite: SipRequest): Promise<this> {
-    this.localBody = invite.body.length > 0 ? { body: invite.body, contentType: invite.contentType } : undefined;
+    this.localBody =
+      invite.body.length > 0 ? { body: invite.body, contentType: invite.contentType } : undefined;
     const result = await this.ctx.uac.send(invite, {
       onTransaction: (tx) => {
         this.inviteTx = tx;
@@ -139,7 +144,8 @@ export class Call extends EventEmitter<CallEvents> {
       this.finish({ status: 487, reason: 'Request Terminated', by: 'local' });
       throw new CallFailedError(487, 'Request Terminated', res);
     }
-    const by: CallEnd['by'] = res.status === 408 && result.local ? 'timeout' : this.cancelled ? 'local' : 'remote';
+    const by: CallEnd['by'] =
+      res.status === 408 && result.local ? 'timeout' : this.cancelled ? 'local' : 'remote';
     this.finish({ status: res.status, reason: res.reason, by });
     throw new CallFailedError(res.status, res.reason, res);
   }
@@ -173,10 +179,13 @@ export class Call extends EventEmitter<CallEvents> {
     if (this.ack && this.dialog) {
       // A 2xx from another fork: acknowledge it and leave that dialog at once (§13.2.2.4).
       const other = Dialog.fromResponse(request, res);
-      void this.sendAck(other, res, request).then(() => this.sendBye(other));
+      void this.sendAck(other, res, request)
+        .then(() => this.sendBye(other))
+        .catch(() => undefined);
       return;
     }
-    if (!this.dialog || this.dialog.remoteTag !== tag) this.dialog = Dialog.fromResponse(request, res);
+    if (!this.dialog || this.dialog.remoteTag !== tag)
+      this.dialog = Dialog.fromResponse(request, res);
     this.dialog.update(res);
     this.dialog.localSeq = Math.max(this.dialog.localSeq, res.cseq.seq);
     if (res.body.length > 0) this.remoteBody = res.body;
@@ -215,7 +224,8 @@ export class Call extends EventEmitter<CallEvents> {
 
   /** §9.1: CANCEL an unanswered outgoing call (sent once a provisional response came). */
   async cancel(): Promise<void> {
-    if (this.direction !== 'outgoing' || this.state === 'answered' || this.state === 'ended') return;
+    if (this.direction !== 'outgoing' || this.state === 'answered' || this.state === 'ended')
+      return;
     this.cancelWanted = true;
     this.cancelled = true;
     if (this.provisionalSeen) this.sendCancel();
@@ -227,7 +237,8 @@ export class Call extends EventEmitter<CallEvents> {
    * timers, not ours). For a user quitting the program; prefer cancel().
    */
   abort(): void {
-    if (this.direction !== 'outgoing' || this.state === 'answered' || this.state === 'ended') return;
+    if (this.direction !== 'outgoing' || this.state === 'answered' || this.state === 'ended')
+      return;
     this.cancelled = true;
     if (this.provisionalSeen) this.sendCancel();
     this.inviteTx?.terminate();
@@ -235,7 +246,8 @@ export class Call extends EventEmitter<CallEvents> {
 
   private sendCancel(): void {
     const tx = this.inviteTx;
-    if (!tx || tx.state === 'terminated' || tx.state === 'completed' || tx.state === 'accepted') return;
+    if (!tx || tx.state === 'terminated' || tx.state === 'completed' || tx.state === 'accepted')
+      return;
     const inv = tx.request;
     const headers: [string, string][] = [
       ['Via', inv.getAll('Via')[0] ?? ''],
@@ -384,16 +396,19 @@ export class Call extends EventEmitter<CallEvents> {
     const reliable = this.ctx.transport.isReliable(tx.inbound.source.protocol);
     const deadline = Date.now() + 64 * this.ctx.t1;
     const tick = (interval: number) => {
-      const timer = setTimeout(() => {
-        if (!this.retransmit) return;
-        if (Date.now() >= deadline) {
-          this.retransmit = undefined;
-          void this.onAckTimeout();
-          return;
-        }
-        if (!reliable) tx.respond(res);
-        this.retransmit.timer = tick(nextInterval(interval, this.ctx.t2)).timer;
-      }, reliable ? 64 * this.ctx.t1 : interval);
+      const timer = setTimeout(
+        () => {
+          if (!this.retransmit) return;
+          if (Date.now() >= deadline) {
+            this.retransmit = undefined;
+            void this.onAckTimeout();
+            return;
+          }
+          if (!reliable) tx.respond(res);
+          this.retransmit.timer = tick(nextInterval(interval, this.ctx.t2)).timer;
+        },
+        reliable ? 64 * this.ctx.t1 : interval,
+      );
       timer.unref();
       return { timer };
     };

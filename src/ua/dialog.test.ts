@@ -83,7 +83,12 @@ test('in-dialog requests: next CSeq, Route headers, tags; ACK keeps the INVITE C
 
 test('a strict router at the top of the route set takes the Request-URI', () => {
   const strict = response(
-    ok.toString().replace('Record-Route: <sip:p1.atlanta.example.com;lr>', 'Record-Route: <sip:p1.atlanta.example.com>'),
+    ok
+      .toString()
+      .replace(
+        'Record-Route: <sip:p1.atlanta.example.com;lr>',
+        'Record-Route: <sip:p1.atlanta.example.com>',
+      ),
   );
   const d = Dialog.fromResponse(invite, strict);
   const bye = d.createRequest('BYE');
@@ -95,9 +100,19 @@ test('a strict router at the top of the route set takes the Request-URI', () => 
 
 test('remote CSeq must grow; ACK and CANCEL are exempt', () => {
   const d = Dialog.fromRequest(invite, 't', 'confirmed');
-  const older = request(invite.toString().replace('CSeq: 314159 INVITE', 'CSeq: 314158 BYE').replace('INVITE sip', 'BYE sip'));
+  const older = request(
+    invite
+      .toString()
+      .replace('CSeq: 314159 INVITE', 'CSeq: 314158 BYE')
+      .replace('INVITE sip', 'BYE sip'),
+  );
   assert.equal(d.acceptRemoteSeq(older), false);
-  const newer = request(invite.toString().replace('CSeq: 314159 INVITE', 'CSeq: 314160 BYE').replace('INVITE sip', 'BYE sip'));
+  const newer = request(
+    invite
+      .toString()
+      .replace('CSeq: 314159 INVITE', 'CSeq: 314160 BYE')
+      .replace('INVITE sip', 'BYE sip'),
+  );
   assert.equal(d.acceptRemoteSeq(newer), true);
   assert.equal(d.remoteSeq, 314160);
 });

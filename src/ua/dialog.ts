@@ -173,7 +173,8 @@ export class Dialog {
     for (const r of routes) headers.push(['Route', r]);
     if (opts.contact) headers.push(['Contact', opts.contact]);
     if (opts.headers) headers.push(...opts.headers);
-    if (opts.body !== undefined && opts.contentType) headers.push(['Content-Type', opts.contentType]);
+    if (opts.body !== undefined && opts.contentType)
+      headers.push(['Content-Type', opts.contentType]);
     return new SipRequest(method, uri, headers, opts.body);
   }
 }

@@ -108,13 +108,21 @@ test('the strongest supported algorithm is picked per realm, unknown ones ignore
 test('DigestClient counts nc per nonce and restarts it on a new nonce', () => {
   const client = new DigestClient('alice', 'secret');
   const req = { method: 'REGISTER', uri: 'sip:example.com' };
-  const first = client.answer(401, [{ scheme: 'Digest', params: { realm: 'r', nonce: 'A', qop: 'auth' } }], req);
+  const first = client.answer(
+    401,
+    [{ scheme: 'Digest', params: { realm: 'r', nonce: 'A', qop: 'auth' } }],
+    req,
+  );
   assert.equal(first.length, 1);
   assert.equal(first[0].header, 'Authorization');
   assert.match(first[0].value, /nc=00000001/);
   const again = client.cachedAnswers(req);
   assert.match(again[0].value, /nc=00000002/);
-  const proxy = client.answer(407, [{ scheme: 'Digest', params: { realm: 'r', nonce: 'B', qop: 'auth' } }], req);
+  const proxy = client.answer(
+    407,
+    [{ scheme: 'Digest', params: { realm: 'r', nonce: 'B', qop: 'auth' } }],
+    req,
+  );
   assert.equal(proxy[0].header, 'Proxy-Authorization');
   assert.match(proxy[0].value, /nc=00000001/);
   assert.match(proxy[0].value, /nonce="B"/);

@@ -105,7 +105,10 @@ export function answerChallenge(ch: Challenge, input: DigestInput): Record<strin
   if (alg.session) ha1 = hash(alg.base, `${ha1}:${nonce}:${cnonce}`);
   const ha2 =
     qop === 'auth-int'
-      ? hash(alg.base, `${input.method}:${input.uri}:${hash(alg.base, input.body ?? Buffer.alloc(0))}`)
+      ? hash(
+          alg.base,
+          `${input.method}:${input.uri}:${hash(alg.base, input.body ?? Buffer.alloc(0))}`,
+        )
       : hash(alg.base, `${input.method}:${input.uri}`);
   const response = qop
     ? hash(alg.base, `${ha1}:${nonce}:${nc}:${cnonce}:${qop}:${ha2}`)
@@ -148,10 +151,7 @@ export interface DigestAnswer {
  */
 export class DigestClient {
   private readonly nonceCounts = new Map<string, number>();
-  private readonly cached = new Map<
-    string,
-    { ch: Challenge; header: DigestAnswer['header'] }
-  >();
+  private readonly cached = new Map<string, { ch: Challenge; header: DigestAnswer['header'] }>();
 
   constructor(
     readonly username: string,

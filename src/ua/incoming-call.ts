@@ -69,7 +69,8 @@ export class IncomingCall extends Call {
   /** Refuses the call with a final status (486 Busy Here by default). */
   reject(status = 486, reason?: string): void {
     if (this.answeredFinal || this.state === 'ended') return;
-    if (status < 300 || status > 699) throw new RangeError(`reject needs a status 300-699, not ${status}`);
+    if (status < 300 || status > 699)
+      throw new RangeError(`reject needs a status 300-699, not ${status}`);
     this.answeredFinal = true;
     const res = createResponse(this.request, status, reason, { toTag: this.localTag });
     this.tx.respond(res);

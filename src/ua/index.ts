@@ -8,7 +8,12 @@ export { Registration, RegistrationError, refreshDelay } from './registration.ts
 export type { RegistrationEvents } from './registration.ts';
 export { Dialog, dialogKey } from './dialog.ts';
 export type { DialogState } from './dialog.ts';
-export { DigestClient, answerChallenge, pickChallenges, formatCredentials } from './digest-client.ts';
+export {
+  DigestClient,
+  answerChallenge,
+  pickChallenges,
+  formatCredentials,
+} from './digest-client.ts';
 export type { Challenge, DigestAnswer } from './digest-client.ts';
 export { ServerLocator, orderSrv, uriTransport, defaultPort } from './server-locator.ts';
 export type { ServerTarget, TransportName, ServerLocatorOptions } from './server-locator.ts';

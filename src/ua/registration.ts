@@ -124,7 +124,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     const ours = /<([^>]*)>/.exec(this.contactValue)?.[1] ?? this.contactValue;
     const mine = res.contact.find((c) => !c.star && sameBinding(ours, c.uri));
     if (mine?.expires !== undefined) return mine.expires;
-    if (res.contact.length === 1 && res.contact[0].expires !== undefined) return res.contact[0].expires;
+    if (res.contact.length === 1 && res.contact[0].expires !== undefined)
+      return res.contact[0].expires;
     return res.expires ?? this.requested;
   }
 
@@ -146,7 +147,10 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   }
 }
 
-function sameBinding(ours: string, theirs: { user?: string; host: string; port?: number }): boolean {
+function sameBinding(
+  ours: string,
+  theirs: { user?: string; host: string; port?: number },
+): boolean {
   const m = /^sips?:(?:([^@;]*)@)?([^;?]+)/i.exec(ours);
   if (!m) return false;
   const hostPort = m[2];

@@ -44,7 +44,13 @@ const naptr = (name: string, order: number, pref: number, service: string, repla
   add(
     name,
     TYPE.NAPTR,
-    Buffer.concat([u16(order, pref), charString('s'), charString(service), charString(''), encodeName(replacement)]),
+    Buffer.concat([
+      u16(order, pref),
+      charString('s'),
+      charString(service),
+      charString(''),
+      encodeName(replacement),
+    ]),
   );
 const srv = (name: string, priority: number, weight: number, port: number, target: string) =>
   add(name, TYPE.SRV, Buffer.concat([u16(priority, weight, port), encodeName(target)]));
@@ -120,7 +126,8 @@ before(async () => {
 
 after(() => server.close());
 
-const locator = () => new ServerLocator({ servers: [dnsAddress], timeout: 500, tries: 1, random: () => 0.5 });
+const locator = () =>
+  new ServerLocator({ servers: [dnsAddress], timeout: 500, tries: 1, random: () => 0.5 });
 const short = (ts: { transport: string; address: string; port: number }[]) =>
   ts.map((t) => `${t.transport}:${t.address}:${t.port}`);
 
@@ -146,21 +153,34 @@ test('without NAPTR or SRV, A then AAAA with the default transport and port', as
 
 test('an explicit port skips NAPTR and SRV', async () => {
   queries.length = 0;
-  const targets = await locator().locate({ scheme: 'sip', host: 'example.test', port: 7000, params: {} });
+  const targets = await locator().locate({
+    scheme: 'sip',
+    host: 'example.test',
+    port: 7000,
+    params: {},
+  });
   assert.deepEqual(short(targets), ['udp:127.0.0.9:7000']);
   assert.ok(queries.every((q) => !q.endsWith(`|${TYPE.NAPTR}`) && !q.endsWith(`|${TYPE.SRV}`)));
 });
 
 test('a transport parameter goes straight to that SRV', async () => {
   queries.length = 0;
-  const targets = await locator().locate({ scheme: 'sip', host: 'example.test', params: { transport: 'udp' } });
+  const targets = await locator().locate({
+    scheme: 'sip',
+    host: 'example.test',
+    params: { transport: 'udp' },
+  });
   assert.deepEqual(short(targets), ['udp:127.0.0.2:5090']);
   assert.ok(!queries.includes(`example.test|${TYPE.NAPTR}`));
 });
 
 test('a numeric host makes no DNS query', async () => {
   queries.length = 0;
-  const targets = await locator().locate({ scheme: 'sip', host: '127.0.0.7', params: { transport: 'tcp' } });
+  const targets = await locator().locate({
+    scheme: 'sip',
+    host: '127.0.0.7',
+    params: { transport: 'tcp' },
+  });
   assert.deepEqual(short(targets), ['tcp:127.0.0.7:5060']);
   const v6 = await locator().locate({ scheme: 'sips', host: '[::1]', port: 5071, params: {} });
   assert.deepEqual(short(v6), ['tls:::1:5071']);
@@ -173,7 +193,12 @@ test('a sips URI uses only secure NAPTR services', async () => {
 });
 
 test('transports the UA does not support are skipped', async () => {
-  const udpOnly = new ServerLocator({ servers: [dnsAddress], transports: ['udp'], timeout: 500, tries: 1 });
+  const udpOnly = new ServerLocator({
+    servers: [dnsAddress],
+    transports: ['udp'],
+    timeout: 500,
+    tries: 1,
+  });
   const targets = await udpOnly.locate({ scheme: 'sip', host: 'example.test', params: {} });
   assert.deepEqual(short(targets), ['udp:127.0.0.2:5090']);
 });

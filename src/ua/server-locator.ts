@@ -145,7 +145,10 @@ export class ServerLocator {
   private readonly random: () => number;
 
   constructor(options: ServerLocatorOptions = {}) {
-    this.resolver = new dns.Resolver({ timeout: options.timeout ?? 2000, tries: options.tries ?? 2 });
+    this.resolver = new dns.Resolver({
+      timeout: options.timeout ?? 2000,
+      tries: options.tries ?? 2,
+    });
     if (options.servers) this.resolver.setServers(options.servers);
     this.transports = options.transports ?? ['udp', 'tcp', 'tls', 'ws', 'wss'];
     this.random = options.random ?? Math.random;
@@ -160,7 +163,9 @@ export class ServerLocator {
 
     // §4.1/§4.2: a numeric address needs no lookup at all.
     if (isIP(host)) {
-      return [{ transport: fallback, address: host, port: uri.port ?? defaultPort(fallback), host }];
+      return [
+        { transport: fallback, address: host, port: uri.port ?? defaultPort(fallback), host },
+      ];
     }
     // An explicit port: only the address records.
     if (uri.port !== undefined) return this.addresses(host, fallback, uri.port);
@@ -219,13 +224,14 @@ export class ServerLocator {
     return out;
   }
 
-  private async addresses(host: string, transport: TransportName, port: number): Promise<ServerTarget[]> {
+  private async addresses(
+    host: string,
+    transport: TransportName,
+    port: number,
+  ): Promise<ServerTarget[]> {
     if (isIP(host)) return [{ transport, address: host, port, host }];
     const out: ServerTarget[] = [];
-    for (const lookup of [
-      () => this.resolver.resolve4(host),
-      () => this.resolver.resolve6(host),
-    ]) {
+    for (const lookup of [() => this.resolver.resolve4(host), () => this.resolver.resolve6(host)]) {
       try {
         for (const address of await lookup()) out.push({ transport, address, port, host });
       } catch (err) {

@@ -73,20 +73,30 @@ export class UacCore {
     if (params.transport === undefined && this.defaultTransport !== 'udp') {
       params.transport = this.defaultTransport === 'wss' ? 'wss' : this.defaultTransport;
     }
-    const targets = await this.locator.locate({ scheme: uri.scheme, host: uri.host, port: uri.port, params });
+    const targets = await this.locator.locate({
+      scheme: uri.scheme,
+      host: uri.host,
+      port: uri.port,
+      params,
+    });
     return targets.map((t) => ({ protocol: t.transport, address: t.address, port: t.port }));
   }
 
   /** Sends a request until it has a final response; never rejects. */
   async send(request: SipRequest, handlers: UacHandlers = {}): Promise<UacResult> {
     let current = request;
-    const answered = new Map<string, { ch: Challenge; header: 'Authorization' | 'Proxy-Authorization' }>();
+    const answered = new Map<
+      string,
+      { ch: Challenge; header: 'Authorization' | 'Proxy-Authorization' }
+    >();
     for (let round = 0; ; round++) {
       const result = await this.sendToTargets(current, handlers);
       const status = result.response.status;
-      if ((status !== 401 && status !== 407) || !this.digest || round >= MAX_AUTH_ROUNDS) return result;
+      if ((status !== 401 && status !== 407) || !this.digest || round >= MAX_AUTH_ROUNDS)
+        return result;
       const header = status === 407 ? 'Proxy-Authorization' : 'Authorization';
-      const challenges = status === 407 ? result.response.proxyAuthenticate : result.response.wwwAuthenticate;
+      const challenges =
+        status === 407 ? result.response.proxyAuthenticate : result.response.wwwAuthenticate;
       const picked = pickChallenges(challenges);
       if (picked.length === 0) return result;
       for (const ch of picked) {
@@ -120,7 +130,12 @@ export class UacCore {
       targets = [];
     }
     if (targets.length === 0) {
-      return { response: localResponse(request, 503, 'No Server Found'), request, destination: undefined, local: true };
+      return {
+        response: localResponse(request, 503, 'No Server Found'),
+        request,
+        destination: undefined,
+        local: true,
+      };
     }
     let last: Attempt | undefined;
     let lastRequest = request;
@@ -129,7 +144,12 @@ export class UacCore {
       last = await this.sendOnce(attempt, target, handlers);
       lastRequest = last.tx?.request ?? attempt;
       if (last.kind === 'final') {
-        return { response: last.response, request: lastRequest, destination: last.tx.destination, local: false };
+        return {
+          response: last.response,
+          request: lastRequest,
+          destination: last.tx.destination,
+          local: false,
+        };
       }
       // Fail over only when nothing at all came back from this server.
       if (last.tx?.lastResponse) break;
@@ -162,7 +182,8 @@ export class UacCore {
           onTimeout: (t) => settle({ kind: 'timeout', tx: t }),
           onTransportError: (error, t) => settle({ kind: 'error', error, tx: t }),
           // Terminated from outside (the call was abandoned) before any final response.
-          onTerminated: (t) => settle({ kind: 'error', error: new Error('transaction terminated'), tx: t }),
+          onTerminated: (t) =>
+            settle({ kind: 'error', error: new Error('transaction terminated'), tx: t }),
         });
         handlers.onTransaction?.(tx);
       } catch (error) {

@@ -78,7 +78,16 @@ export interface UserAgentEvents {
 }
 
 /** Methods we answer (Allow, §20.5). */
-export const ALLOWED_METHODS = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'UPDATE', 'INFO', 'NOTIFY'];
+export const ALLOWED_METHODS = [
+  'INVITE',
+  'ACK',
+  'CANCEL',
+  'BYE',
+  'OPTIONS',
+  'UPDATE',
+  'INFO',
+  'NOTIFY',
+];
 /** Option tags we support (Require / Supported, §8.2.2.3). */
 const SUPPORTED_OPTIONS: string[] = [];
 
@@ -88,7 +97,8 @@ export function parseEndpoint(text: string, fallback: TransportName = 'udp'): En
   if (!m) throw new Error(`not an endpoint: ${text} (expected [udp|tcp|tls|ws|wss:]HOST[:PORT])`);
   const protocol = (m[1]?.toLowerCase() as TransportName | undefined) ?? fallback;
   const address = m[2].replace(/^\[|\]$/g, '');
-  const port = m[3] !== undefined ? Number(m[3]) : protocol === 'tls' || protocol === 'wss' ? 5061 : 5060;
+  const port =
+    m[3] !== undefined ? Number(m[3]) : protocol === 'tls' || protocol === 'wss' ? 5061 : 5060;
   return { protocol, address, port };
 }
 
@@ -104,7 +114,10 @@ function proxyUri(server: string, transport: TransportName | undefined): string 
       .filter(([k]) => k !== 'lr')
       .map(([k, v]) => (v === null ? `;${k}` : `;${k}=${v}`))
       .join('');
-    const t = uri.params.transport === undefined && transport && transport !== 'udp' ? `;transport=${transport}` : '';
+    const t =
+      uri.params.transport === undefined && transport && transport !== 'udp'
+        ? `;transport=${transport}`
+        : '';
     return `${uri.scheme}:${hostForUri(uri.host.replace(/^\[|\]$/g, ''))}${uri.port ? `:${uri.port}` : ''}${params}${t};lr`;
   }
   const explicit = /^(udp|tcp|tls|ws|wss):/i.test(server);
@@ -139,8 +152,11 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
     this.config = options;
     this.aor = parseUri(options.uri);
     const username = options.username ?? this.aor.user ?? '';
-    this.digest = options.password !== undefined ? new DigestClient(username, options.password) : undefined;
-    const serverTransport = options.server ? /^(udp|tcp|tls|ws|wss):/i.exec(options.server)?.[1] : undefined;
+    this.digest =
+      options.password !== undefined ? new DigestClient(username, options.password) : undefined;
+    const serverTransport = options.server
+      ? /^(udp|tcp|tls|ws|wss):/i.exec(options.server)?.[1]
+      : undefined;
     this.defaultTransport =
       options.transport ?? (serverTransport?.toLowerCase() as TransportName | undefined) ?? 'udp';
     this.proxy = options.server ? proxyUri(options.server, options.transport) : undefined;
@@ -149,14 +165,17 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
     this.transport.onError((err) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
     });
-    const self = this;
+    const uac = () => this.requireStarted();
+    const transactions = () => {
+      if (!this.transactions) throw new Error('user agent not started');
+      return this.transactions;
+    };
     this.ctx = {
       get uac() {
-        return self.requireStarted();
+        return uac();
       },
       get transactions() {
-        if (!self.transactions) throw new Error('user agent not started');
-        return self.transactions;
+        return transactions();
       },
       transport: this.transport,
       t1: options.timers?.T1 ?? 500,
@@ -188,7 +207,10 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
   /** Opens the sockets. Listens on UDP, plus TCP on the same port when TCP is the transport. */
   async start(): Promise<void> {
     if (this.started) return;
-    const listen = parseEndpoint(this.config.listen ?? `${this.defaultTransport}:127.0.0.1:0`, this.defaultTransport);
+    const listen = parseEndpoint(
+      this.config.listen ?? `${this.defaultTransport}:127.0.0.1:0`,
+      this.defaultTransport,
+    );
     const first = await this.transport.listen({
       protocol: listen.protocol === 'tcp' ? 'tcp' : 'udp',
       address: listen.address,
@@ -231,7 +253,10 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
     const via = this.transport.viaFor(protocol);
     const user = this.aor.user ? `${this.aor.user}@` : '';
     const port = via.port ? `:${via.port}` : '';
-    const t = protocol === 'udp' ? '' : `;transport=${protocol === 'tls' ? 'tcp' : protocol === 'wss' ? 'ws' : protocol}`;
+    const t =
+      protocol === 'udp'
+        ? ''
+        : `;transport=${protocol === 'tls' ? 'tcp' : protocol === 'wss' ? 'ws' : protocol}`;
     const scheme = protocol === 'tls' || protocol === 'wss' ? 'sips' : 'sip';
     return `<${scheme}:${user}${via.host}${port}${t}>`;
   }
@@ -325,7 +350,11 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
 
   // ------------------------------------------------------------------ UAS core
 
-  private onRequest(req: SipRequest, tx: ServerTransaction | undefined, _inbound: InboundMessage): void {
+  private onRequest(
+    req: SipRequest,
+    tx: ServerTransaction | undefined,
+    _inbound: InboundMessage,
+  ): void {
     if (req.method === 'ACK') {
       const tag = req.to.tag;
       if (tag) this.calls.get(`${req.callId}\u0000${tag}`)?.receiveRequest(req, undefined);

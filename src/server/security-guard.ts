@@ -1,0 +1,283 @@
+// The call server's defences (config `security`), consulted by CallServer for every request and
+// after every digest check:
+//
+//   scanner      a User-Agent containing one of security.scannerUserAgents (case-insensitive) is
+//                dropped silently: sipvicious and friends get no answer, so they find nothing.
+//                Applies to every source, trusted ones included.
+//   rate limit   more than rateLimit.requests requests in rateLimit.perSeconds from one address
+//                (sliding window, like Kamailio's pike) bans the address for rateLimit.banSeconds.
+//   brute force  bruteForce.maxFailures failed authentications within windowSeconds
+//                - from one address ban that address for bruteForce.banSeconds;
+//                - against one user put that user "under attack" for banSeconds: the addresses
+//                  that failed against it in the window are banned, and so is any address that
+//                  fails against it while it is under attack, at its first failure.
+//                An address from which the user authenticated successfully (within windowSeconds
+//                or banSeconds, whichever is longer) is never banned by the user rule: a phone that
+//                mistyped once is not locked out because someone else attacks its account. It is
+//                still banned by the per-address rule if it fails maxFailures times itself.
+//                A success never resets a failure count (one valid account must not buy unlimited
+//                guesses at another).
+//   trusted      security.trustedSources ('address' or 'address:port') are never rate-limited
+//                nor banned.
+//
+// Bans are by address (every port): an attacker changing ports stays banned. Banned requests are
+// dropped without an answer. Memory is bounded: caps on tracked addresses, users and bans, and
+// stale entries pruned as time passes (no timers: pruning happens on the calls themselves).
+import type { SipRequest } from '../sip/index.ts';
+import type { Endpoint, InboundMessage } from '../transport/index.ts';
+import type { RequestGuard } from './call-server.ts';
+import type { ServerConfig } from './config.ts';
+import { BanList, type Ban } from './ban-list.ts';
+import { RateLimiter } from './rate-limiter.ts';
+
+export type SecurityConfig = ServerConfig['security'];
+
+export interface SecurityGuardOptions {
+  /** Clock in ms (tests inject one). */
+  now?: () => number;
+  /** Addresses (and users) tracked at most by each counter (default 10 000). */
+  maxTracked?: number;
+  /** Bans held at most (default 10 000). */
+  maxBans?: number;
+  /** Told about every new ban. */
+  log?: (line: string) => void;
+}
+
+/** What the guard did since it started. */
+export interface SecurityStats {
+  /** Requests looked at. */
+  seen: number;
+  admitted: number;
+  droppedBanned: number;
+  droppedScanner: number;
+  droppedRate: number;
+  authFailures: number;
+  bansIssued: number;
+}
+
+/** Per attacked user: failing addresses in the window, and addresses it succeeded from. */
+interface UserRecord {
+  underAttackUntil: number;
+  failedFrom: Map<string, number>;
+  succeededFrom: Map<string, number>;
+}
+
+const MAX_ADDRESSES_PER_USER = 64;
+
+export class SecurityGuard implements RequestGuard {
+  readonly stats: SecurityStats = {
+    seen: 0,
+    admitted: 0,
+    droppedBanned: 0,
+    droppedScanner: 0,
+    droppedRate: 0,
+    authFailures: 0,
+    bansIssued: 0,
+  };
+  private readonly banList: BanList;
+  private readonly requests: RateLimiter;
+  private readonly sourceFailures: RateLimiter;
+  private readonly userFailures: RateLimiter;
+  private readonly users = new Map<string, UserRecord>();
+  private readonly scanners: string[];
+  private readonly trusted: Set<string>;
+  private readonly now: () => number;
+  private readonly maxTracked: number;
+  private readonly log: (line: string) => void;
+  /** How long a successful source stays protected from user-rule bans (ms). */
+  private readonly goodSourceMs: number;
+
+  constructor(
+    private readonly config: SecurityConfig,
+    opts: SecurityGuardOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.maxTracked = opts.maxTracked ?? 10_000;
+    this.log = opts.log ?? (() => {});
+    this.banList = new BanList(opts.maxBans);
+    this.requests = new RateLimiter({
+      windowMs: config.rateLimit.perSeconds * 1000,
+      maxKeys: this.maxTracked,
+    });
+    const failureWindow = { windowMs: config.bruteForce.windowSeconds * 1000 };
+    this.sourceFailures = new RateLimiter({ ...failureWindow, maxKeys: this.maxTracked });
+    this.userFailures = new RateLimiter({ ...failureWindow, maxKeys: this.maxTracked });
+    this.scanners = config.scannerUserAgents.map((s) => s.toLowerCase());
+    this.trusted = new Set(config.trustedSources.map(normalizeSource));
+    this.goodSourceMs =
+      Math.max(config.bruteForce.windowSeconds, config.bruteForce.banSeconds) * 1000;
+  }
+
+  admit(req: SipRequest, inbound: InboundMessage): boolean {
+    this.stats.seen++;
+    if (this.isScanner(req)) {
+      this.stats.droppedScanner++;
+      return false;
+    }
+    const source = inbound.source;
+    if (this.isTrusted(source)) {
+      this.stats.admitted++;
+      return true;
+    }
+    const now = this.now();
+    if (this.banList.check(source.address, now)) {
+      this.stats.droppedBanned++;
+      return false;
+    }
+    const rate = this.config.rateLimit;
+    if (this.requests.hit(source.address, now) > rate.requests) {
+      this.stats.droppedRate++;
+      this.requests.forget(source.address);
+      this.ban(source.address, 'rate-limit', rate.banSeconds, now);
+      return false;
+    }
+    this.stats.admitted++;
+    return true;
+  }
+
+  authFailed(source: Endpoint, user: string | undefined): void {
+    this.stats.authFailures++;
+    if (this.isTrusted(source)) return;
+    const now = this.now();
+    const bf = this.config.bruteForce;
+    const address = source.address;
+    if (this.sourceFailures.hit(address, now) >= bf.maxFailures) {
+      this.sourceFailures.forget(address);
+      this.ban(address, 'brute-force', bf.banSeconds, now, user);
+    }
+    if (user === undefined) return;
+    const record = this.userRecord(user, now);
+    touch(record.failedFrom, address, now);
+    if (record.underAttackUntil > now) {
+      // Under attack: whoever fails against this user now is banned at once.
+      if (!this.succeededRecently(record, address, now))
+        this.ban(address, 'user-under-attack', bf.banSeconds, now, user);
+      return;
+    }
+    if (this.userFailures.hit(user, now) >= bf.maxFailures) {
+      this.userFailures.forget(user);
+      record.underAttackUntil = now + bf.banSeconds * 1000;
+      this.log(`security: user ${user} under attack (${bf.maxFailures} failures)`);
+      const windowStart = now - bf.windowSeconds * 1000;
+      for (const [from, at] of record.failedFrom) {
+        if (at >= windowStart && !this.succeededRecently(record, from, now))
+          this.ban(from, 'user-under-attack', bf.banSeconds, now, user);
+      }
+    }
+  }
+
+  authSucceeded(source: Endpoint, user: string): void {
+    const now = this.now();
+    touch(this.userRecord(user, now).succeededFrom, source.address, now);
+  }
+
+  /** Bans in force now (for /api/bans and the metrics gauge). */
+  bans(): Ban[] {
+    return this.banList.list(this.now());
+  }
+
+  /** Whether an address is banned now. */
+  isBanned(address: string): boolean {
+    return this.banList.has(address, this.now());
+  }
+
+  /** Lifts the ban on an address (an operator's decision). */
+  unban(address: string): boolean {
+    return this.banList.lift(address);
+  }
+
+  /** Users tracked now (bounded by maxTracked). */
+  get trackedUsers(): number {
+    return this.users.size;
+  }
+
+  /** Addresses whose request rate is tracked now (bounded by maxTracked). */
+  get trackedSources(): number {
+    return this.requests.size;
+  }
+
+  private ban(
+    address: string,
+    reason: Ban['reason'],
+    seconds: number,
+    now: number,
+    user?: string,
+  ): void {
+    const wasBanned = this.banList.has(address, now);
+    this.banList.ban(address, reason, seconds, now, user);
+    if (wasBanned) return;
+    this.stats.bansIssued++;
+    this.log(
+      `security: banned ${address} for ${seconds} s (${reason}${user !== undefined ? ` on user ${user}` : ''})`,
+    );
+  }
+
+  private isScanner(req: SipRequest): boolean {
+    if (this.scanners.length === 0) return false;
+    const ua = req.userAgent?.toLowerCase();
+    if (!ua) return false;
+    return this.scanners.some((s) => ua.includes(s));
+  }
+
+  private isTrusted(source: Endpoint): boolean {
+    if (this.trusted.size === 0) return false;
+    const address = source.address.toLowerCase();
+    return (
+      this.trusted.has(address) ||
+      this.trusted.has(`${address.includes(':') ? `[${address}]` : address}:${source.port}`)
+    );
+  }
+
+  private succeededRecently(record: UserRecord, address: string, now: number): boolean {
+    const at = record.succeededFrom.get(address);
+    return at !== undefined && now - at < this.goodSourceMs;
+  }
+
+  /** The user's record; the least recently touched user is forgotten when there are too many. */
+  private userRecord(user: string, now: number): UserRecord {
+    let record = this.users.get(user);
+    if (record) {
+      this.users.delete(user);
+    } else {
+      if (this.users.size >= this.maxTracked) this.pruneUsers(now);
+      record = { underAttackUntil: 0, failedFrom: new Map(), succeededFrom: new Map() };
+    }
+    this.users.set(user, record);
+    return record;
+  }
+
+  private pruneUsers(now: number): void {
+    const failWindow = this.config.bruteForce.windowSeconds * 1000;
+    for (const [user, r] of this.users) {
+      const lastFailure = Math.max(0, ...r.failedFrom.values());
+      const lastSuccess = Math.max(0, ...r.succeededFrom.values());
+      if (
+        r.underAttackUntil <= now &&
+        now - lastFailure >= failWindow &&
+        now - lastSuccess >= this.goodSourceMs
+      )
+        this.users.delete(user);
+    }
+    if (this.users.size >= this.maxTracked) {
+      const oldest = this.users.keys().next();
+      if (!oldest.done) this.users.delete(oldest.value);
+    }
+  }
+}
+
+/** Records `address` as seen at `now` in a small bounded map (oldest forgotten first). */
+function touch(map: Map<string, number>, address: string, now: number): void {
+  map.delete(address);
+  if (map.size >= MAX_ADDRESSES_PER_USER) {
+    const oldest = map.keys().next();
+    if (!oldest.done) map.delete(oldest.value);
+  }
+  map.set(address, now);
+}
+
+/** 'Address' or 'address:port' as written in the config, lower-cased; '[v6]:port' kept bracketed. */
+function normalizeSource(s: string): string {
+  const t = s.trim().toLowerCase();
+  if (t.startsWith('[') && t.endsWith(']')) return t.slice(1, -1); // '[::1]' = '::1'
+  return t;
+}

@@ -1,0 +1,181 @@
+// SIP trunks toward a provider played by SIPp: digest credentials answered on 401 then 407,
+// outbound registration with a challenge, and failover to the second peer on 503.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CallServer } from '../src/server/call-server.ts';
+import { validateConfig } from '../src/server/config.ts';
+import { SqliteStore } from '../src/store/sqlite-store.ts';
+import { needTool, repoRoot } from './support/peers.ts';
+import { Peer, freePort, scratchDir, sippErrors } from './ua-sipp-peer.ts';
+
+async function startServer(
+  raw: Record<string, unknown>,
+  sipPort: number,
+): Promise<{ server: CallServer; store: SqliteStore }> {
+  const dir = mkdtempSync(join(tmpdir(), 'trapezoid-trunk-'));
+  const config = validateConfig({
+    domain: 'trunk.test',
+    listen: [{ transport: 'udp', address: '127.0.0.1', port: sipPort }],
+    database: join(dir, 't.db'),
+    ...raw,
+  });
+  const store = new SqliteStore(config.database);
+  const server = new CallServer({ config, store });
+  await server.start();
+  return { server, store };
+}
+
+const sipp = (args: string[], dir: string) =>
+  new Peer('sipp', [...args, '-i', '127.0.0.1', '-nostdin', '-trace_err', '-timeout', '20s'], dir);
+
+test("a trunk answers the provider's 401 and then 407 with its credentials", async (t) => {
+  if (!needTool(t, 'sipp', 'sip-tester')) return;
+  const [sip, provider, uacPort] = [await freePort(), await freePort(), await freePort()];
+  const { server, store } = await startServer(
+    {
+      trunks: [
+        {
+          name: 'provider',
+          peers: [{ host: '127.0.0.1', port: provider }],
+          auth: { username: 'alice', password: 'wonderland' },
+        },
+        { name: 'pbx', peers: [{ host: '127.0.0.1', port: uacPort }], transit: true },
+      ],
+      dialplan: [{ match: { regex: '^service$' }, route: { action: 'trunk', trunk: 'provider' } }],
+    },
+    sip,
+  );
+  const provDir = scratchDir();
+  const uas = sipp(
+    ['-sf', join(repoRoot, 'bench/scenarios/auth-401-407.xml'), '-p', String(provider), '-m', '1'],
+    provDir,
+  );
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const dir = scratchDir();
+    const uac = sipp(
+      [`127.0.0.1:${sip}`, '-sn', 'uac', '-s', 'service', '-m', '1', '-p', String(uacPort)],
+      dir,
+    );
+    const done = await uac.finish(30_000);
+    assert.equal(
+      done.code,
+      0,
+      `caller failed:\n${sippErrors(dir)}\nprovider:\n${sippErrors(provDir)}`,
+    );
+    const prov = await uas.finish(15_000);
+    assert.equal(prov.code, 0, `provider saw bad credentials:\n${sippErrors(provDir)}`);
+    const [cdr] = store.listCdrs();
+    assert.equal(cdr?.finalStatus, 200);
+    assert.equal(cdr?.trunk, 'provider');
+  } finally {
+    uas.kill();
+    await server.stop();
+    store.close();
+  }
+});
+
+test('a trunk registers with its provider, answering the challenge', async (t) => {
+  if (!needTool(t, 'sipp', 'sip-tester')) return;
+  const [sip, provider] = [await freePort(), await freePort()];
+  const provDir = scratchDir();
+  const registrar = sipp(
+    [
+      '-sf',
+      join(repoRoot, 'test/fixtures/sipp/registrar-401.xml'),
+      '-p',
+      String(provider),
+      '-m',
+      '1',
+    ],
+    provDir,
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  const { server, store } = await startServer(
+    {
+      trunks: [
+        {
+          name: 'provider',
+          peers: [{ host: '127.0.0.1', port: provider }],
+          auth: { username: 'acct', password: 'provider-secret' },
+          register: { aor: 'sip:acct@provider.test', expires: 300 },
+        },
+      ],
+    },
+    sip,
+  );
+  try {
+    const reg = server.trunkRegistrations.get('provider')!;
+    const state = await reg.settled();
+    assert.equal(
+      state,
+      'registered',
+      `last status ${reg.lastStatus}; provider:\n${sippErrors(provDir)}`,
+    );
+    assert.equal(reg.granted, 120);
+    const done = await registrar.finish(10_000);
+    assert.equal(done.code, 0, sippErrors(provDir));
+  } finally {
+    registrar.kill();
+    await server.stop();
+    store.close();
+  }
+});
+
+test('failover: the first peer answers 503, the call completes through the second', async (t) => {
+  if (!needTool(t, 'sipp', 'sip-tester')) return;
+  const [sip, down, up, uacPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  const { server, store } = await startServer(
+    {
+      trunks: [
+        {
+          name: 'carrier',
+          peers: [
+            { host: '127.0.0.1', port: down },
+            { host: '127.0.0.1', port: up },
+          ],
+        },
+        { name: 'pbx', peers: [{ host: '127.0.0.1', port: uacPort }], transit: true },
+      ],
+      dialplan: [{ match: { regex: '^service$' }, route: { action: 'trunk', trunk: 'carrier' } }],
+    },
+    sip,
+  );
+  const downDir = scratchDir();
+  const failing = sipp(
+    ['-sf', join(repoRoot, 'test/fixtures/sipp/uas-503.xml'), '-p', String(down), '-m', '1'],
+    downDir,
+  );
+  const upDir = scratchDir();
+  const working = sipp(['-sn', 'uas', '-p', String(up), '-m', '1'], upDir);
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const dir = scratchDir();
+    const uac = sipp(
+      [`127.0.0.1:${sip}`, '-sn', 'uac', '-s', 'service', '-m', '1', '-p', String(uacPort)],
+      dir,
+    );
+    const done = await uac.finish(30_000);
+    assert.equal(done.code, 0, `caller failed:\n${sippErrors(dir)}`);
+    assert.equal(
+      (await failing.finish(10_000)).code,
+      0,
+      `the failing peer was not tried first:\n${sippErrors(downDir)}`,
+    );
+    assert.equal((await working.finish(10_000)).code, 0, sippErrors(upDir));
+    assert.equal(store.listCdrs()[0]?.finalStatus, 200);
+  } finally {
+    failing.kill();
+    working.kill();
+    await server.stop();
+    store.close();
+  }
+});
