@@ -24,7 +24,9 @@ for (const d of ['src', 'test']) {
   }
 }
 const filters = process.argv.slice(2);
-const chosen = files.sort().filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+const chosen = files
+  .sort()
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 if (chosen.length === 0) {
   console.error('no test files matched');
   process.exit(1);

@@ -66,7 +66,11 @@ export function register(program: Command): void {
     .command('cert')
     .description('write a self-signed key.pem and cert.pem for a tls listener (tests, labs)')
     .option('-o, --out <dir>', 'directory to write key.pem and cert.pem into', '.')
-    .option('--cn <name>', 'common name (also in subjectAltName with 127.0.0.1 and ::1)', 'localhost')
+    .option(
+      '--cn <name>',
+      'common name (also in subjectAltName with 127.0.0.1 and ::1)',
+      'localhost',
+    )
     .option('--days <n>', 'validity in days', '365')
     .option('-f, --force', 'overwrite an existing key.pem / cert.pem')
     .option('--json', 'print the paths and fingerprint as one JSON line')
@@ -89,7 +93,13 @@ export function register(program: Command): void {
       mkdirSync(dir, { recursive: true });
       writeFileSync(keyPath, pems.key, { mode: 0o600 });
       writeFileSync(certPath, pems.cert);
-      const out = { key: keyPath, cert: certPath, cn: opts.cn, days, fingerprint: pems.fingerprint };
+      const out = {
+        key: keyPath,
+        cert: certPath,
+        cn: opts.cn,
+        days,
+        fingerprint: pems.fingerprint,
+      };
       process.stdout.write(
         opts.json
           ? `${JSON.stringify(out)}\n`

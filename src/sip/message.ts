@@ -11,7 +11,13 @@ import { isToken, isWord, skipWs, splitList } from './grammar.ts';
 import { H, canonicalName, headerKey, isListKind } from './header-names.ts';
 import { parseMediaType } from './media-type.ts';
 import { parseMultipart, type BodyPart } from './multipart.ts';
-import { parseCheckedNameAddr, parseContact, parseNameAddr, type Contact, type NameAddr } from './name-addr.ts';
+import {
+  parseCheckedNameAddr,
+  parseContact,
+  parseNameAddr,
+  type Contact,
+  type NameAddr,
+} from './name-addr.ts';
 import { SipParseError, valueError } from './parse-error.ts';
 import { parseSipDate } from './sip-date.ts';
 import { parseUri, type SipUri } from './uri.ts';
@@ -396,7 +402,8 @@ export abstract class SipMessage {
     const c = this._cache[H.from] as NameAddr | undefined;
     if (c !== undefined) return c;
     const text = this._required(H.from);
-    return (this._cache[H.from] = this._ht !== null ? parseCheckedNameAddr(text) : parseNameAddr(text));
+    return (this._cache[H.from] =
+      this._ht !== null ? parseCheckedNameAddr(text) : parseNameAddr(text));
   }
 
   /** Throws SipParseError when absent (see validateRequest). */
@@ -404,7 +411,8 @@ export abstract class SipMessage {
     const c = this._cache[H.to] as NameAddr | undefined;
     if (c !== undefined) return c;
     const text = this._required(H.to);
-    return (this._cache[H.to] = this._ht !== null ? parseCheckedNameAddr(text) : parseNameAddr(text));
+    return (this._cache[H.to] =
+      this._ht !== null ? parseCheckedNameAddr(text) : parseNameAddr(text));
   }
 
   /** Throws SipParseError when absent (see validateRequest). */
@@ -432,7 +440,9 @@ export abstract class SipMessage {
 
   get contact(): Contact[] {
     const checked = this._ht !== null;
-    return this._typed(H.contact, () => this._values(H.contact).map((x) => parseContact(x, checked)));
+    return this._typed(H.contact, () =>
+      this._values(H.contact).map((x) => parseContact(x, checked)),
+    );
   }
 
   get route(): NameAddr[] {

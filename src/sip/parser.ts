@@ -74,8 +74,14 @@ export function parseMessage(
   const startEnd = lf > pos && buf[lf - 1] === CR ? lf - 1 : lf;
   // a Status-Line starts with "SIP/" (0x53 0x49 0x50 0x2f)
   const isResponse =
-    startEnd - pos >= 4 && buf[pos] === 0x53 && buf[pos + 1] === 0x49 && buf[pos + 2] === 0x50 && buf[pos + 3] === 0x2f;
-  const msg = isResponse ? parseStatusLine(buf, pos, startEnd) : parseRequestLine(buf, pos, startEnd);
+    startEnd - pos >= 4 &&
+    buf[pos] === 0x53 &&
+    buf[pos + 1] === 0x49 &&
+    buf[pos + 2] === 0x50 &&
+    buf[pos + 3] === 0x2f;
+  const msg = isResponse
+    ? parseStatusLine(buf, pos, startEnd)
+    : parseRequestLine(buf, pos, startEnd);
 
   // ---- header block ----
   // offsets go to a reused scratch table first, then one exact-size copy is kept

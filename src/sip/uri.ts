@@ -146,7 +146,10 @@ function parseParams(text: string, i: number, params: Record<string, string | nu
     if (j === i + 1) throw valueError('Invalid URI: empty parameter', i + 1);
     const bn = badAt(text, i + 1, j, PARAMCHAR);
     if (bn >= 0) throw valueError('Invalid URI: bad character in parameter name', bn);
-    const name = text.indexOf('%', i + 1) < 0 || text.indexOf('%', i + 1) >= j ? lowerName(text, i + 1, j, URI_PARAMS) : unescapePercent(text.slice(i + 1, j)).toLowerCase();
+    const name =
+      text.indexOf('%', i + 1) < 0 || text.indexOf('%', i + 1) >= j
+        ? lowerName(text, i + 1, j, URI_PARAMS)
+        : unescapePercent(text.slice(i + 1, j)).toLowerCase();
     if (j < end && text.charCodeAt(j) === 0x3d) {
       let k = j + 1;
       while (k < end) {

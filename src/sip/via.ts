@@ -7,7 +7,7 @@
 //
 // SLASH, SEMI, COLON and EQUAL may have whitespace on either side.
 
-import { TOKEN, isDigits, isHost, isIPv4, isIPv6, quotedEnd, skipWs } from './grammar.ts';
+import { TOKEN, isHost, isIPv4, isIPv6, quotedEnd, skipWs } from './grammar.ts';
 import { valueError } from './parse-error.ts';
 
 export interface Via {
