@@ -1,7 +1,11 @@
 // bench:uas: SIPp's built-in `uac` against trapezoid's UAS (a minimal answering process built on
 // src/ua, started here as a child), and in the same run against SIPp's own `-sn uas`, stepping
-// the call rate. For each target: the highest rate whose step completed every call with none
-// failed. Last line: {"bench":"uas","trapezoid":N,"sipp_uas":N,"ratio":X}.
+// the call rate asked of SIPp. A step holds when every call completed, none failed, and SIPp
+// really placed calls at >= 80% of the rate asked (its CallRate(C), calls per second over the
+// whole run, tail included: one SIPp uac tops out near 3,000 calls/s on 2 cores, and asking for
+// more would measure SIPp, not the UAS). Each target's score is the highest rate really placed
+// in a step that held; a step that does not hold is run once more before the climb stops.
+// Last line: {"bench":"uas","trapezoid":N,"sipp_uas":N,"ratio":X}.
 //
 //   npm run bench:uas                       (node --import tsx bench/uas.ts)
 //   node --import tsx bench/uas.ts --rates 200,500,1000 --seconds 5
@@ -19,7 +23,12 @@ const SDP =
 
 /** Child mode: answer every INVITE with 180 then 200 (like SIPp's uas), until SIGTERM. */
 async function serve(port: number): Promise<void> {
-  const ua = new UserAgent({ uri: 'sip:uas@127.0.0.1', listen: `udp:127.0.0.1:${port}` });
+  // The same socket buffers as SIPp gets below (-buff_size), so both UASs absorb bursts alike.
+  const ua = new UserAgent({
+    uri: 'sip:uas@127.0.0.1',
+    listen: `udp:127.0.0.1:${port}`,
+    transportOptions: { udpBufferSize: Number(SIPP_BUFFER) },
+  });
   await ua.start();
   ua.on('invite', (call) => {
     call.ring();
@@ -39,12 +48,33 @@ interface StepResult {
   calls: number;
   successful: number;
   failed: number;
+  /** Calls per second SIPp really placed over the run (its CallRate(C)): it cannot always keep up. */
+  achieved: number;
   clean: boolean;
+}
+
+/** A step counts only if SIPp really placed calls at (nearly) the rate asked. */
+const RATE_HELD = 0.8;
+
+/** Every child started here, so an interrupted bench (Ctrl-C, SIGTERM) leaves none behind. */
+const children = new Set<ChildProcess>();
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+function stopChildrenOnSignal(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      for (const child of children) child.kill('SIGKILL');
+      process.exit(130);
+    });
+  }
 }
 
 function run(cmd: string, args: string[], cwd: string, limitMs: number): Promise<number | null> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = track(spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] }));
     const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
     child.on('exit', (code) => {
       clearTimeout(timer);
@@ -88,24 +118,31 @@ async function step(
   const code = await run(sipp, args, dir, (seconds + 30) * 1000);
   let successful = 0;
   let failed = calls;
+  let achieved = 0;
   const csv = readdirSync(dir).find((f) => f.endsWith('.csv'));
   if (csv) {
     const rows = readFileSync(join(dir, csv), 'utf8').trim().split('\n');
     const last = rows[rows.length - 1].split(';');
-    // PEERS.md: the 16th field is SuccessfulCall(C), the 18th FailedCall(C).
+    // PEERS.md: the 16th field is SuccessfulCall(C), the 18th FailedCall(C); the 8th is
+    // CallRate(C), the calls created per second over the whole run.
     successful = Number(last[15]);
     failed = Number(last[17]);
+    achieved = Number(last[7]);
   }
   rmSync(dir, { recursive: true, force: true });
-  // SIPp exits 0 only when every call succeeded.
-  return { rate, calls, successful, failed, clean: code === 0 && failed === 0 };
+  // SIPp exits 0 only when every call succeeded; asking SIPp for more than it can place is not a
+  // higher rate held, so the step must also have run near the rate asked.
+  const clean = code === 0 && failed === 0 && successful === calls && achieved >= rate * RATE_HELD;
+  return { rate, calls, successful, failed, achieved, clean };
 }
 
 function startChild(cmd: string, args: string[], readyPattern?: RegExp): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      stdio: ['ignore', readyPattern ? 'pipe' : 'ignore', readyPattern ? 'inherit' : 'ignore'],
-    });
+    const child = track(
+      spawn(cmd, args, {
+        stdio: ['ignore', readyPattern ? 'pipe' : 'ignore', readyPattern ? 'inherit' : 'ignore'],
+      }),
+    );
     if (!readyPattern) {
       setTimeout(() => resolve(child), 500);
       return;
@@ -145,8 +182,11 @@ async function main(): Promise<void> {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   if (flag('--serve')) return serve(Number(flag('--serve')));
+  stopChildrenOnSignal();
 
-  const rates = (flag('--rates') ?? '200,500,1000,2000,3000,4000,5000,6000').split(',').map(Number);
+  const rates = (flag('--rates') ?? '200,500,1000,1500,2000,2500,3000,3500,4000')
+    .split(',')
+    .map(Number);
   const seconds = Number(flag('--seconds') ?? '5');
   const sipp = 'sipp';
   const ports = { trapezoid: 16901, sippUas: 16902, uacA: 16903, uacB: 16904 };
@@ -177,20 +217,28 @@ async function main(): Promise<void> {
   for (const rate of rates) {
     for (const target of ['trapezoid', 'sipp_uas'] as const) {
       if (!alive[target]) continue;
-      const server = await startTarget(target);
-      let r: StepResult;
-      try {
-        const port = target === 'trapezoid' ? ports.trapezoid : ports.sippUas;
-        r = await step(sipp, port, target === 'trapezoid' ? ports.uacA : ports.uacB, rate, seconds);
-      } finally {
-        await stop(server);
+      // A step that fails is run once more (fresh processes): on a shared machine one burst of
+      // someone else's load should not end a target's climb. Both sides get the same chance.
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const server = await startTarget(target);
+        let r: StepResult;
+        try {
+          const port = target === 'trapezoid' ? ports.trapezoid : ports.sippUas;
+          const local = target === 'trapezoid' ? ports.uacA : ports.uacB;
+          r = await step(sipp, port, local, rate, seconds);
+        } finally {
+          await stop(server);
+        }
+        console.log(
+          `${target.padEnd(9)} ${String(rate).padStart(5)} calls/s asked, ${String(Math.round(r.achieved)).padStart(5)} placed: ${r.successful}/${r.calls} ok, ${r.failed} failed${r.clean ? '' : `  <- not held${attempt === 1 ? ', once more' : ''}`}`,
+        );
+        await pause(1000); // let the sockets drain
+        if (r.clean) {
+          best[target] = Math.max(best[target], Math.round(r.achieved));
+          break;
+        }
+        if (attempt === 2) alive[target] = false;
       }
-      console.log(
-        `${target.padEnd(9)} ${String(rate).padStart(5)} calls/s: ${r.successful}/${r.calls} ok, ${r.failed} failed${r.clean ? '' : '  <- not clean'}`,
-      );
-      if (r.clean) best[target] = rate;
-      else alive[target] = false;
-      await pause(1000); // let the sockets drain
     }
   }
   const ratio = best.sipp_uas > 0 ? Math.round((best.trapezoid / best.sipp_uas) * 100) / 100 : 0;

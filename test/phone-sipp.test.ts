@@ -152,8 +152,9 @@ for (const transport of ['udp', 'tcp'] as const) {
     );
     assert.equal(r.phone, 0, JSON.stringify(r.events));
     assert.equal(r.sipp, 0, sippErrors(r.dir));
+    // The signalling events (SIPp's 200 carries an SDP, so media/stats events come too).
     assert.deepEqual(
-      r.events.map((e) => e.event),
+      r.events.map((e) => e.event).filter((e) => e !== 'media' && e !== 'stats'),
       ['listening', 'ringing', 'answered', 'ended'],
     );
     const ended = r.events.at(-1);

@@ -35,6 +35,7 @@ before(async () => {
       { transport: 'tcp', address: '127.0.0.1', port: sipPort },
     ],
     database: join(dir, 'server.db'),
+    auth: { algorithms: ['MD5', 'SHA-256'] },
     users: [
       { user: '1000', password: 'pw-1000' },
       { user: '1001', password: 'pw-1001' },
@@ -103,7 +104,7 @@ test('SIPp registers with digest auth; the binding keeps its real source', async
   assert.equal(bindings[0]!.target, `udp:127.0.0.1:${port}`);
 });
 
-test('a wrong password is challenged again, never accepted', async (t) => {
+test('a wrong password is refused with 403, never accepted', async (t) => {
   if (!needTool(t, 'sipp', 'sip-tester')) return;
   const dir = scratchDir();
   const run = sipp(

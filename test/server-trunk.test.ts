@@ -179,3 +179,81 @@ test('failover: the first peer answers 503, the call completes through the secon
     store.close();
   }
 });
+
+test('a trunk known by its credentials: inbound calls need its inboundAuth when anonymous calls are off', async (t) => {
+  if (!needTool(t, 'sipp', 'sip-tester')) return;
+  const [sip, uasPort, uacPort] = [await freePort(), await freePort(), await freePort()];
+  const { server, store } = await startServer(
+    {
+      inbound: { allowAnonymous: false },
+      trunks: [
+        { name: 'carrier', peers: [{ host: '127.0.0.1', port: uasPort }] },
+        {
+          // Its address is not ours to know (a partner behind changing addresses): it is
+          // recognised by its credentials only.
+          name: 'partner',
+          peers: [{ host: '192.0.2.9', port: 5060 }],
+          inboundAddresses: ['192.0.2.9'],
+          inboundAuth: { username: 'partner', password: 'partner-secret' },
+          transit: true,
+        },
+      ],
+      dialplan: [{ match: { prefix: '555' }, route: { action: 'trunk', trunk: 'carrier' } }],
+    },
+    sip,
+  );
+  const uasDir = scratchDir();
+  const uas = sipp(
+    [
+      '-sf',
+      join(repoRoot, 'test/fixtures/sipp/uas-record-route.xml'),
+      '-p',
+      String(uasPort),
+      '-m',
+      '1',
+    ],
+    uasDir,
+  );
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const call = (password: string, dir: string) =>
+      sipp(
+        [
+          `127.0.0.1:${sip}`,
+          '-sf',
+          join(repoRoot, 'test/fixtures/sipp/uac-auth.xml'),
+          '-s',
+          '5551234',
+          '-au',
+          'partner',
+          '-ap',
+          password,
+          '-m',
+          '1',
+          '-p',
+          String(uacPort),
+        ],
+        dir,
+      ).finish(20_000);
+    // A wrong password: 403 after the challenge, nothing reaches the carrier.
+    const badDir = scratchDir();
+    const bad = await call('guessed', badDir);
+    assert.equal(bad.code, 1, 'the call with a wrong password must fail');
+    assert.match(sippErrors(badDir), /SIP\/2\.0 403/);
+    assert.equal(store.listCdrs().length, 0);
+    // The right credentials: through to the carrier and back, ACK and BYE included.
+    const goodDir = scratchDir();
+    const good = await call('partner-secret', goodDir);
+    assert.equal(good.code, 0, `partner call failed:\n${sippErrors(goodDir)}`);
+    const carrier = await uas.finish(10_000);
+    assert.equal(carrier.code, 0, `carrier side:\n${sippErrors(uasDir)}`);
+    const [cdr] = store.listCdrs();
+    assert.equal(cdr?.finalStatus, 200);
+    assert.equal(cdr?.trunk, 'carrier');
+    assert.equal(cdr?.caller, 'sipp@partner.example');
+  } finally {
+    uas.kill();
+    await server.stop();
+    store.close();
+  }
+});

@@ -4,7 +4,7 @@ import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { createResponse, parseMessage, SipRequest } from '../src/sip/index.ts';
+import { createResponse, parseMessage, SipParseError, SipRequest } from '../src/sip/index.ts';
 import { CallFailedError, UserAgent, type CallEnd, type IncomingCall } from '../src/ua/index.ts';
 
 let alice: UserAgent;
@@ -190,4 +190,65 @@ test('a 2xx from a second fork is ACKed and that dialog is ended with BYE', asyn
   } finally {
     sock.close();
   }
+});
+
+test('an INVITE with a broken or missing Contact is answered 400 and never reaches the app', async () => {
+  const bobPort = bob.listening.find((e) => e.protocol === 'udp')?.port ?? 0;
+  let invites = 0;
+  bob.on('invite', (c) => {
+    invites++;
+    void c.accept();
+  });
+  const sock = createSocket('udp4');
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+  const port = (sock.address() as AddressInfo).port;
+  const answers: string[] = [];
+  sock.on('message', (buf) => {
+    const msg = parseMessage(buf);
+    if (!(msg instanceof SipRequest) && msg.status >= 200)
+      answers.push(`${msg.status} ${msg.reason}`);
+  });
+  const invite = (n: number, contact?: string) => {
+    const headers: [string, string][] = [
+      ['Via', `SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK-bad-contact-${n}`],
+      ['Max-Forwards', '70'],
+      ['From', `<sip:mallory@127.0.0.1>;tag=m${n}`],
+      ['To', '<sip:bob@127.0.0.1>'],
+      ['Call-ID', `bad-contact-${n}`],
+      ['CSeq', '1 INVITE'],
+    ];
+    if (contact !== undefined) headers.push(['Contact', contact]);
+    sock.send(new SipRequest('INVITE', bobUri, headers).toBuffer(), bobPort, '127.0.0.1');
+  };
+  try {
+    invite(1, '<sip:mallory@127.0.0.1'); // unclosed bracket
+    invite(2); // none
+    invite(3, '<mailto:mallory@example.com>');
+    for (let i = 0; i < 100 && answers.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(answers.length, 3, answers.join(' | '));
+    assert.ok(
+      answers.every((a) => a.startsWith('400 ')),
+      answers.join(' | '),
+    );
+    assert.ok(
+      answers.some((a) => a === '400 Missing Contact'),
+      answers.join(' | '),
+    );
+    // The unclosed bracket is caught by the parser already (the transport answers it).
+    assert.ok(
+      answers.every((a) => a.includes('Contact')),
+      answers.join(' | '),
+    );
+    assert.equal(invites, 0);
+    assert.equal(bob.activeCalls.length, 0);
+  } finally {
+    sock.close();
+  }
+});
+
+test('a target that is not a valid URI is refused before anything is sent', async () => {
+  await assert.rejects(alice.invite('bob smith'), SipParseError);
+  await assert.rejects(alice.invite('sip:<<>>'), /Invalid URI/);
+  await assert.rejects(alice.options('sip:bob@'), SipParseError);
+  assert.equal(alice.activeCalls.length, 0);
 });

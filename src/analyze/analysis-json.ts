@@ -3,7 +3,8 @@
 // { source, frames, calls: [{ callId, from, to, fromDisplay, toDisplay, firstMethod, state,
 //   finalStatus, finalReason, hungUpBy, start, duration, messages (count), retransmissions,
 //   hosts, dtmf, rtpStreams (ssrc list), ladder? }], rtpStreams: [RtpStreamSummary],
-//   stats, warnings, parseFailures, audio? }
+//   stats, warnings, parseFailures, audio?, findings? }
+// findings (with --security): [{ kind, severity, text, frames (the first 20), frameCount }].
 // start and stream start/end are seconds since the epoch; duration in seconds; null where a
 // value does not exist (finalStatus of an unanswered call, callId of a stream of no call).
 import type { LadderCall } from '../render/model.ts';
@@ -12,6 +13,7 @@ import type { AudioClip } from './audio-clips.ts';
 import type { CaptureAnalysis } from './capture-analysis.ts';
 import type { SipParseFailure } from './call-tracker.ts';
 import type { RtpStream } from './rtp-tracker.ts';
+import type { SecurityFinding } from './security-findings.ts';
 import type { SipStatistics } from './sip-statistics.ts';
 
 export interface CallJson {
@@ -51,6 +53,8 @@ export interface AnalysisJson {
     ssrc: string | null;
     callId: string | null;
   }>;
+  /** Present when the analysis looked for security findings (`--security`). */
+  findings?: SecurityFinding[];
 }
 
 export function analysisJson(
@@ -104,6 +108,7 @@ export function analysisJson(
     warnings: report.warnings,
     parseFailures: report.parseFailures,
   };
+  if (analysis.security) json.findings = report.findings;
   if (options.audio) {
     json.audio = options.audio.map((a) => ({
       id: a.id,

@@ -8,6 +8,7 @@ import type { SipParseFailure } from './call-tracker.ts';
 import { matchesFilter } from './call-filter.ts';
 import type { FilterTerm } from './call-filter.ts';
 import type { RtpStream } from './rtp-tracker.ts';
+import type { SecurityFinding } from './security-findings.ts';
 import type { SipStatistics } from './sip-statistics.ts';
 
 /** A stream as reports list it: the ladder's stream plus what a script wants. */
@@ -33,6 +34,8 @@ export interface AnalysisReport extends Report {
   warnings: string[];
   parseFailures: SipParseFailure[];
   frames: number;
+  /** Security findings, most serious first (empty unless the analysis looked for them). */
+  findings: SecurityFinding[];
 }
 
 export interface ReportOptions {
@@ -90,7 +93,7 @@ export function buildReport(
     calls,
     rtpStreams,
     stats: analysis.calls.statistics.snapshot(),
-    findings: [],
+    findings: analysis.security?.findings() ?? [],
     warnings,
     parseFailures: analysis.calls.parseFailures,
     frames: analysis.frames,

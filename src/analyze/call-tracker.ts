@@ -76,6 +76,12 @@ export interface CallRecord {
 }
 
 const MAX_FAILURES_KEPT = 10000;
+/**
+ * How long a call's messages are remembered for recognising retransmissions: well beyond the
+ * 32 s a SIP transaction retransmits for at most (64*T1, RFC 3261 §17).
+ */
+const RETRANSMISSION_MEMORY_SECONDS = 120;
+const SWEEP_EVERY_SECONDS = 10;
 
 export interface SipParseFailure {
   frame?: number;
@@ -102,7 +108,12 @@ export class CallTracker {
   readonly signallingEndpoints = new Set<string>();
   private readonly keepRaw: boolean;
   private readonly onMediaEndpoint: CallTrackerOptions['onMediaEndpoint'];
-  private readonly seen = new Map<string, Set<string>>();
+  /**
+   * Retransmission keys of calls heard from in the last RETRANSMISSION_MEMORY_SECONDS of capture
+   * time, with the time of their last message: quiet calls let theirs go.
+   */
+  private readonly seen = new Map<string, { keys: Set<string>; last: number }>();
+  private lastSweep = 0;
 
   constructor(options: CallTrackerOptions = {}) {
     this.keepRaw = options.keepRaw ?? true;
@@ -198,13 +209,18 @@ export class CallTracker {
         media: { caller: [], callee: [] },
       };
       this.calls.set(callId, call);
-      this.seen.set(callId, new Set());
     }
+    if (origin.ts - this.lastSweep > SWEEP_EVERY_SECONDS) this.forgetQuietCalls(origin.ts);
 
     const key = `${from}>${to}|${record.kind}|${record.method}|${record.status ?? ''}|${record.cseq}|${record.branch ?? ''}|${record.toTag ?? ''}`;
-    const seen = this.seen.get(callId)!;
-    if (seen.has(key)) record.retransmission = true;
-    else seen.add(key);
+    let seen = this.seen.get(callId);
+    if (!seen) {
+      seen = { keys: new Set(), last: origin.ts };
+      this.seen.set(callId, seen);
+    }
+    seen.last = origin.ts;
+    if (seen.keys.has(key)) record.retransmission = true;
+    else seen.keys.add(key);
 
     if (isRequest) this.statistics.countRequest(record.method, record.retransmission);
     else this.statistics.countResponse(record.status!, record.retransmission);
@@ -228,6 +244,14 @@ export class CallTracker {
     }
     if (this.keepRaw) record.raw = Buffer.from(buf);
     call.messages.push(record);
+  }
+
+  /** Lets go of the retransmission keys of calls quiet for RETRANSMISSION_MEMORY_SECONDS. */
+  private forgetQuietCalls(now: number): void {
+    this.lastSweep = now;
+    for (const [callId, seen] of this.seen) {
+      if (now - seen.last > RETRANSMISSION_MEMORY_SECONDS) this.seen.delete(callId);
+    }
   }
 
   private readSdp(call: CallRecord, record: SipMessageRecord, body: Buffer): void {

@@ -15,13 +15,14 @@
 import {
   isWebSocketUpgrade,
   PacketDecoder,
-  readCaptureFile,
+  readCaptureRecords,
   WebSocketDeframer,
 } from '../capture/index.ts';
-import type { CaptureError, CaptureFrame, Packet, TcpData } from '../capture/index.ts';
+import type { CaptureError, CaptureFrame, Packet, TcpData, UdpView } from '../capture/index.ts';
 import { StreamFramer } from '../transport/stream-framer.ts';
 import { CallTracker } from './call-tracker.ts';
 import { RtpTracker } from './rtp-tracker.ts';
+import { SecurityFindings } from './security-findings.ts';
 import { looksLikeSip } from './sip-sniff.ts';
 import { StreamDtmf } from './stream-dtmf.ts';
 
@@ -34,6 +35,8 @@ export interface CaptureAnalysisOptions {
   keepRaw?: boolean;
   /** Keep G.711 payloads for WAV export (default false). */
   keepAudio?: boolean;
+  /** Look for security findings (`--security`; default false): SIP is parsed a second time. */
+  security?: boolean;
 }
 
 type TcpMode = 'unknown' | 'sip' | 'ws-handshake' | 'ws';
@@ -50,6 +53,8 @@ export class CaptureAnalysis {
   readonly calls: CallTracker;
   readonly rtp: RtpTracker;
   readonly dtmf = new StreamDtmf();
+  /** Security findings, when asked for. */
+  readonly security: SecurityFindings | undefined;
   readonly warnings: string[] = [];
   frames = 0;
   udpPackets = 0;
@@ -58,6 +63,7 @@ export class CaptureAnalysis {
   private readonly tcp = new Map<number, TcpState>();
 
   constructor(options: CaptureAnalysisOptions = {}) {
+    this.security = options.security ? new SecurityFindings() : undefined;
     this.calls = new CallTracker({
       keepRaw: options.keepRaw ?? true,
       onMediaEndpoint: (callId, endpoint) => this.rtp.addEndpoint(callId, endpoint),
@@ -69,6 +75,9 @@ export class CaptureAnalysis {
         this.dtmf.packet(stream, pt, payload, timestamp, arrival, marker),
     });
     this.decoder = new PacketDecoder({
+      // RTP of open streams without a Packet object or address text (the security findings
+      // read every RTP packet as a Packet, so they take the ordinary path).
+      onUdpView: this.security ? undefined : (v) => this.udpView(v),
       onUdp: (p) => {
         try {
           this.udp(p);
@@ -93,6 +102,19 @@ export class CaptureAnalysis {
     this.decoder.decode(f);
   }
 
+  /** `frame` for a frame given as a range of the reader's buffer (readCaptureRecords). */
+  record(
+    buf: Buffer,
+    start: number,
+    end: number,
+    index: number,
+    ts: number,
+    linkType: number,
+  ): void {
+    this.frames++;
+    this.decoder.decodeRecord(buf, start, end, index, ts, linkType);
+  }
+
   finish(): void {
     this.decoder.finish();
     this.dtmf.finish();
@@ -110,12 +132,25 @@ export class CaptureAnalysis {
     this.warn(frame, `analyzer error: ${err instanceof Error ? err.message : String(err)}`);
   }
 
+  private udpView(v: UdpView): boolean {
+    try {
+      if (!this.rtp.handleView(v)) return false;
+    } catch (err) {
+      this.internalError(v.frame, err);
+    }
+    this.udpPackets++;
+    return true;
+  }
+
   private udp(p: Packet): void {
     this.udpPackets++;
     const b = p.payload;
-    if (this.rtp.handle(p)) return;
+    if (this.rtp.handle(p)) {
+      this.security?.rtp(p);
+      return;
+    }
     if (looksLikeSip(b)) {
-      this.calls.ingest(b, {
+      const origin = {
         frame: p.frame,
         ts: p.ts,
         src: p.src,
@@ -123,7 +158,9 @@ export class CaptureAnalysis {
         dst: p.dst,
         dstPort: p.dstPort,
         transport: p.hep ? 'HEP' : 'UDP',
-      });
+      };
+      this.calls.ingest(b, origin);
+      this.security?.sip(b, origin);
     }
   }
 
@@ -199,7 +236,7 @@ export class CaptureAnalysis {
   }
 
   private sip(msg: Buffer, d: TcpData, transport: string): void {
-    this.calls.ingest(msg, {
+    const origin = {
       frame: d.frame,
       ts: d.ts,
       src: d.src,
@@ -207,7 +244,9 @@ export class CaptureAnalysis {
       dst: d.dst,
       dstPort: d.dstPort,
       transport,
-    });
+    };
+    this.calls.ingest(msg, origin);
+    this.security?.sip(msg, origin);
   }
 }
 
@@ -226,9 +265,11 @@ export async function analyzeCaptureFile(
   } = {},
 ): Promise<CaptureReadResult> {
   const analysis = new CaptureAnalysis(options);
-  const result = await readCaptureFile(path, (f) => analysis.frame(f), {
-    onProgress: options.onProgress,
-  });
+  const result = await readCaptureRecords(
+    path,
+    (buf, start, end, index, ts, linkType) => analysis.record(buf, start, end, index, ts, linkType),
+    { onProgress: options.onProgress },
+  );
   analysis.finish();
   if (result.error) {
     analysis.warnings.push(

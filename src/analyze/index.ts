@@ -4,6 +4,8 @@ export type { CaptureAnalysisOptions, CaptureReadResult } from './capture-analys
 export { buildReport, formatSsrc } from './analysis-report.ts';
 export type { AnalysisReport, ReportOptions, RtpStreamSummary } from './analysis-report.ts';
 export { analysisJson } from './analysis-json.ts';
+export { SecurityFindings } from './security-findings.ts';
+export type { SecurityFinding, FindingKind, FindingSeverity } from './security-findings.ts';
 export type { AnalysisJson, CallJson } from './analysis-json.ts';
 export { collectAudio } from './audio-clips.ts';
 export type { AudioClip } from './audio-clips.ts';
@@ -22,6 +24,7 @@ export { deriveFlowHops } from './message-flow.ts';
 export type { FlowHop } from './message-flow.ts';
 export { RtpTracker, RtpStream } from './rtp-tracker.ts';
 export { renderRtpTable } from './rtp-table.ts';
+export { renderFindingsText } from './findings-text.ts';
 export { looksLikeSip } from './sip-sniff.ts';
 export type { SipStatistics } from './sip-statistics.ts';
 export { dtmfFromInfo } from './info-dtmf.ts';

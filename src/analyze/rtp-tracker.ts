@@ -12,6 +12,8 @@
 // A stream is one SSRC from one src to one dst (tshark's key). Nothing per packet is kept unless
 // audio export was asked for; counters live in the media layer's RtpStreamStats. Streams idle for
 // IDLE_SECONDS of capture time are closed (their numbers frozen) so memory follows open streams.
+import { addressWords } from '../capture/index.ts';
+import type { UdpView } from '../capture/index.ts';
 import { looksLikeRtcp, looksLikeRtp, RtpStreamStats } from '../media/index.ts';
 import type { RtpStreamStatsSnapshot } from '../media/index.ts';
 import { formatEndpoint } from './endpoint.ts';
@@ -46,6 +48,8 @@ const RTCP_PT_LAST = 79;
 const HEURISTIC_MIN_PACKETS = 4;
 const HEURISTIC_MAX_SEQUENCE_STEP = 10;
 const HEURISTIC_MAX_CANDIDATES = 4096;
+/** Packets held for one candidate flow (late ones included) before it starts over. */
+const HEURISTIC_MAX_HELD = 4 * HEURISTIC_MIN_PACKETS;
 const IDLE_SECONDS = 60;
 const SWEEP_EVERY_SECONDS = 10;
 
@@ -93,7 +97,24 @@ export class RtpStream {
   private stats: RtpStreamStats | undefined;
   /** What each payload type seen so far is, looked up once per type (not per packet). */
   private readonly kinds = new Map<number, PayloadKind>();
+  private lastKindPt = -1;
+  private lastKind: PayloadKind = 'other';
   private frozen: RtpStreamStatsSnapshot | undefined;
+  /**
+   * The addresses as 32-bit words (UdpView.srcWord), to recognise the stream's packets without
+   * building address text; `byWords` is false when an address is not IP text (then only the
+   * Packet path finds the stream).
+   */
+  readonly byWords: boolean;
+  private readonly s0: number;
+  private readonly s1: number;
+  private readonly s2: number;
+  private readonly s3: number;
+  private readonly d0: number;
+  private readonly d1: number;
+  private readonly d2: number;
+  private readonly d3: number;
+  private readonly ipv6: boolean;
 
   constructor(
     key: { src: string; srcPort: number; dst: string; dstPort: number; ssrc: number },
@@ -114,6 +135,12 @@ export class RtpStream {
     this.formats = formats;
     this.firstPayloadType = firstPayloadType;
     this.firstFrame = firstFrame;
+    const sw = addressWords(key.src);
+    const dw = addressWords(key.dst);
+    this.byWords = sw !== undefined && dw !== undefined;
+    [this.s0, this.s1, this.s2, this.s3] = sw ?? [0, 0, 0, 0];
+    [this.d0, this.d1, this.d2, this.d3] = dw ?? [0, 0, 0, 0];
+    this.ipv6 = key.src.includes(':');
     const clockRates = new Map<number, number>();
     for (const [pt, f] of formats) {
       clockRates.set(pt, isTelephoneEvent(f) ? 0 : f.clockRate);
@@ -139,13 +166,32 @@ export class RtpStream {
     return this.formats.get(payloadType) ?? staticPayloadFormat(payloadType);
   }
 
+  /** True when the datagram in the view is from this stream's source to its destination. */
+  matches(v: UdpView): boolean {
+    if (v.srcPort !== this.srcPort || v.dstPort !== this.dstPort || !this.byWords) return false;
+    if ((v.ipVersion === 6) !== this.ipv6) return false;
+    if (v.srcWord(0) !== this.s0 || v.dstWord(0) !== this.d0) return false;
+    if (!this.ipv6) return true;
+    return (
+      v.srcWord(1) === this.s1 &&
+      v.srcWord(2) === this.s2 &&
+      v.srcWord(3) === this.s3 &&
+      v.dstWord(1) === this.d1 &&
+      v.dstWord(2) === this.d2 &&
+      v.dstWord(3) === this.d3
+    );
+  }
+
   kindOf(payloadType: number): PayloadKind {
+    if (payloadType === this.lastKindPt) return this.lastKind;
     let kind = this.kinds.get(payloadType);
     if (kind === undefined) {
       const format = this.formatOf(payloadType);
       kind = isG711(format) ? 'g711' : isTelephoneEvent(format) ? 'event' : 'other';
       this.kinds.set(payloadType, kind);
     }
+    this.lastKindPt = payloadType;
+    this.lastKind = kind;
     return kind;
   }
 
@@ -169,6 +215,12 @@ export class RtpStream {
 }
 
 interface Candidate {
+  /** Sequence number, timestamp and payload type of the packet furthest ahead so far. */
+  topSeq: number;
+  topTimestamp: number;
+  topPt: number;
+  /** Packets that moved the flow forward (1 to HEURISTIC_MAX_SEQUENCE_STEP ahead of the top). */
+  forward: number;
   packets: Array<{
     frame: number;
     seq: number;
@@ -199,7 +251,13 @@ export interface RtpTrackerOptions {
 export class RtpTracker {
   readonly streams: RtpStream[] = [];
   private readonly endpoints = new Map<string, Map<number, EndpointEntry>>();
+  /**
+   * Open streams by SSRC, keyed by the SSRC as a signed 32-bit number (`ssrc | 0`: a small
+   * integer for V8, so a lookup allocates nothing). Closed streams leave their list.
+   */
   private readonly bySsrc = new Map<number, RtpStream[]>();
+  /** Streams not closed yet (what the idle sweep looks at). */
+  private readonly openStreams: RtpStream[] = [];
   private readonly candidates = new Map<string, Candidate>();
   private readonly keepAudio: boolean;
   private readonly signalling: ReadonlySet<string>;
@@ -244,7 +302,7 @@ export class RtpTracker {
       const known = this.find(p, ssrc);
       if (known) {
         if (!headerFits(b)) return false;
-        this.count(known, p, pt);
+        this.count(known, b, 0, b.length, p.ts, pt);
         return true;
       }
     }
@@ -258,15 +316,41 @@ export class RtpTracker {
       if (!headerFits(b)) return false;
       const stream =
         this.find(p, ssrc) ?? this.open(p, ssrc, entry.callId, 'sdp', entry.formats, pt);
-      this.count(stream, p, pt);
+      this.count(stream, b, 0, b.length, p.ts, pt);
       return true;
     }
     if (rtcpLike) return false;
     return this.consider(p, ssrc, pt);
   }
 
+  /**
+   * The fast path for a datagram read straight from a frame: when it is RTP of a stream already
+   * open, counts it (reading only the header bytes, allocating nothing) and returns true. Anything
+   * else returns false and must go through `handle` as a Packet.
+   */
+  handleView(v: UdpView): boolean {
+    const b = v.data;
+    const at = v.start;
+    const end = v.end;
+    if (end - at < RTP_HEADER_LENGTH || (b[at] & VERSION_MASK) !== VERSION_2) return false;
+    const pt = b[at + 1] & PAYLOAD_TYPE_MASK;
+    if (pt >= RTCP_PT_FIRST && pt <= RTCP_PT_LAST) return false;
+    if (v.ts - this.lastSweep > SWEEP_EVERY_SECONDS) this.sweep(v.ts);
+    const list = this.bySsrc.get(b.readInt32BE(at + SSRC_OFFSET));
+    if (!list) return false;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const s = list[i];
+      if (s.matches(v) && !s.closed) {
+        if (!headerFitsAt(b, at, end)) return false;
+        this.count(s, b, at, end, v.ts, pt);
+        return true;
+      }
+    }
+    return false;
+  }
+
   private find(p: UdpPacket, ssrc: number): RtpStream | undefined {
-    const list = this.bySsrc.get(ssrc);
+    const list = this.bySsrc.get(ssrc | 0);
     if (!list) return undefined;
     for (let i = list.length - 1; i >= 0; i--) {
       const s = list[i];
@@ -301,26 +385,34 @@ export class RtpTracker {
       this.keepAudio,
     );
     this.streams.push(stream);
-    const list = this.bySsrc.get(ssrc);
+    this.openStreams.push(stream);
+    const list = this.bySsrc.get(ssrc | 0);
     if (list) list.push(stream);
-    else this.bySsrc.set(ssrc, [stream]);
+    else this.bySsrc.set(ssrc | 0, [stream]);
     return stream;
   }
 
-  private count(stream: RtpStream, p: UdpPacket, pt: number): void {
-    const b = p.payload;
-    const seq = b.readUInt16BE(SEQUENCE_OFFSET);
-    const timestamp = b.readUInt32BE(TIMESTAMP_OFFSET);
-    const marker = (b[1] & MARKER_BIT) !== 0;
-    stream.add(seq, timestamp, p.ts, pt, marker);
+  /** Counts the RTP packet b[at, end) (its header already checked) in the stream. */
+  private count(
+    stream: RtpStream,
+    b: Buffer,
+    at: number,
+    end: number,
+    arrival: number,
+    pt: number,
+  ): void {
+    const seq = (b[at + SEQUENCE_OFFSET] << 8) | b[at + SEQUENCE_OFFSET + 1];
+    const timestamp = b.readUInt32BE(at + TIMESTAMP_OFFSET);
+    const marker = (b[at + 1] & MARKER_BIT) !== 0;
+    stream.add(seq, timestamp, arrival, pt, marker);
     const kind = stream.kindOf(pt);
     if (kind === 'g711') {
       if (stream.kept) {
-        const payload = Buffer.from(payloadOf(b));
-        stream.kept.push({ timestamp, arrival: p.ts, payloadType: pt, payload });
+        const payload = Buffer.from(payloadOf(b.subarray(at, end)));
+        stream.kept.push({ timestamp, arrival, payloadType: pt, payload });
       }
     } else if (kind === 'event' && this.onPacket) {
-      this.onPacket(stream, pt, payloadOf(b), timestamp, p.ts, marker);
+      this.onPacket(stream, pt, payloadOf(b.subarray(at, end)), timestamp, arrival, marker);
     }
   }
 
@@ -349,20 +441,39 @@ export class RtpTracker {
       payload: this.keepAudio ? Buffer.from(payloadOf(b)) : undefined,
     };
     let candidate = this.candidates.get(key);
+    let ahead = false;
     if (candidate) {
-      const last = candidate.packets[candidate.packets.length - 1];
-      const step = (seq - last.seq) & 0xffff;
-      const tsStep = (timestamp - last.timestamp) >>> 0;
-      const consistent =
-        pt === last.pt && step >= 1 && step <= HEURISTIC_MAX_SEQUENCE_STEP && tsStep < 0x80000000;
-      if (!consistent) candidate.packets = [];
+      // Forward: a small step ahead of the top with a timestamp not going back. Late: a small
+      // step behind it (reordered or duplicated, as real streams are); it is kept, so that
+      // the stream counts it as tshark does, but it proves nothing.
+      const step = (seq - candidate.topSeq) & 0xffff;
+      const back = (candidate.topSeq - seq) & 0xffff;
+      const tsStep = (timestamp - candidate.topTimestamp) >>> 0;
+      ahead = step >= 1 && step <= HEURISTIC_MAX_SEQUENCE_STEP && tsStep < 0x80000000;
+      const late = back <= HEURISTIC_MAX_SEQUENCE_STEP;
+      if (
+        pt !== candidate.topPt ||
+        (!ahead && !late) ||
+        candidate.packets.length >= HEURISTIC_MAX_HELD
+      ) {
+        candidate.packets = [];
+        candidate.forward = 0;
+        ahead = true;
+      }
     } else {
       if (this.candidates.size >= HEURISTIC_MAX_CANDIDATES) this.candidates.clear();
-      candidate = { packets: [] };
+      candidate = { topSeq: seq, topTimestamp: timestamp, topPt: pt, forward: 0, packets: [] };
       this.candidates.set(key, candidate);
+      ahead = true;
+    }
+    if (ahead) {
+      if (candidate.packets.length > 0) candidate.forward++;
+      candidate.topSeq = seq;
+      candidate.topTimestamp = timestamp;
+      candidate.topPt = pt;
     }
     candidate.packets.push(packet);
-    if (candidate.packets.length < HEURISTIC_MIN_PACKETS) return false;
+    if (candidate.forward < HEURISTIC_MIN_PACKETS - 1) return false;
 
     this.candidates.delete(key);
     const first = candidate.packets[0];
@@ -391,19 +502,36 @@ export class RtpTracker {
   /** Closes streams idle for IDLE_SECONDS so their counters can be freed. */
   private sweep(now: number): void {
     this.lastSweep = now;
-    for (const s of this.streams) {
-      if (!s.closed && s.end > 0 && now - s.end > IDLE_SECONDS) s.close();
+    let kept = 0;
+    const open = this.openStreams;
+    for (const s of open) {
+      if (!s.closed && s.end > 0 && now - s.end > IDLE_SECONDS) {
+        s.close();
+        const key = s.ssrc | 0;
+        const list = this.bySsrc.get(key);
+        const rest = list?.filter((x) => x !== s) ?? [];
+        if (rest.length > 0) this.bySsrc.set(key, rest);
+        else this.bySsrc.delete(key);
+      } else if (!s.closed) open[kept++] = s;
     }
+    open.length = kept;
   }
 }
 
 function headerFits(b: Buffer): boolean {
-  let length = RTP_HEADER_LENGTH + (b[0] & CSRC_COUNT_MASK) * 4;
-  if (b[0] & EXTENSION_BIT) {
-    if (b.length < length + 4) return false;
-    length += 4 + b.readUInt16BE(length + 2) * 4;
+  return headerFitsAt(b, 0, b.length);
+}
+
+/** The RTP header at b[at, end), with its CSRCs and extension, fits in the datagram. */
+function headerFitsAt(b: Buffer, at: number, end: number): boolean {
+  const first = b[at];
+  let length = RTP_HEADER_LENGTH + (first & CSRC_COUNT_MASK) * 4;
+  if (first & EXTENSION_BIT) {
+    if (end - at < length + 4) return false;
+    const words = (b[at + length + 2] << 8) | b[at + length + 3];
+    length += 4 + words * 4;
   }
-  return b.length >= length;
+  return end - at >= length;
 }
 
 /** The payload of an RTP packet: after CSRCs and the header extension, padding removed. */

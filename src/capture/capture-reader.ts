@@ -1,6 +1,11 @@
 // Push-based capture reader: auto-detects pcap or pcapng and turns bytes into frames.
 import type { CaptureError, CaptureFrame } from './capture-frame.ts';
-import { ParseState, type FormatParser } from './parse-state.ts';
+import {
+  frameRecords,
+  ParseState,
+  type FormatParser,
+  type FrameRecordHandler,
+} from './parse-state.ts';
 import { PcapParser, pcapMagic } from './pcap-file.ts';
 import { BT_SHB, PcapngParser } from './pcapng-file.ts';
 
@@ -14,8 +19,9 @@ export class CaptureParser {
   readonly state: ParseState;
   private parser: FormatParser | undefined;
 
-  constructor(onFrame: (f: CaptureFrame) => void) {
-    this.state = new ParseState(onFrame);
+  /** `emit` gets each frame as a range of the input; `frameRecords(onFrame)` makes frame objects. */
+  constructor(emit: FrameRecordHandler) {
+    this.state = new ParseState(emit);
   }
 
   get frames(): number {
@@ -64,7 +70,7 @@ export class CaptureReader {
   private offset = 0;
 
   constructor(onFrame: (f: CaptureFrame) => void) {
-    this.parser = new CaptureParser(onFrame);
+    this.parser = new CaptureParser(frameRecords(onFrame));
   }
 
   push(chunk: Buffer): void {

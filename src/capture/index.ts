@@ -3,10 +3,13 @@ export { CaptureError, LinkType, type CaptureFrame } from './capture-frame.ts';
 export { CaptureReader } from './capture-reader.ts';
 export {
   readCaptureFile,
+  readCaptureRecords,
   type ReadCaptureOptions,
   type ReadCaptureResult,
 } from './read-capture-file.ts';
 export type { HepInfo, Packet, TcpData } from './packet.ts';
+export type { FrameRecordHandler } from './parse-state.ts';
+export { UdpView } from './udp-view.ts';
 export {
   PacketDecoder,
   type DecoderLimits,
@@ -17,7 +20,7 @@ export { DEFAULT_FRAGMENT_LIMITS, type FragmentLimits } from './ip-fragments.ts'
 export { DEFAULT_TCP_LIMITS, type TcpLimits } from './tcp-reassembly.ts';
 export { WebSocketDeframer, isWebSocketUpgrade, findHttpHeadEnd } from './websocket.ts';
 export { decodeHep3, isHep3, HEP3_PORT } from './hep3.ts';
-export { ipv4ToString, ipv6ToString } from './ip-address.ts';
+export { addressWords, ipv4ToString, ipv6ToString } from './ip-address.ts';
 // Fixture and export helpers (tests of other layers can build captures with these).
 export {
   writePcap,

@@ -88,3 +88,55 @@ function formatIpv6(buf: Buffer, p: number): string {
     .join(':');
   return `${head}::${tail}`;
 }
+
+/**
+ * The address as four unsigned 32-bit words (IPv4: [address, 0, 0, 0]), as UdpView.srcWord reads
+ * them from a packet; undefined when the text is not an IP address.
+ */
+export function addressWords(text: string): [number, number, number, number] | undefined {
+  const v4 = ipv4Value(text);
+  if (v4 !== undefined) return [v4, 0, 0, 0];
+  const groups = ipv6Groups(text);
+  if (!groups) return undefined;
+  const w = (i: number): number => groups[2 * i] * 0x10000 + groups[2 * i + 1];
+  return [w(0), w(1), w(2), w(3)];
+}
+
+function ipv4Value(text: string): number | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  let value = 0;
+  for (const part of parts) {
+    if (!/^\d{1,3}$/.test(part) || Number(part) > 255) return undefined;
+    value = value * 256 + Number(part);
+  }
+  return value;
+}
+
+/** The eight 16-bit groups of an IPv6 text ('::' and a trailing dotted IPv4 allowed). */
+function ipv6Groups(text: string): number[] | undefined {
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const read = (part: string): number[] | undefined => {
+    if (part === '') return [];
+    const out: number[] = [];
+    const items = part.split(':');
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      if (i === items.length - 1 && item.includes('.')) {
+        const v4 = ipv4Value(item);
+        if (v4 === undefined) return undefined;
+        out.push(Math.floor(v4 / 0x10000), v4 % 0x10000);
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(item)) out.push(parseInt(item, 16));
+      else return undefined;
+    }
+    return out;
+  };
+  const head = read(halves[0]);
+  const tail = halves.length === 2 ? read(halves[1]) : [];
+  if (!head || !tail) return undefined;
+  if (halves.length === 1) return head.length === V6_GROUPS ? head : undefined;
+  const missing = V6_GROUPS - head.length - tail.length;
+  if (missing < 1) return undefined;
+  return [...head, ...new Array<number>(missing).fill(0), ...tail];
+}

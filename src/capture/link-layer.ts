@@ -60,14 +60,14 @@ const NFLOG_HEADER = 4;
 const NFLOG_TLV_HEADER = 4;
 const NFULA_PAYLOAD = 9;
 
-/** Offset of the NFULA_PAYLOAD value in an NFLOG frame, or -1. */
-function nflogPayload(data: Buffer): number {
+/** Offset of the NFULA_PAYLOAD value in an NFLOG frame data[start, end), or -1. */
+function nflogPayload(data: Buffer, start: number, end: number): number {
   for (const le of [true, false]) {
-    let p = NFLOG_HEADER;
-    while (p + NFLOG_TLV_HEADER <= data.length) {
+    let p = start + NFLOG_HEADER;
+    while (p + NFLOG_TLV_HEADER <= end) {
       const len = le ? data.readUInt16LE(p) : data.readUInt16BE(p);
       const type = le ? data.readUInt16LE(p + 2) : data.readUInt16BE(p + 2);
-      if (len < NFLOG_TLV_HEADER || p + len > data.length) break;
+      if (len < NFLOG_TLV_HEADER || p + len > end) break;
       if (type === NFULA_PAYLOAD) return p + NFLOG_TLV_HEADER;
       p += (len + 3) & ~3;
     }
@@ -91,28 +91,37 @@ function versionOfEtherType(type: number): 0 | 4 | 6 {
   return type === ETHERTYPE_IPV4 ? 4 : type === ETHERTYPE_IPV6 ? 6 : 0;
 }
 
-function rawVersion(data: Buffer, offset: number): 0 | 4 | 6 {
-  if (offset >= data.length) return 0;
+function rawVersion(data: Buffer, offset: number, end: number): 0 | 4 | 6 {
+  if (offset >= end) return 0;
   const v = data[offset] >> 4;
   return v === 4 ? 4 : v === 6 ? 6 : 0;
 }
 
-/** Fills `out` with the network-layer start of `data` for the link type; version 0 = not IP. */
-export function findNetworkLayer(linkType: number, data: Buffer, out: NetworkStart): void {
+/**
+ * Fills `out` with the network-layer start of the frame data[start, end) for the link type
+ * (`out.offset` is an offset into `data`); version 0 = not IP.
+ */
+export function findNetworkLayer(
+  linkType: number,
+  data: Buffer,
+  out: NetworkStart,
+  start = 0,
+  end = data.length,
+): void {
   out.version = 0;
   switch (linkType) {
     case LinkType.ETHERNET: {
-      if (data.length < ETH_HEADER) return;
-      let p = ETH_TYPE;
+      if (end - start < ETH_HEADER) return;
+      let p = start + ETH_TYPE;
       let type = (data[p] << 8) | data[p + 1];
       while (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_OLD) {
         p += VLAN_TAG;
-        if (p + 2 > data.length) return;
+        if (p + 2 > end) return;
         type = (data[p] << 8) | data[p + 1];
       }
       p += 2;
       if (type === ETHERTYPE_PPPOE_SESSION) {
-        if (p + PPPOE_HEADER + PPP_PROTOCOL > data.length) return;
+        if (p + PPPOE_HEADER + PPP_PROTOCOL > end) return;
         const ppp = (data[p + PPPOE_HEADER] << 8) | data[p + PPPOE_HEADER + 1];
         out.offset = p + PPPOE_HEADER + PPP_PROTOCOL;
         out.version = ppp === PPP_IPV4 ? 4 : ppp === PPP_IPV6 ? 6 : 0;
@@ -124,47 +133,51 @@ export function findNetworkLayer(linkType: number, data: Buffer, out: NetworkSta
       return;
     }
     case LinkType.LINUX_SLL:
-      if (data.length < SLL_HEADER) return;
-      out.offset = SLL_HEADER;
-      out.version = versionOfEtherType((data[SLL_PROTOCOL] << 8) | data[SLL_PROTOCOL + 1]);
+      if (end - start < SLL_HEADER) return;
+      out.offset = start + SLL_HEADER;
+      out.version = versionOfEtherType(
+        (data[start + SLL_PROTOCOL] << 8) | data[start + SLL_PROTOCOL + 1],
+      );
       return;
     case LinkType.LINUX_SLL2:
-      if (data.length < SLL2_HEADER) return;
-      out.offset = SLL2_HEADER;
-      out.version = versionOfEtherType((data[SLL2_PROTOCOL] << 8) | data[SLL2_PROTOCOL + 1]);
+      if (end - start < SLL2_HEADER) return;
+      out.offset = start + SLL2_HEADER;
+      out.version = versionOfEtherType(
+        (data[start + SLL2_PROTOCOL] << 8) | data[start + SLL2_PROTOCOL + 1],
+      );
       return;
     case LinkType.RAW:
     case LinkType.RAW_OLD:
     case LinkType.RAW_OPENBSD:
-      out.offset = 0;
-      out.version = rawVersion(data, 0);
+      out.offset = start;
+      out.version = rawVersion(data, start, end);
       return;
     case LinkType.IPV4:
-      out.offset = 0;
-      out.version = rawVersion(data, 0) === 4 ? 4 : 0;
+      out.offset = start;
+      out.version = rawVersion(data, start, end) === 4 ? 4 : 0;
       return;
     case LinkType.IPV6:
-      out.offset = 0;
-      out.version = rawVersion(data, 0) === 6 ? 6 : 0;
+      out.offset = start;
+      out.version = rawVersion(data, start, end) === 6 ? 6 : 0;
       return;
     case LinkType.NULL: {
-      if (data.length < LOOP_HEADER) return;
+      if (end - start < LOOP_HEADER) return;
       // Host byte order unknown: the family is small, so it sits in the first or the last byte.
-      const af = data[0] !== 0 ? data.readUInt32LE(0) : data.readUInt32BE(0);
-      out.offset = LOOP_HEADER;
+      const af = data[start] !== 0 ? data.readUInt32LE(start) : data.readUInt32BE(start);
+      out.offset = start + LOOP_HEADER;
       out.version = familyVersion(af);
       return;
     }
     case LinkType.LOOP:
-      if (data.length < LOOP_HEADER) return;
-      out.offset = LOOP_HEADER;
-      out.version = familyVersion(data.readUInt32BE(0));
+      if (end - start < LOOP_HEADER) return;
+      out.offset = start + LOOP_HEADER;
+      out.version = familyVersion(data.readUInt32BE(start));
       return;
     case LinkType.NFLOG: {
-      const at = nflogPayload(data);
+      const at = nflogPayload(data, start, end);
       if (at < 0) return;
       out.offset = at;
-      out.version = rawVersion(data, at);
+      out.version = rawVersion(data, at, end);
       return;
     }
     default:

@@ -6,6 +6,7 @@ import { FragmentReassembler, type FragmentLimits } from './ip-fragments.ts';
 import { findNetworkLayer, type NetworkStart } from './link-layer.ts';
 import type { Packet, TcpData } from './packet.ts';
 import { TcpReassembler, type TcpLimits } from './tcp-reassembly.ts';
+import { UdpView } from './udp-view.ts';
 
 /*
  IPv4 header (RFC 791 §3.1):
@@ -127,6 +128,12 @@ const EMPTY = Buffer.alloc(0);
 
 export interface PacketHandlers {
   onUdp(p: Packet): void;
+  /**
+   * Optional fast path, tried before onUdp for each datagram read straight from a frame (not
+   * HEP-unwrapped): one UdpView reused for all of them, nothing allocated. Return true when
+   * handled; false lets the datagram go on to onUdp as a Packet.
+   */
+  onUdpView?(v: UdpView): boolean;
   onTcpData(p: TcpData): void;
   onTcpEnd?(streamId: number): void;
   onWarning?(msg: string, frame: number): void;
@@ -181,9 +188,13 @@ export class PacketDecoder {
   private readonly hepOverTcp = new Map<number, Buffer | null>();
   private nextHepStreamId = -1;
   private frame = 0;
+  private ts = 0;
+  /** The reused view for handlers.onUdpView, when there is one. */
+  private readonly view: UdpView | undefined;
 
   constructor(handlers: PacketHandlers, limits: DecoderLimits = {}) {
     this.handlers = handlers;
+    this.view = handlers.onUdpView ? new UdpView() : undefined;
     const warn = (msg: string, frame: number): void => handlers.onWarning?.(msg, frame);
     this.fragments = new FragmentReassembler((msg) => warn(msg, this.frame), limits.fragments);
     this.tcp = new TcpReassembler(
@@ -193,21 +204,34 @@ export class PacketDecoder {
   }
 
   decode(frame: CaptureFrame): void {
-    this.stats.frames++;
-    this.frame = frame.index;
-    const net = this.net;
     const data = frame.data;
-    findNetworkLayer(frame.linkType, data, net);
-    if (net.version === 4) this.ipv4(frame, data, net.offset);
-    else if (net.version === 6) this.ipv6(frame, data, net.offset);
+    this.decodeRecord(data, 0, data.length, frame.index, frame.ts, frame.linkType);
+  }
+
+  /**
+   * `decode` for a frame given as the range data[start, end) of the reader's buffer (see
+   * readCaptureRecords): no object is made per frame.
+   */
+  decodeRecord(
+    data: Buffer,
+    start: number,
+    end: number,
+    index: number,
+    ts: number,
+    linkType: number,
+  ): void {
+    this.stats.frames++;
+    this.frame = index;
+    this.ts = ts;
+    const net = this.net;
+    findNetworkLayer(linkType, data, net, start, end);
+    if (net.version === 4) this.ipv4(data, net.offset, end);
+    else if (net.version === 6) this.ipv6(data, net.offset, end);
     else {
       this.stats.other++;
-      if (!SUPPORTED_LINK_TYPES.has(frame.linkType) && !this.unknownLinkTypes.has(frame.linkType)) {
-        this.unknownLinkTypes.add(frame.linkType);
-        this.handlers.onWarning?.(
-          `link type ${frame.linkType} is not supported: frames skipped`,
-          frame.index,
-        );
+      if (!SUPPORTED_LINK_TYPES.has(linkType) && !this.unknownLinkTypes.has(linkType)) {
+        this.unknownLinkTypes.add(linkType);
+        this.handlers.onWarning?.(`link type ${linkType} is not supported: frames skipped`, index);
       }
     }
   }
@@ -219,30 +243,31 @@ export class PacketDecoder {
     this.hepTcpStreams.clear();
   }
 
-  private ipv4(frame: CaptureFrame, data: Buffer, p: number): void {
-    if (data.length - p < V4_MIN_HEADER) {
+  /** The IPv4 packet at data[p], within data[..limit). */
+  private ipv4(data: Buffer, p: number, limit: number): void {
+    if (limit - p < V4_MIN_HEADER) {
       this.stats.malformed++;
       return;
     }
     const ihl = (data[p] & V4_IHL_MASK) * WORD_BYTES;
     const totalLength = (data[p + V4_TOTAL_LENGTH] << 8) | data[p + V4_TOTAL_LENGTH + 1];
     // Total length 0 happens with TCP segmentation offload: trust the captured length.
-    let end = totalLength === 0 ? data.length : p + totalLength;
-    if (end > data.length) end = data.length;
+    let end = totalLength === 0 ? limit : p + totalLength;
+    if (end > limit) end = limit;
     if (ihl < V4_MIN_HEADER || p + ihl > end) {
       this.stats.malformed++;
       return;
     }
     const proto = data[p + V4_PROTOCOL];
-    const src = ipv4ToString(data, p + V4_SRC);
-    const dst = ipv4ToString(data, p + V4_DST);
     const flagsFrag = (data[p + V4_FLAGS_FRAG] << 8) | data[p + V4_FLAGS_FRAG + 1];
     if (flagsFrag & (V4_MORE_FRAGMENTS | V4_FRAG_OFFSET_MASK)) {
       this.stats.fragments++;
+      const src = ipv4ToString(data, p + V4_SRC);
+      const dst = ipv4ToString(data, p + V4_DST);
       const id = (data[p + V4_ID] << 8) | data[p + V4_ID + 1];
       const whole = this.fragments.add(
         `4 ${src} ${dst} ${id} ${proto}`,
-        frame.ts,
+        this.ts,
         (flagsFrag & V4_FRAG_OFFSET_MASK) * FRAG_UNIT_BYTES,
         data.subarray(p + ihl, end),
         (flagsFrag & V4_MORE_FRAGMENTS) !== 0,
@@ -250,21 +275,31 @@ export class PacketDecoder {
       );
       if (!whole) return;
       this.stats.reassembled++;
-      this.transport(frame, 4, src, dst, whole.proto, whole.payload, 0, whole.payload.length);
+      this.transport(
+        4,
+        data,
+        p + V4_SRC,
+        p + V4_DST,
+        whole.proto,
+        whole.payload,
+        0,
+        whole.payload.length,
+      );
       return;
     }
-    this.transport(frame, 4, src, dst, proto, data, p + ihl, end);
+    this.transport(4, data, p + V4_SRC, p + V4_DST, proto, data, p + ihl, end);
   }
 
-  private ipv6(frame: CaptureFrame, data: Buffer, p: number): void {
-    if (data.length - p < V6_HEADER) {
+  /** The IPv6 packet at data[p], within data[..limit). */
+  private ipv6(data: Buffer, p: number, limit: number): void {
+    if (limit - p < V6_HEADER) {
       this.stats.malformed++;
       return;
     }
     const payloadLength = (data[p + V6_PAYLOAD_LENGTH] << 8) | data[p + V6_PAYLOAD_LENGTH + 1];
     // Payload length 0 means a jumbogram (or offload): take what was captured.
-    let end = payloadLength === 0 ? data.length : p + V6_HEADER + payloadLength;
-    if (end > data.length) end = data.length;
+    let end = payloadLength === 0 ? limit : p + V6_HEADER + payloadLength;
+    if (end > limit) end = limit;
     let next = data[p + V6_NEXT_HEADER];
     let q = p + V6_HEADER;
     let fragAt = -1;
@@ -296,18 +331,18 @@ export class PacketDecoder {
       this.stats.malformed++;
       return;
     }
-    const src = ipv6ToString(data, p + V6_SRC);
-    const dst = ipv6ToString(data, p + V6_DST);
     if (fragAt >= 0) {
       const offMore = (data[fragAt + 2] << 8) | data[fragAt + 3];
       const offset = offMore & V6_FRAG_OFFSET_MASK;
       const more = (offMore & V6_MORE_FRAGMENTS) !== 0;
       if (offset !== 0 || more) {
         this.stats.fragments++;
+        const src = ipv6ToString(data, p + V6_SRC);
+        const dst = ipv6ToString(data, p + V6_DST);
         const id = data.readUInt32BE(fragAt + V6_FRAG_ID);
         const whole = this.fragments.add(
           `6 ${src} ${dst} ${id}`,
-          frame.ts,
+          this.ts,
           offset,
           data.subarray(q, end),
           more,
@@ -316,18 +351,17 @@ export class PacketDecoder {
         if (!whole) return;
         this.stats.reassembled++;
         // The reassembled part may itself start with extension headers (destination options).
-        this.ipv6Upper(frame, src, dst, whole.proto, whole.payload, 0, whole.payload.length);
+        this.ipv6Upper(data, p, whole.proto, whole.payload, 0, whole.payload.length);
         return;
       }
       // An atomic fragment (offset 0, no more): just a packet.
     }
-    this.transport(frame, 6, src, dst, next, data, q, end);
+    this.transport(6, data, p + V6_SRC, p + V6_DST, next, data, q, end);
   }
 
   private ipv6Upper(
-    frame: CaptureFrame,
-    src: string,
-    dst: string,
+    header: Buffer,
+    p: number,
     next: number,
     data: Buffer,
     q: number,
@@ -345,14 +379,18 @@ export class PacketDecoder {
       this.stats.malformed++;
       return;
     }
-    this.transport(frame, 6, src, dst, next, data, q, end);
+    this.transport(6, header, p + V6_SRC, p + V6_DST, next, data, q, end);
   }
 
+  /**
+   * The transport header at data[p, end). The addresses are in `addr` at srcAt and dstAt (the
+   * frame, which differs from `data` after reassembly); their text is only built when needed.
+   */
   private transport(
-    frame: CaptureFrame,
     ipVersion: 4 | 6,
-    src: string,
-    dst: string,
+    addr: Buffer,
+    srcAt: number,
+    dstAt: number,
     proto: number,
     data: Buffer,
     p: number,
@@ -368,26 +406,48 @@ export class PacketDecoder {
       const udpLength = (data[p + UDP_LENGTH] << 8) | data[p + UDP_LENGTH + 1];
       let stop = udpLength >= UDP_HEADER ? p + udpLength : end;
       if (stop > end) stop = end;
-      const payload = data.subarray(p + UDP_HEADER, stop);
-      if (dstPort === VXLAN_PORT && payload.length >= VXLAN_HEADER && payload[0] & VXLAN_FLAG_I) {
-        this.ethernet(frame, payload.subarray(VXLAN_HEADER));
+      const from = p + UDP_HEADER;
+      if (dstPort === VXLAN_PORT && stop - from >= VXLAN_HEADER && data[from] & VXLAN_FLAG_I) {
+        this.ethernet(data.subarray(from + VXLAN_HEADER, stop));
         return;
       }
-      if ((srcPort === HEP3_PORT || dstPort === HEP3_PORT) && isHep3(payload)) {
-        this.hep(frame.index, frame.ts, payload);
-        return;
+      if (srcPort === HEP3_PORT || dstPort === HEP3_PORT) {
+        const payload = data.subarray(from, stop);
+        if (isHep3(payload)) {
+          this.hep(this.frame, this.ts, payload);
+          return;
+        }
       }
       this.stats.udp++;
+      const view = this.view;
+      if (view) {
+        view.frame = this.frame;
+        view.ts = this.ts;
+        view.ipVersion = ipVersion;
+        view.addr = addr;
+        view.srcAt = srcAt;
+        view.dstAt = dstAt;
+        view.srcPort = srcPort;
+        view.dstPort = dstPort;
+        view.data = data;
+        view.start = from;
+        view.end = stop;
+        const taken = this.handlers.onUdpView!(view);
+        // Let go of the buffers: the view must not keep the reader's chunk alive.
+        view.addr = EMPTY;
+        view.data = EMPTY;
+        if (taken) return;
+      }
       this.handlers.onUdp({
-        frame: frame.index,
-        ts: frame.ts,
+        frame: this.frame,
+        ts: this.ts,
         ipVersion,
-        src,
-        dst,
+        src: addressText(ipVersion, addr, srcAt),
+        dst: addressText(ipVersion, addr, dstAt),
         proto: 'udp',
         srcPort,
         dstPort,
-        payload,
+        payload: data.subarray(from, stop),
         hep: undefined,
       });
     } else if (proto === IPPROTO_TCP) {
@@ -402,11 +462,11 @@ export class PacketDecoder {
       }
       this.stats.tcpSegments++;
       this.tcp.segment({
-        frame: frame.index,
-        ts: frame.ts,
+        frame: this.frame,
+        ts: this.ts,
         ipVersion,
-        src,
-        dst,
+        src: addressText(ipVersion, addr, srcAt),
+        dst: addressText(ipVersion, addr, dstAt),
         srcPort: (data[p] << 8) | data[p + 1],
         dstPort: (data[p + 2] << 8) | data[p + 3],
         seq: data.readUInt32BE(p + TCP_SEQ),
@@ -414,33 +474,33 @@ export class PacketDecoder {
         payload: data.subarray(p + dataOffset, end),
         hep: undefined,
       });
-    } else if (proto === IPPROTO_IPIP) this.tunnel(frame, 4, data.subarray(p, end));
-    else if (proto === IPPROTO_IPV6) this.tunnel(frame, 6, data.subarray(p, end));
-    else if (proto === IPPROTO_GRE) this.gre(frame, data.subarray(p, end));
+    } else if (proto === IPPROTO_IPIP) this.tunnel(4, data.subarray(p, end));
+    else if (proto === IPPROTO_IPV6) this.tunnel(6, data.subarray(p, end));
+    else if (proto === IPPROTO_GRE) this.gre(data.subarray(p, end));
     else this.stats.other++;
   }
 
   /** The IP packet inside a tunnel; nesting is bounded. */
-  private tunnel(frame: CaptureFrame, version: 4 | 6, inner: Buffer): void {
+  private tunnel(version: 4 | 6, inner: Buffer): void {
     if (this.depth >= MAX_TUNNEL_DEPTH) {
       this.stats.malformed++;
       return;
     }
     this.depth++;
-    if (version === 4) this.ipv4(frame, inner, 0);
-    else this.ipv6(frame, inner, 0);
+    if (version === 4) this.ipv4(inner, 0, inner.length);
+    else this.ipv6(inner, 0, inner.length);
     this.depth--;
   }
 
   /** An Ethernet frame inside a tunnel (GRE, ERSPAN, VXLAN). */
-  private ethernet(frame: CaptureFrame, inner: Buffer): void {
+  private ethernet(inner: Buffer): void {
     const net = this.innerNet;
     findNetworkLayer(LinkType.ETHERNET, inner, net);
     if (net.version === 0) this.stats.other++;
-    else this.tunnel(frame, net.version, inner.subarray(net.offset));
+    else this.tunnel(net.version, inner.subarray(net.offset));
   }
 
-  private gre(frame: CaptureFrame, g: Buffer): void {
+  private gre(g: Buffer): void {
     if (g.length < GRE_HEADER || (g[1] & GRE_VERSION_MASK) !== 0) {
       this.stats.other++;
       return;
@@ -465,10 +525,10 @@ export class PacketDecoder {
       return;
     }
     const inner = g.subarray(p);
-    if (type === GRE_IPV4) this.tunnel(frame, 4, inner);
-    else if (type === GRE_IPV6) this.tunnel(frame, 6, inner);
+    if (type === GRE_IPV4) this.tunnel(4, inner);
+    else if (type === GRE_IPV6) this.tunnel(6, inner);
     else if (type === GRE_ETHERNET || type === GRE_ERSPAN_2 || type === GRE_ERSPAN_3)
-      this.ethernet(frame, inner);
+      this.ethernet(inner);
     else this.stats.other++;
   }
 
@@ -543,4 +603,8 @@ export class PacketDecoder {
     }
     this.handlers.onTcpData({ ...inner, proto: 'tcp', streamId });
   }
+}
+
+function addressText(version: 4 | 6, buf: Buffer, at: number): string {
+  return version === 4 ? ipv4ToString(buf, at) : ipv6ToString(buf, at);
 }

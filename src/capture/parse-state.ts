@@ -4,13 +4,34 @@ import { CaptureError, type CaptureFrame } from './capture-frame.ts';
 /** Largest record (pcap packet or pcapng block) a parser accepts before calling the file corrupt. */
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 
+/**
+ * One frame as a range of the reader's buffer, with no object made for it: `buf[start, end)` are
+ * the captured bytes (valid only during the call). The fast form of a frame callback.
+ */
+export type FrameRecordHandler = (
+  buf: Buffer,
+  start: number,
+  end: number,
+  index: number,
+  ts: number,
+  linkType: number,
+  origLen: number,
+  interfaceId: number,
+) => void;
+
+/** A record handler that hands out CaptureFrame objects (a fresh object and view per frame). */
+export function frameRecords(onFrame: (f: CaptureFrame) => void): FrameRecordHandler {
+  return (buf, start, end, index, ts, linkType, origLen, interfaceId) =>
+    onFrame({ index, ts, linkType, data: buf.subarray(start, end), origLen, interfaceId });
+}
+
 export class ParseState {
   frames = 0;
   error: CaptureError | undefined = undefined;
-  readonly onFrame: (f: CaptureFrame) => void;
+  readonly emit: FrameRecordHandler;
 
-  constructor(onFrame: (f: CaptureFrame) => void) {
-    this.onFrame = onFrame;
+  constructor(emit: FrameRecordHandler) {
+    this.emit = emit;
   }
 
   fail(reason: string, offset: number): void {

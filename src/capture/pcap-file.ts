@@ -93,7 +93,7 @@ export class PcapParser implements FormatParser {
     const linkType = this.linkType;
     const maxCaplen = this.maxCaplen;
     const recordHeader = this.recordHeader;
-    const onFrame = state.onFrame;
+    const emit = state.emit;
     let frames = state.frames;
     while (end - pos >= recordHeader) {
       const caplen = u32(buf, pos + REC_CAPLEN, le);
@@ -113,14 +113,7 @@ export class PcapParser implements FormatParser {
       const ts = nano ? sec + Math.round(frac / 1000) / 1e6 : sec + frac / 1e6;
       frames++;
       state.frames = frames;
-      onFrame({
-        index: frames,
-        ts,
-        linkType,
-        data: buf.subarray(dataStart, dataStart + caplen),
-        origLen,
-        interfaceId: 0,
-      });
+      emit(buf, dataStart, dataStart + caplen, frames, ts, linkType, origLen, 0);
       pos = dataStart + caplen;
     }
     state.frames = frames;

@@ -149,12 +149,7 @@ export class PcapngParser implements FormatParser {
           u32(buf, pos + EPB_TS_HIGH, le),
           u32(buf, pos + EPB_TS_LOW, le),
         );
-        this.emit(
-          ifc,
-          ts,
-          buf.subarray(pos + EPB_DATA, pos + EPB_DATA + caplen),
-          u32(buf, pos + EPB_ORIGLEN, le),
-        );
+        this.emit(ifc, ts, buf, pos + EPB_DATA, caplen, u32(buf, pos + EPB_ORIGLEN, le));
       } else if (type === BT_SPB) {
         const ifc = this.interfaces[0];
         if (!ifc) {
@@ -165,7 +160,7 @@ export class PcapngParser implements FormatParser {
         let caplen = Math.min(origLen, len - SPB_DATA - BLOCK_TAIL);
         if (ifc.snaplen > 0 && caplen > ifc.snaplen) caplen = ifc.snaplen;
         // A simple packet block has no timestamp: keep the previous frame's time.
-        this.emit(ifc, this.lastTs, buf.subarray(pos + SPB_DATA, pos + SPB_DATA + caplen), origLen);
+        this.emit(ifc, this.lastTs, buf, pos + SPB_DATA, caplen, origLen);
       } else if (type === BT_PB) {
         if (len < PB_DATA + BLOCK_TAIL) {
           state.fail(`packet block too short (${len} bytes)`, fileOffset + pos);
@@ -190,12 +185,7 @@ export class PcapngParser implements FormatParser {
           u32(buf, pos + PB_TS_HIGH, le),
           u32(buf, pos + PB_TS_LOW, le),
         );
-        this.emit(
-          ifc,
-          ts,
-          buf.subarray(pos + PB_DATA, pos + PB_DATA + caplen),
-          u32(buf, pos + PB_ORIGLEN, le),
-        );
+        this.emit(ifc, ts, buf, pos + PB_DATA, caplen, u32(buf, pos + PB_ORIGLEN, le));
       } else if (type === BT_SHB) {
         if (len < SHB_MIN) {
           state.fail(`section header block too short (${len} bytes)`, fileOffset + pos);
@@ -225,11 +215,18 @@ export class PcapngParser implements FormatParser {
     return `file ends inside a block of type 0x${u32(buf, pos, le).toString(16)} (${end - pos} of ${len} bytes)`;
   }
 
-  private emit(ifc: Interface, ts: number, data: Buffer, origLen: number): void {
+  private emit(
+    ifc: Interface,
+    ts: number,
+    buf: Buffer,
+    start: number,
+    caplen: number,
+    origLen: number,
+  ): void {
     const state = this.state;
     const index = ++state.frames;
     this.lastTs = ts;
-    state.onFrame({ index, ts, linkType: ifc.linkType, data, origLen, interfaceId: ifc.id });
+    state.emit(buf, start, start + caplen, index, ts, ifc.linkType, origLen, ifc.id);
   }
 
   private timestamp(ifc: Interface, high: number, low: number): number {

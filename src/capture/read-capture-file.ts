@@ -2,6 +2,7 @@
 import { open } from 'node:fs/promises';
 import type { CaptureError, CaptureFrame } from './capture-frame.ts';
 import { CaptureParser } from './capture-reader.ts';
+import { frameRecords, type FrameRecordHandler } from './parse-state.ts';
 
 const CHUNK_BYTES = 4 * 1024 * 1024;
 /** Room kept in front of each chunk for a record that continues from the previous chunk. */
@@ -26,12 +27,24 @@ export interface ReadCaptureResult {
  * A truncated or corrupt file does not throw: the frames before the break are delivered and
  * `error` says where it broke. Failing to open or read the file rejects as usual.
  */
-export async function readCaptureFile(
+export function readCaptureFile(
   path: string,
   onFrame: (f: CaptureFrame) => void,
   opts: ReadCaptureOptions = {},
 ): Promise<ReadCaptureResult> {
-  const parser = new CaptureParser(onFrame);
+  return readCaptureRecords(path, frameRecords(onFrame), opts);
+}
+
+/**
+ * readCaptureFile without a frame object per frame: `onRecord` gets the reader's buffer and the
+ * frame's range in it (`buf[start, end)`, valid only during the call). For hot loops.
+ */
+export async function readCaptureRecords(
+  path: string,
+  onRecord: FrameRecordHandler,
+  opts: ReadCaptureOptions = {},
+): Promise<ReadCaptureResult> {
+  const parser = new CaptureParser(onRecord);
   const chunk = opts.chunkBytes ?? CHUNK_BYTES;
   const reserve = Math.max(chunk, MIN_RESERVE_BYTES);
   const fh = await open(path, 'r');

@@ -18,6 +18,7 @@ import {
   FILTER_HELP,
   FilterSyntaxError,
   parseFilter,
+  renderFindingsText,
   renderRtpTable,
 } from '../analyze/index.ts';
 import type { AnalysisReport, AudioClip, FilterTerm } from '../analyze/index.ts';
@@ -42,6 +43,7 @@ interface AnalyzeFlags {
   ladder?: string | boolean;
   format: Format;
   rtp?: boolean;
+  security?: boolean;
   wav?: string;
   filter?: string;
   options: boolean;
@@ -63,6 +65,10 @@ export function register(program: Command): void {
       new Option('--format <format>', 'output format').choices([...FORMATS]).default('text'),
     )
     .option('--rtp', 'list the RTP streams with loss, jitter, MOS and DTMF')
+    .option(
+      '--security',
+      'security findings: scanners, brute force, registration hijack, spoofing, RTP injection and replay, cleartext',
+    )
     .option('--wav <dir>', 'write a WAV per G.711 stream and a stereo WAV per call into DIR')
     .option('--filter <expr>', 'only calls matching EXPR (see below)')
     .option('--no-options', 'hide OPTIONS keep-alive exchanges')
@@ -72,7 +78,8 @@ export function register(program: Command): void {
       'after',
       `
 With no selection flag: the call list, SIP statistics and RTP streams.
---format html writes a self-contained report (ladders, streams, audio players).
+--format html writes a self-contained report (ladders, streams, audio players, security findings).
+--security adds "findings" to --json: [{kind, severity, text, frames, frameCount}].
 
 ${FILTER_HELP}
 
@@ -117,6 +124,8 @@ async function runAnalyze(capture: string, flags: AnalyzeFlags, command: Command
   const { analysis, frames, error } = await analyzeCaptureFile(capture, {
     keepRaw,
     keepAudio: wantAudio,
+    // The HTML report always has its findings section; elsewhere findings are asked for.
+    security: flags.security === true || format === 'html',
     onProgress: bar ? (done) => bar.update(done) : undefined,
   });
   bar?.stop();
@@ -191,13 +200,14 @@ function render(
       return ladderCalls.map((c) => renderMermaid(c)).join('\n');
     case 'text': {
       const sections: string[] = [];
-      const any = flags.calls || flags.rtp || flags.ladder !== undefined;
+      const any = flags.calls || flags.rtp || flags.security || flags.ladder !== undefined;
       if (flags.calls || !any) sections.push(renderCallList(report.calls, { color, width }));
       if (!any) sections.push(renderStats(report.stats, { color }));
       if (flags.rtp || !any) sections.push(renderRtpTable(report.rtpStreams));
       if (flags.ladder !== undefined) {
         for (const c of ladderCalls) sections.push(renderText(c, { color, width }));
       }
+      if (flags.security) sections.push(renderFindingsText(report.findings));
       if (report.warnings.length > 0) {
         const shown = report.warnings.slice(0, MAX_TEXT_WARNINGS).map((w) => `  ${w}`);
         if (report.warnings.length > MAX_TEXT_WARNINGS) {

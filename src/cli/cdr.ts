@@ -22,6 +22,7 @@ const COLUMNS: Array<keyof CdrRecord> = [
   'lost',
   'jitterMs',
   'mos',
+  'dropped',
 ];
 
 function csvCell(v: unknown): string {
@@ -64,7 +65,8 @@ export function register(program: Command): void {
           for (const c of cdrs) {
             process.stdout.write(
               `${iso(c.start)}  ${c.caller} -> ${c.dialled} (${c.callee})  ${c.finalStatus} ${c.finalReason ?? ''}` +
-                `  ${c.duration.toFixed(1)} s${c.hungUpBy ? `  hung up by ${c.hungUpBy}` : ''}${c.trunk ? `  trunk ${c.trunk}` : ''}\n`,
+                `  ${c.duration.toFixed(1)} s${c.hungUpBy ? `  hung up by ${c.hungUpBy}` : ''}${c.trunk ? `  trunk ${c.trunk}` : ''}` +
+                `${c.packets !== undefined ? `  media ${c.packets} pkts, ${c.lost ?? 0} lost, jitter ${(c.jitterMs ?? 0).toFixed(1)} ms${c.mos !== undefined ? `, MOS ${c.mos.toFixed(2)}` : ''}${c.dropped ? `, ${c.dropped} injected dropped` : ''}` : ''}\n`,
             );
           }
           if (cdrs.length === 0) process.stdout.write('no call detail records yet\n');

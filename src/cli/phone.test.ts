@@ -55,6 +55,20 @@ test('usage errors exit 2', async () => {
     2,
   );
   assert.equal((await phone(['--call', 'nobody'])).code, 2);
+  const dtmf = await phone(['--call', 'sip:a@127.0.0.1', '--dtmf', '12x']);
+  assert.equal(dtmf.code, 2);
+  assert.match(dtmf.stderr, /--dtmf 12x: digits are 0-9, \*, #, A-D/);
+});
+
+test('media flags that cannot be used give an error event and exit 1, before any call', async () => {
+  const missing = await phone(['--call', 'sip:a@127.0.0.1:9', '--play', '/no/such.wav', '--json']);
+  assert.equal(missing.code, 1, missing.stderr);
+  const event = JSON.parse(missing.stdout.trim()) as { event: string; message: string };
+  assert.equal(event.event, 'error');
+  assert.match(event.message, /--play \/no\/such\.wav: .*ENOENT/);
+  const suite = await phone(['--call', 'sip:a@127.0.0.1:9', '--srtp', 'NULL_CIPHER', '--json']);
+  assert.equal(suite.code, 1);
+  assert.match(suite.stdout, /--srtp NULL_CIPHER: expected one of AES_CM_128_HMAC_SHA1_80/);
 });
 
 test('a call nobody answers exits 1 with an ended event', async () => {

@@ -1,11 +1,13 @@
-// `trapezoid phone`: a signalling softphone. Registers with --server, places a call with --call,
-// or answers calls with --answer; --json prints one JSON event per line.
+// `trapezoid phone`: a softphone. Registers with --server, places a call with --call, or answers
+// calls with --answer; sends audio (--play), records it (--record), sends DTMF (--dtmf), over RTP
+// or SRTP (--srtp); --json prints one JSON event per line (listed in src/phone/phone.ts).
 //
 // Exit codes: 0 the call (or registration) succeeded, 1 it failed (final status >= 300,
 // timeout, error), 2 usage error.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runPhone, type PhoneOptions } from '../phone/phone.ts';
 import type { TransportName } from '../ua/index.ts';
+import type { Direction } from '../media/index.ts';
 
 function seconds(value: string): number {
   const n = Number(value);
@@ -33,12 +35,19 @@ interface Flags {
   timeout?: number;
   expires?: number;
   json?: boolean;
+  play?: string;
+  record?: string;
+  dtmf?: string;
+  dtmfDelay?: number;
+  srtp?: boolean | string;
+  rtpPorts?: string;
+  direction: Direction;
 }
 
 export function register(program: Command): void {
   program
     .command('phone')
-    .description('softphone (signalling): register, call or answer')
+    .description('softphone: register, call or answer; play, record, DTMF, SRTP')
     .option(
       '--server <host[:port]>',
       'registrar / outbound proxy; without it --call goes to the URI host',
@@ -61,6 +70,24 @@ export function register(program: Command): void {
     .option('--calls <n>', 'with --answer: exit after n calls have ended', count)
     .option('--timeout <s>', 'cancel an unanswered call after this many seconds', seconds)
     .option('--expires <s>', 'registration expiry to ask for', seconds)
+    .option('--play <wav|tone:hz>', 'send this WAV file (any rate, resampled) or a tone')
+    .option('--record <wav>', 'record what is received (8 kHz mono 16-bit WAV)')
+    .option('--dtmf <digits>', 'send these RFC 4733 digits (0-9 * # A-D) after the answer')
+    .option(
+      '--dtmf-delay <s>',
+      'seconds after the answer before the first digit (default 1)',
+      seconds,
+    )
+    .option(
+      '--srtp [suite]',
+      'SRTP with SDES keys: AES_CM_128_HMAC_SHA1_80 or AES_CM_128_HMAC_SHA1_32 (default: offer both)',
+    )
+    .option('--rtp-ports <low-high>', 'RTP port range (even RTP port, RTCP on the next)')
+    .addOption(
+      new Option('--direction <dir>', 'media direction to ask for (RFC 3264)')
+        .choices(['sendrecv', 'sendonly', 'recvonly', 'inactive'])
+        .default('sendrecv'),
+    )
     .option('--json', 'one JSON event per line')
     .action(async (flags: Flags, cmd: Command) => {
       if (flags.call && flags.answer) {
@@ -76,7 +103,14 @@ export function register(program: Command): void {
           exitCode: 2,
         });
       }
-      const opts: PhoneOptions = { ...flags, json: flags.json === true };
+      if (flags.dtmf !== undefined && !/^[0-9*#A-Da-d]+$/.test(flags.dtmf)) {
+        cmd.error(`trapezoid phone: --dtmf ${flags.dtmf}: digits are 0-9, *, #, A-D`, {
+          exitCode: 2,
+        });
+      }
+      const { dtmfDelay, ...rest } = flags;
+      const opts: PhoneOptions = { ...rest, json: flags.json === true };
+      if (dtmfDelay !== undefined) opts.dtmfDelayMs = dtmfDelay * 1000;
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once('SIGINT', onSignal);

@@ -5,7 +5,14 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import pc from 'picocolors';
 import { CallServer } from '../server/call-server.ts';
-import { ConfigError, loadConfig, validateConfig, type ServerConfig } from '../server/config.ts';
+import {
+  ConfigError,
+  loadConfig,
+  mediaRelayAddress,
+  validateConfig,
+  type ServerConfig,
+} from '../server/config.ts';
+import { MediaRelay } from '../server/media-relay.ts';
 import { HttpApi } from '../server/http-api.ts';
 import { SecurityGuard } from '../server/security-guard.ts';
 import { provisionUsers, randomPassword } from '../server/users.ts';
@@ -92,9 +99,28 @@ export function register(program: Command): void {
       }
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const guard = new SecurityGuard(trustingTrunks(config), { log });
-      const server = new CallServer({ config, store, log, guard, ...(tls ? { tls } : {}) });
+      let relay: MediaRelay | undefined;
+      if (config.media.mode === 'relay') {
+        relay = new MediaRelay({
+          address: mediaRelayAddress(config),
+          ports: config.media.ports,
+          timeoutSeconds: config.media.timeoutSeconds,
+        });
+        await relay.ready();
+      }
+      const server = new CallServer({
+        config,
+        store,
+        log,
+        guard,
+        ...(tls ? { tls } : {}),
+        ...(relay ? { relay } : {}),
+      });
       const listening = await server.start();
-      const api = new HttpApi(server, store, { bans: () => guard.bans() });
+      const api = new HttpApi(server, store, {
+        bans: () => guard.bans(),
+        security: () => guard.stats,
+      });
       const http = await api.listen(config.http.address, config.http.port);
       const purge = setInterval(() => store.purgeExpired(Date.now()), 30_000);
       purge.unref();
@@ -105,6 +131,9 @@ export function register(program: Command): void {
         sip: listening.map(formatEndpoint),
         http: `http://${http.address}:${http.port}`,
         database: config.database,
+        media: relay
+          ? { mode: 'relay', address: relay.address, ports: config.media.ports }
+          : { mode: 'direct' },
         users: demo
           ? users.map((u) => ({ user: u.user, password: u.password }))
           : users.map((u) => ({ user: u.user })),
@@ -115,8 +144,9 @@ export function register(program: Command): void {
           pc.bold(`trapezoid call server${demo ? ' (embedded demo)' : ''}`),
           `  domain    ${config.domain}`,
           `  SIP       ${summary.sip.join(', ')}`,
-          `  HTTP API  ${summary.http}/api/registrations  /api/calls  /api/cdrs  /metrics`,
+          `  HTTP API  ${summary.http}/api/registrations  /api/calls  /api/cdrs  /api/bans  /metrics`,
           `  database  ${config.database}`,
+          `  media     ${relay ? `relay on ${relay.address} ports ${config.media.ports}` : 'direct (phone to phone)'}`,
         ];
         if (demo) {
           out.push('  demo users (new passwords at every start):');
@@ -134,6 +164,7 @@ export function register(program: Command): void {
       clearInterval(purge);
       await api.close();
       await server.stop();
+      await relay?.close();
       store.close();
       const stopped = { event: 'stopped', security: guard.stats };
       if (opts.json) process.stdout.write(`${JSON.stringify(stopped)}\n`);

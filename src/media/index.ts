@@ -19,3 +19,5 @@ export * from './srtp-key-derivation.ts';
 export * from './srtp-replay-window.ts';
 export * from './srtp-context.ts';
 export * from './sdes-crypto.ts';
+export * from './telephone-event-sender.ts';
+export * from './tone.ts';

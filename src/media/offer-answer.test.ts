@@ -189,3 +189,56 @@ test('IPv6 and media-level connection lines', () => {
   assert.equal(n.codec.encoding, 'PCMU');
   assert.match(formatSdp(answer), /^c=IN IP6 2001:db8::20\r$/m);
 });
+
+test('regression: the answerer receives with the offer line whose tag it accepted, not the first', () => {
+  // Two offered lines; the answerer can only use the second (suite _32), so it answers tag 2.
+  const offer = createOffer({
+    address: '10.0.0.2',
+    port: 30000,
+    crypto: [
+      {
+        tag: 1,
+        suite: 'F8_128_HMAC_SHA1_80',
+        keyParams: 'inline:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      },
+      {
+        tag: 2,
+        suite: 'AES_CM_128_HMAC_SHA1_32',
+        keyParams: 'inline:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB',
+      },
+    ],
+  });
+  const answer = createAnswer(offer, {
+    address: '10.0.0.1',
+    port: 5000,
+    acceptCrypto: (offered) => {
+      const usable = offered.find((c) => c.suite.startsWith('AES_CM'));
+      return usable && { ...usable, keyParams: 'inline:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC' };
+    },
+  });
+  assert.equal(answer.media[0]!.crypto[0]!.tag, 2);
+  const answerer = negotiateAudio(answer, offer);
+  assert.equal(answerer?.remoteCrypto?.tag, 2);
+  assert.equal(answerer?.remoteCrypto?.suite, 'AES_CM_128_HMAC_SHA1_32');
+  assert.match(answerer?.remoteCrypto?.keyParams ?? '', /^inline:B/);
+  // The offerer receives with the answer's single line.
+  const offerer = negotiateAudio(offer, answer);
+  assert.equal(offerer?.remoteCrypto?.tag, 2);
+  assert.match(offerer?.remoteCrypto?.keyParams ?? '', /^inline:C/);
+  // An answer naming a tag that was never offered gives no key to receive with.
+  const bogus = {
+    ...answer,
+    media: [{ ...answer.media[0]!, crypto: [{ ...answer.media[0]!.crypto[0]!, tag: 7 }] }],
+  };
+  assert.equal(negotiateAudio(offer, bogus)?.remoteCrypto, undefined);
+});
+
+test('RTCP goes to the RTP port only when both sides asked for rtcp-mux (RFC 5761)', () => {
+  const offer = createOffer({ address: '10.0.0.2', port: 30000 });
+  offer.media[0]!.rtcpMux = true;
+  const answer = createAnswer(offer, { address: '10.0.0.1', port: 5000 });
+  assert.equal(answer.media[0]!.rtcpMux, false);
+  assert.equal(negotiateAudio(answer, offer)?.remoteRtcpPort, 30001);
+  answer.media[0]!.rtcpMux = true;
+  assert.equal(negotiateAudio(answer, offer)?.remoteRtcpPort, 30000);
+});

@@ -274,7 +274,10 @@ export interface NegotiatedAudio {
   /** Whether we may send and should expect to receive media. */
   send: boolean;
   receive: boolean;
-  /** The remote side's SRTP key line, when the stream is RTP/SAVP. */
+  /**
+   * The remote side's SRTP key line, when the stream is RTP/SAVP: the line whose tag matches
+   * ours (the one the answer accepted), whichever side we are.
+   */
   remoteCrypto?: SdpCrypto;
 }
 
@@ -304,7 +307,9 @@ export function negotiateAudio(
       remoteAddress: address.address,
       remoteAddressType: address.addressType,
       remotePort: theirs.port,
-      remoteRtcpPort: theirs.rtcpMux ? theirs.port : (theirs.rtcp?.port ?? theirs.port + 1),
+      // RFC 5761: RTCP shares the RTP port only when both sides said a=rtcp-mux.
+      remoteRtcpPort:
+        theirs.rtcpMux && mine.rtcpMux ? theirs.port : (theirs.rtcp?.port ?? theirs.port + 1),
       codec,
       ptime: theirs.ptime ?? 20,
       send:
@@ -318,7 +323,14 @@ export function negotiateAudio(
       (c) => c.encoding.toLowerCase() === 'telephone-event' && c.clockRate === 8000,
     );
     if (event) result.telephoneEvent = event;
-    if (theirs.crypto[0]) result.remoteCrypto = theirs.crypto[0];
+    // RFC 4568 section 7: the answer holds one crypto line, whose tag names the offer line it
+    // accepted. As the answerer (our one line answers theirs) the remote key is the offered line
+    // with our tag, not simply their first; as the offerer their only line is the one.
+    // (An answer naming a tag we never offered gives no remote key.)
+    const remoteCrypto = theirs.crypto.find(
+      (c) => mine.crypto.length === 0 || mine.crypto.some((m) => m.tag === c.tag),
+    );
+    if (remoteCrypto) result.remoteCrypto = remoteCrypto;
     return result;
   }
   return undefined;

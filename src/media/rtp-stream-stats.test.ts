@@ -374,3 +374,93 @@ test('wraps, losses, duplicates, reordering, markers and comfort noise agree wit
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/**
+ * Reordered streams, each on its own port: which packet (by index) is sent in each 20 ms slot.
+ * tshark computes jitter in arrival order, late packets included: a packet behind in time
+ * makes the expected arrival step back and the next one forward again.
+ */
+const REORDERED: { port: number; firstTimestamp: number; order: Record<number, number> }[] = [
+  { port: 41000, firstTimestamp: 5000, order: { 10: 11, 11: 10 } }, // one swapped pair
+  { port: 41002, firstTimestamp: 5000, order: { 10: 11, 11: 12, 12: 13, 13: 10 } }, // 3 late
+  { port: 41004, firstTimestamp: 5000, order: { 0: 1, 1: 0 } }, // the first two swapped
+  { port: 41006, firstTimestamp: 0xfffff9c0, order: { 10: 11, 11: 10 } }, // across the wrap
+];
+
+function reorderedPackets(): { port: number; time: number; rtp: Buffer }[] {
+  const packets: { port: number; time: number; rtp: Buffer }[] = [];
+  const rnd = random(3);
+  for (const { port, firstTimestamp, order } of REORDERED) {
+    for (let slot = 0; slot < 40; slot++) {
+      const k = order[slot] ?? slot;
+      const rtp = new RtpPacket({
+        payloadType: 8,
+        sequenceNumber: 1000 + k,
+        timestamp: (firstTimestamp + 160 * k) >>> 0,
+        ssrc: port,
+        payload: Buffer.alloc(160, 0xd5),
+      }).marshal();
+      // Whole microseconds, as the pcap stores them.
+      const time = Math.round((1 + slot * 0.02 + rnd() * 0.004) * 1e6) / 1e6;
+      packets.push({ port, time, rtp });
+    }
+  }
+  return packets.sort((a, b) => a.time - b.time);
+}
+
+test('reordered packets: jitter and deltas are the numbers tshark 4.0 prints', () => {
+  // `tshark -q -z rtp,streams` (4.0.17) on the capture of reorderedPackets(), columns
+  // packets, lost, min/mean/max delta, min/mean/max jitter (ms, 3 decimals).
+  const printed: Record<number, number[]> = {
+    41000: [40, 0, 17.115, 20.007, 23.463, 0.17, 2.557, 5.065],
+    41002: [40, 0, 17.167, 20.019, 23.118, 0.001, 3.852, 9.525],
+    41004: [40, -1, 16.558, 20.079, 40.375, 1.042, 1.362, 1.814],
+    41006: [40, 0, 16.358, 19.942, 23.482, 0.03, 2.202, 4.477],
+  };
+
+  const packets = reorderedPackets();
+  for (const { port } of REORDERED) {
+    const stats = new RtpStreamStats(8000);
+    for (const p of packets) {
+      if (p.port !== port) continue;
+      stats.update(p.rtp.readUInt16BE(2), p.rtp.readUInt32BE(4), p.time, 8, false);
+    }
+    const s = stats.snapshot();
+    const ours = [
+      s.packets,
+      s.lost,
+      s.minDeltaMs,
+      s.meanDeltaMs,
+      s.maxDeltaMs,
+      s.minJitterMs,
+      s.meanJitterMs,
+      s.maxJitterMs,
+    ];
+    const expected = printed[port]!;
+    for (let i = 0; i < ours.length; i++) {
+      assert.ok(
+        Math.abs(ours[i]! - expected[i]!) <= 0.0005,
+        `port ${port} column ${i}: ${ours[i]} vs ${expected[i]}`,
+      );
+    }
+    assert.equal(s.problem, true);
+    assert.ok(s.outOfOrder >= 1);
+  }
+});
+
+test('reordered packets agree with tshark run on the same capture', (t) => {
+  const tshark = needTool(t, 'tshark');
+  if (!tshark) return;
+  const dir = mkdtempSync(join(tmpdir(), 'trapezoid-rtp-'));
+  try {
+    const file = join(dir, 'reordered.pcap');
+    writeFileSync(file, pcapOf(reorderedPackets()));
+    // KEEP_REORDERED=path keeps the capture (to print tshark's table for the test above).
+    if (process.env.KEEP_REORDERED)
+      writeFileSync(process.env.KEEP_REORDERED, pcapOf(reorderedPackets()));
+    const decodeAs = REORDERED.flatMap(({ port }) => ['-d', `udp.port==${port},rtp`]);
+    assert.equal(compareWithTshark(tshark, file, {}, decodeAs), REORDERED.length);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

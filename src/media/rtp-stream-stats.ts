@@ -46,6 +46,9 @@ const MAX_DROPOUT = 3000;
 const MAX_MISORDER = 100;
 /** Duplicates are recognised among this many most recent sequence numbers. */
 const DUPLICATE_WINDOW = 1024;
+const BITS_PER_WORD = 32;
+const WORD_SHIFT = 5;
+const BIT_MASK = 31;
 
 /** Clock rates of the static payload types (RFC 3551 table 4 and 5). */
 export const STATIC_CLOCK_RATES: Readonly<Record<number, number>> = {
@@ -156,6 +159,9 @@ export class RtpStreamStats {
   private firstArrival = 0;
   private lastArrival = 0;
   private readonly payloadTypesSeen: number[] = [];
+  private lastSeenPayloadType = -1;
+  private cachedClockPt = -1;
+  private cachedClock = 0;
   private markers = 0;
 
   // Wireshark's state, times in ms from the first packet.
@@ -193,9 +199,10 @@ export class RtpStreamStats {
   private transit = 0;
   private rfcJitter = 0;
 
-  // Duplicate and reordering detection: the extended sequence last seen in each slot of a
-  // window of the most recent DUPLICATE_WINDOW sequence numbers (8 KiB per stream).
-  private readonly seenInSlot = new Float64Array(DUPLICATE_WINDOW).fill(-1);
+  // Duplicate and reordering detection: one bit per sequence number of the window of the
+  // DUPLICATE_WINDOW extended numbers up to the highest one (128 bytes per stream, touched near
+  // the highest number only, so it stays in cache).
+  private readonly seen = new Int32Array(DUPLICATE_WINDOW / BITS_PER_WORD);
   private highestExtended = 0;
   private duplicates = 0;
   private outOfOrder = 0;
@@ -212,6 +219,15 @@ export class RtpStreamStats {
 
   /** Clock rate used for a payload type: the options, then the static table, then the default. */
   clockRateOf(payloadType: number): number {
+    // Streams rarely change payload type: remember the last answer.
+    if (payloadType === this.cachedClockPt) return this.cachedClock;
+    const rate = this.lookUpClockRate(payloadType);
+    this.cachedClockPt = payloadType;
+    this.cachedClock = rate;
+    return rate;
+  }
+
+  private lookUpClockRate(payloadType: number): number {
     const given = this.payloadClockRates.get(payloadType);
     if (given !== undefined) return given;
     if (payloadType < 96) return STATIC_CLOCK_RATES[payloadType] ?? 0;
@@ -229,7 +245,10 @@ export class RtpStreamStats {
     payloadType: number,
     marker = false,
   ): void {
-    if (!this.payloadTypesSeen.includes(payloadType)) this.payloadTypesSeen.push(payloadType);
+    if (payloadType !== this.lastSeenPayloadType) {
+      this.lastSeenPayloadType = payloadType;
+      if (!this.payloadTypesSeen.includes(payloadType)) this.payloadTypesSeen.push(payloadType);
+    }
     if (marker) this.markers++;
     this.updateRfc(sequenceNumber, rtpTimestamp, arrivalSeconds, payloadType);
     this.updateOrder(sequenceNumber);
@@ -379,7 +398,9 @@ export class RtpStreamStats {
       if (this.received > 1 || this.transit !== 0) {
         let d = transit - this.transit;
         // Timestamps wrap at 2^32: bring d back near zero.
-        d = d - Math.round(d / 0x1_0000_0000) * 0x1_0000_0000;
+        if (d > HALF_TIMESTAMP_SPACE || d < -HALF_TIMESTAMP_SPACE) {
+          d = d - Math.round(d / 0x1_0000_0000) * 0x1_0000_0000;
+        }
         this.rfcJitter += (Math.abs(d) - this.rfcJitter) / 16;
       }
       this.transit = transit;
@@ -394,14 +415,34 @@ export class RtpStreamStats {
     } else {
       extended = this.highestExtended + sequenceDiff(this.highestExtended & 0xffff, seq);
     }
-    const slot = ((extended % DUPLICATE_WINDOW) + DUPLICATE_WINDOW) % DUPLICATE_WINDOW;
-    if (this.seenInSlot[slot] === extended) {
-      this.duplicates++;
+    const seen = this.seen;
+    const highest = this.highestExtended;
+    if (this.packets > 0 && extended <= highest) {
+      // Behind the highest: a duplicate when its bit is set, else late (out of order). Older
+      // than the window: late, and no longer known whether it was seen.
+      if (highest - extended < DUPLICATE_WINDOW) {
+        const slot = extended & (DUPLICATE_WINDOW - 1);
+        const bit = 1 << (slot & BIT_MASK);
+        if (seen[slot >> WORD_SHIFT] & bit) {
+          this.duplicates++;
+          return;
+        }
+        seen[slot >> WORD_SHIFT] |= bit;
+      }
+      this.outOfOrder++;
       return;
     }
-    this.seenInSlot[slot] = extended;
-    if (extended < this.highestExtended) this.outOfOrder++;
-    else this.highestExtended = extended;
+    // Ahead: the numbers skipped over leave the window's far end unseen.
+    if (this.packets === 0 || extended - highest >= DUPLICATE_WINDOW) seen.fill(0);
+    else {
+      for (let n = highest + 1; n < extended; n++) {
+        const slot = n & (DUPLICATE_WINDOW - 1);
+        seen[slot >> WORD_SHIFT] &= ~(1 << (slot & BIT_MASK));
+      }
+    }
+    const slot = extended & (DUPLICATE_WINDOW - 1);
+    seen[slot >> WORD_SHIFT] |= 1 << (slot & BIT_MASK);
+    this.highestExtended = extended;
   }
 
   /** Numbers for an RTCP reception report; starts a new interval (RFC 3550 A.3). */

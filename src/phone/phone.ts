@@ -1,6 +1,36 @@
-// The softphone's signalling: registers, places or answers calls, hangs up after a while, and
-// reports each step as an event (a line of text, or one JSON object per line). Media comes later;
-// for now the SDP it offers and answers describes an inactive audio stream.
+// The softphone: registers, places or answers calls, sends and records audio (G.711 over RTP or
+// SRTP), sends and detects RFC 4733 DTMF, hangs up after a while, and reports each step as an
+// event (a line of text, or with --json one JSON object per line).
+//
+// JSON events (stable: scripts and other tests read them; fields are only ever added):
+//   {"event":"listening","address","port","transport"}
+//   {"event":"registered","expires","status"}          {"event":"unregistered","status"}
+//   {"event":"incoming","callId","from"}               {"event":"ringing","callId","status"}
+//   {"event":"answered","callId","status"}
+//   {"event":"media","callId","codec":"PCMU"|"PCMA","payloadType","telephoneEvent":101|null,
+//     "ptime","direction","srtp":"AES_CM_128_HMAC_SHA1_80"|...|null,"local":"ip:port",
+//     "remote":"ip:port"}                             once offer/answer gave an audio stream
+//   {"event":"dtmf","callId","digit":"1","durationMs":100}     an RFC 4733 digit received
+//   {"event":"dtmf-sent","callId","digit":"1"}                 we started sending a digit
+//   {"event":"stats","callId", ...MediaStats}          at the end of a call that had media, just
+//     before "ended":
+//     codec, srtp (suite or null), durationSeconds (since media started),
+//     sent {packets, octets (payload), dtmf (digits)},
+//     received {packets (accepted RTP, all payload types), expected, lost (RFC 3550 cumulative,
+//       >= 0), lostPercent, jitterMs (RFC 3550 interarrival jitter), duplicates, outOfOrder,
+//       late (jitter buffer: arrived after their playout), concealed (frames filled in),
+//       dtmf (digits detected)},
+//     dropped {wrongSource (RTP not from the address:port of the peer's SDP), malformed,
+//       unknownPayload (payload type not negotiated), authFailures (SRTP tag wrong), replayed
+//       (SRTP index already received), tooOld (SRTP index behind the 128-packet window)},
+//     rtcp {sent, received (compound packets), rttMs (from LSR/DLSR, or null)},
+//     mos (G.107 E-model estimate from loss and jitter, or null with nothing received),
+//     recordedSeconds (audio written with --record, or null)
+//   {"event":"ended","callId","status","reason","by"}
+//   {"event":"error","message","status"?}
+//
+// DTMF timing: --dtmf digits start 1 s after the answer (--dtmf-delay), each tone 100 ms, then
+// its end packet three times, then 100 ms of audio before the next digit.
 import {
   Call,
   CallFailedError,
@@ -9,6 +39,15 @@ import {
   type IncomingCall,
 } from '../ua/index.ts';
 import type { TransportName } from '../ua/index.ts';
+import { isSrtpSuite, SRTP_SUITES, type Direction, type SrtpSuite } from '../media/index.ts';
+import { openAudioSource, PlayError, type AudioSource } from './audio-source.ts';
+import {
+  MediaNegotiationError,
+  MediaSession,
+  type MediaInfo,
+  type MediaNotice,
+  type MediaStats,
+} from './media-session.ts';
 
 export interface PhoneOptions {
   /** Registrar / outbound proxy 'HOST[:PORT]'; none: calls go straight to the URI's host. */
@@ -32,6 +71,20 @@ export interface PhoneOptions {
   /** Registration expiry asked for, in seconds. */
   expires?: number;
   json: boolean;
+  /** What to send: a WAV file or 'tone:HZ'; silence when absent. */
+  play?: string;
+  /** WAV file for what is received (further calls: FILE-2.wav, FILE-3.wav, ...). */
+  record?: string;
+  /** DTMF digits to send after the answer. */
+  dtmf?: string;
+  /** Milliseconds after the answer before the first digit (default 1000). */
+  dtmfDelayMs?: number;
+  /** SRTP: true for the default suites, or the one suite to offer. */
+  srtp?: boolean | string;
+  /** RTP port range 'LOW-HIGH' (even RTP port, RTCP the next one). */
+  rtpPorts?: string;
+  /** Media direction we ask for (default sendrecv). */
+  direction?: Direction;
 }
 
 export type PhoneEvent =
@@ -41,6 +94,9 @@ export type PhoneEvent =
   | { event: 'incoming'; callId: string; from: string }
   | { event: 'ringing'; callId: string; status: number }
   | { event: 'answered'; callId: string; status: number }
+  | ({ event: 'media'; callId: string } & MediaInfo)
+  | ({ callId: string } & MediaNotice)
+  | ({ event: 'stats'; callId: string } & MediaStats)
   | { event: 'ended'; callId: string; status: number; reason: string; by: string }
   | { event: 'error'; message: string; status?: number };
 
@@ -60,28 +116,22 @@ function describe(e: PhoneEvent): string {
       return `answered (${e.status})`;
     case 'ended':
       return `call ended: ${e.status} ${e.reason}, hung up by ${e.by}`;
+    case 'media':
+      return `media ${e.codec}${e.srtp ? ` (SRTP ${e.srtp})` : ''} ${e.local} <-> ${e.remote} ${e.direction}`;
+    case 'dtmf':
+      return `dtmf ${e.digit} received (${e.durationMs} ms)`;
+    case 'dtmf-sent':
+      return `dtmf ${e.digit} sent`;
+    case 'stats':
+      return (
+        `stats: sent ${e.sent.packets}, received ${e.received.packets}, lost ${e.received.lost}` +
+        ` (${e.received.lostPercent}%), jitter ${e.received.jitterMs} ms, MOS ${e.mos ?? '-'}` +
+        `, dropped ${e.dropped.wrongSource} wrong source, ${e.dropped.authFailures} auth,` +
+        ` ${e.dropped.replayed + e.dropped.tooOld} replayed`
+      );
     case 'error':
       return `error: ${e.message}`;
   }
-}
-
-/** An SDP describing one audio stream we do not send or receive yet (signalling only). */
-function inactiveSdp(address: string): string {
-  const ip6 = address.includes(':');
-  const id = Date.now();
-  return [
-    'v=0',
-    `o=trapezoid ${id} ${id} IN ${ip6 ? 'IP6' : 'IP4'} ${address}`,
-    's=trapezoid',
-    `c=IN ${ip6 ? 'IP6' : 'IP4'} ${address}`,
-    't=0 0',
-    'm=audio 9 RTP/AVP 0 8 101',
-    'a=rtpmap:0 PCMU/8000',
-    'a=rtpmap:8 PCMA/8000',
-    'a=rtpmap:101 telephone-event/8000',
-    'a=inactive',
-    '',
-  ].join('\r\n');
 }
 
 /** After the last of --calls N ended: time left to absorb retransmissions (T1 + 2T1 + 4T1...). */
@@ -90,6 +140,39 @@ const LINGER_MS = 2000;
 function hostOf(server: string): string {
   const m = /^(?:(?:udp|tcp|tls|ws|wss):)?(\[[^\]]+\]|[^:]+)/i.exec(server);
   return m ? m[1] : server;
+}
+
+function parsePorts(spec: string | undefined): { low: number; high: number } | undefined {
+  if (spec === undefined) return undefined;
+  const m = /^(\d+)-(\d+)$/.exec(spec);
+  const low = Number(m?.[1]);
+  const high = Number(m?.[2]);
+  if (!m || low < 1024 || high > 65535 || high - low < 1) {
+    throw new PhoneSetupError(`--rtp-ports ${spec}: expected LOW-HIGH within 1024-65535`);
+  }
+  return { low, high };
+}
+
+function srtpSuites(srtp: boolean | string | undefined): SrtpSuite[] | undefined {
+  if (srtp === undefined || srtp === false) return undefined;
+  if (srtp === true) return [...SRTP_SUITES];
+  if (!isSrtpSuite(srtp)) {
+    throw new PhoneSetupError(`--srtp ${srtp}: expected one of ${SRTP_SUITES.join(', ')}`);
+  }
+  return [srtp];
+}
+
+/** A flag whose value cannot be used: reported as an error event, exit 1. */
+export class PhoneSetupError extends Error {
+  override name = 'PhoneSetupError';
+}
+
+/** FILE.wav for the first call, FILE-2.wav for the second, ... */
+function recordPath(path: string, n: number): string {
+  if (n <= 1) return path;
+  const dot = path.lastIndexOf('.');
+  const slash = path.lastIndexOf('/');
+  return dot > slash ? `${path.slice(0, dot)}-${n}${path.slice(dot)}` : `${path}-${n}`;
 }
 
 /** Runs the phone until its work is done; resolves with the exit code (0 success, 1 failure). */
@@ -107,6 +190,21 @@ export async function runPhone(
     (opts.answer && !opts.server
       ? `${opts.transport}:127.0.0.1:5060`
       : `${opts.transport}:127.0.0.1:0`);
+  let ports: { low: number; high: number } | undefined;
+  let suites: SrtpSuite[] | undefined;
+  try {
+    ports = parsePorts(opts.rtpPorts);
+    suites = srtpSuites(opts.srtp);
+    // Check the file now rather than at the first call.
+    if (opts.play) await openAudioSource(opts.play);
+    if (opts.dtmf !== undefined && !/^[0-9*#A-Da-d]+$/.test(opts.dtmf)) {
+      throw new PhoneSetupError(`--dtmf ${opts.dtmf}: digits are 0-9, *, #, A-D`);
+    }
+  } catch (err) {
+    if (!(err instanceof PhoneSetupError || err instanceof PlayError)) throw err;
+    report({ event: 'error', message: err.message });
+    return 1;
+  }
   const ua = new UserAgent({
     uri: `sip:${user}@${domain}`,
     username: user,
@@ -118,11 +216,44 @@ export async function runPhone(
   });
   let code = 0;
   const calls = new Set<Call>();
+  const medias = new Set<MediaSession>();
+  let mediaCount = 0;
   let stopping = false;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
+  let mediaAddress = '127.0.0.1';
 
-  const follow = (call: Call) => {
+  /** Binds the media of a new call; reports and returns undefined when it cannot. */
+  const openMedia = async (callId: () => string): Promise<MediaSession | undefined> => {
+    let play: AudioSource | undefined;
+    try {
+      if (opts.play) play = await openAudioSource(opts.play);
+      mediaCount += 1;
+      const media = await MediaSession.open(
+        {
+          address: mediaAddress,
+          ports,
+          cname: `${user}@${domain}`,
+          play,
+          record: opts.record ? recordPath(opts.record, mediaCount) : undefined,
+          dtmf: opts.dtmf,
+          dtmfDelayMs: opts.dtmfDelayMs,
+          srtp: suites,
+          direction: opts.direction,
+        },
+        (notice) => report({ ...notice, callId: callId() }),
+      );
+      medias.add(media);
+      return media;
+    } catch (err) {
+      report({ event: 'error', message: err instanceof Error ? err.message : String(err) });
+      return undefined;
+    }
+  };
+
+  let mediaFailed = false;
+  /** Follows a call's events; `box.media` may be filled in later (answer side). */
+  const follow = (call: Call, box: { media?: MediaSession }) => {
     calls.add(call);
     let timer: NodeJS.Timeout | undefined;
     call.on('ringing', (res) =>
@@ -130,6 +261,28 @@ export async function runPhone(
     );
     call.on('answered', () => {
       report({ event: 'answered', callId: call.callId, status: 200 });
+      const media = box.media;
+      if (media && !media.ready && call.remoteBody) {
+        // Our offer's answer (in the 2xx, or in the ACK after an offerless INVITE).
+        try {
+          media.acceptAnswer(call.remoteBody.toString('utf8'));
+        } catch (err) {
+          if (!(err instanceof MediaNegotiationError)) throw err;
+          report({ event: 'error', message: `media: ${err.message}` });
+          mediaFailed = true;
+          void call.hangup().catch(() => undefined);
+          return;
+        }
+      }
+      if (media && !media.ready && call.direction === 'outgoing') {
+        // (A caller that sent no offer and no answer in its ACK just gets no media.)
+        report({ event: 'error', message: 'media: the 200 carries no SDP answer: no audio' });
+      }
+      const info = media?.info();
+      if (media && info) {
+        report({ event: 'media', callId: call.callId, ...info });
+        media.start();
+      }
       if (opts.hangupAfter !== undefined) {
         timer = setTimeout(
           () => void call.hangup().catch(() => undefined),
@@ -137,9 +290,29 @@ export async function runPhone(
         );
       }
     });
+    call.on('reinvite', () => {
+      // The peer moved or changed its stream (hold, a new relay port, new keys); we answered
+      // with our session unchanged.
+      const media = box.media;
+      if (!media?.ready || !call.remoteBody) return;
+      try {
+        media.renegotiate(call.remoteBody.toString('utf8'));
+        const info = media.info();
+        if (info) report({ event: 'media', callId: call.callId, ...info });
+      } catch (err) {
+        if (!(err instanceof MediaNegotiationError)) throw err;
+        report({ event: 'error', message: `media: re-INVITE: ${err.message}` });
+      }
+    });
     call.on('ended', (end) => {
       if (timer) clearTimeout(timer);
       calls.delete(call);
+      const media = box.media;
+      if (media) {
+        const stats = media.stop();
+        if (media.started) report({ event: 'stats', callId: call.callId, ...stats });
+        void media.close().finally(() => medias.delete(media));
+      }
       report({
         event: 'ended',
         callId: call.callId,
@@ -162,7 +335,8 @@ export async function runPhone(
         port: local.port,
         transport: local.protocol,
       });
-    const sdp = inactiveSdp(local?.address ?? '127.0.0.1');
+    mediaAddress =
+      local && local.address !== '0.0.0.0' && local.address !== '::' ? local.address : '127.0.0.1';
 
     if (opts.server) {
       // Every successful REGISTER (the first and each refresh) is reported.
@@ -191,19 +365,52 @@ export async function runPhone(
 
     if (opts.answer) {
       let ended = 0;
+      const answer = async (incoming: IncomingCall) => {
+        report({ event: 'incoming', callId: incoming.callId, from: incoming.from });
+        const box: { media?: MediaSession } = {};
+        follow(incoming, box);
+        incoming.ring();
+        const media = await openMedia(() => incoming.callId);
+        if (!media) {
+          incoming.reject(500, 'Media Unavailable');
+          return;
+        }
+        if (incoming.state === 'ended') {
+          // CANCELled while the sockets were being bound.
+          media.stop();
+          await media.close();
+          medias.delete(media);
+          return;
+        }
+        box.media = media;
+        let body: string;
+        if (incoming.remoteBody && incoming.remoteBody.length > 0) {
+          try {
+            body = media.createAnswer(incoming.remoteBody.toString('utf8'));
+          } catch (err) {
+            if (!(err instanceof MediaNegotiationError)) throw err;
+            report({ event: 'error', message: `media: ${err.message}` });
+            incoming.reject(488, 'Not Acceptable Here');
+            return;
+          }
+        } else {
+          body = media.createOffer(); // no offer in the INVITE: ours goes in the 200, theirs in the ACK
+        }
+        void incoming.accept({ body });
+      };
       ua.on('invite', (incoming: IncomingCall) => {
         if (stopping) {
           incoming.reject(480);
           return;
         }
-        report({ event: 'incoming', callId: incoming.callId, from: incoming.from });
-        follow(incoming);
         incoming.on('ended', () => {
           ended += 1;
           if (opts.calls !== undefined && ended >= opts.calls) resolveDone();
         });
-        incoming.ring();
-        void incoming.accept({ body: sdp });
+        void answer(incoming).catch((err: unknown) => {
+          report({ event: 'error', message: err instanceof Error ? err.message : String(err) });
+          incoming.reject(500);
+        });
       });
       signal?.addEventListener('abort', () => resolveDone(), { once: true });
       await done;
@@ -222,12 +429,14 @@ export async function runPhone(
         forced.unref();
       };
       signal?.addEventListener('abort', onAbort, { once: true });
+      const media = await openMedia(() => outgoing?.callId ?? '');
+      if (!media) return 1;
       try {
         const call = await ua.invite(opts.call, {
-          body: sdp,
+          body: media.createOffer(),
           onCall: (c) => {
             outgoing = c;
-            follow(c);
+            follow(c, { media });
             if (opts.timeout !== undefined) {
               giveUp = setTimeout(() => {
                 void c.cancel();
@@ -239,6 +448,7 @@ export async function runPhone(
         });
         if (giveUp) clearTimeout(giveUp);
         await call.whenEnded();
+        if (mediaFailed) code = 1; // answered with an answer we could not use: hung up
       } catch (err) {
         if (giveUp) clearTimeout(giveUp);
         if (!(err instanceof CallFailedError)) {
@@ -248,6 +458,8 @@ export async function runPhone(
       } finally {
         if (forced) clearTimeout(forced);
         signal?.removeEventListener('abort', onAbort);
+        media.stop();
+        await media.close();
       }
     } else if (opts.server) {
       // Registration check only: register, then remove the binding.
@@ -261,6 +473,8 @@ export async function runPhone(
   } finally {
     stopping = true;
     await Promise.all([...calls].map((c) => c.hangup().catch(() => undefined)));
+    for (const media of medias) media.stop();
+    await Promise.all([...medias].map((m) => m.close()));
     if (ua.registered) await ua.unregister().catch(() => undefined);
     await ua.stop();
   }

@@ -97,3 +97,22 @@ test('an empty report still renders a page', () => {
   assert.ok(html.includes('No RTP streams.'));
   assert.ok(html.includes('No findings.'));
 });
+
+test('a finding resting on more packets than it lists says how many in all', () => {
+  const frames = Array.from({ length: 20 }, (_, i) => 100 + i);
+  const html = renderHtmlReport({
+    title: 'Flood',
+    calls: [],
+    rtpStreams: [],
+    findings: [{ kind: 'brute-force', severity: 'high', text: 'x', frames, frameCount: 45 }],
+  });
+  assert.equal((html.match(/data-frame-link="/g) ?? []).length, 20);
+  assert.ok(html.includes('data-frame-link="119">119</a>, … (45 in all)'));
+  const few = renderHtmlReport({
+    title: 'Few',
+    calls: [],
+    rtpStreams: [],
+    findings: [{ kind: 'spoofing', severity: 'medium', text: 'y', frames: [3, 4] }],
+  });
+  assert.equal(few.includes('in all'), false);
+});

@@ -122,7 +122,7 @@ function findingsSection(report: Report): string {
             (f) =>
               `<tr data-testid="finding"><td><span class="sev sev-${esc(f.severity)}">${esc(f.severity)}</span></td>` +
               `<td class="mono">${esc(f.kind)}</td><td class="wrap">${esc(f.text)}</td>` +
-              `<td class="mono wrap">${frameLinks(f.frames)}</td></tr>`,
+              `<td class="mono wrap">${frameLinks(f.frames, f.frameCount)}</td></tr>`,
           )
           .join('') +
         '</tbody></table></div>';
@@ -130,12 +130,13 @@ function findingsSection(report: Report): string {
 }
 
 /** Frame numbers as links that open the call holding the frame and show that message. */
-function frameLinks(frames: number[]): string {
+function frameLinks(frames: number[], total = frames.length): string {
   const shown = frames
     .slice(0, MAX_FRAME_LINKS)
     .filter((n) => Number.isInteger(n))
     .map((n) => `<a class="call-link" href="#frame-${n}" data-frame-link="${n}">${n}</a>`);
-  return shown.join(', ') + (frames.length > MAX_FRAME_LINKS ? ', …' : '');
+  const all = Math.max(total, frames.length);
+  return shown.join(', ') + (all > shown.length ? `, … (${all} in all)` : '');
 }
 
 const MAX_FRAME_LINKS = 20;

@@ -91,6 +91,8 @@ export interface Finding {
   severity: 'info' | 'low' | 'medium' | 'high';
   text: string;
   frames: number[];
+  /** Packets the finding rests on in all, when `frames` lists only the first of them. */
+  frameCount?: number;
 }
 
 export interface SipStats {

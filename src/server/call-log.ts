@@ -4,6 +4,12 @@
 import type { SipRequest, SipResponse } from '../sip/index.ts';
 import { formatEndpoint, type Endpoint, type InboundMessage } from '../transport/index.ts';
 import type { CdrRecord, Store } from '../store/store.ts';
+import type { MediaSummary } from './media-relay-proxy.ts';
+
+/** The media relay as the call log sees it: ends a call's media, summary for the CDR. */
+export interface CallMedia {
+  end(callId: string): MediaSummary | undefined;
+}
 
 export interface LoggedMessage {
   /** Milliseconds since the epoch. */
@@ -30,6 +36,8 @@ export interface ActiveCall {
   /** Where the caller's requests came from, and the downstream side that answered. */
   callerEndpoint?: Endpoint;
   calleeEndpoint?: Endpoint;
+  /** Media through the relay, set when the call ended. */
+  media?: MediaSummary;
   messages: LoggedMessage[];
 }
 
@@ -57,7 +65,10 @@ export class CallLog {
   private readonly active = new Map<string, ActiveCall>();
   private readonly recentCalls: ActiveCall[] = [];
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly media?: CallMedia,
+  ) {}
 
   get activeCount(): number {
     return this.active.size;
@@ -152,6 +163,8 @@ export class CallLog {
 
   private finish(call: ActiveCall, now: number): void {
     call.end = now;
+    const media = this.media?.end(call.callId);
+    if (media) call.media = media;
     const cdr: CdrRecord = {
       callId: call.callId,
       caller: call.caller,
@@ -165,6 +178,15 @@ export class CallLog {
       finalReason: call.finalReason,
       hungUpBy: call.hungUpBy,
       trunk: call.trunk,
+      ...(media
+        ? {
+            packets: media.packets,
+            lost: media.lost,
+            jitterMs: media.jitterMs,
+            mos: media.mos,
+            dropped: media.dropped,
+          }
+        : {}),
     };
     this.store.addCdr(cdr); // committed before the response that ends the call is sent
     this.active.delete(call.callId);

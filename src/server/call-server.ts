@@ -3,6 +3,7 @@
 // TransactionLayer over one TransportLayer.
 //
 // What happens to a request:
+//   refused by the guard                   dropped silently (banned source, flood, scanner)
 //   ACK with no transaction (a 2xx's ACK)  forwarded statelessly along its Route / Request-URI
 //   malformed or unprocessable             400 / 416 / 420 with the reason (validateRequest)
 //   Max-Forwards 0 / our own loop           483 / 482
@@ -11,13 +12,14 @@
 //                                           or the Request-URI (a registered contact goes to the
 //                                           address it registered from)
 //   REGISTER for our domain                 401 challenge, then the registrar (the To user must be
-//                                           the authenticated user, else 403)
+//                                           the authenticated user, else 403); a wrong answer 403
 //   anything else                           from a local user: 407 challenge, then From must be the
 //                                           authenticated user (403); then the dial plan: local
-//                                           user (fork to every binding; 404 unknown, 480 none),
+//                                           user (fork to every binding; 404 unknown, 480 none;
+//                                           480 for both to an anonymous caller),
 //                                           trunk (failover to the next peer on 503/408/timeout),
 //                                           reject with a code
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import {
   createResponse,
@@ -51,6 +53,10 @@ import { Registrar, addressOfRecord } from './registrar.ts';
 import { CallLog } from './call-log.ts';
 import { DigestClient } from '../ua/digest-client.ts';
 import { TrunkRegistration } from './trunk-registration.ts';
+import { userRecord } from './users.ts';
+import { MediaRelayError, type MediaRelay } from './media-relay.ts';
+import { MediaRelayProxy } from './media-relay-proxy.ts';
+import { SdpParseError } from '../media/index.ts';
 
 /** Defences consulted by the server (src/server/security-guard.ts implements them). */
 export interface RequestGuard {
@@ -71,6 +77,8 @@ export interface CallServerOptions {
   guard?: RequestGuard;
   /** PEM key and certificate for tls/wss listeners (read by the caller from config.tls). */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /** The media relay (config media.mode: relay): SDP is rewritten so RTP flows through it. */
+  relay?: MediaRelay;
 }
 
 const SUPPORTED_METHODS =
@@ -118,17 +126,26 @@ export class CallServer {
   readonly layer: TransactionLayer;
   readonly metrics = new ServerMetrics();
   readonly calls: CallLog;
+  /** The media relay's SIP side, when media is relayed. */
+  readonly media: MediaRelayProxy | undefined;
   readonly auth: DigestAuthenticator;
   private readonly registrar: Registrar;
   private readonly dialPlan: DialPlan;
   private readonly branchSets = new Map<ServerTransaction, ProxyBranchSet>();
   private readonly trunks = new Map<string, Trunk>();
   private readonly trunkSources = new Map<string, Trunk>();
+  /** Trunks that identify themselves by credentials (`inboundAuth`), by user name. */
+  private readonly trunksByUser = new Map<
+    string,
+    { trunk: Trunk; username: string; secrets: { ha1Md5: string; ha1Sha256: string } }
+  >();
   private readonly domain: string;
   private listeners: Endpoint[] = [];
   /** Outbound registrations of trunks toward their providers, by trunk name. */
   readonly trunkRegistrations = new Map<string, TrunkRegistration>();
   private readonly log: (line: string) => void;
+  /** Key of the decoy HA1s of unknown users (see authenticate). */
+  private readonly decoyKey = randomBytes(32);
 
   constructor(private readonly opts: CallServerOptions) {
     const { config, store } = opts;
@@ -143,9 +160,20 @@ export class CallServer {
       nonceTtlSeconds: config.auth.nonceTtlSeconds,
     });
     this.dialPlan = new DialPlan(config.dialplan);
-    this.calls = new CallLog(store);
+    this.media = opts.relay ? new MediaRelayProxy(opts.relay) : undefined;
+    this.calls = new CallLog(store, this.media);
     for (const t of config.trunks) {
       this.trunks.set(t.name, t);
+      if (t.inboundAuth) {
+        const realm = config.auth.realm ?? config.domain;
+        const { username, password } = t.inboundAuth;
+        const record = userRecord(username, realm, password);
+        this.trunksByUser.set(username, {
+          trunk: t,
+          username,
+          secrets: { ha1Md5: record.ha1Md5, ha1Sha256: record.ha1Sha256 ?? '' },
+        });
+      }
       const sources = t.inboundAddresses ?? t.peers.map((p) => `${p.host}:${p.port}`);
       for (const s of sources) this.trunkSources.set(s.toLowerCase(), t);
     }
@@ -155,8 +183,14 @@ export class CallServer {
 
   async start(): Promise<Endpoint[]> {
     for (const l of this.opts.config.listen) {
+      const secure = l.transport === 'tls' || l.transport === 'wss';
       this.listeners.push(
-        await this.transport.listen({ protocol: l.transport, address: l.address, port: l.port }),
+        await this.transport.listen({
+          protocol: l.transport,
+          address: l.address,
+          port: l.port,
+          ...(secure && this.opts.tls ? { tls: this.opts.tls } : {}),
+        }),
       );
     }
     for (const t of this.opts.config.trunks) {
@@ -306,7 +340,9 @@ export class CallServer {
       this.respond(tx, createResponse(req, 403, 'Forbidden (may only register your own address)'));
       return;
     }
-    const aor = addressOfRecord({ ...req.to.uri, host: this.domain });
+    // sip:1000@domain and sips:1000@domain are one user: one address-of-record (RFC 5630 §4.1);
+    // what sips asks for is enforced when a call is routed (routeInitial).
+    const aor = addressOfRecord({ ...req.to.uri, scheme: 'sip', host: this.domain });
     const res = this.registrar.register(req, aor, {
       protocol: inbound.source.protocol,
       address: inbound.source.address,
@@ -318,8 +354,12 @@ export class CallServer {
 
   /**
    * Challenges or checks credentials. Returns the authenticated user, or undefined after having
-   * answered (401/407 with a fresh challenge). Unknown users and wrong passwords get the same
-   * answer, so extensions cannot be told apart.
+   * answered. Unknown users and wrong passwords are answered alike, so extensions cannot be told
+   * apart: no credentials get a 401/407 challenge whoever the user; a wrong answer (wrong
+   * password, unknown user, malformed credentials) gets 403, the same reason phrase and the same
+   * work done (an unknown user is checked against a decoy HA1, so the hashing takes as long). A
+   * nonce that expired, that we did not issue (a restart) or that is replayed gets a fresh
+   * challenge: those are judged before the user matters (or only once the password was right).
    */
   private authenticate(
     req: SipRequest,
@@ -327,8 +367,10 @@ export class CallServer {
     header: 'WWW-Authenticate' | 'Proxy-Authenticate',
     credentials: SipRequest['authorization'],
   ): string | undefined {
-    const result = this.auth.verify(credentials, req.method, (u) =>
-      this.opts.store.getUser(u, this.domain),
+    const result = this.auth.verify(
+      credentials,
+      req.method,
+      (u) => this.opts.store.getUser(u, this.domain) ?? this.decoySecrets(u),
     );
     if (result.ok) {
       this.opts.guard?.authSucceeded(tx.inbound.source, result.user);
@@ -337,6 +379,14 @@ export class CallServer {
     if (result.failure !== 'missing' && result.failure !== 'stale') {
       this.metrics.authFailures++;
       this.opts.guard?.authFailed(tx.inbound.source, result.user);
+    }
+    if (
+      result.failure === 'bad-response' ||
+      result.failure === 'unknown-user' ||
+      result.failure === 'malformed'
+    ) {
+      this.respond(tx, createResponse(req, 403, 'Forbidden'));
+      return undefined;
     }
     const status = header === 'WWW-Authenticate' ? 401 : 407;
     const res = createResponse(
@@ -349,6 +399,54 @@ export class CallServer {
     return undefined;
   }
 
+  /** HA1s no password matches, stable per user name: an unknown user costs the same hashing. */
+  private decoySecrets(user: string): { ha1Md5: string; ha1Sha256: string } {
+    const mac = createHmac('sha256', this.decoyKey).update(user).digest('hex');
+    return { ha1Md5: mac.slice(0, 32), ha1Sha256: mac };
+  }
+
+  /**
+   * A request from an unknown source that is not from one of our users: a trunk may identify
+   * itself with its `inboundAuth` credentials (Proxy-Authorization, our realm). Returns the
+   * trunk, undefined when the request names none (an anonymous call, allowed unless
+   * `inbound.allowAnonymous` is false, in which case it is challenged), or null when it has
+   * been answered (407 challenge, 403 for a wrong answer).
+   */
+  private trunkByCredentials(req: SipRequest, tx: ServerTransaction): Trunk | null | undefined {
+    const named = req.proxyAuthorization.find((c) =>
+      this.trunksByUser.has(c.params.username ?? ''),
+    );
+    if (!named) {
+      if (this.opts.config.inbound.allowAnonymous) return undefined;
+      this.challenge(tx, 407, false);
+      return null;
+    }
+    const entry = this.trunksByUser.get(named.params.username!)!;
+    const result = this.auth.verify([named], req.method, (u) =>
+      u === entry.username ? entry.secrets : undefined,
+    );
+    if (result.ok) return entry.trunk;
+    if (result.failure === 'stale' || result.failure === 'missing') {
+      this.challenge(tx, 407, result.failure === 'stale');
+      return null;
+    }
+    this.metrics.authFailures++;
+    this.opts.guard?.authFailed(tx.inbound.source, entry.username);
+    this.respond(tx, createResponse(req, 403, 'Forbidden'));
+    return null;
+  }
+
+  private challenge(tx: ServerTransaction, status: 401 | 407, stale: boolean): void {
+    const res = createResponse(
+      tx.request,
+      status,
+      status === 401 ? 'Unauthorized' : 'Proxy Authentication Required',
+    );
+    const header = status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate';
+    for (const ch of this.auth.challenges(stale)) res.append(header, ch);
+    this.respond(tx, res);
+  }
+
   private trunkForSource(source: Endpoint): Trunk | undefined {
     const host = source.address.toLowerCase();
     return this.trunkSources.get(`${host}:${source.port}`) ?? this.trunkSources.get(host);
@@ -358,8 +456,13 @@ export class CallServer {
     // A preloaded Route naming us (a phone's outbound proxy setting) is ours to remove (§16.4).
     const routes = req.route;
     if (routes.length > 0 && this.isUs(routes[0]!.uri)) req.removeFirst('Route');
-    const fromTrunk = this.trunkForSource(inbound.source);
+    let fromTrunk = this.trunkForSource(inbound.source);
     const fromLocal = this.isOurHost(req.from.uri.host);
+    if (!fromTrunk && !fromLocal) {
+      const identified = this.trunkByCredentials(req, tx);
+      if (identified === null) return; // answered: a challenge or a refusal
+      fromTrunk = identified;
+    }
     let caller: string | undefined;
     if (!fromTrunk && fromLocal) {
       if (this.refuseCleartext(tx, inbound)) return;
@@ -428,17 +531,23 @@ export class CallServer {
       });
       return;
     }
-    // A local user.
-    if (!this.opts.store.getUser(number, this.domain)) {
+    // A local user. To an anonymous caller (neither one of our users nor a trunk) an unknown user
+    // and a user with no binding look alike (480), so extensions cannot be enumerated by INVITE.
+    // (The bindings are looked up either way: the same work, the same time.)
+    const known = this.opts.store.getUser(number, this.domain) !== undefined;
+    const bindings = this.opts.store.bindingsFor(`sip:${number}@${this.domain}`, Date.now());
+    if (!known && (caller !== undefined || fromTrunk)) {
       this.respond(tx, createResponse(req, 404, 'Not Found'));
       return;
     }
-    const bindings = this.opts.store.bindingsFor(`sip:${number}@${this.domain}`, Date.now());
-    if (bindings.length === 0) {
+    // A sips: Request-URI asks for TLS all the way (RFC 3261 §26.2.2): only TLS/WSS bindings.
+    const usable =
+      ruri.scheme === 'sips' ? bindings.filter((b) => /^(tls|wss):/.test(b.target)) : bindings;
+    if (!known || usable.length === 0) {
       this.respond(tx, createResponse(req, 480, 'Temporarily Unavailable'));
       return;
     }
-    const targets = bindings.map((b) => ({
+    const targets = usable.map((b) => ({
       uri: b.contact,
       destination: parseTarget(b.target),
       ...(b.connectionId !== undefined ? { connectionId: b.connectionId } : {}),
@@ -507,6 +616,7 @@ export class CallServer {
       dialled: call.dialled,
       trunk: call.trunk ?? call.trunkIn,
     });
+    if (this.media && !this.relayRequest(template, req, tx, record)) return;
     const set = new ProxyBranchSet(
       this.layer,
       tx,
@@ -522,6 +632,7 @@ export class CallServer {
         onMessage: (direction, message, peer) =>
           record?.onMessage(direction, message, peer, inbound.local),
         onDone: () => this.branchSets.delete(tx),
+        ...(this.media ? { beforeUpstream: (res: SipResponse) => this.relayResponse(res) } : {}),
       },
       this.opts.timerC,
     );
@@ -538,6 +649,16 @@ export class CallServer {
     ack.set('Max-Forwards', String((req.maxForwards ?? 70) - 1));
     ack.uri = next.uri;
     ack.prepend('Via', this.viaHeader(next.destination, newBranch()));
+    if (this.media) {
+      // A late offer's answer: the ACK cannot be refused, so a failure only loses the relay.
+      try {
+        this.media.request(ack);
+      } catch (err) {
+        this.log(
+          `media relay: ACK of ${req.callId} forwarded unchanged: ${(err as Error).message}`,
+        );
+      }
+    }
     this.calls.observeAck(req, inbound, ack, next.destination);
     this.layer.sendStateless(ack, next.destination).catch(() => {});
   }
@@ -547,7 +668,49 @@ export class CallServer {
     if (res.via.length < 2 || !this.isOurVia(res.via[0]!)) return;
     const out = res.clone();
     out.removeFirst('Via');
+    if (this.media) this.relayResponse(out);
     this.layer.sendStateless(out).catch(() => {});
+  }
+
+  // ---- media relay -----------------------------------------------------------------------
+
+  /**
+   * Points the SDP of a request going downstream at the relay. False after having answered it:
+   * 503 when the relay has no ports left, 488 when the body is not SDP.
+   */
+  private relayRequest(
+    template: SipRequest,
+    req: SipRequest,
+    tx: ServerTransaction,
+    record: ReturnType<CallLog['observe']>,
+  ): boolean {
+    try {
+      this.media!.request(template);
+      return true;
+    } catch (err) {
+      let res: SipResponse;
+      if (err instanceof MediaRelayError) {
+        res = createResponse(req, 503, 'Service Unavailable (media relay: no free ports)');
+        res.set('Retry-After', '5');
+        this.log(`media relay: ${req.method} ${req.callId} refused: ${err.message}`);
+      } else if (err instanceof SdpParseError) {
+        res = createResponse(req, 488, `Not Acceptable Here (SDP: ${err.message})`.slice(0, 150));
+      } else throw err;
+      record?.onFinal(req, res);
+      this.respond(tx, res);
+      return false;
+    }
+  }
+
+  /** Points the SDP of an 18x/2xx going upstream at the relay; it goes unchanged on failure. */
+  private relayResponse(res: SipResponse): void {
+    try {
+      this.media!.response(res);
+    } catch (err) {
+      this.log(
+        `media relay: ${res.status} of ${res.callId} forwarded unchanged: ${(err as Error).message}`,
+      );
+    }
   }
 
   // ---- who we are -------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, validateConfig } from './config.ts';
+import { ConfigError, loadConfig, mediaRelayAddress, validateConfig } from './config.ts';
 
 test('an empty config is the demo default', () => {
   const cfg = validateConfig({});
@@ -81,4 +81,29 @@ test('loadConfig reads YAML and reports bad YAML and unreadable files', () => {
   writeFileSync(bad, 'users: [\n');
   assert.throws(() => loadConfig(bad), /not valid YAML/);
   assert.throws(() => loadConfig(join(dir, 'missing.yaml')), /cannot read/);
+});
+
+test('media relay: the address phones reach comes from the listener or media.address', () => {
+  const problems = (raw: unknown): string[] => {
+    try {
+      validateConfig(raw, 'x.yaml');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.problems;
+    }
+    return [];
+  };
+  const wildcard = [{ transport: 'udp', address: '0.0.0.0', port: 5060 }];
+  assert.equal(mediaRelayAddress(validateConfig({ media: { mode: 'relay' } })), '127.0.0.1');
+  assert.match(
+    problems({ listen: wildcard, media: { mode: 'relay' } }).join(),
+    /^media\.address: media relay needs an address the phones can reach \(listen\[0\] is 0\.0\.0\.0\)/,
+  );
+  const cfg = validateConfig({ listen: wildcard, media: { mode: 'relay', address: '192.0.2.7' } });
+  assert.equal(mediaRelayAddress(cfg), '192.0.2.7');
+  assert.deepEqual(problems({ listen: wildcard }), [], 'direct media needs no address');
+  assert.match(problems({ media: { address: 'pbx.example' } }).join(), /media\.address: an IPv4/);
+  assert.match(problems({ media: { address: '::' } }).join(), /not a wildcard/);
+  assert.match(problems({ media: { ports: '30001-30001' } }).join(), /media\.ports/);
+  assert.match(problems({ media: { ports: '80-200' } }).join(), /media\.ports: the range/);
 });

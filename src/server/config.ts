@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { isIP } from 'node:net';
 
 const transport = z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']);
 const port = z.number().int().min(0).max(65535);
@@ -114,13 +115,19 @@ export const configSchema = z
     auth: z
       .object({
         realm: z.string().optional(),
+        /**
+         * Challenges sent, one per algorithm, in this order. MD5 only by default: many deployed
+         * phones fail the whole registration when any challenge names an algorithm they lack
+         * (baresip 1.0 answers a SHA-256 challenge beside an MD5 one with ENOSYS), and SIPp
+         * answers only the first. Fleets that support RFC 8760 set [SHA-256, MD5].
+         */
         algorithms: z
           .array(z.enum(['MD5', 'SHA-256']))
           .min(1)
-          .default(['SHA-256', 'MD5']),
+          .default(['MD5']),
         nonceTtlSeconds: z.number().int().min(5).default(300),
       })
-      .default({ algorithms: ['MD5', 'SHA-256'], nonceTtlSeconds: 300 }),
+      .default({ algorithms: ['MD5'], nonceTtlSeconds: 300 }),
     registrar: z
       .object({
         minExpires: z.number().int().min(1).default(60),
@@ -133,6 +140,16 @@ export const configSchema = z
     trunks: z.array(trunkSchema).default([]),
     /** Certificate and key (PEM files) for tls listeners. */
     tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    /** Calls from sources that are neither one of our authenticated users nor a trunk. */
+    inbound: z
+      .object({
+        /**
+         * true (default): anyone may call our users, as with a public SIP address. false: such
+         * calls are challenged (407), so only trunks with `inboundAuth` credentials get in.
+         */
+        allowAnonymous: z.boolean().default(true),
+      })
+      .default({ allowAnonymous: true }),
     security: z
       .object({
         /** Per-source request rate (like Kamailio's pike): over it, the source is banned. */
@@ -167,7 +184,10 @@ export const configSchema = z
           ]),
         /** Sources never rate-limited or banned ('address' or 'address:port'). */
         trustedSources: z.array(z.string()).default([]),
-        /** Local users may register and call only over TLS. */
+        /**
+         * The server's domain is TLS-only: its users may register and call only over TLS (or
+         * WSS); over UDP/TCP they get 403 before any challenge.
+         */
         tlsOnly: z.boolean().default(false),
       })
       .default({
@@ -193,8 +213,21 @@ export const configSchema = z
         ports: z
           .string()
           .regex(/^\d+-\d+$/, 'a port range is FIRST-LAST, e.g. 20000-29999')
+          .refine((r) => {
+            const [first, last] = r.split('-').map(Number) as [number, number];
+            return first >= 1024 && last <= 65535 && last > first;
+          }, 'the range must lie in 1024-65535 and hold at least one even/odd pair')
           .default('20000-29999'),
         timeoutSeconds: z.number().int().min(1).default(60),
+        /**
+         * The relay's address, written into SDP: one the phones can reach. Default: the address
+         * of the first listener; needed when that listener is a wildcard (0.0.0.0, ::).
+         */
+        address: z
+          .string()
+          .refine((a) => isIP(a) !== 0, 'an IPv4 or IPv6 address (no host name)')
+          .refine((a) => a !== '0.0.0.0' && a !== '::', 'a reachable address, not a wildcard')
+          .optional(),
       })
       .default({ mode: 'direct', ports: '20000-29999', timeoutSeconds: 60 }),
   })
@@ -219,6 +252,16 @@ export const configSchema = z
         });
       }
     });
+    if (cfg.media.mode === 'relay' && cfg.media.address === undefined) {
+      const first = cfg.listen[0]!.address;
+      if (isIP(first) === 0 || first === '0.0.0.0' || first === '::') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['media', 'address'],
+          message: `media relay needs an address the phones can reach (listen[0] is ${first})`,
+        });
+      }
+    }
     const seen = new Set<string>();
     cfg.users.forEach((u, i) => {
       if (seen.has(u.user)) {
@@ -233,6 +276,11 @@ export const configSchema = z
   });
 
 export type ServerConfig = z.infer<typeof configSchema>;
+
+/** The address the media relay binds and writes into SDP (validated by the schema). */
+export function mediaRelayAddress(config: ServerConfig): string {
+  return config.media.address ?? config.listen[0]!.address;
+}
 
 export class ConfigError extends Error {
   constructor(

@@ -2,11 +2,14 @@
 //   GET /api/registrations   live bindings
 //   GET /api/calls           active and recent calls, each with its messages (enough for a ladder)
 //   GET /api/cdrs[?limit=N]  call detail records, newest first
+//   GET /api/bans            sources banned now: address, reason, attacked user, until, drops
+//   GET /api/media           media relay sessions in progress, per stream and direction
 //   GET /metrics             Prometheus text format
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { CallServer } from './call-server.ts';
 import type { Store } from '../store/store.ts';
+import type { SecurityCounters } from './metrics.ts';
 
 export class HttpApi {
   private server?: Server;
@@ -14,7 +17,7 @@ export class HttpApi {
   constructor(
     private readonly callServer: CallServer,
     private readonly store: Store,
-    private readonly extra: { bans?: () => unknown[] } = {},
+    private readonly extra: { bans?: () => unknown[]; security?: () => SecurityCounters } = {},
   ) {}
 
   async listen(address: string, port: number): Promise<AddressInfo> {
@@ -39,6 +42,8 @@ export class HttpApi {
           );
           return json(this.store.listCdrs({ limit }));
         }
+        case '/api/media':
+          return json(this.callServer.media?.relay.allStats() ?? []);
         case '/api/bans':
           return json(this.extra.bans?.() ?? []);
         case '/metrics':
@@ -49,13 +54,15 @@ export class HttpApi {
               activeCalls: this.callServer.activeCalls,
               bindings: this.store.allBindings(Date.now()).length,
               bans: this.extra.bans?.().length,
+              security: this.extra.security?.(),
+              relay: this.relayCounters(),
             }),
           );
         default:
           return send(
             404,
             'text/plain',
-            'not found: try /api/registrations, /api/calls, /api/cdrs, /metrics\n',
+            'not found: try /api/registrations, /api/calls, /api/cdrs, /api/media, /api/bans, /metrics\n',
           );
       }
     });
@@ -65,6 +72,21 @@ export class HttpApi {
       server.listen(port, address, () => resolve());
     });
     return server.address() as AddressInfo;
+  }
+
+  private relayCounters() {
+    const relay = this.callServer.media?.relay;
+    if (!relay) return undefined;
+    const t = relay.totals();
+    return {
+      sessions: relay.sessionCount,
+      packets: t.packets,
+      rtcpPackets: t.rtcpPackets,
+      dropped: t.dropped,
+      invalid: t.invalid,
+      portPairsFree: relay.portPairsFree,
+      bindFailures: relay.bindFailures,
+    };
   }
 
   async close(): Promise<void> {

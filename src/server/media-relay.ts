@@ -11,7 +11,12 @@
 //   body = relay.answer(callId, toTag, body);   // 18x/2xx with SDP, before forwarding
 //   relay.stats(callId);                        // per stream and direction, see RelayStreamStats
 //   relay.end(callId);                          // BYE, CANCEL, final error: frees the ports
+//   relay.onSessionEnd(listener);               // more listeners like onEnd
+//   relay.totals(); relay.allStats();           // counters since the start (/metrics), sessions (/api/media)
 //   await relay.close();
+//
+// The call server drives it through MediaRelayProxy (media-relay-proxy.ts): which SIP messages
+// carry SDP to rewrite, and the media summary that goes into the CDR.
 //
 // - offer() and answer() return the SDP to forward (same text, ports and c= changed: see
 //   sdp-rewrite.ts; the proxy must recompute Content-Length). They are synchronous: the relay
@@ -33,7 +38,8 @@
 //   RTP packet that arrives on P's face fixes ("latches") P's destination to the packet's source
 //   (a phone behind NAT sends from another address than it wrote). From then on packets from any
 //   other source are dropped and counted (`dropped`): a third party cannot inject media. RTCP
-//   latches the same way on the RTCP socket. A new SDP from P with another address or port
+//   latches the same way on the RTCP socket, but only to the host RTP latched to (and RTP, when
+//   RTCP came first, only to RTCP's host): a stranger cannot take the unlatched one. A new SDP from P with another address or port
 //   (the phone moved) unlatches P.
 // - RTCP is relayed on port + 1; with a=rtcp-mux (RFC 5761) in both SDPs, RTCP (packet type
 //   200-207) shares the RTP port.
@@ -120,6 +126,18 @@ export interface RelayStreamStats {
   mos: number | undefined;
 }
 
+/** Counters over every session since the relay started. */
+export interface RelayTotals {
+  /** RTP packets and bytes relayed. */
+  packets: number;
+  bytes: number;
+  rtcpPackets: number;
+  /** Packets from a source other than the latched one (injection), dropped. */
+  dropped: number;
+  /** Packets that were not RTP/RTCP, dropped. */
+  invalid: number;
+}
+
 export interface RelaySessionStats {
   callId: string;
   tags: [string | undefined, string | undefined];
@@ -145,6 +163,8 @@ const RTP_FIXED_HEADER_LENGTH = 12;
 /** RTCP packet types (SR 200 .. 207) in byte 1, how RFC 5761 section 4 tells RTCP from RTP. */
 const RTCP_TYPE_FIRST = 200;
 const RTCP_TYPE_LAST = 207;
+/** RTCP common header (RFC 3550 6.4.1): version, count, type, length, SSRC. */
+const RTCP_HEADER_LENGTH = 8;
 const DEFAULT_CLOCK_RATE = 8000;
 const DEFAULT_SPARE = 32;
 const MAX_SWEEP_MS = 1000;
@@ -257,11 +277,18 @@ function onRtpSocket(face: Face, msg: Buffer, rinfo: RemoteInfo): void {
       return;
     }
   } else {
-    if (
-      msg.length < RTP_FIXED_HEADER_LENGTH ||
-      msg[RTP_VERSION_BYTE]! >> RTP_VERSION_SHIFT !== RTP_VERSION
-    ) {
+    const firstType = msg[RTP_TYPE_BYTE] ?? 0;
+    const minimum =
+      stream.mux && firstType >= RTCP_TYPE_FIRST && firstType <= RTCP_TYPE_LAST
+        ? RTCP_HEADER_LENGTH
+        : RTP_FIXED_HEADER_LENGTH;
+    if (msg.length < minimum || msg[RTP_VERSION_BYTE]! >> RTP_VERSION_SHIFT !== RTP_VERSION) {
       from.invalid++;
+      return;
+    }
+    if (from.rtcpLatched && rinfo.address !== from.rtcpAddress) {
+      // RTCP latched first: RTP must come from the same host.
+      from.dropped++;
       return;
     }
     from.rtpLatched = true;
@@ -321,8 +348,16 @@ function onRtcpSocket(face: Face, msg: Buffer, rinfo: RemoteInfo): void {
       return;
     }
   } else {
-    if (msg.length < 4 || msg[RTP_VERSION_BYTE]! >> RTP_VERSION_SHIFT !== RTP_VERSION) {
+    if (
+      msg.length < RTCP_HEADER_LENGTH ||
+      msg[RTP_VERSION_BYTE]! >> RTP_VERSION_SHIFT !== RTP_VERSION
+    ) {
       from.invalid++;
+      return;
+    }
+    if (from.rtpLatched && rinfo.address !== from.rtpAddress) {
+      // RTP latched first: RTCP must come from the same host (its port may differ behind NAT).
+      from.dropped++;
       return;
     }
     from.rtcpLatched = true;
@@ -370,7 +405,14 @@ export class MediaRelay {
   private failedInARow = 0;
   private waiters: (() => void)[] = [];
   private readonly sweepTimer: NodeJS.Timeout;
-  private readonly onEnd: MediaRelayOptions['onEnd'];
+  private readonly endListeners: NonNullable<MediaRelayOptions['onEnd']>[] = [];
+  private readonly ended: RelayTotals = {
+    packets: 0,
+    bytes: 0,
+    rtcpPackets: 0,
+    dropped: 0,
+    invalid: 0,
+  };
   private closed = false;
   private readonly open = new Set<Socket>();
 
@@ -394,7 +436,7 @@ export class MediaRelay {
         ? PortPool.parse(options.ports)
         : new PortPool(options.ports[0], options.ports[1]);
     this.spareTarget = Math.max(0, options.spare ?? DEFAULT_SPARE);
-    this.onEnd = options.onEnd;
+    if (options.onEnd) this.endListeners.push(options.onEnd);
     const sweepMs = Math.min(MAX_SWEEP_MS, Math.max(10, (options.timeoutSeconds * 1000) / 4));
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
     this.sweepTimer.unref();
@@ -430,6 +472,34 @@ export class MediaRelay {
   /** The SDP of an answer, rewritten to point at the relay. See the top of the file. */
   answer(callId: string, tag: string, sdp: string): string {
     return this.describe(callId, tag, sdp);
+  }
+
+  /** Adds a listener told when a session ends (like the onEnd option). */
+  onSessionEnd(listener: NonNullable<MediaRelayOptions['onEnd']>): void {
+    this.endListeners.push(listener);
+  }
+
+  /** Packets counted since the start, ended and running sessions together (for /metrics). */
+  totals(): RelayTotals {
+    const t = { ...this.ended };
+    for (const session of this.sessions.values()) {
+      for (const stream of session.streams) {
+        if (stream === undefined) continue;
+        for (const end of stream.ends) {
+          t.packets += end.packets;
+          t.bytes += end.bytes;
+          t.rtcpPackets += end.rtcpPackets;
+          t.dropped += end.dropped;
+          t.invalid += end.invalid;
+        }
+      }
+    }
+    return t;
+  }
+
+  /** Statistics of every session in progress. */
+  allStats(): RelaySessionStats[] {
+    return [...this.sessions.values()].map((s) => this.sessionStats(s));
   }
 
   /** Statistics of a session in progress, undefined when there is none. */
@@ -550,8 +620,18 @@ export class MediaRelay {
         );
       }
       face = this.newFace(port);
-      const f = face;
-      this.bindFace(f).catch(() => this.bindFailures++);
+      this.binding++;
+      this.bindFace(face).then(
+        () => {
+          this.binding--;
+          this.settle();
+        },
+        () => {
+          this.binding--;
+          this.bindFailures++;
+          this.settle();
+        },
+      );
     }
     this.fillSpare();
     return face;
@@ -578,9 +658,13 @@ export class MediaRelay {
     const bind = (socket: Socket, port: number) =>
       new Promise<void>((resolve, reject) => {
         const fail = (err: Error) => reject(err);
+        // Closed before bound (the session ended first): no 'listening' will come.
+        const closed = () => reject(new Error('closed before bound'));
         socket.once('error', fail);
+        socket.once('close', closed);
         socket.bind({ port, address: this.address, exclusive: true }, () => {
           socket.off('error', fail);
+          socket.off('close', closed);
           resolve();
         });
       });
@@ -652,7 +736,14 @@ export class MediaRelay {
       if (stream === undefined) continue;
       for (const face of stream.faces) this.freeFace(face);
     }
-    if (tell) this.onEnd?.(session.callId, reason, stats);
+    for (const d of stats.streams) {
+      this.ended.packets += d.packets;
+      this.ended.bytes += d.bytes;
+      this.ended.rtcpPackets += d.rtcpPackets;
+      this.ended.dropped += d.dropped;
+      this.ended.invalid += d.invalid;
+    }
+    if (tell) for (const listener of this.endListeners) listener(session.callId, reason, stats);
     if (!this.closed) this.fillSpare();
     return stats;
   }

@@ -1,5 +1,25 @@
 // Counters of the call server, exposed in Prometheus text format on /metrics.
 
+/** What the security guard counted (src/server/security-guard.ts SecurityStats). */
+export interface SecurityCounters {
+  droppedBanned: number;
+  droppedRate: number;
+  droppedScanner: number;
+  bansIssued: number;
+}
+
+/** The media relay's counters (src/server/media-relay.ts totals and gauges). */
+export interface RelayCounters {
+  sessions: number;
+  packets: number;
+  rtcpPackets: number;
+  dropped: number;
+  invalid: number;
+  portPairsFree: number;
+  /** Port pairs whose bind failed (used by another program). */
+  bindFailures: number;
+}
+
 export class ServerMetrics {
   readonly requests = new Map<string, number>();
   readonly responses = new Map<string, number>();
@@ -15,8 +35,14 @@ export class ServerMetrics {
     this.responses.set(cls, (this.responses.get(cls) ?? 0) + 1);
   }
 
-  /** Prometheus exposition text; gauges are read at scrape time. */
-  render(gauges: { activeCalls: number; bindings: number; bans?: number }): string {
+  /** Prometheus exposition text; gauges (and the guard's counters) are read at scrape time. */
+  render(gauges: {
+    activeCalls: number;
+    bindings: number;
+    bans?: number;
+    security?: SecurityCounters;
+    relay?: RelayCounters;
+  }): string {
     const lines: string[] = [];
     const family = (name: string, type: string, help: string) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -39,6 +65,42 @@ export class ServerMetrics {
     if (gauges.bans !== undefined) {
       family('trapezoid_banned_sources', 'gauge', 'Sources banned now.');
       lines.push(`trapezoid_banned_sources ${gauges.bans}`);
+    }
+    const sec = gauges.security;
+    if (sec) {
+      family(
+        'trapezoid_security_dropped_total',
+        'counter',
+        'Requests dropped silently by the guard, by reason.',
+      );
+      lines.push(`trapezoid_security_dropped_total{reason="banned"} ${sec.droppedBanned}`);
+      lines.push(`trapezoid_security_dropped_total{reason="rate-limit"} ${sec.droppedRate}`);
+      lines.push(`trapezoid_security_dropped_total{reason="scanner"} ${sec.droppedScanner}`);
+      family('trapezoid_security_bans_total', 'counter', 'Bans issued (rate limit, brute force).');
+      lines.push(`trapezoid_security_bans_total ${sec.bansIssued}`);
+    }
+    const relay = gauges.relay;
+    if (relay) {
+      family('trapezoid_relay_sessions', 'gauge', 'Calls whose media the relay carries now.');
+      lines.push(`trapezoid_relay_sessions ${relay.sessions}`);
+      family('trapezoid_relay_port_pairs_free', 'gauge', 'Relay port pairs left in the range.');
+      lines.push(`trapezoid_relay_port_pairs_free ${relay.portPairsFree}`);
+      family('trapezoid_relay_packets_total', 'counter', 'Packets relayed, by kind.');
+      lines.push(`trapezoid_relay_packets_total{kind="rtp"} ${relay.packets}`);
+      lines.push(`trapezoid_relay_packets_total{kind="rtcp"} ${relay.rtcpPackets}`);
+      family(
+        'trapezoid_relay_dropped_total',
+        'counter',
+        'Packets the relay dropped: from a source other than the latched one (injection), or not RTP.',
+      );
+      lines.push(`trapezoid_relay_dropped_total{reason="injection"} ${relay.dropped}`);
+      lines.push(`trapezoid_relay_dropped_total{reason="invalid"} ${relay.invalid}`);
+      family(
+        'trapezoid_relay_bind_failures_total',
+        'counter',
+        'Relay ports that could not be bound (used by another program).',
+      );
+      lines.push(`trapezoid_relay_bind_failures_total ${relay.bindFailures}`);
     }
     return lines.join('\n') + '\n';
   }

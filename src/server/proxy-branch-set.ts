@@ -36,6 +36,8 @@ export interface BranchSetEvents {
     peer: Endpoint,
   ): void;
   onDone?(): void;
+  /** A response about to go upstream, ours to change (the media relay rewrites its SDP). */
+  beforeUpstream?(response: SipResponse): void;
 }
 
 interface Branch {
@@ -297,6 +299,7 @@ export class ProxyBranchSet {
     } else {
       out = this.rewrite(res, res.status);
     }
+    this.events.beforeUpstream?.(out);
     this.events.onMessage?.('upstream', out, this.serverTx.inbound.source);
     this.serverTx.respond(out);
   }

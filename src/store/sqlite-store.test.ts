@@ -120,3 +120,54 @@ test('a CDR written before kill -9 is still there', async () => {
   assert.equal(cdrs[0]!.hungUpBy, 'caller');
   store.close();
 });
+
+test('a database from before the media columns opens, gains them, keeps its CDRs', async () => {
+  const path = tempDb();
+  const { default: Database } = await import('better-sqlite3');
+  const old = new Database(path);
+  // The cdrs table as the first trapezoid wrote it: no media columns at all.
+  old.exec(`CREATE TABLE cdrs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, caller TEXT NOT NULL,
+    callee TEXT NOT NULL, dialled TEXT NOT NULL, start INTEGER NOT NULL, answer INTEGER,
+    end INTEGER, duration REAL NOT NULL, final_status INTEGER NOT NULL, final_reason TEXT,
+    hung_up_by TEXT, trunk TEXT)`);
+  old
+    .prepare(
+      `INSERT INTO cdrs (call_id, caller, callee, dialled, start, duration, final_status)
+       VALUES ('old', '1000', '1001', '1001', 5, 0, 486)`,
+    )
+    .run();
+  old.close();
+
+  const store = new SqliteStore(path);
+  store.addCdr({
+    callId: 'new',
+    caller: '1000',
+    callee: '1001',
+    dialled: '1001',
+    start: 10,
+    answer: 11,
+    end: 20,
+    duration: 9,
+    finalStatus: 200,
+    packets: 900,
+    lost: 3,
+    jitterMs: 1.25,
+    mos: 4.3,
+    dropped: 7,
+  });
+  const [fresh, older] = store.listCdrs();
+  assert.equal(older!.callId, 'old');
+  assert.equal(older!.finalStatus, 486);
+  assert.equal(older!.packets, undefined);
+  assert.equal(older!.dropped, undefined);
+  assert.deepEqual(
+    [fresh!.packets, fresh!.lost, fresh!.jitterMs, fresh!.mos, fresh!.dropped],
+    [900, 3, 1.25, 4.3, 7],
+  );
+  store.close();
+  // Opening again changes nothing (the columns are there now).
+  const again = new SqliteStore(path);
+  assert.equal(again.listCdrs().length, 2);
+  again.close();
+});

@@ -22,10 +22,23 @@ CREATE TABLE IF NOT EXISTS cdrs (
   id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, caller TEXT NOT NULL,
   callee TEXT NOT NULL, dialled TEXT NOT NULL, start INTEGER NOT NULL, answer INTEGER,
   end INTEGER, duration REAL NOT NULL, final_status INTEGER NOT NULL, final_reason TEXT,
-  hung_up_by TEXT, trunk TEXT, packets INTEGER, lost INTEGER, jitter_ms REAL, mos REAL
+  hung_up_by TEXT, trunk TEXT, packets INTEGER, lost INTEGER, jitter_ms REAL, mos REAL,
+  dropped INTEGER
 );
 CREATE INDEX IF NOT EXISTS cdrs_start ON cdrs (start);
 `;
+
+/**
+ * Columns added to cdrs after its first version, with their types: a database written by an
+ * older trapezoid gets them (NULL in its old rows) when it is opened.
+ */
+const CDR_COLUMNS_ADDED: ReadonlyArray<[string, string]> = [
+  ['packets', 'INTEGER'],
+  ['lost', 'INTEGER'],
+  ['jitter_ms', 'REAL'],
+  ['mos', 'REAL'],
+  ['dropped', 'INTEGER'],
+];
 
 interface UserRow {
   user: string;
@@ -63,6 +76,7 @@ interface CdrRow {
   lost: number | null;
   jitter_ms: number | null;
   mos: number | null;
+  dropped: number | null;
 }
 
 const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
@@ -108,6 +122,7 @@ function toCdr(r: CdrRow): CdrRecord {
     lost: opt(r.lost),
     jitterMs: opt(r.jitter_ms),
     mos: opt(r.mos),
+    dropped: opt(r.dropped),
   };
 }
 
@@ -121,6 +136,7 @@ export class SqliteStore implements Store {
     this.db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    this.migrate();
     const db = this.db;
     this.stmt = {
       putUser: db.prepare(
@@ -158,14 +174,29 @@ export class SqliteStore implements Store {
       purge: db.prepare('DELETE FROM bindings WHERE expires_at <= ?'),
       addCdr: db.prepare(
         `INSERT INTO cdrs (call_id, caller, callee, dialled, start, answer, end, duration, final_status,
-           final_reason, hung_up_by, trunk, packets, lost, jitter_ms, mos)
+           final_reason, hung_up_by, trunk, packets, lost, jitter_ms, mos, dropped)
          VALUES (@callId, @caller, @callee, @dialled, @start, @answer, @end, @duration, @finalStatus,
-           @finalReason, @hungUpBy, @trunk, @packets, @lost, @jitterMs, @mos)`,
+           @finalReason, @hungUpBy, @trunk, @packets, @lost, @jitterMs, @mos, @dropped)`,
       ),
       listCdrs: db.prepare<[number, number], CdrRow>(
         'SELECT * FROM cdrs WHERE start >= ? ORDER BY id DESC LIMIT ?',
       ),
     };
+  }
+
+  /** Brings an older database up to this schema, in one transaction. */
+  private migrate(): void {
+    const have = new Set(
+      (this.db.prepare('PRAGMA table_info(cdrs)').all() as Array<{ name: string }>).map(
+        (c) => c.name,
+      ),
+    );
+    const missing = CDR_COLUMNS_ADDED.filter(([name]) => !have.has(name));
+    if (missing.length === 0) return;
+    this.db.transaction(() => {
+      for (const [name, type] of missing)
+        this.db.exec(`ALTER TABLE cdrs ADD COLUMN ${name} ${type}`);
+    })();
   }
 
   putUser(u: UserRecord): void {
@@ -233,6 +264,7 @@ export class SqliteStore implements Store {
       lost: cdr.lost ?? null,
       jitterMs: cdr.jitterMs ?? null,
       mos: cdr.mos ?? null,
+      dropped: cdr.dropped ?? null,
     });
     return Number(info.lastInsertRowid);
   }

@@ -50,6 +50,8 @@ export interface CdrRecord {
   lost?: number;
   jitterMs?: number;
   mos?: number;
+  /** Media packets from a source other than the latched one (injection), dropped by the relay. */
+  dropped?: number;
 }
 
 export interface Store {

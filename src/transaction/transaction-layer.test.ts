@@ -451,3 +451,23 @@ test('over TCP nothing is retransmitted and Completed ends at once (timers K, J,
   assert.equal(a.layer.stats.retransmissions, 0);
   assert.equal(b.layer.stats.retransmissions, 0);
 });
+
+test('a TU that throws on an INVITE: 500 is sent for it and the transaction still ends', async () => {
+  const b = await stack();
+  const peer = new RawPeer();
+  await peer.open();
+  const errors: string[] = [];
+  b.transport.onError((err) => errors.push(err.message));
+  b.layer.onRequest(() => {
+    throw new Error('TU bug');
+  });
+  peer.send(
+    request('INVITE', { via: `SIP/2.0/UDP 127.0.0.1:${peer.port};branch=${newBranch()}` }),
+    b.end,
+  );
+  await until('the 500', () => peer.responses(500).length > 0);
+  assert.deepEqual(errors, ['TU bug'], 'the failure is still reported');
+  assert.equal(peer.responses(100).length, 0);
+  // Completed -> Timer H (64*T1) ends it even without an ACK: nothing waits forever.
+  await until('the table empty', () => b.layer.size === 0);
+});

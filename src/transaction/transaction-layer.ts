@@ -1,7 +1,7 @@
 // The transaction layer (RFC 3261 §17): creates client transactions for the TU's requests,
 // matches responses to them (§17.1.3), creates server transactions for new requests and
 // matches retransmissions, ACKs and CANCELs to them (§17.2.3, §9.2).
-import { formatVia, newBranch, SipRequest } from '../sip/index.ts';
+import { createResponse, formatVia, newBranch, SipRequest } from '../sip/index.ts';
 import type { SipMessage, SipResponse } from '../sip/index.ts';
 import type { Endpoint, InboundMessage, SendResult, TransportLayer } from '../transport/index.ts';
 import { DEFAULT_TIMERS } from './timers.ts';
@@ -194,6 +194,13 @@ export class TransactionLayer implements TransactionContext {
     this.stats.serverCreated++;
     try {
       this.requestListener?.(request, tx, inbound);
+    } catch (err) {
+      // A TU that throws before its final answer would leave the transaction waiting forever
+      // (an INVITE server transaction has no timer in Proceeding): answer 500 for it.
+      if (tx.state === 'trying' || tx.state === 'proceeding') {
+        tx.respond(createResponse(request, 500, 'Server Internal Error'));
+      }
+      throw err;
     } finally {
       tx.started(); // its timers run even if the TU threw
     }

@@ -43,6 +43,11 @@ export interface TransportOptions {
   tlsClient?: { rejectUnauthorized?: boolean; ca?: string | Buffer };
   /** Host written in Via sent-by instead of the listening address. */
   viaHost?: string;
+  /**
+   * Receive and send buffer of each UDP socket in bytes (default: the system's, often ~200 KB).
+   * Larger absorbs bursts under load; the kernel caps it (net.core.rmem_max / wmem_max).
+   */
+  udpBufferSize?: number;
 }
 
 /** How to send: on a given stream connection, or out of a given UDP socket. */

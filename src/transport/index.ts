@@ -24,4 +24,4 @@ export type { TransportErrorCode } from './transport-error.ts';
 export { TransportLayer } from './transport-layer.ts';
 export type { PreparedMessage } from './transport-layer.ts';
 export { responseDestination, stampReceived } from './via-address.ts';
-export { badRequestFor } from './bad-request.ts';
+export { badRequestFor, safeReason } from './bad-request.ts';

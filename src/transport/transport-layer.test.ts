@@ -474,30 +474,75 @@ test('idle connections are closed after idleTimeout', async () => {
 
 test('close() during a connection attempt settles the send (no hanging promise)', async () => {
   // A listener that never completes the TLS handshake: the attempt is still pending at close().
-  const silent = createTcpServer((socket) => socket.on('error', () => undefined));
+  const accepted = new Set<Socket>();
+  const silent = createTcpServer((socket) => {
+    accepted.add(socket);
+    socket.on('error', () => undefined);
+  });
   const port = await new Promise<number>((resolve) =>
     silent.listen(0, '127.0.0.1', () => resolve((silent.address() as { port: number }).port)),
   );
   const a = new TransportLayer();
-  const pending = a.send(options('tls', '127.0.0.1', 1), {
-    protocol: 'tls',
-    address: '127.0.0.1',
-    port,
-  });
-  await new Promise((r) => setTimeout(r, 50));
-  await a.close();
-  // Settles at close(), not when the 10 s connect timeout would have fired.
   let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    pending.then(
-      () => 'sent',
-      () => 'rejected',
-    ),
-    new Promise<string>((r) => (timer = setTimeout(() => r('still pending'), 3000))),
-  ]);
-  clearTimeout(timer);
-  assert.equal(outcome, 'rejected');
-  silent.close();
+  try {
+    const pending = a.send(options('tls', '127.0.0.1', 1), {
+      protocol: 'tls',
+      address: '127.0.0.1',
+      port,
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    await a.close();
+    // Settles at close(), not when the 10 s connect timeout would have fired.
+    const outcome = await Promise.race([
+      pending.then(
+        () => 'sent',
+        (err: unknown) => `rejected:${(err as { code?: string }).code}`,
+      ),
+      new Promise<string>((r) => (timer = setTimeout(() => r('still pending'), 3000))),
+    ]);
+    assert.equal(outcome, 'rejected:closed');
+  } finally {
+    clearTimeout(timer);
+    await a.close();
+    for (const socket of accepted) socket.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+});
+
+test('close() during a WebSocket connection attempt settles the send', async () => {
+  // An HTTP server that never answers the upgrade: the WebSocket handshake stays pending.
+  const accepted = new Set<Socket>();
+  const silent = createTcpServer((socket) => {
+    accepted.add(socket);
+    socket.on('error', () => undefined);
+  });
+  const port = await new Promise<number>((resolve) =>
+    silent.listen(0, '127.0.0.1', () => resolve((silent.address() as { port: number }).port)),
+  );
+  const a = new TransportLayer();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const pending = a.send(options('ws', '127.0.0.1', 1), {
+      protocol: 'ws',
+      address: '127.0.0.1',
+      port,
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    await a.close();
+    const outcome = await Promise.race([
+      pending.then(
+        () => 'sent',
+        (err: unknown) => `rejected:${(err as { code?: string }).code}`,
+      ),
+      new Promise<string>((r) => (timer = setTimeout(() => r('still pending'), 3000))),
+    ]);
+    assert.equal(outcome, 'rejected:closed');
+  } finally {
+    clearTimeout(timer);
+    await a.close();
+    for (const socket of accepted) socket.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
 });
 
 test('close() leaves no socket behind and rejects later sends', async () => {
@@ -507,4 +552,27 @@ test('close() leaves no socket behind and rejects later sends', async () => {
   await a.close();
   await assert.rejects(a.send(options('udp', '127.0.0.1', 1), tcp), { code: 'closed' });
   await assert.rejects(rawConnect(tcp.port));
+});
+
+test('udpBufferSize sets the receive and send buffers of UDP sockets', async () => {
+  const size = 1 << 20;
+  const a = new TransportLayer({ udpBufferSize: size });
+  const b = new TransportLayer();
+  try {
+    await a.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
+    await b.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
+    type Inside = { udp: { socket: import('node:dgram').Socket }[] };
+    const tuned = (a as unknown as Inside).udp[0].socket;
+    const plain = (b as unknown as Inside).udp[0].socket;
+    // Linux doubles what is asked (bookkeeping) and caps it at rmem_max / wmem_max.
+    const cap = (file: string) => Number(readFileSync(file, 'utf8'));
+    const rmax = cap('/proc/sys/net/core/rmem_max');
+    const wmax = cap('/proc/sys/net/core/wmem_max');
+    assert.ok(tuned.getRecvBufferSize() >= Math.min(size, rmax), 'receive buffer');
+    assert.ok(tuned.getSendBufferSize() >= Math.min(size, wmax), 'send buffer');
+    if (rmax >= size) assert.ok(tuned.getRecvBufferSize() > plain.getRecvBufferSize());
+  } finally {
+    await a.close();
+    await b.close();
+  }
 });

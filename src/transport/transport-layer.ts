@@ -110,10 +110,12 @@ export class TransportLayer implements ConnectionOwner {
   private readonly perSource = new Map<string, number>();
   private readonly messageListeners: MessageListener[] = [];
   private readonly errorListeners: ErrorListener[] = [];
-  private readonly pendingSockets = new Set<{ destroy(): void }>();
+  /** Connection attempts in flight: close() cancels each (its send rejects with 'closed'). */
+  private readonly pendingAttempts = new Set<{ cancel(): void }>();
   private keepAliveTimer?: NodeJS.Timeout;
   private idleTimer?: NodeJS.Timeout;
   private nextConnection = 1;
+  private readonly viaCache = new Map<string, Readonly<ViaSentBy>>();
   private closed = false;
   private readonly invalidHost = `${randomBytes(6).toString('hex')}.invalid`;
 
@@ -178,9 +180,21 @@ export class TransportLayer implements ConnectionOwner {
    * family when given): the listener's address and port, `options.viaHost` if set, and for a
    * WebSocket client with no listener a random `.invalid` host (RFC 7118 §5.2).
    */
-  viaFor(protocol: TransportProtocol, destinationAddress?: string): ViaSentBy {
-    const transport = protocol.toUpperCase();
+  viaFor(protocol: TransportProtocol, destinationAddress?: string): Readonly<ViaSentBy> {
+    // Asked for every message a user agent builds: answered from a cache that listen() and
+    // close() clear (the answer depends only on the listeners and the options).
     const wantV6 = destinationAddress !== undefined && isIPv6(destinationAddress);
+    const key = wantV6 ? `${protocol}6` : protocol;
+    let sentBy = this.viaCache.get(key);
+    if (!sentBy) {
+      sentBy = Object.freeze(this.computeVia(protocol, wantV6));
+      this.viaCache.set(key, sentBy);
+    }
+    return sentBy;
+  }
+
+  private computeVia(protocol: TransportProtocol, wantV6: boolean): ViaSentBy {
+    const transport = protocol.toUpperCase();
     const all = this.listeners;
     const sameProtocol = all.filter((e) => e.protocol === protocol);
     const pick = (list: readonly Endpoint[]): Endpoint | undefined =>
@@ -308,11 +322,12 @@ export class TransportLayer implements ConnectionOwner {
     this.closed = true;
     if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
     if (this.idleTimer) clearInterval(this.idleTimer);
-    for (const pending of this.pendingSockets) pending.destroy();
-    this.pendingSockets.clear();
+    for (const attempt of [...this.pendingAttempts]) attempt.cancel();
+    this.pendingAttempts.clear();
     for (const connection of [...this.connections.values()]) connection.destroy();
     await Promise.all(this.streamListeners.map((l) => l.close()));
     this.streamListeners.length = 0;
+    this.viaCache.clear();
     await Promise.all(
       this.udp.map((u) => new Promise<void>((resolve) => u.socket.close(() => resolve()))),
     );
@@ -391,7 +406,12 @@ export class TransportLayer implements ConnectionOwner {
 
   private listenUdp(opts: ListenOptions): Promise<Endpoint> {
     const type = isIPv6(opts.address) ? 'udp6' : 'udp4';
-    const socket = createSocket({ type, reuseAddr: false });
+    const buffer = this.options.udpBufferSize;
+    const socket = createSocket(
+      buffer && buffer > 0
+        ? { type, reuseAddr: false, recvBufferSize: buffer, sendBufferSize: buffer }
+        : { type, reuseAddr: false },
+    );
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
         socket.close();
@@ -408,6 +428,7 @@ export class TransportLayer implements ConnectionOwner {
           this.receive(data, { protocol: 'udp', address: rinfo.address, port: rinfo.port }, local);
         });
         this.udp.push({ socket, local });
+        this.viaCache.clear();
         resolve(local);
       });
     });
@@ -466,6 +487,7 @@ export class TransportLayer implements ConnectionOwner {
         server.on('error', (err) => this.emitError(err));
         const address = server.address() as AddressInfo;
         local = { protocol, address: address.address, port: address.port };
+        this.viaCache.clear();
         this.streamListeners.push({
           local,
           close: () => new Promise<void>((done) => server.close(() => done())),
@@ -558,24 +580,34 @@ export class TransportLayer implements ConnectionOwner {
               ca: tlsOptions.ca,
             })
           : tcpConnect({ host, port: destination.port });
-      this.pendingSockets.add(socket);
+      let settled = false;
+      const fail = (err: Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.pendingAttempts.delete(attempt);
+        socket.on('error', () => undefined); // late errors of a dead attempt are not news
+        socket.destroy();
+        reject(
+          err instanceof TransportError
+            ? err
+            : new TransportError('connect', err.message, destination, err),
+        );
+      };
+      const attempt = {
+        cancel: () => fail(new TransportError('closed', 'transport layer closed', destination)),
+      };
+      this.pendingAttempts.add(attempt);
       const timer = setTimeout(() => fail(new Error('connect timeout')), CONNECT_TIMEOUT_MS);
       timer.unref();
-      let failed = false;
-      const fail = (err: Error): void => {
-        if (failed) return;
-        failed = true;
-        clearTimeout(timer);
-        this.pendingSockets.delete(socket);
-        socket.destroy();
-        reject(new TransportError('connect', err.message, destination, err));
-      };
       const closedEarly = (): void => fail(new Error('connection closed before it was set up'));
       socket.once('error', fail);
-      // socket.once('close', closedEarly);
+      socket.once('close', closedEarly);
       socket.once(destination.protocol === 'tls' ? 'secureConnect' : 'connect', () => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
-        this.pendingSockets.delete(socket);
+        this.pendingAttempts.delete(attempt);
         socket.off('error', fail);
         socket.off('close', closedEarly);
         if (this.closed) {
@@ -671,6 +703,7 @@ export class TransportLayer implements ConnectionOwner {
         http.on('error', (err) => this.emitError(err));
         const address = http.address() as AddressInfo;
         local = { protocol, address: address.address, port: address.port };
+        this.viaCache.clear();
         this.streamListeners.push({
           local,
           close: () =>
@@ -695,26 +728,38 @@ export class TransportLayer implements ConnectionOwner {
         maxPayload: this.maxMessageSize,
         handshakeTimeout: CONNECT_TIMEOUT_MS,
       });
-      const pending = { destroy: () => ws.terminate() };
-      this.pendingSockets.add(pending);
+      let settled = false;
       const fail = (err: Error): void => {
-        this.pendingSockets.delete(pending);
+        if (settled) return;
+        settled = true;
+        this.pendingAttempts.delete(attempt);
         ws.terminate();
-        reject(new TransportError('connect', err.message, destination, err));
+        reject(
+          err instanceof TransportError
+            ? err
+            : new TransportError('connect', err.message, destination, err),
+        );
       };
+      const attempt = {
+        cancel: () => fail(new TransportError('closed', 'transport layer closed', destination)),
+      };
+      this.pendingAttempts.add(attempt);
       ws.once('error', fail);
+      ws.once('close', () => fail(new Error('connection closed before it was set up')));
+      // Once open, the StreamConnection listens for 'close'; this one is then a no-op.
       ws.once('open', () => {
-        this.pendingSockets.delete(pending);
-        ws.off('error', fail);
+        if (settled) return;
         if (this.closed) {
-          ws.terminate();
-          reject(new TransportError('closed', 'transport layer closed', destination));
+          fail(new TransportError('closed', 'transport layer closed', destination));
           return;
         }
         if (ws.protocol !== WEBSOCKET_SUBPROTOCOL) {
           fail(new Error('server did not accept subprotocol sip'));
           return;
         }
+        settled = true;
+        this.pendingAttempts.delete(attempt);
+        ws.off('error', fail);
         const raw = (ws as unknown as { _socket?: Socket })._socket;
         const connection = new StreamConnection(
           {

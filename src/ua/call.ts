@@ -70,6 +70,15 @@ export class CallFailedError extends Error {
   }
 }
 
+/**
+ * §12.1.1: a UAS copies every Record-Route of the request into each response that makes or
+ * refreshes the dialog (18x with a To tag, 2xx), in order, so the caller builds the same route
+ * set (reversed) and its ACK, BYE and re-INVITEs go through the proxies that record-routed.
+ */
+export function copyRecordRoute(req: SipRequest, res: SipResponse): void {
+  for (const value of req.getAll('Record-Route')) res.append('Record-Route', value);
+}
+
 /** Grows a resend interval like Timer G: T1, 2T1, 4T1... capped at T2. */
 function nextInterval(current: number, t2: number): number {
   return Math.min(current * 2, t2);
@@ -184,8 +193,12 @@ export class Call extends EventEmitter<CallEvents> {
         .catch(() => undefined);
       return;
     }
-    if (!this.dialog || this.dialog.remoteTag !== tag)
+    // §13.2.2.4: the 2xx fixes the route set; an early dialog (from a 1xx) is rebuilt from it.
+    const early = this.dialog && this.dialog.remoteTag === tag ? this.dialog : undefined;
+    if (!this.dialog || this.dialog.remoteTag !== tag || this.dialog.state === 'early') {
       this.dialog = Dialog.fromResponse(request, res);
+      if (early?.remoteSeq !== undefined) this.dialog.remoteSeq = early.remoteSeq;
+    }
     this.dialog.update(res);
     this.dialog.localSeq = Math.max(this.dialog.localSeq, res.cseq.seq);
     if (res.body.length > 0) this.remoteBody = res.body;
@@ -378,6 +391,7 @@ export class Call extends EventEmitter<CallEvents> {
   /** 200 to an INVITE/UPDATE of the peer: our tag, our Contact, our session. */
   protected okResponse(req: SipRequest, session: SessionBody | undefined): SipResponse {
     const res = createResponse(req, 200, undefined, { toTag: this.localTag });
+    copyRecordRoute(req, res);
     res.set('Contact', this.ctx.contact(this.protocolHint()));
     for (const [n, v] of this.ctx.commonHeaders()) res.append(n, v);
     if (session) {

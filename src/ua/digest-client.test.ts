@@ -132,3 +132,23 @@ test('formatCredentials quotes strings but not algorithm, qop and nc', () => {
   const v = formatCredentials({ username: 'a"b', algorithm: 'MD5', qop: 'auth', nc: '00000001' });
   assert.equal(v, 'Digest username="a\\"b", algorithm=MD5, qop=auth, nc=00000001');
 });
+
+test('DigestClient remembers a bounded number of nonces, dropping the least recently used', () => {
+  const client = new DigestClient('alice', 'secret');
+  const req = { method: 'OPTIONS', uri: 'sip:example.com' };
+  const sign = (nonce: string) =>
+    client.sign(
+      { scheme: 'Digest', params: { realm: 'r', nonce, qop: 'auth' } },
+      'Authorization',
+      req,
+    ).value;
+  assert.match(sign('keep'), /nc=00000001/);
+  for (let i = 0; i < 1000; i++) {
+    sign(`n${i}`);
+    if (i % 100 === 0) sign('keep'); // used now and then: stays remembered
+  }
+  assert.match(sign('keep'), /nc=0000000c/); // 1 + 10 + this one = 12
+  // n0 was used once, 999 nonces ago: forgotten, so it counts from 1 again.
+  assert.match(sign('n0'), /nc=00000001/);
+  assert.match(sign('n999'), /nc=00000002/);
+});

@@ -126,6 +126,9 @@ export function answerChallenge(ch: Challenge, input: DigestInput): Record<strin
   return out;
 }
 
+/** Nonces whose nc a DigestClient remembers (the least recently used is forgotten first). */
+const MAX_NONCES = 256;
+
 /** Parameters whose values RFC 3261 §25.1 / RFC 7616 write without quotes. */
 const UNQUOTED = new Set(['algorithm', 'qop', 'nc', 'stale']);
 
@@ -197,7 +200,13 @@ export class DigestClient {
   ): DigestAnswer {
     const nonce = ch.params.nonce ?? '';
     const nc = (this.nonceCounts.get(nonce) ?? 0) + 1;
+    this.nonceCounts.delete(nonce); // re-inserted last: the map stays in order of use
     this.nonceCounts.set(nonce, nc);
+    if (this.nonceCounts.size > MAX_NONCES) {
+      // A long-lived agent sees a new nonce per challenge: forget the least recently used.
+      const oldest = this.nonceCounts.keys().next().value;
+      if (oldest !== undefined) this.nonceCounts.delete(oldest);
+    }
     const fields = answerChallenge(ch, {
       username: this.username,
       password: this.password,

@@ -3,7 +3,7 @@
 import { createResponse, newTag, type SipRequest } from '../sip/index.ts';
 import type { ServerTransaction } from '../transaction/index.ts';
 import type { Endpoint } from '../transport/index.ts';
-import { Call, type CallContext, type SessionBody } from './call.ts';
+import { Call, copyRecordRoute, type CallContext, type SessionBody } from './call.ts';
 import { Dialog } from './dialog.ts';
 
 export class IncomingCall extends Call {
@@ -12,10 +12,19 @@ export class IncomingCall extends Call {
   private readonly tx: ServerTransaction;
   private answeredFinal = false;
 
-  constructor(ctx: CallContext, request: SipRequest, tx: ServerTransaction) {
+  /** Told once the INVITE has its final answer (a CANCEL can no longer change anything). */
+  private readonly onFinalAnswer: (() => void) | undefined;
+
+  constructor(
+    ctx: CallContext,
+    request: SipRequest,
+    tx: ServerTransaction,
+    onFinalAnswer?: () => void,
+  ) {
     super(ctx, 'incoming', request.callId, newTag(), request.get('From') ?? '');
     this.request = request;
     this.tx = tx;
+    this.onFinalAnswer = onFinalAnswer;
     if (request.body.length > 0) this.remoteBody = request.body;
   }
 
@@ -31,10 +40,16 @@ export class IncomingCall extends Call {
     return this.tx.inbound.source.protocol;
   }
 
+  private markAnswered(): void {
+    this.answeredFinal = true;
+    this.onFinalAnswer?.();
+  }
+
   /** Sends 180 Ringing (early dialog, with our tag and Contact). */
   ring(): void {
     if (this.answeredFinal || this.state === 'ended') return;
     const res = createResponse(this.request, 180, undefined, { toTag: this.localTag });
+    copyRecordRoute(this.request, res);
     res.set('Contact', this.ctx.contact(this.protocolHint()));
     this.tx.respond(res);
     if (this.state === 'calling') {
@@ -49,7 +64,7 @@ export class IncomingCall extends Call {
    */
   accept(session?: SessionBody): Promise<boolean> {
     if (this.answeredFinal || this.state === 'ended') return Promise.resolve(false);
-    this.answeredFinal = true;
+    this.markAnswered();
     this.finalStatus = 200;
     this.dialog = Dialog.fromRequest(this.request, this.localTag, 'confirmed');
     this.localBody = session;
@@ -71,7 +86,7 @@ export class IncomingCall extends Call {
     if (this.answeredFinal || this.state === 'ended') return;
     if (status < 300 || status > 699)
       throw new RangeError(`reject needs a status 300-699, not ${status}`);
-    this.answeredFinal = true;
+    this.markAnswered();
     const res = createResponse(this.request, status, reason, { toTag: this.localTag });
     this.tx.respond(res);
     this.finish({ status, reason: res.reason, by: 'local' });
@@ -80,7 +95,7 @@ export class IncomingCall extends Call {
   /** The caller CANCELled (§9.2): 487 to the INVITE if it had no final response yet. */
   receiveCancel(): void {
     if (this.answeredFinal || this.state === 'ended') return;
-    this.answeredFinal = true;
+    this.markAnswered();
     this.tx.respond(createResponse(this.request, 487, undefined, { toTag: this.localTag }));
     this.finish({ status: 487, reason: 'Request Terminated', by: 'remote' });
   }

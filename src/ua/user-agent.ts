@@ -16,6 +16,7 @@ import {
   newCallId,
   newTag,
   parseUri,
+  SipParseError,
   SipRequest,
   type SipResponse,
   type SipUri,
@@ -25,7 +26,13 @@ import {
   type ServerTransaction,
   type TransactionTimers,
 } from '../transaction/index.ts';
-import { TransportLayer, type Endpoint, type InboundMessage } from '../transport/index.ts';
+import {
+  safeReason,
+  TransportLayer,
+  type Endpoint,
+  type InboundMessage,
+  type TransportOptions,
+} from '../transport/index.ts';
 import { Call, type CallContext, type SessionBody } from './call.ts';
 import { DigestClient } from './digest-client.ts';
 import { IncomingCall } from './incoming-call.ts';
@@ -57,6 +64,12 @@ export interface UserAgentOptions {
   userAgent?: string;
   /** Transaction timers (T1, T2, ...) in ms. */
   timers?: Partial<TransactionTimers>;
+  /** Key and certificate (PEM) for a 'tls:' or 'wss:' `listen` address. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+  /** Outbound TLS / WSS: the CA to trust (e.g. a self-signed server's certificate), or no checks. */
+  tlsClient?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+  /** Limits and tuning of the transport layer (message size, connections, UDP buffers...). */
+  transportOptions?: TransportOptions;
 }
 
 export interface InviteOptions {
@@ -131,6 +144,20 @@ function proxyUri(server: string, transport: TransportName | undefined): string 
   return `${scheme}:${hostForUri(ep.address)}${hasPort ? `:${ep.port}` : ''}${tparam};lr`;
 }
 
+/** Why a request's Contact cannot serve as a remote target (a 400 reason), or undefined. */
+function contactProblem(req: SipRequest, required: boolean): string | undefined {
+  if (!req.has('Contact')) return required ? 'Missing Contact' : undefined;
+  try {
+    const contacts = req.contact;
+    if (contacts.length !== 1 || contacts[0].star) return 'Contact must hold exactly one URI';
+    const scheme = contacts[0].uri.scheme.toLowerCase();
+    if (scheme !== 'sip' && scheme !== 'sips') return 'Contact must be a SIP or SIPS URI';
+  } catch (err) {
+    return err instanceof SipParseError ? safeReason(`Bad Contact: ${err.reason}`) : 'Bad Contact';
+  }
+  return undefined;
+}
+
 export class UserAgent extends EventEmitter<UserAgentEvents> {
   readonly aor: SipUri;
   readonly transport: TransportLayer;
@@ -146,6 +173,8 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
   private readonly incomingByTx = new WeakMap<ServerTransaction, IncomingCall>();
   private readonly ctx: CallContext & RegistrationContext;
   private started = false;
+  /** Contact header value per transport, once started. */
+  private readonly contacts = new Map<string, string>();
 
   constructor(options: UserAgentOptions) {
     super();
@@ -161,7 +190,10 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
       options.transport ?? (serverTransport?.toLowerCase() as TransportName | undefined) ?? 'udp';
     this.proxy = options.server ? proxyUri(options.server, options.transport) : undefined;
     this.locator = new ServerLocator({ servers: options.dnsServers });
-    this.transport = new TransportLayer();
+    this.transport = new TransportLayer({
+      ...options.transportOptions,
+      ...(options.tlsClient ? { tlsClient: options.tlsClient } : {}),
+    });
     this.transport.onError((err) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
     });
@@ -204,23 +236,42 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
     return [...this.calls.values()];
   }
 
-  /** Opens the sockets. Listens on UDP, plus TCP on the same port when TCP is the transport. */
+  /**
+   * Opens the sockets: UDP and TCP on the same port when it is free (the `listen` port for those
+   * two), and for a 'tls:', 'ws:' or 'wss:' `listen` address that listener too (tls and wss need
+   * `options.tls`; without it a TLS/WSS user agent is a client only, with port 0).
+   */
   async start(): Promise<void> {
     if (this.started) return;
     const listen = parseEndpoint(
       this.config.listen ?? `${this.defaultTransport}:127.0.0.1:0`,
       this.defaultTransport,
     );
+    const secure = listen.protocol === 'tls' || listen.protocol === 'wss';
+    if (secure && !this.config.tls && listen.port !== 0) {
+      throw new Error(
+        `listening on ${listen.protocol} needs a key and certificate (UserAgentOptions.tls)`,
+      );
+    }
+    const plain = listen.protocol === 'udp' || listen.protocol === 'tcp';
     const first = await this.transport.listen({
       protocol: listen.protocol === 'tcp' ? 'tcp' : 'udp',
       address: listen.address,
-      port: listen.port,
+      port: plain ? listen.port : 0,
     });
     const other = first.protocol === 'udp' ? 'tcp' : 'udp';
     try {
       await this.transport.listen({ protocol: other, address: listen.address, port: first.port });
     } catch {
       await this.transport.listen({ protocol: other, address: listen.address, port: 0 });
+    }
+    if (listen.protocol === 'ws' || (secure && this.config.tls)) {
+      await this.transport.listen({
+        protocol: listen.protocol,
+        address: listen.address,
+        port: listen.port,
+        tls: this.config.tls,
+      });
     }
     this.transactions = new TransactionLayer(this.transport, this.config.timers);
     this.uac = new UacCore({
@@ -241,6 +292,7 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
     this.transactions?.close();
     await this.transport.close();
     this.started = false;
+    this.contacts.clear();
   }
 
   private requireStarted(): UacCore {
@@ -250,6 +302,16 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
 
   /** Our Contact for a transport: <sip:user@host:port;transport=tcp>. */
   contact(protocol: Endpoint['protocol'] = this.defaultTransport): string {
+    let value = this.contacts.get(protocol);
+    if (value === undefined) {
+      value = this.makeContact(protocol);
+      // Listeners only change in start(): until then nothing is cached.
+      if (this.started) this.contacts.set(protocol, value);
+    }
+    return value;
+  }
+
+  private makeContact(protocol: Endpoint['protocol']): string {
     const via = this.transport.viaFor(protocol);
     const user = this.aor.user ? `${this.aor.user}@` : '';
     const port = via.port ? `:${via.port}` : '';
@@ -263,9 +325,15 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
 
   /** 'sip:1001@host', '1001' (in our domain) or 'host:port' -> a request URI. */
   targetUri(target: string): string {
-    if (/^(sips?|tel):/i.test(target)) return target;
-    if (target.includes('@')) return `sip:${target}`;
-    return `sip:${target}@${hostForUri(this.aor.host.replace(/^\[|\]$/g, ''))}${this.aor.port ? `:${this.aor.port}` : ''}`;
+    const text = target.trim();
+    let uri: string;
+    if (/^(sips?|tel):/i.test(text)) uri = text;
+    else if (text.includes('@')) uri = `sip:${text}`;
+    else
+      uri = `sip:${text}@${hostForUri(this.aor.host.replace(/^\[|\]$/g, ''))}${this.aor.port ? `:${this.aor.port}` : ''}`;
+    // Refused here with the parser's reason rather than sent and failed as "no server found".
+    parseUri(uri);
+    return uri;
   }
 
   private fromHeader(tag: string): string {
@@ -371,6 +439,15 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
         return;
       }
     }
+    // §8.1.1.8: a request that can make a dialog carries exactly one SIP Contact; a target
+    // refresh in a dialog may carry one. Checked here, before anything depends on it.
+    if (req.method === 'INVITE' || req.method === 'UPDATE') {
+      const problem = contactProblem(req, req.method === 'INVITE' && !req.to.tag);
+      if (problem) {
+        tx.respond(createResponse(req, 400, problem));
+        return;
+      }
+    }
     const toTag = req.to.tag;
     if (toTag) {
       const call = this.calls.get(`${req.callId}\u0000${toTag}`);
@@ -380,7 +457,9 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
     }
     switch (req.method) {
       case 'INVITE': {
-        const call = new IncomingCall(this.ctx, req, tx);
+        // Found by a CANCEL until answered; then forgotten, so the call is not kept alive for as
+        // long as its transaction lingers (Timer L) once it has ended.
+        const call = new IncomingCall(this.ctx, req, tx, () => this.incomingByTx.delete(tx));
         this.incomingByTx.set(tx, call);
         if (this.listenerCount('invite') === 0) call.reject(480);
         else this.emit('invite', call);

@@ -1,0 +1,74 @@
+// What the phone sends: a WAV file (any rate and channel count, mixed to mono and resampled to
+// the codec's 8000 Hz), a tone ("tone:HZ"), or silence. After a file ends, silence follows.
+import { readFile } from 'node:fs/promises';
+import { readWav, toneSamples, WavFormatError } from '../media/index.ts';
+
+export interface AudioSource {
+  /** What it is, for events: a file name, "tone:440" or "silence". */
+  readonly description: string;
+  /** The next `count` samples at 8000 Hz. */
+  next(count: number): Int16Array;
+}
+
+export class PlayError extends Error {
+  override name = 'PlayError';
+}
+
+const TONE = /^tone:(\d+(?:\.\d+)?)$/i;
+const RATE = 8000;
+
+export function silence(): AudioSource {
+  return { description: 'silence', next: (count) => new Int16Array(count) };
+}
+
+export function toneSource(hz: number): AudioSource {
+  let at = 0;
+  return {
+    description: `tone:${hz}`,
+    next(count) {
+      const out = toneSamples(hz, count, { startSample: at, sampleRate: RATE });
+      at += count;
+      return out;
+    },
+  };
+}
+
+export function samplesSource(samples: Int16Array, description: string): AudioSource {
+  let at = 0;
+  return {
+    description,
+    next(count) {
+      const out = new Int16Array(count);
+      if (at < samples.length) out.set(samples.subarray(at, Math.min(samples.length, at + count)));
+      at += count;
+      return out;
+    },
+  };
+}
+
+/** Opens `--play`: "tone:HZ" or a WAV file path. Throws PlayError with the reason. */
+export async function openAudioSource(spec: string): Promise<AudioSource> {
+  const tone = TONE.exec(spec);
+  if (tone) {
+    const hz = Number(tone[1]);
+    if (!(hz > 0 && hz < RATE / 2)) {
+      throw new PlayError(`--play ${spec}: the tone must be between 0 and ${RATE / 2} Hz`);
+    }
+    return toneSource(hz);
+  }
+  let buf: Buffer;
+  try {
+    buf = await readFile(spec);
+  } catch (err) {
+    throw new PlayError(`--play ${spec}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  try {
+    const wav = readWav(buf, { mono: true, sampleRate: RATE });
+    return samplesSource(wav.channels[0] ?? new Int16Array(0), spec);
+  } catch (err) {
+    if (err instanceof WavFormatError || err instanceof RangeError) {
+      throw new PlayError(`--play ${spec}: ${err.message}`);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,162 @@
+// Two baresip softphones (Debian package baresip, headless, aufile as the audio source) register
+// with digest auth at `trapezoid serve` and call each other through it. baresip's own log and the
+// server's HTTP API (registrations, CDRs) tell what happened.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { needTool, repoRoot } from './support/peers.ts';
+import { Peer, freePort, scratchDir } from './ua-sipp-peer.ts';
+
+const bin = join(repoRoot, 'bin', 'trapezoid.js');
+const DOMAIN = 'baresip.test';
+
+async function waitFor(check: () => Promise<boolean> | boolean, ms: number, what: string) {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > ms) throw new Error(`timeout waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A baresip config folder: SIP on `sipPort` (it also takes sipPort + 1 for TLS), G.711 only. */
+function baresipDir(
+  dir: string,
+  name: string,
+  sipPort: number,
+  rtp: string,
+  account: string,
+  tone: string,
+): string {
+  const d = join(dir, name);
+  mkdirSync(d);
+  writeFileSync(
+    join(d, 'config'),
+    [
+      'poll_method epoll',
+      `sip_listen 127.0.0.1:${sipPort}`,
+      'net_interface 127.0.0.1',
+      'module_path /usr/lib/baresip/modules',
+      'module g711.so',
+      'module aufile.so',
+      'module account.so',
+      'module menu.so',
+      `audio_source aufile,${tone}`,
+      `audio_player aufile,${join(d, 'heard.wav')}`,
+      `rtp_ports ${rtp}`,
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(join(d, 'accounts'), account + '\n');
+  return d;
+}
+
+test('two baresip phones register with digest auth and call each other through trapezoid', async (t) => {
+  if (!needTool(t, 'baresip', 'baresip')) return;
+  if (!needTool(t, 'sox', 'sox')) return;
+  const dir = scratchDir();
+  const sip = await freePort();
+  const http = await freePort();
+  // baresip binds its SIP port and the next one (TLS): keep them apart from everything else.
+  let aPort = await freePort();
+  while (aPort % 2 === 1) aPort = await freePort();
+  let bPort = await freePort();
+  while (bPort % 2 === 1 || Math.abs(bPort - aPort) < 2) bPort = await freePort();
+  const config = join(dir, 'server.yaml');
+  writeFileSync(
+    config,
+    [
+      `domain: ${DOMAIN}`,
+      'listen:',
+      `  - { transport: udp, address: 127.0.0.1, port: ${sip} }`,
+      `database: ${join(dir, 'server.db')}`,
+      `http: { address: 127.0.0.1, port: ${http} }`,
+      'users:',
+      '  - { user: "2001", password: alpha-pass-2001 }',
+      '  - { user: "2002", password: bravo-pass-2002 }',
+      '',
+    ].join('\n'),
+  );
+  const tone = join(dir, 'tone.wav');
+  const sox = spawnSync('sox', [
+    '-n',
+    '-r',
+    '8000',
+    '-c',
+    '1',
+    '-b',
+    '16',
+    tone,
+    'synth',
+    '2',
+    'sine',
+    '440',
+  ]);
+  assert.equal(sox.status, 0, String(sox.stderr));
+  const serve = new Peer(process.execPath, [bin, 'serve', '--config', config, '--json'], dir);
+  const phones: Peer[] = [];
+  t.after(async () => {
+    for (const p of phones) p.kill();
+    serve.child.kill('SIGTERM');
+    await serve.finish(10_000);
+  });
+  await waitFor(() => /"event":"listening"/.test(serve.stdout), 20_000, 'serve');
+
+  const api = async <T>(path: string): Promise<T> =>
+    (await (await fetch(`http://127.0.0.1:${http}${path}`)).json()) as T;
+  const outbound = `outbound="sip:127.0.0.1:${sip}"`;
+  const callee = baresipDir(
+    dir,
+    'callee',
+    bPort,
+    '40120-40139',
+    `<sip:2002@${DOMAIN}>;auth_pass=bravo-pass-2002;${outbound};answermode=auto;regint=120`,
+    tone,
+  );
+  const caller = baresipDir(
+    dir,
+    'caller',
+    aPort,
+    '40100-40119',
+    `<sip:2001@${DOMAIN}>;auth_pass=alpha-pass-2001;${outbound};regint=120`,
+    tone,
+  );
+  phones.push(new Peer('baresip', ['-f', callee, '-t', '20'], dir));
+  await waitFor(
+    async () => (await api<Array<{ aor: string }>>('/api/registrations')).length === 1,
+    10_000,
+    `callee registration\n${phones[0]!.stdout}`,
+  );
+  phones.push(
+    new Peer('baresip', ['-f', caller, '-t', '20', '-e', `/dial sip:2002@${DOMAIN}`], dir),
+  );
+  interface Cdr {
+    caller: string;
+    callee: string;
+    finalStatus: number;
+    answer?: number;
+    end?: number;
+    duration: number;
+    hungUpBy?: string;
+  }
+  let cdrs: Cdr[] = [];
+  await waitFor(
+    async () => (cdrs = await api<Cdr[]>('/api/cdrs')).length > 0,
+    15_000,
+    `the call's CDR\ncaller:\n${phones[1]?.stdout}\ncallee:\n${phones[0]?.stdout}`,
+  );
+  const regs = await api<Array<{ aor: string; contact: string }>>('/api/registrations');
+  assert.deepEqual(regs.map((r) => r.aor).sort(), [`sip:2001@${DOMAIN}`, `sip:2002@${DOMAIN}`]);
+  const [cdr] = cdrs;
+  assert.equal(cdr!.finalStatus, 200, JSON.stringify(cdr));
+  assert.match(cdr!.caller, /^2001/);
+  assert.equal(cdr!.callee, '2002');
+  // The callee's 2 s tone ends and baresip hangs up: the BYE crossed the server.
+  assert.equal(cdr!.hungUpBy, 'callee');
+  assert.ok(cdr!.duration > 1 && cdr!.duration < 10, `duration ${cdr!.duration}`);
+  assert.match(phones[1]!.stdout, /Call established/);
+  assert.match(phones[0]!.stdout, /Call established/);
+  const metrics = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+  assert.match(metrics, /^trapezoid_registrations 2$/m);
+});
