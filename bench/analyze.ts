@@ -2,6 +2,7 @@
 //
 //   npm run bench:analyze                       # 2000 calls x 10 s (~2M packets, ~470 MB), 3 runs
 //   npm run bench:analyze -- --calls 300 --runs 3 --seconds 10   # a quicker run
+//   npm run bench:analyze -- --file big.pcap    # a capture made earlier by generate-capture.ts
 //
 // 1. bench/generate-capture.ts writes a realistic SIP + RTP capture into a temp dir.
 // 2. trapezoid: a child process runs what `trapezoid analyze FILE --json` runs (read, decode,
@@ -57,6 +58,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '10' },
     runs: { type: 'string', default: '3' },
     keep: { type: 'boolean', default: false },
+    /** Use this capture (made by generate-capture.ts earlier) instead of generating one. */
+    file: { type: 'string' },
   },
 });
 const runs = Math.max(3, Number(args.runs));
@@ -74,26 +77,45 @@ if (!tshark) {
 }
 const gnuTime = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
-const dir = mkdtempSync(join(tmpdir(), 'trapezoid-bench-'));
-const file = join(dir, 'bench.pcap');
-process.on('exit', () => {
-  if (!args.keep) rmSync(dir, { recursive: true, force: true });
-});
-
-console.log(`generating ${args.calls} calls x ${args.seconds} s into ${file} ...`);
-const gen = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', generator, '--calls', args.calls!, '--seconds', args.seconds!, '--out', file],
-  { cwd: root, encoding: 'utf8' },
-);
-if (gen.status !== 0) {
-  console.error(`bench/analyze: generate-capture failed:\n${gen.stderr}`);
-  process.exit(1);
+let file: string;
+/** Packets in the capture: from the generator, or (with --file) counted by the first run. */
+let packets = 0;
+if (args.file) {
+  file = args.file;
+  if (!existsSync(file)) {
+    console.error(`bench/analyze: ${file} does not exist`);
+    process.exit(2);
+  }
+} else {
+  const dir = mkdtempSync(join(tmpdir(), 'trapezoid-bench-'));
+  file = join(dir, 'bench.pcap');
+  process.on('exit', () => {
+    if (!args.keep) rmSync(dir, { recursive: true, force: true });
+  });
+  console.log(`generating ${args.calls} calls x ${args.seconds} s into ${file} ...`);
+  const gen = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      generator,
+      '--calls',
+      args.calls!,
+      '--seconds',
+      args.seconds!,
+      '--out',
+      file,
+    ],
+    { cwd: root, encoding: 'utf8' },
+  );
+  if (gen.status !== 0) {
+    console.error(`bench/analyze: generate-capture failed:\n${gen.stderr}`);
+    process.exit(1);
+  }
+  packets = (JSON.parse(gen.stdout.trim().split('\n').pop()!) as { packets: number }).packets;
 }
-const genInfo = JSON.parse(gen.stdout.trim().split('\n').pop()!) as { packets: number };
-const packets = genInfo.packets;
 const bytes = statSync(file).size;
-console.log(`capture: ${packets} packets, ${(bytes / 1e6).toFixed(1)} MB`);
+console.log(`capture: ${packets > 0 ? `${packets} packets, ` : ''}${(bytes / 1e6).toFixed(1)} MB`);
 
 interface Run {
   wallMs: number;
@@ -161,6 +183,7 @@ for (let i = 0; i < runs; i++) {
     streams: number;
   };
   ours.push({ ...run, analysisMs: info.ms, frames: info.frames });
+  if (packets === 0) packets = info.frames;
   console.log(
     `trapezoid run ${i + 1}: ${(run.wallMs / 1000).toFixed(2)} s wall (analysis ${(info.ms / 1000).toFixed(2)} s), ` +
       `${info.calls} calls, ${info.streams} RTP streams, peak ${(run.peakKb / 1024).toFixed(0)} MB`,

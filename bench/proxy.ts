@@ -38,7 +38,9 @@ const PORTS = {
 
 const children: ChildProcess[] = [];
 function start(cmd: string, argv: string[], name: string): ChildProcess {
-  const child = spawn(cmd, argv, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Each child leads its own process group, so stopping it also stops what it forked (Kamailio's
+  // workers would otherwise outlive a SIGKILL of their parent and hold the ports).
+  const child = spawn(cmd, argv, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   child.on('exit', (code, sig) => {
@@ -50,7 +52,14 @@ function start(cmd: string, argv: string[], name: string): ChildProcess {
 let stopping = false;
 function stopAll(): void {
   stopping = true;
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const c of children) {
+    if (c.pid === undefined) continue;
+    try {
+      process.kill(-c.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
 }
 process.on('exit', stopAll);
 process.on('SIGINT', () => process.exit(130));

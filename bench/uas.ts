@@ -184,7 +184,9 @@ async function main(): Promise<void> {
   if (flag('--serve')) return serve(Number(flag('--serve')));
   stopChildrenOnSignal();
 
-  const rates = (flag('--rates') ?? '200,500,1000,1500,2000,2500,3000,3500,4000')
+  const rates = (
+    flag('--rates') ?? '200,500,1000,1500,2000,2500,3000,3500,4000,4500,5000,5500,6000'
+  )
     .split(',')
     .map(Number);
   const seconds = Number(flag('--seconds') ?? '5');

@@ -10,7 +10,6 @@ import { createServer } from 'node:net';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  chirpSamples,
   createOffer,
   createSdesOffer,
   formatSdp,
@@ -23,15 +22,15 @@ import {
   SrtpContext,
   toneSamples,
   toSdpCrypto,
-  ulawDecode,
-  ulawEncode,
   ulawEncodeBuffer,
   writeWav,
 } from '../src/media/index.ts';
 import { UserAgent } from '../src/ua/index.ts';
-import { runPhone, type PhoneOptions } from '../src/phone/phone.ts';
+import type { PhoneOptions } from '../src/phone/phone.ts';
 import { needTool, repoRoot } from './support/peers.ts';
 import { events, Peer, phone, scratchDir } from './ua-sipp-peer.ts';
+import { align, pcmuMismatches, probeSignal } from './support/audio.ts';
+import { InProcessPhone } from './support/in-process-phone.ts';
 
 const RTP_PORTS = '17200-17499';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -76,51 +75,6 @@ async function sipPort(): Promise<number> {
   throw new Error('no free port in 17000-17199');
 }
 
-/** A speech-band probe: a 300 to 3400 Hz sweep then two tones, 8 kHz. */
-function probeSignal(seconds = 1.5, rate = 8000): Int16Array {
-  const sweep = chirpSamples(300, 3400, Math.round(seconds * 0.7 * rate), {
-    sampleRate: rate,
-    amplitude: 0.4,
-  });
-  const rest = Math.round(seconds * rate) - sweep.length;
-  const a = toneSamples(697, Math.floor(rest / 2), { sampleRate: rate, amplitude: 0.3 });
-  const b = toneSamples(1477, rest - a.length, { sampleRate: rate, amplitude: 0.3 });
-  const out = new Int16Array(sweep.length + a.length + b.length);
-  out.set(sweep);
-  out.set(a, sweep.length);
-  out.set(b, sweep.length + a.length);
-  return out;
-}
-
-/** The lag (samples of `recorded` before `expected` starts) with the best normalised correlation. */
-function align(expected: Int16Array, recorded: Int16Array, maxLag = 4000) {
-  let best = { lag: -1, ncc: -1 };
-  let ee = 0;
-  for (const x of expected) ee += x * x;
-  for (let lag = 0; lag <= maxLag && lag < recorded.length; lag++) {
-    let xy = 0;
-    let yy = 0;
-    const n = Math.min(expected.length, recorded.length - lag);
-    for (let i = 0; i < n; i++) {
-      const y = recorded[lag + i]!;
-      xy += expected[i]! * y;
-      yy += y * y;
-    }
-    const ncc = yy > 0 && ee > 0 ? xy / Math.sqrt(ee * yy) : 0;
-    if (ncc > best.ncc) best = { lag, ncc };
-  }
-  return best;
-}
-
-/** Samples of `recorded` (from `lag`) that differ from PCMU encode+decode of `input`. */
-function pcmuMismatches(input: Int16Array, recorded: Int16Array, lag: number): number {
-  let bad = 0;
-  for (let i = 0; i < input.length; i++) {
-    if (recorded[lag + i] !== ulawDecode(ulawEncode(input[i]!))) bad++;
-  }
-  return bad;
-}
-
 function recording(path: string): Int16Array {
   const wav = readWav(readFileSync(path));
   assert.equal(wav.sampleRate, 8000);
@@ -142,46 +96,16 @@ const one = (list: Ev[], name: string): Ev => {
   return found[0]!;
 };
 
-/** A phone run in this process (no start-up time): its JSON events as they come. */
-class InProcessPhone {
-  readonly lines: string[] = [];
-  readonly code: Promise<number>;
-  private readonly abort = new AbortController();
-
-  constructor(opts: Partial<PhoneOptions>) {
-    this.code = runPhone(
-      { transport: 'udp', json: true, rtpPorts: RTP_PORTS, ...opts },
-      (line) => this.lines.push(line),
-      this.abort.signal,
-    );
-  }
-
-  get stdout(): string {
-    return this.lines.join('\n');
-  }
-
-  async waitFor(event: string, ms = 10000): Promise<Ev> {
-    const start = Date.now();
-    for (;;) {
-      const found = evs(this).find((e) => e.event === event);
-      if (found) return found;
-      if (Date.now() - start > ms) throw new Error(`no "${event}" within ${ms} ms: ${this.stdout}`);
-      await sleep(20);
-    }
-  }
-
-  /** Stops the phone (after its call ended) and gives its exit code. */
-  async stop(): Promise<number> {
-    this.abort.abort();
-    return this.code;
-  }
-}
-
 /** An answering phone in this process, on a port of its own choosing. */
 async function answerer(
   opts: Partial<PhoneOptions> = {},
 ): Promise<{ phone: InProcessPhone; port: number }> {
-  const p = new InProcessPhone({ answer: true, listen: 'udp:127.0.0.1:0', ...opts });
+  const p = new InProcessPhone({
+    answer: true,
+    listen: 'udp:127.0.0.1:0',
+    rtpPorts: RTP_PORTS,
+    ...opts,
+  });
   const listening = await p.waitFor('listening');
   return { phone: p, port: listening.port as number };
 }
@@ -195,7 +119,7 @@ async function finishAnswerer(p: InProcessPhone): Promise<Ev[]> {
 
 /** A calling phone in this process. */
 function caller(port: number, opts: Partial<PhoneOptions>): InProcessPhone {
-  return new InProcessPhone({ call: `sip:phone@127.0.0.1:${port}`, ...opts });
+  return new InProcessPhone({ call: `sip:phone@127.0.0.1:${port}`, rtpPorts: RTP_PORTS, ...opts });
 }
 
 test('two phones: the recorded WAV is the played one, bit-exact through PCMU', async () => {
@@ -503,6 +427,7 @@ test('two phones register with Kamailio and call through it; the audio arrives',
   const out = join(dir, 'out.wav');
   const server = `127.0.0.1:${kam}`;
   const alice = new InProcessPhone({
+    rtpPorts: RTP_PORTS,
     server,
     user: 'alice',
     answer: true,
@@ -511,6 +436,7 @@ test('two phones register with Kamailio and call through it; the audio arrives',
   });
   await alice.waitFor('registered');
   const bob = new InProcessPhone({
+    rtpPorts: RTP_PORTS,
     server,
     user: 'bob',
     call: 'alice',

@@ -76,12 +76,12 @@ export interface CallRecord {
 }
 
 const MAX_FAILURES_KEPT = 10000;
+const EMPTY_BODY = Buffer.alloc(0);
 /**
- * How long a call's messages are remembered for recognising retransmissions: well beyond the
- * 32 s a SIP transaction retransmits for at most (64*T1, RFC 3261 §17).
+ * How many of a call's latest messages a message is compared with to recognise a retransmission:
+ * far more than a transaction retransmits within its 32 s (64*T1, RFC 3261 §17).
  */
-const RETRANSMISSION_MEMORY_SECONDS = 120;
-const SWEEP_EVERY_SECONDS = 10;
+const RETRANSMISSION_LOOKBACK = 128;
 
 export interface SipParseFailure {
   frame?: number;
@@ -108,12 +108,6 @@ export class CallTracker {
   readonly signallingEndpoints = new Set<string>();
   private readonly keepRaw: boolean;
   private readonly onMediaEndpoint: CallTrackerOptions['onMediaEndpoint'];
-  /**
-   * Retransmission keys of calls heard from in the last RETRANSMISSION_MEMORY_SECONDS of capture
-   * time, with the time of their last message: quiet calls let theirs go.
-   */
-  private readonly seen = new Map<string, { keys: Set<string>; last: number }>();
-  private lastSweep = 0;
 
   constructor(options: CallTrackerOptions = {}) {
     this.keepRaw = options.keepRaw ?? true;
@@ -210,22 +204,13 @@ export class CallTracker {
       };
       this.calls.set(callId, call);
     }
-    if (origin.ts - this.lastSweep > SWEEP_EVERY_SECONDS) this.forgetQuietCalls(origin.ts);
-
-    const key = `${from}>${to}|${record.kind}|${record.method}|${record.status ?? ''}|${record.cseq}|${record.branch ?? ''}|${record.toTag ?? ''}`;
-    let seen = this.seen.get(callId);
-    if (!seen) {
-      seen = { keys: new Set(), last: origin.ts };
-      this.seen.set(callId, seen);
-    }
-    seen.last = origin.ts;
-    if (seen.keys.has(key)) record.retransmission = true;
-    else seen.keys.add(key);
+    record.retransmission = repeatsEarlier(call.messages, record);
 
     if (isRequest) this.statistics.countRequest(record.method, record.retransmission);
     else this.statistics.countResponse(record.status!, record.retransmission);
 
-    const body = msg.body;
+    // Without a Content-Type only an INFO body can mean something (DTMF): skip the others.
+    const body = record.method === 'INFO' || msg.has('Content-Type') ? msg.body : EMPTY_BODY;
     if (body.length > 0) {
       const type = msg.contentType;
       if (type === 'application/sdp') this.readSdp(call, record, body);
@@ -246,14 +231,6 @@ export class CallTracker {
     call.messages.push(record);
   }
 
-  /** Lets go of the retransmission keys of calls quiet for RETRANSMISSION_MEMORY_SECONDS. */
-  private forgetQuietCalls(now: number): void {
-    this.lastSweep = now;
-    for (const [callId, seen] of this.seen) {
-      if (now - seen.last > RETRANSMISSION_MEMORY_SECONDS) this.seen.delete(callId);
-    }
-  }
-
   private readSdp(call: CallRecord, record: SipMessageRecord, body: Buffer): void {
     const media = readSessionMedia(body.toString('utf8'));
     if (!media) return;
@@ -270,6 +247,30 @@ export class CallTracker {
       this.onMediaEndpoint?.(call.callId, endpoint, side);
     }
   }
+}
+
+/**
+ * True when the message repeats one of the call's latest: the same hop, kind, method or status,
+ * CSeq, top Via branch and To tag (compared field by field: no key string per message).
+ */
+function repeatsEarlier(earlier: readonly SipMessageRecord[], r: SipMessageRecord): boolean {
+  const stop = Math.max(0, earlier.length - RETRANSMISSION_LOOKBACK);
+  for (let i = earlier.length - 1; i >= stop; i--) {
+    const m = earlier[i];
+    if (
+      m.cseq === r.cseq &&
+      m.kind === r.kind &&
+      m.method === r.method &&
+      m.status === r.status &&
+      (m.branch ?? '') === (r.branch ?? '') &&
+      (m.toTag ?? '') === (r.toTag ?? '') &&
+      m.from === r.from &&
+      m.to === r.to
+    ) {
+      return true;
+    }
+  }
+  return false;
 }
 
 function addressOfRecord(user: string | undefined, host: string): string {

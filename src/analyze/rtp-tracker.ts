@@ -45,6 +45,11 @@ const SSRC_OFFSET = 8;
 const RTCP_PT_FIRST = 72;
 const RTCP_PT_LAST = 79;
 
+/** The flow cache of handleView: 2^13 slots, indexed by a multiplicative hash of SSRC and ports. */
+const FLOW_CACHE_BITS = 13;
+const FLOW_CACHE_SHIFT = 32 - FLOW_CACHE_BITS;
+const FLOW_HASH_MULTIPLIER = 0x9e3779b1;
+
 const HEURISTIC_MIN_PACKETS = 4;
 const HEURISTIC_MAX_SEQUENCE_STEP = 10;
 const HEURISTIC_MAX_CANDIDATES = 4096;
@@ -85,13 +90,13 @@ export class RtpStream {
   readonly dst: string;
   readonly dstPort: number;
   readonly ssrc: number;
+  /** The SSRC as a signed 32-bit number (`ssrc | 0`), as the fast path reads it. */
+  readonly ssrcKey: number;
   readonly callId: string | null;
   readonly foundBy: 'sdp' | 'heuristic';
   readonly formats: Map<number, PayloadFormat>;
   readonly firstPayloadType: number;
   firstFrame: number;
-  start = 0;
-  end = 0;
   /** Packets kept for audio export (only when asked for). */
   readonly kept: KeptRtpPacket[] | undefined;
   private stats: RtpStreamStats | undefined;
@@ -130,6 +135,7 @@ export class RtpStream {
     this.dst = key.dst;
     this.dstPort = key.dstPort;
     this.ssrc = key.ssrc;
+    this.ssrcKey = key.ssrc | 0;
     this.callId = callId;
     this.foundBy = foundBy;
     this.formats = formats;
@@ -146,7 +152,12 @@ export class RtpStream {
       clockRates.set(pt, isTelephoneEvent(f) ? 0 : f.clockRate);
     }
     const main = this.formatOf(firstPayloadType);
-    this.stats = new RtpStreamStats(main?.clockRate ?? 8000, { payloadClockRates: clockRates });
+    // Reports show tshark's numbers only: no RFC 3550 receiver statistics (their per-packet
+    // work would be wasted).
+    this.stats = new RtpStreamStats(main?.clockRate ?? 8000, {
+      payloadClockRates: clockRates,
+      receiverStatistics: false,
+    });
     this.kept = keepAudio && isG711(main) ? [] : undefined;
   }
 
@@ -195,11 +206,18 @@ export class RtpStream {
     return kind;
   }
 
+  /** Arrival of the first packet (seconds since the epoch; 0 before any packet). */
+  get start(): number {
+    return this.stats ? this.stats.firstArrivalSeconds : this.frozen!.firstArrival;
+  }
+
+  /** Arrival of the last packet so far. */
+  get end(): number {
+    return this.stats ? this.stats.lastArrivalSeconds : this.frozen!.lastArrival;
+  }
+
   add(seq: number, timestamp: number, arrival: number, pt: number, marker: boolean): void {
-    if (!this.stats) return;
-    if (this.start === 0) this.start = arrival;
-    this.end = arrival;
-    this.stats.update(seq, timestamp, arrival, pt, marker);
+    this.stats?.update(seq, timestamp, arrival, pt, marker);
   }
 
   /** Freezes the numbers and lets the counters go. */
@@ -256,6 +274,10 @@ export class RtpTracker {
    * integer for V8, so a lookup allocates nothing). Closed streams leave their list.
    */
   private readonly bySsrc = new Map<number, RtpStream[]>();
+  /** The stream last found per hash slot of (SSRC, ports); checked against the packet on use. */
+  private readonly flowCache = new Array<RtpStream | undefined>(1 << FLOW_CACHE_BITS).fill(
+    undefined,
+  );
   /** Streams not closed yet (what the idle sweep looks at). */
   private readonly openStreams: RtpStream[] = [];
   private readonly candidates = new Map<string, Candidate>();
@@ -336,17 +358,28 @@ export class RtpTracker {
     const pt = b[at + 1] & PAYLOAD_TYPE_MASK;
     if (pt >= RTCP_PT_FIRST && pt <= RTCP_PT_LAST) return false;
     if (v.ts - this.lastSweep > SWEEP_EVERY_SECONDS) this.sweep(v.ts);
-    const list = this.bySsrc.get(b.readInt32BE(at + SSRC_OFFSET));
-    if (!list) return false;
-    for (let i = list.length - 1; i >= 0; i--) {
-      const s = list[i];
-      if (s.matches(v) && !s.closed) {
-        if (!headerFitsAt(b, at, end)) return false;
-        this.count(s, b, at, end, v.ts, pt);
-        return true;
+    const ssrc = b.readInt32BE(at + SSRC_OFFSET);
+    // A direct-mapped cache of flows first (one array slot), the SSRC map on a miss.
+    const slot =
+      Math.imul(ssrc ^ ((v.srcPort << 16) | v.dstPort), FLOW_HASH_MULTIPLIER) >>> FLOW_CACHE_SHIFT;
+    let stream = this.flowCache[slot];
+    if (stream === undefined || stream.ssrcKey !== ssrc || stream.closed || !stream.matches(v)) {
+      stream = undefined;
+      const list = this.bySsrc.get(ssrc);
+      if (!list) return false;
+      for (let i = list.length - 1; i >= 0; i--) {
+        const s = list[i];
+        if (s.matches(v) && !s.closed) {
+          stream = s;
+          break;
+        }
       }
+      if (stream === undefined) return false;
+      this.flowCache[slot] = stream;
     }
-    return false;
+    if (!headerFitsAt(b, at, end)) return false;
+    this.count(stream, b, at, end, v.ts, pt);
+    return true;
   }
 
   private find(p: UdpPacket, ssrc: number): RtpStream | undefined {

@@ -464,3 +464,24 @@ test('reordered packets agree with tshark run on the same capture', (t) => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('without receiver statistics the Wireshark numbers are the same and the RFC 3550 ones stay 0', () => {
+  const full = new RtpStreamStats(8000);
+  const lean = new RtpStreamStats(8000, { receiverStatistics: false });
+  for (const p of reorderedPackets()) {
+    if (p.port !== 41002) continue;
+    for (const stats of [full, lean]) {
+      stats.update(p.rtp.readUInt16BE(2), p.rtp.readUInt32BE(4), p.time, 8, false);
+    }
+  }
+  const a = full.snapshot();
+  const b = lean.snapshot();
+  assert.ok(a.rfcJitter > 0 && a.rfcExpected === 40);
+  assert.deepEqual(
+    { ...b, rfcJitter: a.rfcJitter, rfcExpected: a.rfcExpected, rfcLost: a.rfcLost },
+    { ...a, extendedHighestSequence: b.extendedHighestSequence },
+  );
+  assert.equal(b.rfcJitter, 0);
+  assert.equal(b.rfcExpected, 0);
+  assert.equal(lean.takeReceptionInterval().jitter, 0);
+});

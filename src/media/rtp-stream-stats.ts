@@ -88,6 +88,12 @@ export interface RtpStreamStatsOptions {
    * timestamp of an event's start in all its packets), so that they do not distort jitter.
    */
   payloadClockRates?: ReadonlyMap<number, number> | Readonly<Record<number, number>>;
+  /**
+   * Keep the RFC 3550 receiver statistics (default true). A capture analyzer that reports only
+   * Wireshark's numbers passes false and saves their per-packet work: the snapshot's rfc*
+   * fields and extendedHighestSequence then stay 0, and takeReceptionInterval reports nothing.
+   */
+  receiverStatistics?: boolean;
 }
 
 export interface RtpStreamStatsSnapshot {
@@ -152,6 +158,7 @@ export interface ReceptionInterval {
 
 export class RtpStreamStats {
   readonly clockRate: number;
+  private readonly receiverStatistics: boolean;
   private readonly payloadClockRates: Map<number, number>;
 
   private packets = 0;
@@ -210,11 +217,22 @@ export class RtpStreamStats {
   /** clockRate: the media clock of the stream's payload (8000 for G.711). */
   constructor(clockRate = 8000, options: RtpStreamStatsOptions = {}) {
     this.clockRate = clockRate;
+    this.receiverStatistics = options.receiverStatistics ?? true;
     const rates = options.payloadClockRates;
     this.payloadClockRates =
       rates instanceof Map
         ? new Map(rates)
         : new Map(Object.entries(rates ?? {}).map(([pt, rate]) => [Number(pt), rate]));
+  }
+
+  /** Arrival time of the first packet (seconds, as given to update; 0 before any packet). */
+  get firstArrivalSeconds(): number {
+    return this.firstArrival;
+  }
+
+  /** Arrival time of the last packet (0 before any packet). */
+  get lastArrivalSeconds(): number {
+    return this.lastArrival;
   }
 
   /** Clock rate used for a payload type: the options, then the static table, then the default. */
@@ -250,7 +268,9 @@ export class RtpStreamStats {
       if (!this.payloadTypesSeen.includes(payloadType)) this.payloadTypesSeen.push(payloadType);
     }
     if (marker) this.markers++;
-    this.updateRfc(sequenceNumber, rtpTimestamp, arrivalSeconds, payloadType);
+    if (this.receiverStatistics) {
+      this.updateRfc(sequenceNumber, rtpTimestamp, arrivalSeconds, payloadType);
+    }
     this.updateOrder(sequenceNumber);
     this.updateWireshark(sequenceNumber, rtpTimestamp, arrivalSeconds, payloadType, marker);
     this.lastArrival = arrivalSeconds;

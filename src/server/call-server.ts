@@ -83,6 +83,9 @@ export interface CallServerOptions {
 
 const SUPPORTED_METHODS =
   'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE, PRACK, SUBSCRIBE, NOTIFY, REFER, MESSAGE';
+/** Receive and send buffer of each UDP socket the server listens on. */
+const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
+
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
 
 type Trunk = ServerConfig['trunks'][number];
@@ -151,7 +154,10 @@ export class CallServer {
     const { config, store } = opts;
     this.domain = config.domain.toLowerCase();
     this.log = opts.log ?? (() => {});
-    this.transport = new TransportLayer();
+    // A large UDP receive buffer absorbs bursts while the event loop is busy (a GC pause, a CDR
+    // commit): without it, responses arriving in a burst are dropped by the kernel and calls
+    // fail with 408 after Timer B. The kernel caps it at net.core.rmem_max.
+    this.transport = new TransportLayer({ udpBufferSize: UDP_BUFFER_BYTES });
     this.layer = new TransactionLayer(this.transport, opts.timers);
     this.registrar = new Registrar(store, config.registrar);
     this.auth = new DigestAuthenticator({

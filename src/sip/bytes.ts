@@ -16,3 +16,34 @@ export function latin1(buf: Buffer, start: number, end: number): string {
 export function utf8(buf: Buffer, start: number, end: number): string {
   return (buf as unknown as DirectSlices).utf8Slice(start, end);
 }
+
+const METHODS = [
+  'INVITE',
+  'ACK',
+  'BYE',
+  'CANCEL',
+  'REGISTER',
+  'OPTIONS',
+  'SUBSCRIBE',
+  'NOTIFY',
+  'PRACK',
+  'UPDATE',
+  'INFO',
+  'REFER',
+  'MESSAGE',
+  'PUBLISH',
+];
+const METHOD_BYTES = METHODS.map((m) => Buffer.from(m, 'latin1'));
+
+/** A method name in buf[start, end): the common ones come from a table instead of a new string. */
+export function methodName(buf: Buffer, start: number, end: number): string {
+  const n = end - start;
+  for (let m = 0; m < METHOD_BYTES.length; m++) {
+    const mb = METHOD_BYTES[m]!;
+    if (mb.length !== n || mb[0] !== buf[start]) continue;
+    let k = 1;
+    while (k < n && mb[k] === buf[start + k]) k++;
+    if (k === n) return METHODS[m]!;
+  }
+  return latin1(buf, start, end);
+}

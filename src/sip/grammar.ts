@@ -3,7 +3,8 @@
 // grammar says UTF8-NONASCII is allowed (quoted strings, reason phrases, comments).
 
 function table(chars: string, alnum = true): Uint8Array {
-  const t = new Uint8Array(128);
+  // 256 entries (bytes above 0x7f are 0): byte loops can index with any byte, no range test
+  const t = new Uint8Array(256);
   if (alnum) {
     for (let c = 0x30; c <= 0x39; c++) t[c] = 1;
     for (let c = 0x41; c <= 0x5a; c++) t[c] = 1;
@@ -275,7 +276,15 @@ export function lowerName(text: string, i: number, j: number, common: readonly s
   const n = j - i;
   for (let k = 0; k < common.length; k++) {
     const p = common[k]!;
-    if (p.length === n && text.startsWith(p, i)) return p;
+    if (p.length === n && sameAt(text, i, p)) return p;
   }
   return text.slice(i, j).toLowerCase();
+}
+
+/** text holds word at i (a char loop: cheaper than startsWith for the short words of the grammar). */
+export function sameAt(text: string, i: number, word: string): boolean {
+  const n = word.length;
+  if (i + n > text.length) return false;
+  for (let k = 0; k < n; k++) if (text.charCodeAt(i + k) !== word.charCodeAt(k)) return false;
+  return true;
 }

@@ -5,7 +5,8 @@
 // mutation turns the table into a list of fields, each either still pointing at its original
 // bytes (written back unchanged) or holding new text (rendered as "Name: value").
 
-import { latin1, utf8 } from './bytes.ts';
+import { latin1, methodName, utf8 } from './bytes.ts';
+import { nameAddrFromBytes, viaFromBytes } from './checked-values.ts';
 import { parseAuthValue, type DigestChallenge, type DigestCredentials } from './digest.ts';
 import { isToken, isWord, skipWs, splitList } from './grammar.ts';
 import { H, canonicalName, headerKey, isListKind } from './header-names.ts';
@@ -61,8 +62,6 @@ interface Field {
 }
 
 const UNSET = Symbol('unset');
-/** Cache slot of topVia (past every header kind). */
-const TOP_VIA = 255;
 const MAX_DELTA = 4294967295;
 /** RFC 3261 §20.19/§10.2.1.1: a malformed or out-of-range expiry counts as 3600 seconds. */
 const DEFAULT_EXPIRES = 3600;
@@ -82,8 +81,19 @@ export abstract class SipMessage {
   _headEnd = 0;
   /** @internal fields after the first mutation (or for a built message) */
   _fields: Field[] | null = null;
-  /** @internal parsed typed values by header kind */
-  _cache: unknown[] = [];
+  /** @internal the header block is ASCII only (then _head may hold it as one string) */
+  _ascii = false;
+  /** @internal the header block [_headStart, _headEnd) as one Latin-1 string, decoded on first use */
+  _head: string | null = null;
+  /** @internal parsed typed values by header kind (the less used ones; allocated on first use) */
+  _cache: unknown[] | null = null;
+  /** @internal typed values of the core headers */
+  _via: Via[] | undefined = undefined;
+  _topVia: Via | undefined = undefined;
+  _from: NameAddr | undefined = undefined;
+  _to: NameAddr | undefined = undefined;
+  _callId: string | undefined = undefined;
+  _cseq: CSeq | undefined = undefined;
   /** @internal the header block still holds its source bytes unchanged */
   _pristine = false;
   private _body: Buffer | null = EMPTY;
@@ -125,6 +135,10 @@ export abstract class SipMessage {
     if (this._fields) return this._fields[i]!.name;
     const ht = this._ht as number[];
     const o = i * HT_STRIDE;
+    if (this._ascii) {
+      const hs = this._headStart;
+      return this._headText().slice(ht[o + HT_LINE_START]! - hs, ht[o + HT_NAME_END]! - hs);
+    }
     return latin1(this._src as Buffer, ht[o + HT_LINE_START]!, ht[o + HT_NAME_END]!);
   }
 
@@ -133,8 +147,18 @@ export abstract class SipMessage {
     if (this._fields) return this._fields[i]!.value;
     const ht = this._ht as number[];
     const o = i * HT_STRIDE;
-    const s = utf8(this._src as Buffer, ht[o + HT_VALUE_START]!, ht[o + HT_VALUE_END]!);
+    let s: string;
+    if (this._ascii) {
+      // one Latin-1 decoding of the whole header block, then plain string slices
+      const hs = this._headStart;
+      s = this._headText().slice(ht[o + HT_VALUE_START]! - hs, ht[o + HT_VALUE_END]! - hs);
+    } else s = utf8(this._src as Buffer, ht[o + HT_VALUE_START]!, ht[o + HT_VALUE_END]!);
     return ht[o]! & HT_FOLDED ? unfold(s) : s;
+  }
+
+  /** @internal the header block as one string (only for an ASCII-only block) */
+  _headText(): string {
+    return (this._head ??= latin1(this._src as Buffer, this._headStart, this._headEnd));
   }
 
   /** @internal byte offset of the value of line i in the source (for error positions), or -1 */
@@ -240,11 +264,32 @@ export abstract class SipMessage {
   private _touch(kind: number): Field[] {
     const f = this._materialize();
     this._pristine = false;
-    if (kind) {
-      this._cache[kind] = undefined;
-      if (kind === H.via) this._cache[TOP_VIA] = undefined;
-    }
+    if (kind) this._forget(kind);
     return f;
+  }
+
+  /** @internal drops the cached typed value of a header kind */
+  _forget(kind: number): void {
+    switch (kind) {
+      case H.via:
+        this._via = undefined;
+        this._topVia = undefined;
+        break;
+      case H.from:
+        this._from = undefined;
+        break;
+      case H.to:
+        this._to = undefined;
+        break;
+      case H.callId:
+        this._callId = undefined;
+        break;
+      case H.cseq:
+        this._cseq = undefined;
+        break;
+      default:
+        if (this._cache !== null) this._cache[kind] = undefined;
+    }
   }
 
   private _newField(name: string, value: string): Field {
@@ -340,10 +385,11 @@ export abstract class SipMessage {
 
   /** @internal cached typed value of a header kind */
   _typed<T>(kind: number, compute: () => T): T {
-    const c = this._cache[kind];
+    const cache = (this._cache ??= []);
+    const c = cache[kind];
     if (c !== undefined) return (c === UNSET ? undefined : c) as T;
     const v = compute();
-    this._cache[kind] = v === undefined ? UNSET : v;
+    cache[kind] = v === undefined ? UNSET : v;
     return v;
   }
 
@@ -374,61 +420,116 @@ export abstract class SipMessage {
   }
 
   get via(): Via[] {
-    const c = this._cache[H.via] as Via[] | undefined;
+    const c = this._via;
     if (c !== undefined) return c;
     const parse = this._ht !== null ? parseCheckedVia : parseVia;
     const v = this._values(H.via).map((x) => parse(x));
-    this._cache[H.via] = v;
+    this._via = v;
     return v;
   }
 
   /** The first Via (parsed alone: the others are not read). Throws SipParseError when there is none. */
   get topVia(): Via {
-    const all = this._cache[H.via] as Via[] | undefined;
+    const all = this._via;
     if (all !== undefined && all.length > 0) return all[0]!;
-    const c = this._cache[TOP_VIA] as Via | undefined;
+    const c = this._topVia;
     if (c !== undefined) return c;
     const i = this._first(H.via);
     if (i < 0) throw new SipParseError('Missing Via header', 1, 1, 'Via');
+    const fast = this._fromBytes(i, viaFromBytes);
+    if (fast !== undefined) return (this._topVia = fast);
     const value = this._valueAt(i);
     const first = value.indexOf(',') >= 0 ? splitList(value)[0]! : value;
     const v = this._ht !== null ? parseCheckedVia(first) : parseVia(first);
-    this._cache[TOP_VIA] = v;
+    this._topVia = v;
     return v;
   }
 
   /** Throws SipParseError when absent (see validateRequest). */
   get from(): NameAddr {
-    const c = this._cache[H.from] as NameAddr | undefined;
+    const c = this._from;
     if (c !== undefined) return c;
+    const i = this._first(H.from);
+    const fast = i >= 0 ? this._fromBytes(i, nameAddrFromBytes) : undefined;
+    if (fast !== undefined) return (this._from = fast);
     const text = this._required(H.from);
-    return (this._cache[H.from] =
-      this._ht !== null ? parseCheckedNameAddr(text) : parseNameAddr(text));
+    return (this._from = this._ht !== null ? parseCheckedNameAddr(text) : parseNameAddr(text));
+  }
+
+  /**
+   * @internal a typed value built straight from the checked bytes of line i (checked-values.ts),
+   * or undefined when the message was changed, the value is folded or not ASCII, or the builder
+   * declines its form.
+   */
+  _fromBytes<T>(
+    i: number,
+    build: (b: Buffer, start: number, end: number, head: string, hs: number) => T | undefined,
+  ): T | undefined {
+    const ht = this._ht;
+    if (ht === null || !this._ascii) return undefined;
+    const o = i * HT_STRIDE;
+    if (ht[o]! & HT_FOLDED) return undefined;
+    return build(
+      this._src as Buffer,
+      ht[o + HT_VALUE_START]!,
+      ht[o + HT_VALUE_END]!,
+      this._headText(),
+      this._headStart,
+    );
   }
 
   /** Throws SipParseError when absent (see validateRequest). */
   get to(): NameAddr {
-    const c = this._cache[H.to] as NameAddr | undefined;
+    const c = this._to;
     if (c !== undefined) return c;
+    const i = this._first(H.to);
+    const fast = i >= 0 ? this._fromBytes(i, nameAddrFromBytes) : undefined;
+    if (fast !== undefined) return (this._to = fast);
     const text = this._required(H.to);
-    return (this._cache[H.to] =
-      this._ht !== null ? parseCheckedNameAddr(text) : parseNameAddr(text));
+    return (this._to = this._ht !== null ? parseCheckedNameAddr(text) : parseNameAddr(text));
   }
 
   /** Throws SipParseError when absent (see validateRequest). */
   get callId(): string {
-    const c = this._cache[H.callId] as string | undefined;
+    const c = this._callId;
     if (c !== undefined) return c;
     // a parsed message's Call-ID passed the byte check already
     const v = this._ht !== null ? this._required(H.callId) : parseCallId(this._required(H.callId));
-    return (this._cache[H.callId] = v);
+    return (this._callId = v);
   }
 
   /** Throws SipParseError when absent (see validateRequest). */
   get cseq(): CSeq {
-    const c = this._cache[H.cseq] as CSeq | undefined;
+    const c = this._cseq;
     if (c !== undefined) return c;
-    return (this._cache[H.cseq] = parseCSeq(this._required(H.cseq)));
+    if (this._ht !== null) {
+      // a parsed message's CSeq passed the byte check: read it from the bytes, no string work
+      const i = this._first(H.cseq);
+      if (i >= 0) return (this._cseq = this._cseqAt(i));
+    }
+    return (this._cseq = parseCSeq(this._required(H.cseq)));
+  }
+
+  /** @internal CSeq of line i of a parsed message, from its checked bytes */
+  _cseqAt(i: number): CSeq {
+    const buf = this._src as Buffer;
+    const ht = this._ht as number[];
+    const o = i * HT_STRIDE;
+    let p = ht[o + HT_VALUE_START]!;
+    const end = ht[o + HT_VALUE_END]!;
+    let seq = 0;
+    let c = 0;
+    while (p < end && (c = buf[p]!) >= 0x30 && c <= 0x39) {
+      seq = seq * 10 + (c - 0x30);
+      p++;
+    }
+    while (p < end && ((c = buf[p]!) === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a)) p++;
+    return { seq, method: this._methodAt(buf, p, end) };
+  }
+
+  /** @internal a method name in buf[start, end): the request's own, a common one, or decoded */
+  _methodAt(buf: Buffer, start: number, end: number): string {
+    return methodName(buf, start, end);
   }
 
   get maxForwards(): number | undefined {
@@ -615,6 +716,8 @@ export abstract class SipMessage {
       m._ht = (this._ht as number[]).slice();
     }
     m._src = this._src;
+    m._ascii = this._ascii;
+    m._head = this._head;
     m._headStart = this._headStart;
     m._headEnd = this._headEnd;
     m._pristine = this._pristine;
@@ -675,6 +778,17 @@ export class SipRequest extends SipMessage {
   /** @internal set by the parser once it has parsed the Request-URI */
   _setRequestUri(u: SipUri): void {
     this._requestUri = u;
+  }
+
+  /** @internal the CSeq method equal to the request's (as the parser checks) needs no new string */
+  override _methodAt(buf: Buffer, start: number, end: number): string {
+    const m = this.method;
+    if (end - start === m.length) {
+      let k = 0;
+      while (k < m.length && buf[start + k] === m.charCodeAt(k)) k++;
+      if (k === m.length) return m;
+    }
+    return methodName(buf, start, end);
   }
 
   startLine(): string {

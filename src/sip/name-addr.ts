@@ -62,7 +62,8 @@ function parseInto(text: string, checked: boolean): NameAddr {
     const lt = text.indexOf('<', i);
     if (lt >= 0 && !looksLikeBareUri(text, i, lt)) {
       const dn = text.slice(i, lt).trim();
-      if (dn.length > 0) {
+      if (dn.length > 0 && isToken(dn)) displayName = dn;
+      else if (dn.length > 0) {
         const words = dn.split(/[ \t\r\n]+/);
         for (const w of words) {
           if (!isToken(w))

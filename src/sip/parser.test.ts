@@ -89,3 +89,76 @@ test('a datagram without Content-Length takes the rest as body', () => {
 test('maxSize rejects a large input', () => {
   assert.throws(() => parseMessage(INVITE, { maxSize: 100 }), SipParseError);
 });
+
+test('a raw control byte in a header value is refused, naming line and column', () => {
+  const bad = INVITE.replace('Max-Forwards: 70', 'Max-Forwards: 70').replace(
+    'Content-Type: application/sdp; charset=utf-8',
+    'Subject: hello\x01world\r\nContent-Type: application/sdp; charset=utf-8',
+  );
+  assert.throws(
+    () => parseMessage(Buffer.from(bad)),
+    (e: unknown) => {
+      assert.ok(e instanceof SipParseError);
+      assert.equal(e.reason, "Invalid header 'Subject': control character 0x01 in the value");
+      assert.equal(e.line, 9);
+      assert.equal(e.column, 15);
+      assert.equal(e.header, 'Subject');
+      return true;
+    },
+  );
+  // the same for DEL, for a CR that ends no line, in a header the parser validates, and in a reason phrase
+  for (const [text, reason] of [
+    ['User-Agent: a\x7fb', "Invalid header 'User-Agent': control character 0x7f in the value"],
+    ['X-Thing: a\rb', "Invalid header 'X-Thing': a CR not followed by LF in the value"],
+    ['Call-ID: ab\x00c', "Invalid header 'Call-ID': control character 0x00 in the value"],
+  ] as const) {
+    const msg = INVITE.replace('Max-Forwards: 70', text);
+    assert.throws(
+      () => parseMessage(msg),
+      (e: unknown) => e instanceof SipParseError && e.reason === reason && e.line === 3,
+      text,
+    );
+  }
+  assert.throws(
+    () => parseMessage('SIP/2.0 200 O\x02K\r\nCSeq: 1 BYE\r\n\r\n'),
+    (e: unknown) =>
+      e instanceof SipParseError &&
+      e.reason === 'Invalid status line: control character 0x02 in the reason phrase' &&
+      e.column === 14,
+  );
+});
+
+test('HTAB, folded lines and quoted-pair escapes of control bytes stay allowed', () => {
+  const ok = INVITE.replace(
+    'Max-Forwards: 70',
+    'Subject:\tone\r\n\ttwo\r\nMax-Forwards: 70',
+  ).replace('From: "Alice A."', 'From: "Alice \\\x07A."');
+  const m = parseMessage(ok);
+  assert.equal(m.get('Subject'), 'one two');
+  assert.equal(m.from.displayName, 'Alice \x07A.');
+  // the same byte unescaped, or escaped outside quotes, is refused
+  assert.throws(() => parseMessage(INVITE.replace('"Alice A."', '"Alice \x07A."')), SipParseError);
+  assert.throws(
+    () => parseMessage(INVITE.replace('Max-Forwards: 70', 'Subject: a\\\x07')),
+    SipParseError,
+  );
+});
+
+test('messages inside a big buffer, at any offset, parse the same as on their own', () => {
+  // a message cut out of a large ArrayBuffer (as from a capture file) at odd offsets
+  const msg = Buffer.from(INVITE);
+  const big = Buffer.alloc(300 * 1024);
+  for (const at of [0, 1, 3, 4097, big.length - msg.length]) {
+    msg.copy(big, at);
+    const m = parseMessage(big.subarray(at, at + msg.length));
+    assert.equal(m.toString(), INVITE);
+    assert.equal(m.topVia.branch, 'z9hG4bK776asdhds');
+    assert.equal(m.from.tag, '1928301774');
+    big.fill(0x01, at, at + msg.length); // a control byte now: the next copy must stand alone
+  }
+  // a control byte found at the very end of an unaligned slice
+  const tail = Buffer.from('OPTIONS sip:a@b SIP/2.0\r\nX: abc\x01');
+  const holder = Buffer.alloc(tail.length + 3);
+  tail.copy(holder, 3);
+  assert.throws(() => parseMessage(holder.subarray(3)), /control character 0x01/);
+});

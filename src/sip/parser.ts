@@ -6,13 +6,22 @@
 //   message-header  = field-name *(SP / HTAB) ":" SWS field-value CRLF   (folded lines continue
 //                     with SP or HTAB at the start of the next line)
 //
-// The scan works on bytes: indexOf(LF) finds each line, a byte loop finds the name and the colon,
-// and the header's offsets go into a compact number table (message.ts, HT_*). Only the headers the
-// core needs are decoded and validated here; everything else stays bytes until asked for.
+// The scan works on bytes: a byte loop reads the name up to the colon, then scanSpecial() runs over
+// the value eight or four bytes at a time (SWAR) to the next byte that is not printable ASCII,
+// which gives the line end, folds, and any forbidden control byte in one pass. Each header's
+// offsets go into a compact number table (message.ts, HT_*). The core headers are checked here on
+// the bytes (syntax-check.ts) without decoding; nothing is decoded to strings until asked for, and
+// then from one Latin-1 string of the whole header block (message.ts) or, for the plain forms of
+// Via/From/To, straight from the checked bytes (checked-values.ts).
 
-import { latin1 } from './bytes.ts';
+import { latin1, methodName } from './bytes.ts';
 import { TOKEN } from './grammar.ts';
-import { H, canonicalName, kindOfBytes } from './header-names.ts';
+import {
+  H,
+  canonicalName,
+  displayName as canonicalHeaderName,
+  kindOfBytes,
+} from './header-names.ts';
 import {
   HT_FOLDED,
   HT_KIND_MASK,
@@ -84,7 +93,17 @@ export function parseMessage(
     : parseRequestLine(buf, pos, startEnd);
 
   // ---- header block ----
-  // offsets go to a reused scratch table first, then one exact-size copy is kept
+  // One pass over the header bytes: scanSpecial() (four bytes per step) finds the next byte that
+  // is not plain printable ASCII (CR, LF, HTAB, another control, DEL, or a non-ASCII byte); the
+  // line ends, folds and forbidden control bytes all come out of that pass. Offsets go to a reused
+  // scratch table first, then one exact-size copy is kept.
+  // a DataView for the word reads: the cached one when buf lies in its ArrayBuffer (see viewOf)
+  let view = viewOf(buf);
+  let base = buf.byteOffset;
+  if (view === null) {
+    view = new DataView(buf.buffer, buf.byteOffset, len);
+    base = 0;
+  }
   const scratch = SCRATCH;
   let n = 0;
   let p = lf + 1;
@@ -92,6 +111,7 @@ export function parseMessage(
   let headEnd = p;
   let bodyStart = len;
   let crlfOnly = buf[lf - 1] === CR;
+  let ascii = true;
   for (;;) {
     if (p >= len) {
       // no blank line: the headers end with the input (lenient with truncated datagrams)
@@ -111,29 +131,53 @@ export function parseMessage(
     if (c === SP || c === HTAB)
       fail(buf, p, 'Invalid header: line starts with whitespace but continues no header');
     let q = p;
-    while (q < len && (c = buf[q]!) < 128 && TOKEN[c] === 1) q++;
+    while (q < len && TOKEN[buf[q]!] === 1) q++;
     const nameEnd = q;
     if (q === p) fail(buf, p, 'Invalid header: name expected');
     while (q < len && ((c = buf[q]!) === SP || c === HTAB)) q++;
     if (q >= len || c !== COLON)
       fail(buf, q, `Invalid header '${latin1(buf, p, nameEnd)}': ':' expected after the name`);
     q++;
-    // the line end: a byte loop beats indexOf's native call on lines this short
-    let e = q;
-    while (e < len && buf[e] !== LF) e++;
-    const le = e > q && buf[e - 1] === CR ? e - 1 : e;
-    if (le === e && e < len) crlfOnly = false;
+    // the value runs to the line end, and on over continuation lines (starting with SP or HTAB)
     let flags = 0;
-    let lineEnd = le;
-    let next = e + 1;
-    while (next < len && ((c = buf[next]!) === SP || c === HTAB)) {
-      let e2 = buf.indexOf(LF, next);
-      if (e2 < 0) e2 = len;
-      const le2 = buf[e2 - 1] === CR ? e2 - 1 : e2;
-      if (le2 === e2 && e2 < len) crlfOnly = false;
-      flags = HT_FOLDED;
-      lineEnd = le2;
-      next = e2 + 1;
+    let lineEnd = len;
+    let next = len;
+    let e = q;
+    for (;;) {
+      e = scanSpecial(buf, view, base, e, len);
+      if (e >= len) {
+        lineEnd = len;
+        next = len;
+        break;
+      }
+      c = buf[e]!;
+      if (c === HTAB) {
+        e++;
+        continue;
+      }
+      if (c >= 0x80) {
+        ascii = false;
+        e++;
+        continue;
+      }
+      if (c === LF) {
+        lineEnd = e;
+        next = e + 1;
+        crlfOnly = false;
+      } else if (c === CR && buf[e + 1] === LF) {
+        lineEnd = e;
+        next = e + 2;
+      } else if (c !== CR && quotedPair(buf, q, e)) {
+        // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F): an escaped control inside quotes is fine
+        e++;
+        continue;
+      } else controlByte(buf, e, p, nameEnd);
+      if (next < len && ((c = buf[next]!) === SP || c === HTAB)) {
+        flags = HT_FOLDED;
+        e = next;
+        continue;
+      }
+      break;
     }
     let ve = lineEnd;
     while (ve > q && ((c = buf[ve - 1]!) === SP || c === HTAB || c === CR || c === LF)) ve--;
@@ -152,6 +196,7 @@ export function parseMessage(
   const ht = scratch.slice(0, n);
   msg._ht = ht;
   msg._fields = null;
+  msg._ascii = ascii;
   msg._headStart = headStart;
   msg._headEnd = headEnd;
 
@@ -178,6 +223,96 @@ export function parseMessage(
 
 /** Scratch header table reused by every parse (JavaScript runs one parse at a time). */
 const SCRATCH: number[] = [];
+
+/**
+ * A DataView over the whole ArrayBuffer under buf. Creating one costs about as much as scanning a
+ * short header block, so the last one is kept: buffers cut from one pool or one stream chunk share
+ * it. Only small ArrayBuffers are kept (Node's 8 KB Buffer pool, a datagram, a stream chunk), so a
+ * message cut from a big capture file never keeps that file alive; for those, null (the caller makes
+ * a view of the message alone).
+ */
+const MAX_KEPT_VIEW = 256 * 1024;
+let lastView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+function viewOf(buf: Buffer): DataView<ArrayBufferLike> | null {
+  const ab = buf.buffer;
+  if (lastView.buffer === ab) return lastView;
+  if (ab.byteLength > MAX_KEPT_VIEW) return null;
+  return (lastView = new DataView(ab));
+}
+
+/**
+ * Index of the first byte at or after i that is below 0x20, DEL (0x7f) or above 0x7f, or len.
+ * Four bytes per step while it can (SWAR): a word holds such a byte exactly when one of
+ *   (w - 0x20202020) & ~w     a byte below 0x20 borrows, which sets its top bit
+ *   w                         a byte at or above 0x80 has its top bit set
+ *   (x - 0x01010101) & ~x     with x = w ^ 0x7f7f7f7f: a zero byte in x is a 0x7f in w
+ * has a top bit (0x80 of some byte) set; then the bytes of that word are looked at one by one.
+ */
+function scanSpecial(
+  buf: Buffer,
+  view: DataView<ArrayBufferLike>,
+  base: number,
+  i: number,
+  len: number,
+): number {
+  // eight bytes per step while it can, then four
+  const last8 = len - 8;
+  while (i <= last8) {
+    const w = view.getInt32(base + i, true);
+    const v = view.getInt32(base + i + 4, true);
+    const x = w ^ 0x7f7f7f7f;
+    const y = v ^ 0x7f7f7f7f;
+    const hit =
+      (((w - 0x20202020) | 0) & ~w) |
+      w |
+      (((x - 0x01010101) | 0) & ~x) |
+      (((v - 0x20202020) | 0) & ~v) |
+      v |
+      (((y - 0x01010101) | 0) & ~y);
+    if (hit & 0x80808080) break;
+    i += 8;
+  }
+  const last = len - 4;
+  while (i <= last) {
+    const w = view.getInt32(base + i, true);
+    const x = w ^ 0x7f7f7f7f;
+    if (((((w - 0x20202020) | 0) & ~w) | w | (((x - 0x01010101) | 0) & ~x)) & 0x80808080) break;
+    i += 4;
+  }
+  for (; i < len; i++) {
+    const c = buf[i]!;
+    if (c < 0x20 || c >= 0x7f) return i;
+  }
+  return len;
+}
+
+/** A control byte in a header line (TEXT-UTF8 and the grammar allow none but HTAB there). */
+function controlByte(buf: Buffer, at: number, nameStart: number, nameEnd: number): never {
+  const c = buf[at]!;
+  const hex = c.toString(16).padStart(2, '0');
+  const what = c === CR ? 'a CR not followed by LF' : `control character 0x${hex}`;
+  fail(
+    buf,
+    at,
+    `Invalid header '${latin1(buf, nameStart, nameEnd)}': ${what} in the value`,
+    canonicalHeaderName(latin1(buf, nameStart, nameEnd)),
+  );
+}
+
+/** The byte at `at` is escaped by a backslash inside a quoted-string that opens after `from`. */
+function quotedPair(buf: Buffer, from: number, at: number): boolean {
+  let inQuote = false;
+  for (let k = from; k < at; k++) {
+    const d = buf[k]!;
+    if (inQuote) {
+      if (d === 0x5c) {
+        if (k + 1 === at) return true;
+        k++;
+      } else if (d === 0x22) inQuote = false;
+    } else if (d === 0x22) inQuote = true;
+  }
+  return false;
+}
 
 function countKind(ht: number[], kind: number): number {
   let n = 0;
@@ -242,37 +377,6 @@ function parseRequestLine(buf: Buffer, start: number, end: number): SipRequest {
 // "SIP/2.0" as bytes
 const SIP_2_0 = [0x53, 0x49, 0x50, 0x2f, 0x32, 0x2e, 0x30];
 
-const METHODS = [
-  'INVITE',
-  'ACK',
-  'BYE',
-  'CANCEL',
-  'REGISTER',
-  'OPTIONS',
-  'SUBSCRIBE',
-  'NOTIFY',
-  'PRACK',
-  'UPDATE',
-  'INFO',
-  'REFER',
-  'MESSAGE',
-  'PUBLISH',
-];
-const METHOD_BYTES = METHODS.map((m) => Buffer.from(m, 'latin1'));
-
-/** The method as a string; the common ones come from a table instead of a new string. */
-function methodName(buf: Buffer, start: number, end: number): string {
-  const n = end - start;
-  for (let m = 0; m < METHOD_BYTES.length; m++) {
-    const mb = METHOD_BYTES[m]!;
-    if (mb.length !== n || mb[0] !== buf[start]) continue;
-    let k = 1;
-    while (k < n && mb[k] === buf[start + k]) k++;
-    if (k === n) return METHODS[m]!;
-  }
-  return latin1(buf, start, end);
-}
-
 function checkVersion(buf: Buffer, start: number, end: number): void {
   if (end - start === 7) {
     let k = 0;
@@ -302,7 +406,19 @@ function parseStatusLine(buf: Buffer, start: number, end: number): SipResponse {
   if (status < 100 || status > 699)
     fail(buf, sp1 + 1, `Invalid status line: status code ${status} is out of range`);
   const res = new SipResponse(status, '');
-  if (i < end) res._setParsedReason(i + 1, end);
+  if (i < end) {
+    // Reason-Phrase: text, SP and HTAB, but no control bytes
+    for (let k = i + 1; k < end; k++) {
+      const c = buf[k]!;
+      if ((c < 0x20 && c !== HTAB) || c === 0x7f)
+        fail(
+          buf,
+          k,
+          `Invalid status line: control character 0x${c.toString(16).padStart(2, '0')} in the reason phrase`,
+        );
+    }
+    res._setParsedReason(i + 1, end);
+  }
   return res;
 }
 

@@ -30,18 +30,34 @@ const AMP = 0x26;
 
 const fail = (at: number): number => -(at + 1);
 
+/** SP, HTAB, CR, LF (LWS once folded) as a 256-entry table. */
+const WSP = (() => {
+  const t = new Uint8Array(256);
+  t[SP] = t[HTAB] = t[CR] = t[LF] = 1;
+  return t;
+})();
+
 function isWsByte(c: number): boolean {
-  return c === SP || c === HTAB || c === CR || c === LF;
+  return WSP[c] === 1;
 }
 
 function ws(b: Uint8Array, i: number, end: number): number {
-  while (i < end && isWsByte(b[i]!)) i++;
+  while (i < end && WSP[b[i]!] === 1) i++;
   return i;
 }
 
+/** A Via parameter value: token chars (1) or ':' (2, an IPv6 address written bare). */
+const VIA_VALUE = (() => {
+  const t = TOKEN.slice();
+  t[COLON] = 2;
+  return t;
+})();
+
+/** Bytes "SIP/2.0/" */
+const SIP_2_0_SLASH = [0x53, 0x49, 0x50, 0x2f, 0x32, 0x2e, 0x30, 0x2f];
+
 function tokenEnd(b: Uint8Array, i: number, end: number): number {
-  let c: number;
-  while (i < end && (c = b[i]!) < 128 && TOKEN[c] === 1) i++;
+  while (i < end && TOKEN[b[i]!] === 1) i++;
   return i;
 }
 
@@ -60,7 +76,7 @@ function chars(b: Uint8Array, i: number, end: number, table: Uint8Array): number
       }
       return i;
     }
-    if (c > 127 || table[c] === 0) return i;
+    if (table[c] === 0) return i;
   }
   return -1;
 }
@@ -107,7 +123,7 @@ function hostScan(b: Uint8Array, i: number, end: number, inVia: boolean): number
     } else if (c === 0x2d) {
       if (labelLen === 0) return fail(start);
       labelLen++;
-    } else if (c < 128 && HOSTCHAR[c] === 1) labelLen++;
+    } else if (HOSTCHAR[c] === 1) labelLen++;
     else if (c === COLON || c === SEMI || (inVia ? c === COMMA || isWsByte(c) : c === QMARK)) break;
     else return fail(start);
     prev = c;
@@ -206,7 +222,7 @@ function scan(b: Uint8Array, i: number, end: number, table: Uint8Array): number 
       }
       return fail(i);
     }
-    if (c > 127 || table[c] === 0) return i;
+    if (table[c] === 0) return i;
     i++;
   }
   return i;
@@ -328,16 +344,23 @@ export function viaList(b: Uint8Array, i: number, end: number): number {
 
 function viaParm(b: Uint8Array, i: number, end: number): number {
   i = ws(b, i, end);
-  let j = tokenEnd(b, i, end);
-  if (j === i) return fail(i);
-  i = ws(b, j, end);
-  if (b[i] !== SLASH || i >= end) return fail(i);
-  i = ws(b, i + 1, end);
-  j = tokenEnd(b, i, end);
-  if (j === i) return fail(i);
-  i = ws(b, j, end);
-  if (b[i] !== SLASH || i >= end) return fail(i);
-  i = ws(b, i + 1, end);
+  let j: number;
+  let k = 0;
+  // the usual sent-protocol in one comparison, the general form otherwise
+  while (k < 8 && i + k < end && b[i + k] === SIP_2_0_SLASH[k]) k++;
+  if (k === 8) i += 8;
+  else {
+    j = tokenEnd(b, i, end);
+    if (j === i) return fail(i);
+    i = ws(b, j, end);
+    if (b[i] !== SLASH || i >= end) return fail(i);
+    i = ws(b, i + 1, end);
+    j = tokenEnd(b, i, end);
+    if (j === i) return fail(i);
+    i = ws(b, j, end);
+    if (b[i] !== SLASH || i >= end) return fail(i);
+    i = ws(b, i + 1, end);
+  }
   j = tokenEnd(b, i, end);
   if (j === i) return fail(i);
   i = ws(b, j, end);
@@ -376,20 +399,27 @@ function viaParm(b: Uint8Array, i: number, end: number): number {
     if (i < end && b[i] === EQUAL) {
       i = ws(b, i + 1, end);
       const vs = i;
+      // 2 when a bare value held a ':' (then it is no token), 1 when it may be one
+      let colons = 1;
       if (b[i] === DQUOTE && i < end) {
         const qe = quotedEnd(b, i, end);
         if (qe < 0) return fail(i);
         i = qe;
+        colons = 2;
       } else if (b[i] === LBRACKET && i < end) {
+        colons = 2;
         while (i < end && b[i] !== RBRACKET) i++;
         if (i >= end) return fail(vs);
         i++;
       } else {
-        let d: number;
-        while (i < end && (((d = b[i]!) < 128 && TOKEN[d] === 1) || d === COLON)) i++;
+        let t: number;
+        while (i < end && (t = VIA_VALUE[b[i]!]!) !== 0) {
+          colons |= t;
+          i++;
+        }
       }
       if (i === vs) return fail(vs);
-      if (!viaParamOk(b, ns, nl, vs, i)) return fail(vs);
+      if (!viaParamOk(b, ns, nl, vs, i, colons)) return fail(vs);
       i = ws(b, i, end);
     } else if (
       (nl === 6 || nl === 8 || nl === 3 || nl === 5) &&
@@ -410,7 +440,14 @@ function isNamed(b: Uint8Array, s: number, n: number, name: string): boolean {
   return true;
 }
 
-function viaParamOk(b: Uint8Array, ns: number, nl: number, vs: number, ve: number): boolean {
+function viaParamOk(
+  b: Uint8Array,
+  ns: number,
+  nl: number,
+  vs: number,
+  ve: number,
+  colons: number,
+): boolean {
   switch (nl) {
     case 8:
       if (isNamed(b, ns, nl, 'received')) {
@@ -426,9 +463,9 @@ function viaParamOk(b: Uint8Array, ns: number, nl: number, vs: number, ve: numbe
       if (isNamed(b, ns, nl, 'ttl')) return digitsMax(b, vs, ve, 255);
       return true;
     case 6:
-      if (isNamed(b, ns, nl, 'branch')) {
-        let c: number;
-        for (let k = vs; k < ve; k++) if ((c = b[k]!) > 127 || TOKEN[c] === 0) return false;
+      // branch = token: a bare value of token chars is one already
+      if (isNamed(b, ns, nl, 'branch') && colons !== 1) {
+        for (let k = vs; k < ve; k++) if (TOKEN[b[k]!] === 0) return false;
       }
       return true;
     default:
@@ -518,9 +555,9 @@ function nameAddr(b: Uint8Array, i: number, end: number, flags: number): number 
     }
   }
   if (c === LAQUOT) {
-    let gt = i + 1;
-    while (gt < end && b[gt] !== RAQUOT) gt++;
-    if (gt >= end) return fail(i);
+    // a native search: faster than a byte loop beyond a few bytes
+    const gt = (b as Buffer).indexOf(RAQUOT, i + 1);
+    if (gt < 0 || gt >= end) return fail(i);
     const r = uri(b, i + 1, gt);
     if (r < 0) return r;
     i = gt + 1;
@@ -615,7 +652,7 @@ export function callId(b: Uint8Array, i: number, end: number): number {
     if (c === AT && at < 0) {
       if (k === i || k + 1 === end) return fail(k);
       at = k;
-    } else if (c > 127 || WORD[c] === 0) return fail(k);
+    } else if (WORD[c] === 0) return fail(k);
   }
   return end;
 }

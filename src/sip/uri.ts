@@ -18,6 +18,7 @@ import {
   isDigits,
   isHost,
   lowerName,
+  sameAt,
   unescapePercent,
 } from './grammar.ts';
 
@@ -71,7 +72,12 @@ export function parseUri(text: string): SipUri {
       (i > 0 && ((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e));
     if (!ok) throw valueError('Invalid URI: bad scheme', i);
   }
-  const scheme = text.slice(0, colon).toLowerCase();
+  const scheme =
+    colon === 3 && sameAt(text, 0, 'sip')
+      ? 'sip'
+      : colon === 4 && sameAt(text, 0, 'sips')
+        ? 'sips'
+        : text.slice(0, colon).toLowerCase();
   if (scheme === 'sip' || scheme === 'sips') return parseSip(text, scheme, colon + 1);
   if (scheme === 'tel') return parseTel(text, colon + 1);
   const badIndex = badAt(text, colon + 1, text.length, URIC);

@@ -7,7 +7,7 @@
 //
 // SLASH, SEMI, COLON and EQUAL may have whitespace on either side.
 
-import { TOKEN, isHost, isIPv4, isIPv6, quotedEnd, skipWs } from './grammar.ts';
+import { TOKEN, isHost, isIPv4, isIPv6, quotedEnd, sameAt, skipWs } from './grammar.ts';
 import { valueError } from './parse-error.ts';
 
 export interface Via {
@@ -25,11 +25,23 @@ export interface Via {
   rport?: number | null;
 }
 
-const COMMON_PARAMS = ['branch', 'received', 'rport', 'maddr', 'ttl'];
-
 /** text[i, j) lower-cased, without a new string for the usual parameter names. */
 function lowerToken(text: string, i: number, j: number): string {
-  for (const p of COMMON_PARAMS) if (p.length === j - i && text.startsWith(p, i)) return p;
+  switch (j - i) {
+    case 6:
+      if (sameAt(text, i, 'branch')) return 'branch';
+      break;
+    case 8:
+      if (sameAt(text, i, 'received')) return 'received';
+      break;
+    case 5:
+      if (sameAt(text, i, 'rport')) return 'rport';
+      if (sameAt(text, i, 'maddr')) return 'maddr';
+      break;
+    case 3:
+      if (sameAt(text, i, 'ttl')) return 'ttl';
+      break;
+  }
   return text.slice(i, j).toLowerCase();
 }
 
@@ -50,9 +62,13 @@ function expect(text: string, i: number, ch: number, what: string): number {
 
 const TRANSPORTS = ['UDP', 'TCP', 'TLS', 'WS', 'WSS', 'SCTP'];
 
-function transportName(t: string): string {
-  for (const known of TRANSPORTS) if (t === known) return known;
-  return t.toUpperCase();
+/** text[i, j) as a transport name, upper case; the known ones without a new string. */
+function transportName(text: string, i: number, j: number): string {
+  for (let k = 0; k < TRANSPORTS.length; k++) {
+    const t = TRANSPORTS[k]!;
+    if (t.length === j - i && sameAt(text, i, t)) return t;
+  }
+  return text.slice(i, j).toUpperCase();
 }
 
 /** Parses one via-parm (one element of a Via list). */
@@ -67,18 +83,27 @@ export function parseCheckedVia(text: string): Via {
 
 function parseViaParm(text: string, checked: boolean): Via {
   let i = skipWs(text, 0);
-  let j = token(text, i);
-  if (j === i) throw valueError('Invalid Via: protocol name expected', i, 'Via');
-  const rawName = text.slice(i, j);
-  const name = rawName === 'SIP' ? rawName : rawName.toUpperCase();
-  i = expect(text, j, 0x2f, "'/'");
-  j = token(text, i);
-  if (j === i) throw valueError('Invalid Via: protocol version expected', i, 'Via');
-  const version = text.slice(i, j);
-  i = expect(text, j, 0x2f, "'/'");
+  let j: number;
+  let protocol: string;
+  if (sameAt(text, i, 'SIP/2.0/')) {
+    // the usual sent-protocol, without a string per part
+    protocol = 'SIP/2.0';
+    i += 8;
+  } else {
+    j = token(text, i);
+    if (j === i) throw valueError('Invalid Via: protocol name expected', i, 'Via');
+    const rawName = text.slice(i, j);
+    const name = rawName === 'SIP' ? rawName : rawName.toUpperCase();
+    i = expect(text, j, 0x2f, "'/'");
+    j = token(text, i);
+    if (j === i) throw valueError('Invalid Via: protocol version expected', i, 'Via');
+    const version = text.slice(i, j);
+    i = expect(text, j, 0x2f, "'/'");
+    protocol = name === 'SIP' && version === '2.0' ? 'SIP/2.0' : `${name}/${version}`;
+  }
   j = token(text, i);
   if (j === i) throw valueError('Invalid Via: transport expected', i, 'Via');
-  const transport = transportName(text.slice(i, j));
+  const transport = transportName(text, i, j);
   i = j;
   const k = skipWs(text, i);
   if (k === i) throw valueError('Invalid Via: whitespace expected before sent-by', i, 'Via');
@@ -104,7 +129,6 @@ function parseViaParm(text: string, checked: boolean): Via {
       i,
       'Via',
     );
-  const protocol = name === 'SIP' && version === '2.0' ? 'SIP/2.0' : `${name}/${version}`;
   const via: Via = { protocol, transport, host, params: {} };
   i = skipWs(text, hostEnd);
   if (text.charCodeAt(i) === 0x3a) {

@@ -48,6 +48,12 @@ export interface TransportOptions {
    * Larger absorbs bursts under load; the kernel caps it (net.core.rmem_max / wmem_max).
    */
   udpBufferSize?: number;
+  /**
+   * §18.1.2: drop (and count) a response whose top Via sent-by is not one this layer writes
+   * (`viaFor`). Off by default: turn it on when every Via you send comes from `viaFor` (the
+   * transaction layer and the user agent only make those).
+   */
+  checkSentBy?: boolean;
 }
 
 /** How to send: on a given stream connection, or out of a given UDP socket. */
@@ -84,6 +90,8 @@ export interface TransportStats {
   pongsSent: number;
   pingsSent: number;
   connections: number;
+  /** Responses dropped because their top Via sent-by is not ours (§18.1.2, `checkSentBy`). */
+  misdirectedResponses: number;
 }
 
 /** The Via sent-by for messages we originate on a protocol. */

@@ -576,3 +576,34 @@ test('udpBufferSize sets the receive and send buffers of UDP sockets', async () 
     await b.close();
   }
 });
+
+test('checkSentBy (§18.1.2): a response whose top Via is not ours is dropped and counted', async () => {
+  const a = layer({ checkSentBy: true });
+  const b = layer();
+  const aEnd = await a.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
+  await a.listen({ protocol: 'tcp', address: '127.0.0.1', port: aEnd.port });
+  const bEnd = await b.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
+  // Ours (the sent-by viaFor gives): delivered, over UDP and TCP alike.
+  const { response } = await roundTrip(a, aEnd, b, bEnd);
+  assert.equal((response.message as SipResponse).status, 200);
+  assert.equal(a.stats.misdirectedResponses, 0);
+  // Someone else's sent-by (another port, another host): dropped before any listener sees it.
+  const seen: number[] = [];
+  a.onMessage((m) => {
+    if (m.message instanceof SipResponse) seen.push(m.message.status);
+  });
+  for (const sentBy of [`127.0.0.1:${aEnd.port + 1}`, `192.0.2.1:${aEnd.port}`]) {
+    const res = createResponse(options('udp', '127.0.0.1', 1), 486, undefined, { toTag: 'x' });
+    res.set('Via', `SIP/2.0/UDP ${sentBy};branch=${newBranch()}`);
+    await b.sendBuffer(res.toBuffer(), aEnd);
+  }
+  // And one that is ours again, to know the two before it had their chance to arrive.
+  const last = createResponse(options('udp', '127.0.0.1', 1), 200, undefined, { toTag: 'y' });
+  const own = a.viaFor('udp');
+  last.set('Via', `SIP/2.0/UDP ${own.host}:${own.port};branch=${newBranch()}`);
+  const arrived = nextMessage(a, (m) => m.message instanceof SipResponse);
+  await b.sendBuffer(last.toBuffer(), aEnd);
+  await arrived;
+  assert.deepEqual(seen, [200]);
+  assert.equal(a.stats.misdirectedResponses, 2);
+});

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { WebSocket, WebSocketServer } from 'ws';
 import { parseMessage, SipParseError, SipRequest } from '../sip/index.ts';
-import type { SipMessage, SipResponse } from '../sip/index.ts';
+import type { SipMessage, SipResponse, Via } from '../sip/index.ts';
 import type { Endpoint, TransportProtocol } from './endpoint.ts';
 import {
   endpointKey,
@@ -94,6 +94,7 @@ export class TransportLayer implements ConnectionOwner {
     pongsSent: 0,
     pingsSent: 0,
     connections: 0,
+    misdirectedResponses: 0,
   };
 
   private readonly maxMessageSize: number;
@@ -116,6 +117,8 @@ export class TransportLayer implements ConnectionOwner {
   private idleTimer?: NodeJS.Timeout;
   private nextConnection = 1;
   private readonly viaCache = new Map<string, Readonly<ViaSentBy>>();
+  /** 'host|port' of every sent-by viaFor() can give (for §18.1.2), made on first use. */
+  private ownSentBy: Set<string> | undefined;
   private closed = false;
   private readonly invalidHost = `${randomBytes(6).toString('hex')}.invalid`;
 
@@ -191,6 +194,27 @@ export class TransportLayer implements ConnectionOwner {
       this.viaCache.set(key, sentBy);
     }
     return sentBy;
+  }
+
+  private forgetVias(): void {
+    this.viaCache.clear();
+    this.ownSentBy = undefined;
+  }
+
+  /** §18.1.2: whether a response's top Via names a sent-by this layer writes. */
+  private isOwnSentBy(via: Via): boolean {
+    let own = this.ownSentBy;
+    if (!own) {
+      own = new Set();
+      for (const protocol of ALL_PROTOCOLS) {
+        for (const toward of [undefined, '::1']) {
+          const sentBy = this.viaFor(protocol, toward);
+          own.add(sentByKey(sentBy.host, sentBy.port));
+        }
+      }
+      this.ownSentBy = own;
+    }
+    return own.has(sentByKey(via.host, via.port));
   }
 
   private computeVia(protocol: TransportProtocol, wantV6: boolean): ViaSentBy {
@@ -327,7 +351,7 @@ export class TransportLayer implements ConnectionOwner {
     for (const connection of [...this.connections.values()]) connection.destroy();
     await Promise.all(this.streamListeners.map((l) => l.close()));
     this.streamListeners.length = 0;
-    this.viaCache.clear();
+    this.forgetVias();
     await Promise.all(
       this.udp.map((u) => new Promise<void>((resolve) => u.socket.close(() => resolve()))),
     );
@@ -353,9 +377,14 @@ export class TransportLayer implements ConnectionOwner {
     }
     try {
       // The headers every layer above relies on: present and well formed (parsed once, cached).
-      void message.topVia;
+      const top = message.topVia;
       void message.cseq;
-      if (message instanceof SipRequest) {
+      if (!(message instanceof SipRequest)) {
+        if (this.options.checkSentBy && !this.isOwnSentBy(top)) {
+          this.stats.misdirectedResponses++;
+          return;
+        }
+      } else {
         void message.callId;
         void message.from;
         void message.to;
@@ -428,7 +457,7 @@ export class TransportLayer implements ConnectionOwner {
           this.receive(data, { protocol: 'udp', address: rinfo.address, port: rinfo.port }, local);
         });
         this.udp.push({ socket, local });
-        this.viaCache.clear();
+        this.forgetVias();
         resolve(local);
       });
     });
@@ -487,7 +516,7 @@ export class TransportLayer implements ConnectionOwner {
         server.on('error', (err) => this.emitError(err));
         const address = server.address() as AddressInfo;
         local = { protocol, address: address.address, port: address.port };
-        this.viaCache.clear();
+        this.forgetVias();
         this.streamListeners.push({
           local,
           close: () => new Promise<void>((done) => server.close(() => done())),
@@ -703,7 +732,7 @@ export class TransportLayer implements ConnectionOwner {
         http.on('error', (err) => this.emitError(err));
         const address = http.address() as AddressInfo;
         local = { protocol, address: address.address, port: address.port };
-        this.viaCache.clear();
+        this.forgetVias();
         this.streamListeners.push({
           local,
           close: () =>
@@ -831,6 +860,13 @@ export class TransportLayer implements ConnectionOwner {
       if (now - connection.lastActivity > limit) connection.destroy();
     }
   }
+}
+
+const ALL_PROTOCOLS: readonly TransportProtocol[] = ['udp', 'tcp', 'tls', 'ws', 'wss'];
+
+/** A sent-by as a set key: host without brackets, lower case, and the port as written. */
+function sentByKey(host: string, port: number | undefined): string {
+  return `${host.replace(/^\[|\]$/g, '').toLowerCase()}|${port ?? ''}`;
 }
 
 function sameAddress(a: Endpoint, b: Endpoint): boolean {

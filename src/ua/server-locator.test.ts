@@ -2,8 +2,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { orderSrv, ServerLocator } from './server-locator.ts';
+import { UserAgent } from './user-agent.ts';
 
 // DNS message (RFC 1035 §4.1):
 //   header   ID(16) | QR OPCODE AA TC RD RA Z RCODE (16) | QDCOUNT | ANCOUNT | NSCOUNT | ARCOUNT
@@ -218,4 +219,43 @@ test('SRV weights order records of one priority (RFC 2782)', () => {
     orderSrv(recs, () => 0.05).map((r) => r.name),
     ['first', 'light', 'heavy'],
   );
+});
+
+test('a user agent resolves through NAPTR and SRV and fails over to the next server (RFC 3263 §4.3)', async () => {
+  // A TCP port nobody listens on, then a live user agent: SRV priority 1 points at the dead one.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const deadPort = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const callee = new UserAgent({ uri: 'sip:svc@failover.test', listen: 'tcp:127.0.0.1:0' });
+  const caller = new UserAgent({
+    uri: 'sip:alice@failover.test',
+    listen: 'udp:127.0.0.1:0',
+    dnsServers: [dnsAddress],
+  });
+  try {
+    await callee.start();
+    const livePort = callee.listening.find((e) => e.protocol === 'tcp')?.port ?? 0;
+    naptr('failover.test', 10, 10, 'SIP+D2T', '_sip._tcp.failover.test');
+    srv('_sip._tcp.failover.test', 1, 0, deadPort, 'dead.failover.test');
+    srv('_sip._tcp.failover.test', 2, 0, livePort, 'live.failover.test');
+    a('dead.failover.test', '127.0.0.1');
+    a('live.failover.test', '127.0.0.1');
+    await caller.start();
+    queries.length = 0;
+    const res = await caller.options('sip:svc@failover.test');
+    assert.equal(res.status, 200, 'answered by the second SRV target');
+    // ... after the first one refused the connection (a transport error, not a timeout).
+    assert.equal(caller.transactions?.stats.transportErrors, 1);
+    assert.equal(caller.transactions?.stats.timeouts, 0);
+    assert.deepEqual(queries.slice(0, 2), [
+      `failover.test|${TYPE.NAPTR}`,
+      `_sip._tcp.failover.test|${TYPE.SRV}`,
+    ]);
+    // The transaction that reached the live server went over TCP (NAPTR said SIP+D2T).
+    assert.equal(res.topVia.transport.toUpperCase(), 'TCP');
+  } finally {
+    await caller.stop();
+    await callee.stop();
+  }
 });

@@ -191,6 +191,8 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
     this.proxy = options.server ? proxyUri(options.server, options.transport) : undefined;
     this.locator = new ServerLocator({ servers: options.dnsServers });
     this.transport = new TransportLayer({
+      // Every Via this agent writes comes from viaFor(): responses naming another are not ours.
+      checkSentBy: true,
       ...options.transportOptions,
       ...(options.tlsClient ? { tlsClient: options.tlsClient } : {}),
     });
