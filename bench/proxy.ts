@@ -6,9 +6,11 @@
 //   npm run bench:proxy [-- --rates 250,500,1000 --seconds 5]
 //
 // Kamailio gets a fair start: 2 workers and -m 2048 shared memory (its default 64 MB runs out
-// under load and fails every call). trapezoid runs `trapezoid serve` with a config that routes
-// the dialled "service" to the uas over a trunk. Between steps both proxies drain for a while, so
-// leftovers of one step (late retransmissions) cannot fail calls of the next.
+// under load and fails every call), and the caller (bench/scenarios/uac-any-order.xml) accepts a
+// 180 forwarded after the 200, which Kamailio's parallel workers sometimes do. trapezoid runs
+// `trapezoid serve` with a config that routes the dialled "service" to the uas over a trunk.
+// Between steps both proxies drain for a while, so leftovers of one step (late
+// retransmissions) cannot fail calls of the next.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,6 +65,7 @@ function stopAll(): void {
 }
 process.on('exit', stopAll);
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -88,8 +91,8 @@ async function step(
     'sipp',
     [
       `127.0.0.1:${target}`,
-      '-sn',
-      'uac',
+      '-sf',
+      join(root, 'bench', 'scenarios', 'uac-any-order.xml'),
       '-s',
       'service',
       '-r',
@@ -113,7 +116,11 @@ async function step(
     ],
     { cwd: dir, stdio: 'ignore' },
   );
+  // SIPp's own -timeout should end the step; a watchdog makes sure a stuck SIPp cannot hang the
+  // bench (the step then counts every call as failed).
+  const watchdog = setTimeout(() => child.kill('SIGKILL'), (seconds + 60) * 1000);
   await new Promise((r) => child.on('exit', r));
+  clearTimeout(watchdog);
   const csv = readdirSync(dir).find((f) => f.endsWith('_.csv'));
   if (!csv) return { ok: 0, failed: calls };
   const rows = readFileSync(join(dir, csv), 'utf8').trim().split('\n');

@@ -33,7 +33,15 @@ if (chosen.length === 0) {
 }
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', ...chosen],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=240000', ...chosen],
   { cwd: root, stdio: 'inherit' },
 );
+// A test file that never ends (a peer process left holding its pipes, an open socket) would hold
+// the whole run until CI's limit: give up after WATCHDOG_MINUTES with a message that says so.
+const WATCHDOG_MINUTES = Number(process.env.TEST_WATCHDOG_MINUTES ?? 25);
+const watchdog = setTimeout(() => {
+  console.error(`run-tests: still running after ${WATCHDOG_MINUTES} minutes; stopping the run`);
+  child.kill('SIGKILL');
+}, WATCHDOG_MINUTES * 60_000);
+watchdog.unref();
 child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));

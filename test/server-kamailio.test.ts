@@ -88,8 +88,9 @@ test('calls cross a trunk to Kamailio in both directions', async (t) => {
   t.after(async () => {
     for (const s of sipps) s.kill();
     await phone.stop();
-    kamailio.child.kill('SIGTERM');
-    await kamailio.finish(5_000);
+    kamailio.signal('SIGTERM');
+    await kamailio.finish(5_000).catch(() => undefined);
+    kamailio.kill(); // its workers, should any outlive the main process
     await server.stop();
     store.close();
   });

@@ -53,7 +53,9 @@ export class Peer {
   readonly done: Promise<Finished>;
 
   constructor(command: string, args: string[], cwd: string) {
-    this.child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: kill() and signal() reach what it forked too (Kamailio's workers
+    // outlive their parent otherwise, keep our pipes open and hang the test file).
+    this.child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.child.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.done = new Promise((resolve) => {
@@ -82,7 +84,17 @@ export class Peer {
   }
 
   kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    this.signal('SIGKILL');
+  }
+
+  /** Sends a signal to the process and everything it forked. */
+  signal(sig: NodeJS.Signals): void {
+    if (this.child.pid === undefined) return;
+    try {
+      process.kill(-this.child.pid, sig);
+    } catch {
+      /* the group is gone */
+    }
   }
 }
 
