@@ -78,22 +78,29 @@ test('two baresip phones register with digest auth and call each other through t
       '',
     ].join('\n'),
   );
-  const tone = join(dir, 'tone.wav');
-  const sox = spawnSync('sox', [
-    '-n',
-    '-r',
-    '8000',
-    '-c',
-    '1',
-    '-b',
-    '16',
-    tone,
-    'synth',
-    '2',
-    'sine',
-    '440',
-  ]);
-  assert.equal(sox.status, 0, String(sox.stderr));
+  // baresip hangs up when its aufile source ends: the callee's tone (2 s) ends well before the
+  // caller's (8 s), so the callee hangs up, by a BYE that has to cross the server.
+  const tone = (name: string, seconds: number): string => {
+    const file = join(dir, name);
+    const sox = spawnSync('sox', [
+      '-n',
+      '-r',
+      '8000',
+      '-c',
+      '1',
+      '-b',
+      '16',
+      file,
+      'synth',
+      String(seconds),
+      'sine',
+      '440',
+    ]);
+    assert.equal(sox.status, 0, String(sox.stderr));
+    return file;
+  };
+  const calleeTone = tone('callee.wav', 2);
+  const callerTone = tone('caller.wav', 8);
   const serve = new Peer(process.execPath, [bin, 'serve', '--config', config, '--json'], dir);
   const phones: Peer[] = [];
   t.after(async () => {
@@ -112,7 +119,7 @@ test('two baresip phones register with digest auth and call each other through t
     bPort,
     '40120-40139',
     `<sip:2002@${DOMAIN}>;auth_pass=bravo-pass-2002;${outbound};answermode=auto;regint=120`,
-    tone,
+    calleeTone,
   );
   const caller = baresipDir(
     dir,
@@ -120,7 +127,7 @@ test('two baresip phones register with digest auth and call each other through t
     aPort,
     '40100-40119',
     `<sip:2001@${DOMAIN}>;auth_pass=alpha-pass-2001;${outbound};regint=120`,
-    tone,
+    callerTone,
   );
   phones.push(new Peer('baresip', ['-f', callee, '-t', '20'], dir));
   await waitFor(
@@ -152,7 +159,7 @@ test('two baresip phones register with digest auth and call each other through t
   assert.equal(cdr!.finalStatus, 200, JSON.stringify(cdr));
   assert.match(cdr!.caller, /^2001/);
   assert.equal(cdr!.callee, '2002');
-  // The callee's 2 s tone ends and baresip hangs up: the BYE crossed the server.
+  // The callee's 2 s tone ended first and it hung up: the BYE crossed the server.
   assert.equal(cdr!.hungUpBy, 'callee');
   assert.ok(cdr!.duration > 1 && cdr!.duration < 10, `duration ${cdr!.duration}`);
   assert.match(phones[1]!.stdout, /Call established/);
