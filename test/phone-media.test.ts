@@ -7,7 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer } from 'node:net';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createOffer,
@@ -31,6 +31,7 @@ import { needTool, repoRoot } from './support/peers.ts';
 import { events, Peer, phone, scratchDir } from './ua-sipp-peer.ts';
 import { align, pcmuMismatches, probeSignal } from './support/audio.ts';
 import { InProcessPhone } from './support/in-process-phone.ts';
+import { baresipConfig } from './support/baresip.ts';
 
 const RTP_PORTS = '17200-17499';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -324,31 +325,6 @@ test('replayed, too-old, forged and wrong-source SRTP packets are dropped, count
   }
 });
 
-/** A baresip config folder: SIP on `port` (and port + 1 for TLS), G.711, aufile in and out. */
-function baresipDir(dir: string, port: number, source: string): string {
-  const d = join(dir, 'baresip');
-  mkdirSync(d);
-  writeFileSync(
-    join(d, 'config'),
-    [
-      'poll_method epoll',
-      `sip_listen 127.0.0.1:${port}`,
-      'net_interface 127.0.0.1',
-      'module_path /usr/lib/baresip/modules',
-      'module g711.so',
-      'module aufile.so',
-      'module account.so',
-      'module menu.so',
-      `audio_source aufile,${source}`,
-      `audio_player aufile,${join(d, 'heard.wav')}`,
-      'rtp_ports 17480-17499',
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(join(d, 'accounts'), '<sip:baresip@127.0.0.1>;regint=0\n');
-  return d;
-}
-
 test('a baresip softphone calls a phone, which records its audio', async (t) => {
   if (!needTool(t, 'baresip', 'baresip')) return;
   const dir = scratchDir();
@@ -359,7 +335,14 @@ test('a baresip softphone calls a phone, which records its audio', async (t) => 
   // baresip hangs up when its file ends; --hangup-after is only a safety net.
   const a = await answerer({ record: out, hangupAfter: 6 });
   const bPort = await sipPort();
-  const config = baresipDir(dir, bPort, file);
+  const config = baresipConfig({
+    parent: dir,
+    name: 'baresip',
+    sipPort: bPort,
+    rtpPorts: '17480-17499',
+    source: file,
+    account: '<sip:baresip@127.0.0.1>;regint=0',
+  });
   const baresip = track(
     new Peer(
       'baresip',

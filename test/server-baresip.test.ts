@@ -4,10 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needTool, repoRoot } from './support/peers.ts';
 import { Peer, freePort, scratchDir } from './ua-sipp-peer.ts';
+import { baresipConfig } from './support/baresip.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
 const DOMAIN = 'baresip.test';
@@ -18,38 +19,6 @@ async function waitFor(check: () => Promise<boolean> | boolean, ms: number, what
     if (Date.now() - start > ms) throw new Error(`timeout waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** A baresip config folder: SIP on `sipPort` (it also takes sipPort + 1 for TLS), G.711 only. */
-function baresipDir(
-  dir: string,
-  name: string,
-  sipPort: number,
-  rtp: string,
-  account: string,
-  tone: string,
-): string {
-  const d = join(dir, name);
-  mkdirSync(d);
-  writeFileSync(
-    join(d, 'config'),
-    [
-      'poll_method epoll',
-      `sip_listen 127.0.0.1:${sipPort}`,
-      'net_interface 127.0.0.1',
-      'module_path /usr/lib/baresip/modules',
-      'module g711.so',
-      'module aufile.so',
-      'module account.so',
-      'module menu.so',
-      `audio_source aufile,${tone}`,
-      `audio_player aufile,${join(d, 'heard.wav')}`,
-      `rtp_ports ${rtp}`,
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(join(d, 'accounts'), account + '\n');
-  return d;
 }
 
 test('two baresip phones register with digest auth and call each other through trapezoid', async (t) => {
@@ -113,22 +82,22 @@ test('two baresip phones register with digest auth and call each other through t
   const api = async <T>(path: string): Promise<T> =>
     (await (await fetch(`http://127.0.0.1:${http}${path}`)).json()) as T;
   const outbound = `outbound="sip:127.0.0.1:${sip}"`;
-  const callee = baresipDir(
-    dir,
-    'callee',
-    bPort,
-    '40120-40139',
-    `<sip:2002@${DOMAIN}>;auth_pass=bravo-pass-2002;${outbound};answermode=auto;regint=120`,
-    calleeTone,
-  );
-  const caller = baresipDir(
-    dir,
-    'caller',
-    aPort,
-    '40100-40119',
-    `<sip:2001@${DOMAIN}>;auth_pass=alpha-pass-2001;${outbound};regint=120`,
-    callerTone,
-  );
+  const callee = baresipConfig({
+    parent: dir,
+    name: 'callee',
+    sipPort: bPort,
+    rtpPorts: '40120-40139',
+    source: calleeTone,
+    account: `<sip:2002@${DOMAIN}>;auth_pass=bravo-pass-2002;${outbound};answermode=auto;regint=120`,
+  });
+  const caller = baresipConfig({
+    parent: dir,
+    name: 'caller',
+    sipPort: aPort,
+    rtpPorts: '40100-40119',
+    source: callerTone,
+    account: `<sip:2001@${DOMAIN}>;auth_pass=alpha-pass-2001;${outbound};regint=120`,
+  });
   phones.push(new Peer('baresip', ['-f', callee, '-t', '20'], dir));
   await waitFor(
     async () => (await api<Array<{ aor: string }>>('/api/registrations')).length === 1,

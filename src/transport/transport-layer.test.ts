@@ -472,78 +472,45 @@ test('idle connections are closed after idleTimeout', async () => {
   assert.equal(b.stats.connections, 0);
 });
 
-test('close() during a connection attempt settles the send (no hanging promise)', async () => {
-  // A listener that never completes the TLS handshake: the attempt is still pending at close().
-  const accepted = new Set<Socket>();
-  const silent = createTcpServer((socket) => {
-    accepted.add(socket);
-    socket.on('error', () => undefined);
-  });
-  const port = await new Promise<number>((resolve) =>
-    silent.listen(0, '127.0.0.1', () => resolve((silent.address() as { port: number }).port)),
-  );
-  const a = new TransportLayer();
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const pending = a.send(options('tls', '127.0.0.1', 1), {
-      protocol: 'tls',
-      address: '127.0.0.1',
-      port,
+// A listener that never completes the handshake (TLS) or never answers the upgrade (WebSocket):
+// the connection attempt is still pending when close() is called.
+for (const protocol of ['tls', 'ws'] as const) {
+  test(`close() during a ${protocol} connection attempt settles the send (no hanging promise)`, async () => {
+    const accepted = new Set<Socket>();
+    const silent = createTcpServer((socket) => {
+      accepted.add(socket);
+      socket.on('error', () => undefined);
     });
-    await new Promise((r) => setTimeout(r, 50));
-    await a.close();
-    // Settles at close(), not when the 10 s connect timeout would have fired.
-    const outcome = await Promise.race([
-      pending.then(
-        () => 'sent',
-        (err: unknown) => `rejected:${(err as { code?: string }).code}`,
-      ),
-      new Promise<string>((r) => (timer = setTimeout(() => r('still pending'), 3000))),
-    ]);
-    assert.equal(outcome, 'rejected:closed');
-  } finally {
-    clearTimeout(timer);
-    await a.close();
-    for (const socket of accepted) socket.destroy();
-    await new Promise<void>((resolve) => silent.close(() => resolve()));
-  }
-});
-
-test('close() during a WebSocket connection attempt settles the send', async () => {
-  // An HTTP server that never answers the upgrade: the WebSocket handshake stays pending.
-  const accepted = new Set<Socket>();
-  const silent = createTcpServer((socket) => {
-    accepted.add(socket);
-    socket.on('error', () => undefined);
+    const port = await new Promise<number>((resolve) =>
+      silent.listen(0, '127.0.0.1', () => resolve((silent.address() as { port: number }).port)),
+    );
+    const a = new TransportLayer();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const pending = a.send(options(protocol, '127.0.0.1', 1), {
+        protocol,
+        address: '127.0.0.1',
+        port,
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      await a.close();
+      // Settles at close(), not when the 10 s connect timeout would have fired.
+      const outcome = await Promise.race([
+        pending.then(
+          () => 'sent',
+          (err: unknown) => `rejected:${(err as { code?: string }).code}`,
+        ),
+        new Promise<string>((r) => (timer = setTimeout(() => r('still pending'), 3000))),
+      ]);
+      assert.equal(outcome, 'rejected:closed');
+    } finally {
+      clearTimeout(timer);
+      await a.close();
+      for (const socket of accepted) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
-  const port = await new Promise<number>((resolve) =>
-    silent.listen(0, '127.0.0.1', () => resolve((silent.address() as { port: number }).port)),
-  );
-  const a = new TransportLayer();
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const pending = a.send(options('ws', '127.0.0.1', 1), {
-      protocol: 'ws',
-      address: '127.0.0.1',
-      port,
-    });
-    await new Promise((r) => setTimeout(r, 50));
-    await a.close();
-    const outcome = await Promise.race([
-      pending.then(
-        () => 'sent',
-        (err: unknown) => `rejected:${(err as { code?: string }).code}`,
-      ),
-      new Promise<string>((r) => (timer = setTimeout(() => r('still pending'), 3000))),
-    ]);
-    assert.equal(outcome, 'rejected:closed');
-  } finally {
-    clearTimeout(timer);
-    await a.close();
-    for (const socket of accepted) socket.destroy();
-    await new Promise<void>((resolve) => silent.close(() => resolve()));
-  }
-});
+}
 
 test('close() leaves no socket behind and rejects later sends', async () => {
   const a = new TransportLayer();

@@ -595,6 +595,44 @@ export class TransportLayer implements ConnectionOwner {
     return attempt;
   }
 
+  /**
+   * One outgoing connection attempt, settled once: `fail` runs `abort` (drop the socket) and
+   * rejects with a TransportError; `succeed` says whether the attempt was still open. Until then
+   * close() of the layer cancels it, so no send waits for a connect timeout after close().
+   */
+  private beginAttempt(
+    destination: Endpoint,
+    reject: (err: TransportError) => void,
+    abort: () => void,
+  ): { fail(err: Error): void; succeed(): boolean; settled(): boolean } {
+    let settled = false;
+    const handle = {
+      cancel: () => fail(new TransportError('closed', 'transport layer closed', destination)),
+    };
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      this.pendingAttempts.delete(handle);
+      abort();
+      reject(
+        err instanceof TransportError
+          ? err
+          : new TransportError('connect', err.message, destination, err),
+      );
+    };
+    this.pendingAttempts.add(handle);
+    return {
+      fail,
+      succeed: () => {
+        if (settled) return false;
+        settled = true;
+        this.pendingAttempts.delete(handle);
+        return true;
+      },
+      settled: () => settled,
+    };
+  }
+
   private connectStream(destination: Endpoint): Promise<StreamConnection> {
     const host = normalizeAddress(destination.address);
     const tlsOptions = this.options.tlsClient ?? {};
@@ -609,34 +647,20 @@ export class TransportLayer implements ConnectionOwner {
               ca: tlsOptions.ca,
             })
           : tcpConnect({ host, port: destination.port });
-      let settled = false;
-      const fail = (err: Error): void => {
-        if (settled) return;
-        settled = true;
+      const attempt = this.beginAttempt(destination, reject, () => {
         clearTimeout(timer);
-        this.pendingAttempts.delete(attempt);
         socket.on('error', () => undefined); // late errors of a dead attempt are not news
         socket.destroy();
-        reject(
-          err instanceof TransportError
-            ? err
-            : new TransportError('connect', err.message, destination, err),
-        );
-      };
-      const attempt = {
-        cancel: () => fail(new TransportError('closed', 'transport layer closed', destination)),
-      };
-      this.pendingAttempts.add(attempt);
+      });
+      const fail = attempt.fail;
       const timer = setTimeout(() => fail(new Error('connect timeout')), CONNECT_TIMEOUT_MS);
       timer.unref();
       const closedEarly = (): void => fail(new Error('connection closed before it was set up'));
       socket.once('error', fail);
       socket.once('close', closedEarly);
       socket.once(destination.protocol === 'tls' ? 'secureConnect' : 'connect', () => {
-        if (settled) return;
-        settled = true;
+        if (!attempt.succeed()) return;
         clearTimeout(timer);
-        this.pendingAttempts.delete(attempt);
         socket.off('error', fail);
         socket.off('close', closedEarly);
         if (this.closed) {
@@ -757,27 +781,13 @@ export class TransportLayer implements ConnectionOwner {
         maxPayload: this.maxMessageSize,
         handshakeTimeout: CONNECT_TIMEOUT_MS,
       });
-      let settled = false;
-      const fail = (err: Error): void => {
-        if (settled) return;
-        settled = true;
-        this.pendingAttempts.delete(attempt);
-        ws.terminate();
-        reject(
-          err instanceof TransportError
-            ? err
-            : new TransportError('connect', err.message, destination, err),
-        );
-      };
-      const attempt = {
-        cancel: () => fail(new TransportError('closed', 'transport layer closed', destination)),
-      };
-      this.pendingAttempts.add(attempt);
+      const attempt = this.beginAttempt(destination, reject, () => ws.terminate());
+      const fail = attempt.fail;
       ws.once('error', fail);
       ws.once('close', () => fail(new Error('connection closed before it was set up')));
       // Once open, the StreamConnection listens for 'close'; this one is then a no-op.
       ws.once('open', () => {
-        if (settled) return;
+        if (attempt.settled()) return;
         if (this.closed) {
           fail(new TransportError('closed', 'transport layer closed', destination));
           return;
@@ -786,8 +796,7 @@ export class TransportLayer implements ConnectionOwner {
           fail(new Error('server did not accept subprotocol sip'));
           return;
         }
-        settled = true;
-        this.pendingAttempts.delete(attempt);
+        attempt.succeed();
         ws.off('error', fail);
         const raw = (ws as unknown as { _socket?: Socket })._socket;
         const connection = new StreamConnection(
