@@ -16,6 +16,7 @@ import { validateConfig } from '../src/server/config.ts';
 import { provisionUsers } from '../src/server/users.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import { repoRoot } from './support/peers.ts';
+import { InProcessPhone } from './support/in-process-phone.ts';
 import { RawClient, portIn, scratch, serve, sipRequest, type Served } from './security-peer.ts';
 
 const DOMAIN = 'tls.trapezoid';
@@ -199,4 +200,45 @@ test('a TLS client that does not trust the certificate cannot connect', async ()
   });
   assert.ok(error, 'the handshake must fail without the certificate as CA');
   assert.match(error.message, /self[- ]signed|unable to verify/i);
+});
+
+test('trapezoid phone over TLS (--tls-ca): one registers and answers, the other calls it', async () => {
+  const ca = join(pki, 'cert.pem');
+  const common = {
+    server: `127.0.0.1:${tlsPort}`,
+    domain: DOMAIN,
+    password: PASSWORD,
+    transport: 'tls' as const,
+    tlsCa: ca,
+    rtpPorts: '19700-19799',
+  };
+  const callee = new InProcessPhone({ ...common, user: '1001', answer: true, calls: 1 });
+  try {
+    await callee.waitFor('registered');
+    const caller = new InProcessPhone({
+      ...common,
+      user: '1000',
+      call: `sip:1001@${DOMAIN}`,
+      hangupAfter: 0.5,
+    });
+    assert.equal(await caller.code, 0, caller.stdout);
+    const events = caller.events.map((e) => e.event);
+    assert.ok(events.includes('answered'), caller.stdout);
+    await callee.waitFor('ended');
+  } finally {
+    assert.equal(await callee.stop(), 0, callee.stdout);
+  }
+  // Without --tls-ca the server's self-signed certificate is refused: no registration.
+  const untrusting = new InProcessPhone({
+    ...common,
+    tlsCa: undefined,
+    user: '1001',
+    expires: 60,
+  });
+  const code = await untrusting.code;
+  assert.equal(code, 1, untrusting.stdout);
+  assert.ok(
+    untrusting.events.some((e) => e.event === 'error'),
+    untrusting.stdout,
+  );
 });

@@ -42,6 +42,9 @@ interface Flags {
   srtp?: boolean | string;
   rtpPorts?: string;
   direction: Direction;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export function register(program: Command): void {
@@ -83,6 +86,15 @@ export function register(program: Command): void {
       'SRTP with SDES keys: AES_CM_128_HMAC_SHA1_80 or AES_CM_128_HMAC_SHA1_32 (default: offer both)',
     )
     .option('--rtp-ports <low-high>', 'RTP port range (even RTP port, RTCP on the next)')
+    .option(
+      '--tls-ca <file>',
+      'with --transport tls: PEM of the CA or self-signed certificate to trust',
+    )
+    .option(
+      '--tls-cert <file>',
+      'with --transport tls and --answer: PEM certificate to listen with',
+    )
+    .option('--tls-key <file>', 'the private key (PEM) of --tls-cert')
     .addOption(
       new Option('--direction <dir>', 'media direction to ask for (RFC 3264)')
         .choices(['sendrecv', 'sendonly', 'recvonly', 'inactive'])

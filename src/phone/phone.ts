@@ -31,6 +31,7 @@
 //
 // DTMF timing: --dtmf digits start 1 s after the answer (--dtmf-delay), each tone 100 ms, then
 // its end packet three times, then 100 ms of audio before the next digit.
+import { readFileSync } from 'node:fs';
 import {
   Call,
   CallFailedError,
@@ -85,6 +86,11 @@ export interface PhoneOptions {
   rtpPorts?: string;
   /** Media direction we ask for (default sendrecv). */
   direction?: Direction;
+  /** PEM file of the CA (or self-signed certificate) that TLS servers must present. */
+  tlsCa?: string;
+  /** PEM certificate and key files, to listen on TLS (`--answer --transport tls`). */
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export type PhoneEvent =
@@ -163,6 +169,23 @@ function srtpSuites(srtp: boolean | string | undefined): SrtpSuite[] | undefined
 }
 
 /** A flag whose value cannot be used: reported as an error event, exit 1. */
+function readPem(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new PhoneSetupError(`${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+}
+
+/** --tls-cert and --tls-key go together: a certificate to listen on TLS with. */
+function tlsFiles(opts: PhoneOptions): { key: Buffer; cert: Buffer } | undefined {
+  if (!opts.tlsCert && !opts.tlsKey) return undefined;
+  if (!opts.tlsCert || !opts.tlsKey) {
+    throw new PhoneSetupError('--tls-cert and --tls-key go together');
+  }
+  return { cert: readPem(opts.tlsCert, '--tls-cert'), key: readPem(opts.tlsKey, '--tls-key') };
+}
+
 export class PhoneSetupError extends Error {
   override name = 'PhoneSetupError';
 }
@@ -205,15 +228,33 @@ export async function runPhone(
     report({ event: 'error', message: err.message });
     return 1;
   }
-  const ua = new UserAgent({
-    uri: `sip:${user}@${domain}`,
-    username: user,
-    password: opts.password,
-    server: opts.server ? `${opts.transport}:${opts.server}` : undefined,
-    transport: opts.transport,
-    listen,
-    registerExpires: opts.expires,
-  });
+  let tls: { key: Buffer; cert: Buffer } | undefined;
+  let tlsCa: Buffer | undefined;
+  try {
+    tls = tlsFiles(opts);
+    tlsCa = opts.tlsCa ? readPem(opts.tlsCa, '--tls-ca') : undefined;
+  } catch (err) {
+    if (!(err instanceof PhoneSetupError)) throw err;
+    report({ event: 'error', message: err.message });
+    return 1;
+  }
+  let ua: UserAgent;
+  try {
+    ua = new UserAgent({
+      uri: `sip:${user}@${domain}`,
+      username: user,
+      password: opts.password,
+      server: opts.server ? `${opts.transport}:${opts.server}` : undefined,
+      transport: opts.transport,
+      listen,
+      registerExpires: opts.expires,
+      ...(tls ? { tls } : {}),
+      ...(tlsCa ? { tlsClient: { ca: tlsCa } } : {}),
+    });
+  } catch (err) {
+    report({ event: 'error', message: err instanceof Error ? err.message : String(err) });
+    return 1;
+  }
   let code = 0;
   const calls = new Set<Call>();
   const medias = new Set<MediaSession>();
