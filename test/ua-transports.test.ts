@@ -2,59 +2,15 @@
 // (ua-calls.test.ts covers those): TLS (RFC 3261 §26, sips), WebSocket and secure WebSocket
 // (RFC 7118), and UDP over IPv6. The caller's INVITE and ACK and the callee's BYE (sent to the
 // caller's Contact, so both directions) must all cross the transport under test.
-import { test, after, type TestContext } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { needTool } from './support/peers.ts';
+import { selfSignedCertificate } from './support/certificate.ts';
 import { UserAgent, type IncomingCall, type UserAgentOptions } from '../src/ua/index.ts';
 
 const agents: UserAgent[] = [];
 after(async () => {
   for (const ua of agents) await ua.stop();
 });
-
-let certificate: { key: Buffer; cert: Buffer } | undefined;
-
-/** A self-signed certificate for 127.0.0.1 (openssl), made once. */
-function makeCertificate(t: TestContext): { key: Buffer; cert: Buffer } | undefined {
-  if (certificate) return certificate;
-  const openssl = needTool(t, 'openssl');
-  if (!openssl) return undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'trapezoid-ua-tls-'));
-  try {
-    execFileSync(
-      openssl,
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-    certificate = {
-      key: readFileSync(join(dir, 'key.pem')),
-      cert: readFileSync(join(dir, 'cert.pem')),
-    };
-    return certificate;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 async function callBothWays(
   protocol: 'tls' | 'ws' | 'wss' | 'udp',
@@ -100,7 +56,7 @@ async function callBothWays(
 }
 
 test('a call over TLS (sips), both directions', async (t) => {
-  const tls = makeCertificate(t);
+  const tls = selfSignedCertificate(t);
   if (!tls) return;
   await callBothWays('tls', '127.0.0.1', { tls, tlsClient: { ca: tls.cert } });
 });
@@ -110,7 +66,7 @@ test('a call over WebSocket (RFC 7118), both directions', async () => {
 });
 
 test('a call over secure WebSocket, both directions', async (t) => {
-  const tls = makeCertificate(t);
+  const tls = selfSignedCertificate(t);
   if (!tls) return;
   await callBothWays('wss', '127.0.0.1', { tls, tlsClient: { ca: tls.cert } });
 });

@@ -1,18 +1,14 @@
 // The transport layer over real sockets on loopback: UDP, TCP, TLS, WS, WSS, IPv4 and IPv6,
 // connection reuse, rport/received, keep-alive, limits, malformed input.
 import { test, after } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { connect as tcpConnect, createServer as createTcpServer } from 'node:net';
 import type { Socket } from 'node:net';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { createResponse, newBranch, SipRequest, SipResponse } from '../sip/index.ts';
-import { needTool } from '../../test/support/peers.ts';
+import { selfSignedCertificate } from '../../test/support/certificate.ts';
 import { TransportLayer } from './transport-layer.ts';
 import type { Endpoint, TransportProtocol } from './endpoint.ts';
 import type { InboundMessage, TransportOptions } from './inbound-message.ts';
@@ -189,41 +185,8 @@ test('TCP on ::1 (IPv6) round trip', async (t) => {
   assert.equal((response.message as SipResponse).status, 200);
 });
 
-/** A self-signed certificate for 127.0.0.1 made by openssl in a temp dir. */
-function makeCertificate(t: TestContext): { key: Buffer; cert: Buffer } | undefined {
-  const openssl = needTool(t, 'openssl');
-  if (!openssl) return undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'trapezoid-tls-'));
-  try {
-    execFileSync(
-      openssl,
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,IP:::1',
-      ],
-      { stdio: 'ignore' },
-    );
-    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test('TLS with a self-signed certificate the client trusts', async (t) => {
-  const pair = makeCertificate(t);
+  const pair = selfSignedCertificate(t);
   if (!pair) return;
   const a = layer({ tlsClient: { ca: pair.cert } });
   const b = layer();
@@ -262,7 +225,7 @@ test('WebSocket (RFC 7118): subprotocol sip, round trip, connection reuse', asyn
 });
 
 test('secure WebSocket (wss) round trip', async (t) => {
-  const pair = makeCertificate(t);
+  const pair = selfSignedCertificate(t);
   if (!pair) return;
   const a = layer({ tlsClient: { ca: pair.cert } });
   const b = layer();
