@@ -228,3 +228,182 @@ test('usage errors exit 2 without a stack trace', (t) => {
     assert.match(r.stderr, /error/i);
   }
 });
+
+test('--ladder takes a unique prefix or piece of a Call-ID; an ambiguous one names the matches', () => {
+  const prefix = run(dtmf, '--ladder', '2567');
+  assert.equal(prefix.status, 0, prefix.stderr);
+  assert.match(prefix.stdout, /^Call 25672@192\.168\.105\.110 /m);
+  assert.equal(prefix.stdout.match(/^Call /gm)?.length, 1);
+  const piece = run(dtmf, '--ladder', '14@192.168.105.1');
+  assert.equal(piece.status, 0, piece.stderr);
+  assert.match(piece.stdout, /^Call 5514@192\.168\.105\.110 /m);
+  const ambiguous = run(dtmf, '--ladder', '@192.168.105.110');
+  assert.equal(ambiguous.status, 2);
+  assert.match(ambiguous.stderr, /2 calls contain '@192\.168\.105\.110'/);
+  assert.match(ambiguous.stderr, /5514@192\.168\.105\.110/);
+  assert.match(ambiguous.stderr, /25672@192\.168\.105\.110/);
+  const mermaid = run(dtmf, '--format', 'mermaid', '--ladder', '5514');
+  assert.equal(mermaid.status, 0, mermaid.stderr);
+  assert.equal(mermaid.stdout.match(/^sequenceDiagram/gm)?.length, 1);
+});
+
+test('--format svg: the first INVITE call without a selection, every selected call with one', () => {
+  const first = run(dtmf, '--format', 'svg');
+  assert.equal(first.status, 0, first.stderr);
+  const labels = (svg: string): string[] =>
+    [...svg.matchAll(/aria-label="SIP ladder of call ([^"]+)"/g)].map((m) => m[1]!);
+  assert.deepEqual(labels(first.stdout), ['5514@192.168.105.110'], 'not the first REGISTER');
+  assert.match(first.stderr, /5 calls; the SVG shows 5514@192\.168\.105\.110 \(INVITE\)/);
+  const selected = run(dtmf, '--format', 'svg', '--filter', 'method=INVITE');
+  assert.equal(selected.status, 0, selected.stderr);
+  assert.deepEqual(labels(selected.stdout), ['5514@192.168.105.110', '25672@192.168.105.110']);
+  assert.equal(selected.stdout.match(/<svg /g)?.length, 3, 'one document holding two ladders');
+});
+
+test('--filter filters the SIP statistics and the RTP streams too', () => {
+  const all = JSON.parse(run(dtmf, '--json').stdout) as JsonOut;
+  const one = JSON.parse(run(dtmf, '--json', '--filter', 'callid=25672').stdout) as JsonOut;
+  assert.deepEqual(
+    one.calls.map((c) => c.callId),
+    ['25672@192.168.105.110'],
+  );
+  assert.ok(one.stats.byMethod.INVITE! < all.stats.byMethod.INVITE!);
+  assert.equal(one.stats.byMethod.REGISTER, undefined, 'no REGISTER in that call');
+  assert.deepEqual(
+    one.rtpStreams.map((s) => s.callId),
+    ['25672@192.168.105.110', '25672@192.168.105.110'],
+  );
+  const rejected = run(dtmf, '--filter', 'callid=5514');
+  assert.match(rejected.stdout, /No RTP streams/);
+  assert.doesNotMatch(rejected.stdout, /REGISTER +\d/, 'statistics of the shown call only');
+});
+
+test('the call list and the ladder show SIP INFO and RFC 4733 DTMF', (t) => {
+  const list = run(dtmf, '--calls');
+  const row = list.stdout.split('\n').find((l) => l.includes('25672@192.168.105.110'));
+  assert.match(row ?? '', /\b6789123\b/, 'RFC 4733 digits in the call list');
+  const dir = tempDir(t);
+  const info = (cseq: number, digit: string): Buffer =>
+    Buffer.from(
+      [
+        'INFO sip:b@192.0.2.2 SIP/2.0',
+        `Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKinfo${cseq}`,
+        'From: <sip:a@192.0.2.1>;tag=1',
+        'To: <sip:b@192.0.2.2>;tag=2',
+        'Call-ID: info-dtmf-1',
+        `CSeq: ${cseq} INFO`,
+        'Content-Type: application/dtmf-relay',
+        'Content-Length: 26',
+        '',
+        `Signal=${digit}\r\nDuration=160\r\n`.padEnd(26, ' '),
+      ].join('\r\n'),
+    );
+  const file = join(dir, 'info.pcap');
+  writeFileSync(
+    file,
+    buildUdpPcap([
+      {
+        ts: 1,
+        src: '192.0.2.1',
+        sport: 5060,
+        dst: '192.0.2.2',
+        dport: 5060,
+        payload: info(1, '4'),
+      },
+      {
+        ts: 2,
+        src: '192.0.2.1',
+        sport: 5060,
+        dst: '192.0.2.2',
+        dport: 5060,
+        payload: info(2, '#'),
+      },
+    ]),
+  );
+  const r = run(file, '--calls', '--ladder');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout.split('\n').find((l) => l.includes('info-dtmf-1')) ?? '', /\b4#/);
+  assert.match(r.stdout, /INFO .*DTMF 4 \(SIP INFO\)/);
+  assert.match(r.stdout, /INFO .*DTMF # \(SIP INFO\)/);
+});
+
+test('a call whose messages all break the grammar is listed, counted and marked (regression: "No calls")', (t) => {
+  const dir = tempDir(t);
+  const msg = (start: string, extra: string[] = [], to = 'To: <sip:100@192.0.2.2>'): Buffer =>
+    Buffer.from(
+      [
+        start,
+        'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKbroken1',
+        'From: Front Desk, Main <sip:200@192.0.2.1>;tag=f1',
+        to,
+        'Call-ID: broken-call-1',
+        ...extra,
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+  const tagged = 'To: <sip:100@192.0.2.2>;tag=t1';
+  const a = { src: '192.0.2.1', sport: 5060, dst: '192.0.2.2', dport: 5060 };
+  const b = { src: '192.0.2.2', sport: 5060, dst: '192.0.2.1', dport: 5060 };
+  const file = join(dir, 'broken.pcap');
+  writeFileSync(
+    file,
+    buildUdpPcap([
+      { ts: 1, ...a, payload: msg('INVITE sip:100@2001:db8::2 SIP/2.0', ['CSeq: 1 INVITE']) },
+      { ts: 1.01, ...b, payload: msg('sip/2.0 100 Trying', ['CSeq: 1 INVITE']) },
+      { ts: 1.5, ...b, payload: msg('SIP/2.0 200 OK', ['CSeq: 1INVITE'], tagged) },
+      { ts: 1.51, ...a, payload: msg('ACK sip:100@2001:db8::2 SIP/2.0', ['CSeq: 1 ACK'], tagged) },
+      { ts: 9, ...a, payload: msg('BYE  sip:100@192.0.2.2 SIP/2.0 ', ['CSeq: 2 BYE'], tagged) },
+      { ts: 9.01, ...b, payload: msg('SIP/2 200 OK', ['CSeq: 2 BYE'], tagged) },
+    ]),
+  );
+  const json = JSON.parse(run(file, '--json').stdout) as JsonOut & {
+    malformed: Array<{ frame: number; reason: string }>;
+  };
+  assert.equal(json.calls.length, 1);
+  assert.equal(json.calls[0]!.state, 'completed');
+  assert.equal(json.calls[0]!.messages, 6);
+  assert.deepEqual(json.stats.byMethod, { INVITE: 1, ACK: 1, BYE: 1 });
+  assert.deepEqual(
+    json.malformed.map((m) => m.frame),
+    [1, 2, 3, 4, 5, 6],
+  );
+  assert.equal(json.parseFailures.length, 0);
+  const text = run(file, '--calls', '--ladder');
+  assert.match(text.stdout, /completed +200 OK +caller +6 \(6!\)/);
+  assert.match(text.stdout, /!INVITE/);
+  assert.match(text.stdout, /malformed: Invalid Request-URI: bad port/);
+  assert.match(text.stdout, /frame 1: malformed SIP INVITE 192\.0\.2\.1:5060 -> 192\.0\.2\.2:5060/);
+});
+
+test('piped or --wide: From, To and Call-ID are never truncated', (t) => {
+  const dir = tempDir(t);
+  const callId = 'a-very-long-call-identifier-0123456789abcdef0123456789abcdef@gateway.example.net';
+  const from = 'someone-with-a-long-user-name-for-sure@pbx.subdomain.example.org';
+  const payload = Buffer.from(
+    [
+      'OPTIONS sip:x@192.0.2.2 SIP/2.0',
+      'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKw',
+      `From: <sip:${from}>;tag=1`,
+      'To: <sip:x@192.0.2.2>',
+      `Call-ID: ${callId}`,
+      'CSeq: 1 OPTIONS',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n'),
+  );
+  const file = join(dir, 'wide.pcap');
+  writeFileSync(
+    file,
+    buildUdpPcap([
+      { ts: 1, src: '192.0.2.1', sport: 5060, dst: '192.0.2.2', dport: 5060, payload },
+    ]),
+  );
+  for (const args of [['--calls'], ['--calls', '--wide']]) {
+    const r = run(file, ...args);
+    assert.ok(r.stdout.includes(callId), `${args.join(' ')}: whole Call-ID`);
+    assert.ok(r.stdout.includes(from), `${args.join(' ')}: whole From`);
+  }
+});

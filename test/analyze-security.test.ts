@@ -9,7 +9,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzeCaptureFile } from '../src/analyze/index.ts';
@@ -27,6 +26,7 @@ import type { FrameToWrite } from '../src/capture/index.ts';
 import { buildUdpPcap } from './analyze-capture-builder.ts';
 import type { UdpDatagram } from './analyze-capture-builder.ts';
 import { needTool, repoRoot, sharedDir } from './support/peers.ts';
+import { freePort } from './support/ports.ts';
 import { Peer, scratchDir } from './ua-sipp-peer.ts';
 
 const capturesDir = join(sharedDir, 'captures');
@@ -195,23 +195,6 @@ test('mutated real capture: a burst replayed seconds later is replay', async () 
   assert.match(findings[0].text, /15 packets repeat an earlier packet/);
 });
 
-/** A base port in 19500-19999 with `count` free UDP and TCP ports from it. */
-async function portBlock(count: number): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let tries = 0; tries < 50; tries++) {
-    const base = 19500 + 10 * Math.floor(Math.random() * 49);
-    let ok = true;
-    for (let p = base; p < base + count && ok; p++) ok = await free(p);
-    if (ok) return base;
-  }
-  throw new Error('no free ports in 19500-19999');
-}
-
 async function until(what: string, ms: number, check: () => Promise<boolean> | boolean) {
   const start = Date.now();
   while (!(await check())) {
@@ -232,8 +215,12 @@ async function metric(httpPort: number, name: string): Promise<number> {
 test('svwar and svcrack against trapezoid serve, recorded with dumpcap: scanner and brute force', async (t) => {
   if (!needTool(t, 'svwar', 'sipvicious') || !needTool(t, 'dumpcap', 'tshark')) return;
   const dir = scratchDir();
-  const base = await portBlock(4);
-  const [sip, http, warPort, crackPort] = [base, base + 1, base + 2, base + 3];
+  const [sip, http, warPort, crackPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const cfg = join(dir, 'scratch.yaml');
   // The server's own defences are off so that it keeps answering. It serves sec.example: svwar,
   // asking for users @127.0.0.1, is refused (404) for every one of them and so goes through its

@@ -2,11 +2,10 @@
 // PCMU), DTMF digits sent by one are detected by the other, SRTP calls (and SRTP packets
 // replayed, forged, too old or from the wrong source are dropped and counted, not recorded),
 // a baresip softphone calls a phone, and two phones call each other through Kamailio.
-// SIP ports are taken in 17000-17499 (RTP 17200-17499) to keep clear of other tests.
+// SIP and RTP ports come from test/support/ports.ts.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
-import { createServer } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -28,12 +27,14 @@ import {
 import { UserAgent } from '../src/ua/index.ts';
 import type { PhoneOptions } from '../src/phone/phone.ts';
 import { needTool, repoRoot } from './support/peers.ts';
+import { freePort, freePortBlock, freePortRange } from './support/ports.ts';
 import { events, Peer, phone, scratchDir } from './ua-sipp-peer.ts';
 import { align, pcmuMismatches, probeSignal } from './support/audio.ts';
 import { InProcessPhone } from './support/in-process-phone.ts';
 import { baresipConfig } from './support/baresip.ts';
 
-const RTP_PORTS = '17200-17499';
+/** The phones' RTP ports: a block of free ones (each call takes a pair). */
+const RTP_PORTS = await freePortRange(60);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const started: Peer[] = [];
 after(() => {
@@ -44,36 +45,13 @@ function track(p: Peer): Peer {
   return p;
 }
 
-const taken = new Set<number>();
-function free(port: number, kind: 'udp' | 'tcp'): Promise<boolean> {
+/** Whether a UDP port on 127.0.0.1 can be bound (nobody holds it). */
+function udpFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    if (kind === 'udp') {
-      const s = createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    } else {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    }
+    const s = createSocket('udp4');
+    s.once('error', () => resolve(false));
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
-}
-/** An even port in 17000-17199 whose port and next are free (UDP and TCP). */
-async function sipPort(): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const port = 17000 + 2 * Math.floor(Math.random() * 100);
-    if (taken.has(port)) continue;
-    if (
-      (await free(port, 'udp')) &&
-      (await free(port, 'tcp')) &&
-      (await free(port + 1, 'udp')) &&
-      (await free(port + 1, 'tcp'))
-    ) {
-      taken.add(port);
-      return port;
-    }
-  }
-  throw new Error('no free port in 17000-17199');
 }
 
 function recording(path: string): Int16Array {
@@ -334,12 +312,13 @@ test('a baresip softphone calls a phone, which records its audio', async (t) => 
   const out = join(dir, 'out.wav');
   // baresip hangs up when its file ends; --hangup-after is only a safety net.
   const a = await answerer({ record: out, hangupAfter: 6 });
-  const bPort = await sipPort();
+  // baresip binds its SIP port and the next one (TLS).
+  const bPort = await freePortBlock(2, { align: 2 });
   const config = baresipConfig({
     parent: dir,
     name: 'baresip',
     sipPort: bPort,
-    rtpPorts: '17480-17499',
+    rtpPorts: await freePortRange(20),
     source: file,
     account: '<sip:baresip@127.0.0.1>;regint=0',
   });
@@ -363,13 +342,13 @@ test('a baresip softphone calls a phone, which records its audio', async (t) => 
 });
 
 async function udpBound(port: number): Promise<boolean> {
-  return !(await free(port, 'udp'));
+  return !(await udpFree(port));
 }
 
 test('two phones register with Kamailio and call through it; the audio arrives', async (t) => {
   if (!needTool(t, 'kamailio', 'kamailio')) return;
   const dir = scratchDir();
-  const kam = await sipPort();
+  const kam = await freePort();
   const cfg = readFileSync(join(repoRoot, 'test/fixtures/kamailio/registrar.cfg'), 'utf8').replace(
     /@SIP_PORT@/g,
     String(kam),

@@ -10,14 +10,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readWav, writeWav } from '../src/media/index.ts';
 import { repoRoot } from './support/peers.ts';
-import { Peer, freePort, scratchDir } from './ua-sipp-peer.ts';
+import { freePort, freePortRange } from './support/ports.ts';
+import { Peer, scratchDir } from './ua-sipp-peer.ts';
 import { align, pcmuMismatches, probeSignal } from './support/audio.ts';
 import { InProcessPhone } from './support/in-process-phone.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const RELAY_PORTS = '39200-39399';
-const PHONE_RTP = '17500-17599';
+/** The relay's range (room for its 32 spare pairs and the calls') and the phones' RTP ports. */
+const RELAY_PORTS = await freePortRange(200);
+const PHONE_RTP = await freePortRange(40);
 
 for (const srtp of [undefined, 'AES_CM_128_HMAC_SHA1_80'] as const) {
   test(`two phones through the relay${srtp ? ' with SRTP' : ''}: audio bit-exact through PCMU, DTMF 123# detected, CDR with media`, async (t) => {

@@ -26,11 +26,20 @@ function track(p: Peer): Peer {
   return p;
 }
 
-function sipp(sippPath: string, dir: string, args: string[]): Peer {
+/** SIPp's own limit on a run (it then exits failing), in seconds. */
+const SIPP_LIMIT_S = 25;
+/**
+ * With message loss a call can wait for retransmissions (0.5, 1, 2, 4 s... when one message is
+ * lost again and again), and a loaded machine slows every step: lossy runs get more room
+ * (a 10%-loss run once timed out at 20 s on a loaded machine). Still far below the 240 s test timeout, so a hang fails with SIPp's own report.
+ */
+const LOSSY_LIMIT_S = 75;
+
+function sipp(sippPath: string, dir: string, args: string[], limitS = SIPP_LIMIT_S): Peer {
   return track(
     new Peer(
       sippPath,
-      [...args, '-i', '127.0.0.1', '-nostdin', '-trace_err', '-timeout', '25s'],
+      [...args, '-i', '127.0.0.1', '-nostdin', '-trace_err', '-timeout', `${limitS}s`],
       dir,
     ),
   );
@@ -45,7 +54,7 @@ async function uacCallsPhone(t: TestContext, transport: 'udp' | 'tcp', lost: num
   const answerer = track(
     phone(['--answer', '--listen', `${transport}:127.0.0.1:${phonePort}`, '--json']),
   );
-  await waitForOutput(answerer, /"event":"listening"/, 15000);
+  await waitForOutput(answerer, /"event":"listening"/, 30000);
   const args = [
     '-sn',
     'uac',
@@ -58,8 +67,9 @@ async function uacCallsPhone(t: TestContext, transport: 'udp' | 'tcp', lost: num
   args.push('-r', '20', '-d', '100');
   if (transport === 'tcp') args.push('-t', 't1');
   if (lost > 0) args.push('-lost', String(lost));
-  const uac = sipp(sippPath, dir, args);
-  const sippResult = await uac.finish(40000);
+  const limitS = lost > 0 ? LOSSY_LIMIT_S : SIPP_LIMIT_S;
+  const uac = sipp(sippPath, dir, args, limitS);
+  const sippResult = await uac.finish((limitS + 15) * 1000);
   assert.equal(
     sippResult.code,
     0,
@@ -67,7 +77,8 @@ async function uacCallsPhone(t: TestContext, transport: 'udp' | 'tcp', lost: num
   );
   // SIPp is done only once every BYE got its 200: the phone may stop now (SIGTERM = exit 0).
   answerer.child.kill('SIGTERM');
-  const phoneResult = await answerer.finish(20000);
+  // (A BYE of ours still unanswered would take Timer F, 32 s: more than that is a hang.)
+  const phoneResult = await answerer.finish(40000);
   assert.equal(phoneResult.code, 0, phoneResult.stdout + phoneResult.stderr);
   const ended = events(phoneResult.stdout).filter((e) => e.event === 'ended');
   assert.equal(ended.length, calls);

@@ -7,17 +7,17 @@
 // The scanner list is emptied and the rate limit raised on both servers, so what stops svcrack is
 // the brute-force rule itself (the scanner drop is tested in security-scanner.test.ts).
 // svcrack 0.3.3 ignores -b: it sends from 127.0.0.1. The phone uses 127.0.0.2, another guesser
-// 127.0.0.4. Ports 19200-19399.
+// 127.0.0.4.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DigestClient } from '../src/ua/digest-client.ts';
 import { needTool, which } from './support/peers.ts';
 import { Peer, type Finished } from './ua-sipp-peer.ts';
-import { RawClient, metric, portIn, serve, sipRequest, type Served } from './security-peer.ts';
+import { RawClient, metric, serve, sipRequest, type Served } from './security-peer.ts';
+import { freePort } from './support/ports.ts';
 
 const DOMAIN = 'crack.trapezoid';
 const PASSWORD = '350';
-const port = () => portIn(19200, 19399);
 let defended: Served;
 let unguarded: Served;
 let defendedRun: Promise<Finished> | undefined;
@@ -47,7 +47,8 @@ async function svcrack(server: Served): Promise<Finished> {
       '-p',
       String(server.sip),
       '-P',
-      String(await port()),
+      // svcrack binds its port on every address (no -b here).
+      String(await freePort({ address: '0.0.0.0' })),
       '-x',
       '127.0.0.1',
       '-u',
@@ -67,8 +68,10 @@ async function svcrack(server: Served): Promise<Finished> {
 
 before(async () => {
   [defended, unguarded] = await Promise.all([
-    (async () => serve(config(5), { sip: await port(), http: await port() }, 'crack-defended'))(),
-    (async () => serve(config(100_000), { sip: await port(), http: await port() }, 'crack-open'))(),
+    (async () =>
+      serve(config(5), { sip: await freePort(), http: await freePort() }, 'crack-defended'))(),
+    (async () =>
+      serve(config(100_000), { sip: await freePort(), http: await freePort() }, 'crack-open'))(),
   ]);
   // Both attacks run at once (the defended one lasts ~12 s: svcrack waits out its own timeouts).
   if (which('svcrack')) {

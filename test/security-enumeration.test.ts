@@ -3,7 +3,6 @@
 // time; sipvicious' svwar finds no extension in 990-1010 (which holds 1000 and 1001), whether it
 // is dropped as a scanner or let through. A deliberately leaky registrar shows that svwar, run the
 // same way, does list an extension that is answered differently (so the check can fail).
-// Ports 19000-19199.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
@@ -11,10 +10,10 @@ import { parseMessage, SipRequest, createResponse, type SipResponse } from '../s
 import { DigestClient } from '../src/ua/digest-client.ts';
 import { needTool } from './support/peers.ts';
 import { Peer } from './ua-sipp-peer.ts';
-import { RawClient, portIn, serve, sipRequest, type Served } from './security-peer.ts';
+import { RawClient, serve, sipRequest, type Served } from './security-peer.ts';
+import { freePort } from './support/ports.ts';
 
 const DOMAIN = 'enum.trapezoid';
-const port = () => portIn(19000, 19199);
 let open: Served; // scanner list empty: svwar is answered
 let guarded: Served; // default scanner list: svwar is dropped
 let phone: RawClient;
@@ -37,11 +36,15 @@ before(async () => {
             rateLimit: { requests: 100_000, perSeconds: 1, banSeconds: 60 },
           },
         },
-        { sip: await port(), http: await port() },
+        { sip: await freePort(), http: await freePort() },
         'enum-open',
       ))(),
     (async () =>
-      serve({ domain: DOMAIN, users }, { sip: await port(), http: await port() }, 'enum-guard'))(),
+      serve(
+        { domain: DOMAIN, users },
+        { sip: await freePort(), http: await freePort() },
+        'enum-guard',
+      ))(),
   ]);
   phone = await RawClient.open('127.0.0.2');
 });
@@ -197,7 +200,7 @@ async function svwar(sipPort: number, method: string): Promise<{ found: string[]
       '-p',
       String(sipPort),
       '-P',
-      String(await port()),
+      String(await freePort()),
       '-b',
       '127.0.0.1',
       '-x',
@@ -246,7 +249,7 @@ test('control: svwar does list an extension a leaky registrar answers differentl
   if (!needTool(t, 'svwar', 'sipvicious')) return;
   // 401 for 1000, 404 for everyone else: the leak this server must not have.
   const leaky = createSocket('udp4');
-  const leakyPort = await port();
+  const leakyPort = await freePort();
   await new Promise<void>((resolve) => leaky.bind(leakyPort, '127.0.0.1', () => resolve()));
   leaky.on('message', (buf, rinfo) => {
     let req;

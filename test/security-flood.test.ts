@@ -3,7 +3,7 @@
 // on this kind of machine), the default rate limit bans 127.0.0.3 within its first 50 requests,
 // and while the flood goes on a legitimate phone on 127.0.0.2 calls a phone
 // on 127.0.0.4 through the server (digest auth, answer, BYE). Afterwards the server answers
-// normally, lists the ban and counts what it dropped. Ports 19600-19799.
+// normally, lists the ban and counts what it dropped.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { UserAgent } from '../src/ua/index.ts';
 import { needTool, which } from './support/peers.ts';
 import { Peer } from './ua-sipp-peer.ts';
-import { metric, portIn, serve, type Served } from './security-peer.ts';
+import { metric, serve, type Served } from './security-peer.ts';
+import { freePort } from './support/ports.ts';
 
 const DOMAIN = 'flood.trapezoid';
 /** INVITEs per second from each SIPp, all from 127.0.0.3. */
@@ -19,7 +20,6 @@ const RATE = 5000;
 const FLOODERS = 3;
 /** The flood is stopped once the call is over; this only bounds it. */
 const MAX_SECONDS = 15;
-const port = () => portIn(19600, 19799);
 let server: Served;
 let caller: UserAgent;
 let callee: UserAgent;
@@ -60,7 +60,7 @@ before(async () => {
         { user: '1001', password: 'pw-1001-flood' },
       ],
     },
-    { sip: await port(), http: await port() },
+    { sip: await freePort(), http: await freePort() },
     'flood',
   );
   const proxy = `udp:127.0.0.1:${server.sip}`;
@@ -136,7 +136,7 @@ test('a call from another address completes during a 15000/s INVITE flood from o
           '-i',
           '127.0.0.3',
           '-p',
-          String(await port()),
+          String(await freePort({ address: '127.0.0.3' })),
           '-r',
           String(RATE),
           '-m',

@@ -1,46 +1,24 @@
 // Helpers for the security tests (test/security-*.test.ts): `trapezoid serve` run as a child with
-// a YAML config, ports in 19000-19999 (each test file takes its own slice so files running in
-// parallel do not collide), a raw SIP client over UDP bound to a chosen loopback address
+// a YAML config on ports from test/support/ports.ts, a raw SIP client over UDP bound to a chosen loopback address
 // (127.0.0.2 for a phone, 127.0.0.3 for an attacker: all of 127/8 is loopback on Linux), and
 // the server's HTTP API.
 import { createSocket, type Socket } from 'node:dgram';
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { parseMessage, SipResponse } from '../src/sip/index.ts';
 import { repoRoot } from './support/peers.ts';
+import { freePort } from './support/ports.ts';
 import { Peer } from './ua-sipp-peer.ts';
 
-const taken = new Set<number>();
-
-function udpFree(port: number, address: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.once('error', () => resolve(false));
-    s.bind(port, address, () => s.close(() => resolve(true)));
-  });
-}
-function tcpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A port in [low, high] free for UDP and TCP on 127.0.0.1 and not handed out before here. */
-export async function portIn(low: number, high: number): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const port = low + Math.floor(Math.random() * (high - low + 1));
-    if (taken.has(port)) continue;
-    if ((await udpFree(port, '127.0.0.1')) && (await tcpFree(port))) {
-      taken.add(port);
-      return port;
-    }
-  }
-  throw new Error(`no free port in ${low}-${high}`);
+/**
+ * A port free for UDP and TCP on 127.0.0.1, from the one allocator (test/support/ports.ts).
+ * The range is no longer used: ports come from the OS, not from guesses in a slice per file.
+ * Kept with its old signature for the files that still call it; new code calls freePort.
+ */
+export function portIn(_low?: number, _high?: number): Promise<number> {
+  return freePort();
 }
 
 export const scratch = (prefix: string): string =>

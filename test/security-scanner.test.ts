@@ -2,15 +2,15 @@
 // scan itself works here), and finds nothing when the server drops the configured scanner user
 // agents (the default list has sipvicious' "friendly-scanner"). The drop is by User-Agent, not by
 // address: from one address a scanner's OPTIONS gets no answer, a phone's gets 200, and no ban
-// is issued. Ports 19400-19599.
+// is issued.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { needTool } from './support/peers.ts';
 import { Peer } from './ua-sipp-peer.ts';
-import { RawClient, metric, portIn, serve, sipRequest, type Served } from './security-peer.ts';
+import { RawClient, metric, serve, sipRequest, type Served } from './security-peer.ts';
+import { freePort } from './support/ports.ts';
 
 const DOMAIN = 'scan.trapezoid';
-const port = () => portIn(19400, 19599);
 let open: Served;
 let guarded: Served;
 
@@ -20,7 +20,7 @@ before(async () => {
     (async () =>
       serve(
         { domain: DOMAIN, users, security: { scannerUserAgents: [] } },
-        { sip: await port(), http: await port() },
+        { sip: await freePort(), http: await freePort() },
         'scan-open',
       ))(),
     (async () =>
@@ -31,7 +31,7 @@ before(async () => {
           // The defaults plus one of our own, written in another case than it is sent.
           security: { scannerUserAgents: ['friendly-scanner', 'sipvicious', 'EvilDialer'] },
         },
-        { sip: await port(), http: await port() },
+        { sip: await freePort(), http: await freePort() },
         'scan-guard',
       ))(),
   ]);
@@ -48,7 +48,7 @@ async function svmap(server: Served): Promise<string> {
       '-p',
       String(server.sip),
       '-P',
-      String(await port()),
+      String(await freePort()),
       '-b',
       '127.0.0.1',
       '-x',

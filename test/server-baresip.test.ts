@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needTool, repoRoot } from './support/peers.ts';
-import { Peer, freePort, scratchDir } from './ua-sipp-peer.ts';
+import { freePort, freePortBlock, freePortRange } from './support/ports.ts';
+import { Peer, scratchDir } from './ua-sipp-peer.ts';
 import { baresipConfig } from './support/baresip.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
@@ -27,11 +28,9 @@ test('two baresip phones register with digest auth and call each other through t
   const dir = scratchDir();
   const sip = await freePort();
   const http = await freePort();
-  // baresip binds its SIP port and the next one (TLS): keep them apart from everything else.
-  let aPort = await freePort();
-  while (aPort % 2 === 1) aPort = await freePort();
-  let bPort = await freePort();
-  while (bPort % 2 === 1 || Math.abs(bPort - aPort) < 2) bPort = await freePort();
+  // baresip binds its SIP port and the next one (TLS): two free ports for each.
+  const aPort = await freePortBlock(2, { align: 2 });
+  const bPort = await freePortBlock(2, { align: 2 });
   const config = join(dir, 'server.yaml');
   writeFileSync(
     config,
@@ -86,7 +85,7 @@ test('two baresip phones register with digest auth and call each other through t
     parent: dir,
     name: 'callee',
     sipPort: bPort,
-    rtpPorts: '40120-40139',
+    rtpPorts: await freePortRange(20),
     source: calleeTone,
     account: `<sip:2002@${DOMAIN}>;auth_pass=bravo-pass-2002;${outbound};answermode=auto;regint=120`,
   });
@@ -94,7 +93,7 @@ test('two baresip phones register with digest auth and call each other through t
     parent: dir,
     name: 'caller',
     sipPort: aPort,
-    rtpPorts: '40100-40119',
+    rtpPorts: await freePortRange(20),
     source: callerTone,
     account: `<sip:2001@${DOMAIN}>;auth_pass=alpha-pass-2001;${outbound};regint=120`,
   });
@@ -115,10 +114,12 @@ test('two baresip phones register with digest auth and call each other through t
     end?: number;
     duration: number;
     hungUpBy?: string;
+    cause: string;
   }
   let cdrs: Cdr[] = [];
   await waitFor(
-    async () => (cdrs = await api<Cdr[]>('/api/cdrs')).length > 0,
+    // The row is written at the answer; wait for its end (the BYE).
+    async () => (cdrs = await api<Cdr[]>('/api/cdrs')).some((c) => c.end !== undefined),
     15_000,
     `the call's CDR\ncaller:\n${phones[1]?.stdout}\ncallee:\n${phones[0]?.stdout}`,
   );
@@ -126,8 +127,9 @@ test('two baresip phones register with digest auth and call each other through t
   assert.deepEqual(regs.map((r) => r.aor).sort(), [`sip:2001@${DOMAIN}`, `sip:2002@${DOMAIN}`]);
   const [cdr] = cdrs;
   assert.equal(cdr!.finalStatus, 200, JSON.stringify(cdr));
-  assert.match(cdr!.caller, /^2001/);
-  assert.equal(cdr!.callee, '2002');
+  assert.equal(cdr!.caller, `2001@${DOMAIN}`);
+  assert.equal(cdr!.callee, `2002@${DOMAIN}`);
+  assert.equal(cdr!.cause, 'answered');
   // The callee's 2 s tone ended first and it hung up: the BYE crossed the server.
   assert.equal(cdr!.hungUpBy, 'callee');
   assert.ok(cdr!.duration > 1 && cdr!.duration < 10, `duration ${cdr!.duration}`);

@@ -4,7 +4,7 @@
 // ports must be free after the BYE, and packets a third socket injects at a relay port mid-call
 // must be dropped, counted and never delivered.
 //
-// Ports: SIP, HTTP and SIPp media in 18000-18999; relay ranges in 31000-31999.
+// Ports (SIP, HTTP, SIPp media, relay ranges) come from test/support/ports.ts.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -24,6 +24,7 @@ import {
 } from '../src/sip/index.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import { needTool, repoRoot } from './support/peers.ts';
+import { freePort, freePortBlock } from './support/ports.ts';
 import { Peer, scratchDir, sippErrors } from './ua-sipp-peer.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
@@ -31,28 +32,15 @@ const HOST = '127.0.0.1';
 /** Packets of the sample capture played per call (20 ms each): about 1.2 s of speech. */
 const PLAYED = 60;
 
-const usedPorts = new Set<number>();
-function udpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', () => resolve(false));
-    s.bind(port, HOST, () => s.close(() => resolve(true)));
-  });
-}
-/** An even port in 18000-18999 free for UDP on 127.0.0.1, with port + 1 .. + 3 free too. */
-async function freePort(): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const port = 18000 + 4 * Math.floor(Math.random() * 250);
-    if (usedPorts.has(port)) continue;
-    let ok = true;
-    for (let k = 0; k < 4 && ok; k++) ok = await udpFree(port + k);
-    if (ok) {
-      usedPorts.add(port);
-      return port;
-    }
-  }
-  throw new Error('no free port in 18000-18999');
-}
+/**
+ * Ports of the relay range in `serve`: room for a call's pairs and the 32 spare pairs it keeps
+ * bound by default, so that the pairs a call frees are not bound again at once as spares.
+ */
+const SERVE_RELAY_PORTS = 200;
+/** Ports of the relay range in process (spare pairs: 4 or none). */
+const RELAY_PORTS = 40;
+/** SIPp's media: its RTP port (-mp), the RTCP port after it, and the pair after those. */
+const sippMediaPorts = () => freePortBlock(4, { align: 2 });
 
 function uacScenario(pcap: string, pauseMs: number): string {
   return `<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -147,15 +135,16 @@ async function waitFor(peer: Peer, re: RegExp, ms: number): Promise<void> {
 }
 
 /** serve (relay on), a SIPp uas echoing RTP, and what a uac needs to call through them. */
-async function setUp(t: TestContext, relayFirst: number) {
+async function setUp(t: TestContext) {
   const dir = mkdtempSync(join(tmpdir(), 'trapezoid-relay-'));
-  const [sip, http, uasPort, uacPort, uasMedia, uacMedia] = [
+  const [sip, http, uasPort, uacPort, uasMedia, uacMedia, relayFirst] = [
     await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
-    await freePort(),
-    await freePort(),
+    await sippMediaPorts(),
+    await sippMediaPorts(),
+    await freePortBlock(SERVE_RELAY_PORTS, { align: 2 }),
   ];
   const db = join(dir, 'relay.db');
   const cfg = join(dir, 'relay.yaml');
@@ -166,7 +155,7 @@ async function setUp(t: TestContext, relayFirst: number) {
       `listen: [{ transport: udp, address: ${HOST}, port: ${sip} }]`,
       `database: ${db}`,
       `http: { address: ${HOST}, port: ${http} }`,
-      `media: { mode: relay, ports: "${relayFirst}-${relayFirst + 199}", timeoutSeconds: 30 }`,
+      `media: { mode: relay, ports: "${relayFirst}-${relayFirst + SERVE_RELAY_PORTS - 1}", timeoutSeconds: 30 }`,
       'trunks:',
       `  - { name: out, peers: [{ host: ${HOST}, port: ${uasPort} }] }`,
       `  - { name: in, peers: [{ host: ${HOST}, port: ${uacPort} }], transit: true }`,
@@ -262,7 +251,7 @@ function inviteSeenByUas(uasDir: string): string {
 
 test('SIPp -> serve (media: relay) -> SIPp: SDP points at the relay, RTP flows through it, ports freed after BYE', async (t) => {
   if (!needTool(t, 'sipp', 'sip-tester') || !needTool(t, 'editcap', 'tshark')) return;
-  const s = await setUp(t, 31000);
+  const s = await setUp(t);
   const uac = s.startUac(PLAYED * 20 + 1200);
   // Mid-call: the session and the ports it holds.
   let ports: number[] = [];
@@ -329,7 +318,7 @@ test('SIPp -> serve (media: relay) -> SIPp: SDP points at the relay, RTP flows t
 
 test('packets injected at a relay port mid-call by a third socket are dropped, counted, not delivered', async (t) => {
   if (!needTool(t, 'sipp', 'sip-tester') || !needTool(t, 'editcap', 'tshark')) return;
-  const s = await setUp(t, 31400);
+  const s = await setUp(t);
   const uac = s.startUac(PLAYED * 20 + 1500);
   // Wait until the caller's stream is latched, then spray its relay port from elsewhere.
   let callerStream: RelayStream | undefined;
@@ -498,9 +487,12 @@ function answer(req: SipRequest, status: number, e: RawPhone, body?: string): Si
   return res;
 }
 
-async function inProcessServer(t: TestContext, ports: [number, number], spare = 4) {
+/** A CallServer with a relay on `count` free ports (from an even one) and RawPhones c and e. */
+async function inProcessServer(t: TestContext, count: number, spare = 4) {
   const [c, e] = [await RawPhone.open(t), await RawPhone.open(t)];
   const sip = await freePort();
+  const first = await freePortBlock(count, { align: 2 });
+  const ports: [number, number] = [first, first + count - 1];
   const config = validateConfig({
     domain: 'relay.example',
     listen: [{ transport: 'udp', address: HOST, port: sip }],
@@ -521,16 +513,18 @@ async function inProcessServer(t: TestContext, ports: [number, number], spare = 
     await relay.close();
     store.close();
   });
-  return { c, e, sip, relay, store };
+  /** Whether `port` is in the relay's range. */
+  const inRange = (port: number) => port >= ports[0] && port <= ports[1];
+  return { c, e, sip, relay, store, inRange };
 }
 
 test('in process: 183 and 200 with SDP, ACK, a re-INVITE from the callee and BYE keep one port pair per side', async (t) => {
-  const { c, e, sip, relay, store } = await inProcessServer(t, [31600, 31699]);
+  const { c, e, sip, relay, store, inRange } = await inProcessServer(t, RELAY_PORTS);
   const d: Dialog = { callId: 'early-media', sip, c, e };
   c.send(sip, invite(d, offerSdp(40000)));
   const inv = await e.request('INVITE');
   const eSendsTo = sdpPort(inv);
-  assert.ok(eSendsTo >= 31600 && eSendsTo < 31700);
+  assert.ok(inRange(eSendsTo), `${eSendsTo} is a relay port`);
   e.send(sip, answer(inv, 183, e, offerSdp(40100)));
   const early = await c.response(183);
   const cSendsTo = sdpPort(early);
@@ -583,7 +577,7 @@ test('in process: 183 and 200 with SDP, ACK, a re-INVITE from the callee and BYE
 });
 
 test('in process: late offer (SDP in the 200, answer in the ACK) goes through the relay', async (t) => {
-  const { c, e, sip, relay } = await inProcessServer(t, [31700, 31799]);
+  const { c, e, sip, relay, inRange } = await inProcessServer(t, RELAY_PORTS);
   const d: Dialog = { callId: 'late-offer', sip, c, e };
   c.send(sip, invite(d, undefined));
   const inv = await e.request('INVITE');
@@ -591,11 +585,11 @@ test('in process: late offer (SDP in the 200, answer in the ACK) goes through th
   e.send(sip, answer(inv, 200, e, offerSdp(40200)));
   const ok = await c.response(200);
   const cSendsTo = sdpPort(ok);
-  assert.ok(cSendsTo >= 31700 && cSendsTo < 31800);
+  assert.ok(inRange(cSendsTo), `${cSendsTo} is a relay port`);
   c.send(sip, callerRequest(d, 'ACK', 1, offerSdp(40300)));
   const ack = await e.request('ACK');
   const eSendsTo = sdpPort(ack);
-  assert.ok(eSendsTo >= 31700 && eSendsTo < 31800 && eSendsTo !== cSendsTo);
+  assert.ok(inRange(eSendsTo) && eSendsTo !== cSendsTo, `${eSendsTo}: another relay port`);
   const stats = relay.stats('late-offer')!;
   assert.deepEqual(stats.tags, ['etag', 'ctag'], 'the callee offered, the caller answered');
   assert.equal(stats.streams.length, 2);
@@ -603,7 +597,7 @@ test('in process: late offer (SDP in the 200, answer in the ACK) goes through th
 
 test('in process: CANCEL ends the relay session; no ports left answers 503 with the reason', async (t) => {
   // Two port pairs: one call (one pair per side) takes them all.
-  const { c, e, sip, relay, store } = await inProcessServer(t, [31800, 31803], 0);
+  const { c, e, sip, relay, store } = await inProcessServer(t, 4, 0);
   const d: Dialog = { callId: 'cancelled', sip, c, e };
   c.send(sip, invite(d, offerSdp(40400)));
   const inv = await e.request('INVITE');

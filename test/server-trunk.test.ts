@@ -240,7 +240,11 @@ test('a trunk known by its credentials: inbound calls need its inboundAuth when 
     const bad = await call('guessed', badDir);
     assert.equal(bad.code, 1, 'the call with a wrong password must fail');
     assert.match(sippErrors(badDir), /SIP\/2\.0 403/);
-    assert.equal(store.listCdrs().length, 0);
+    // The refused attempt has its CDR (issue 11: one row per attempt), with the cause.
+    const refused = store.listCdrs();
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0]!.finalStatus, 403);
+    assert.equal(refused[0]!.cause, 'auth-failed');
     // The right credentials: through to the carrier and back, ACK and BYE included.
     const goodDir = scratchDir();
     const good = await call('partner-secret', goodDir);

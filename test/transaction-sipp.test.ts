@@ -5,8 +5,6 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,10 +15,8 @@ import type { Endpoint } from '../src/transport/index.ts';
 import { TransactionLayer } from '../src/transaction/index.ts';
 import type { ServerTransaction } from '../src/transaction/index.ts';
 import { needTool } from './support/peers.ts';
+import { freePort } from './support/ports.ts';
 
-/** Ports this file may use. */
-const PORT_LOW = 15300;
-const PORT_HIGH = 15499;
 const CALLS = 60;
 const RATE = 60;
 
@@ -60,42 +56,12 @@ const OPTIONS_SCENARIO = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 `;
 
-async function portFree(port: number): Promise<boolean> {
-  const udp = await new Promise<boolean>((resolve) => {
-    const s = createSocket('udp4');
-    s.once('error', () => {
-      s.close();
-      resolve(false);
-    });
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-  if (!udp) return false;
-  return new Promise<boolean>((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-let nextPort = PORT_LOW + Math.floor(Math.random() * 100);
-async function freePort(): Promise<number> {
-  for (let tries = 0; tries < PORT_HIGH - PORT_LOW; tries++) {
-    const port = nextPort;
-    nextPort = nextPort >= PORT_HIGH ? PORT_LOW : nextPort + 1;
-    if (await portFree(port)) return port;
-  }
-  throw new Error(`no free port in ${PORT_LOW}-${PORT_HIGH}`);
-}
-
 /**
  * The UAS: 200 to OPTIONS and BYE, 180 then 200 to INVITE. Over UDP it retransmits its 2xx to
  * an INVITE until the ACK comes (the UA core's job, RFC 3261 §13.3.1.4); the transaction layer
  * does the rest (absorbing retransmitted requests, resending responses).
  */
-async function startUas(
-  protocol: 'udp' | 'tcp',
-  port: number,
-): Promise<{
+async function startUas(protocol: 'udp' | 'tcp'): Promise<{
   layer: TransactionLayer;
   end: Endpoint;
   calls: { invites: number; acks: number; byes: number; options: number };
@@ -106,7 +72,7 @@ async function startUas(
     layer.close();
     await transport.close();
   });
-  const end = await transport.listen({ protocol, address: '127.0.0.1', port });
+  const end = await transport.listen({ protocol, address: '127.0.0.1', port: 0 });
   const calls = { invites: 0, acks: 0, byes: 0, options: 0 };
   const unacked = new Map<string, NodeJS.Timeout>();
   cleanups.push(() => unacked.forEach((t) => clearTimeout(t)));
@@ -237,7 +203,7 @@ for (const protocol of ['udp', 'tcp'] as const) {
   test(`SIPp OPTIONS over ${protocol.toUpperCase()}${lossy ? ' with -lost 10' : ''}`, async (t) => {
     const sipp = needTool(t, 'sipp', 'sip-tester');
     if (!sipp) return;
-    const uas = await startUas(protocol, await freePort());
+    const uas = await startUas(protocol);
     const scenario = join(workDir, 'options.xml');
     writeFileSync(scenario, OPTIONS_SCENARIO);
     const args = [...sippArgs(uas.end, await freePort(), transport), '-sf', scenario];
@@ -256,7 +222,7 @@ for (const protocol of ['udp', 'tcp'] as const) {
   test(`SIPp INVITE/ACK/BYE calls over ${protocol.toUpperCase()}${lossy ? ' with -lost 10' : ''}`, async (t) => {
     const sipp = needTool(t, 'sipp', 'sip-tester');
     if (!sipp) return;
-    const uas = await startUas(protocol, await freePort());
+    const uas = await startUas(protocol);
     const args = [...sippArgs(uas.end, await freePort(), transport), '-sn', 'uac'];
     if (lossy) args.push('-lost', '10');
     const run = await runSipp(sipp, args, `uac-${protocol}`);

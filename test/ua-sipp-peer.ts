@@ -1,44 +1,13 @@
-// Running SIPp and `trapezoid phone` as child processes for the interop tests: free ports in
-// 16000-16999, a bounded wait for exit, and a kill of exactly the processes started here.
+// Running SIPp and `trapezoid phone` as child processes for the interop tests: free ports (from
+// test/support/ports.ts), a bounded wait for exit, and a kill of exactly the processes started here.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './support/peers.ts';
 
-const PORT_LOW = 16000;
-const PORT_HIGH = 16999;
-const taken = new Set<number>();
-
-function udpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.once('error', () => resolve(false));
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-function tcpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A port in 16000-16999 free for both UDP and TCP on 127.0.0.1 (and not handed out before). */
-export async function freePort(): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1));
-    if (taken.has(port)) continue;
-    if ((await udpFree(port)) && (await tcpFree(port))) {
-      taken.add(port);
-      return port;
-    }
-  }
-  throw new Error('no free port in 16000-16999');
-}
+// Ports come from the one allocator (free on UDP and TCP on the address, from the OS).
+export { freePort } from './support/ports.ts';
 
 export interface Finished {
   code: number | null;

@@ -3,7 +3,10 @@
 // { source, frames, calls: [{ callId, from, to, fromDisplay, toDisplay, firstMethod, state,
 //   finalStatus, finalReason, hungUpBy, start, duration, messages (count), retransmissions,
 //   hosts, dtmf, rtpStreams (ssrc list), ladder? }], rtpStreams: [RtpStreamSummary],
-//   stats, warnings, parseFailures, audio?, findings? }
+//   stats, warnings, parseFailures, malformed, audio?, findings? }
+// malformed: messages the strict parser refused and the tolerant reading kept in their calls:
+// [{ frame, ts, src, dst, callId, what, reason, line, column, deviations: [{reason, line, column,
+// header?, repair}] }].
 // findings (with --security): [{ kind, severity, text, frames (the first 20), frameCount }].
 // start and stream start/end are seconds since the epoch; duration in seconds; null where a
 // value does not exist (finalStatus of an unanswered call, callId of a stream of no call).
@@ -11,8 +14,7 @@ import type { LadderCall } from '../render/model.ts';
 import type { AnalysisReport, RtpStreamSummary } from './analysis-report.ts';
 import type { AudioClip } from './audio-clips.ts';
 import type { CaptureAnalysis } from './capture-analysis.ts';
-import type { SipParseFailure } from './call-tracker.ts';
-import type { RtpStream } from './rtp-tracker.ts';
+import type { MalformedSip, SipParseFailure } from './call-tracker.ts';
 import type { SecurityFinding } from './security-findings.ts';
 import type { SipStatistics } from './sip-statistics.ts';
 
@@ -46,6 +48,8 @@ export interface AnalysisJson {
   stats: SipStatistics;
   warnings: string[];
   parseFailures: SipParseFailure[];
+  /** Messages the strict parser refused, kept by the tolerant reading (with every deviation). */
+  malformed: MalformedSip[];
   audio?: Array<{
     id: string;
     kind: string;
@@ -62,21 +66,7 @@ export function analysisJson(
   report: AnalysisReport,
   options: { ladders?: ReadonlySet<string>; audio?: AudioClip[]; audioDir?: string } = {},
 ): AnalysisJson {
-  const streamsOf = new Map<string, RtpStream[]>();
-  for (const stream of analysis.rtp.streams) {
-    if (stream.callId === null) continue;
-    const list = streamsOf.get(stream.callId);
-    if (list) list.push(stream);
-    else streamsOf.set(stream.callId, [stream]);
-  }
   const calls = report.calls.map((c): CallJson => {
-    const record = analysis.calls.calls.get(c.callId);
-    const digits: Array<{ ts: number; digit: string }> = [];
-    for (const m of record?.messages ?? []) if (m.dtmf) digits.push({ ts: m.ts, digit: m.dtmf });
-    for (const stream of streamsOf.get(c.callId) ?? []) {
-      for (const d of analysis.dtmf.digits(stream)) digits.push(d);
-    }
-    digits.sort((a, b) => a.ts - b.ts);
     const out: CallJson = {
       callId: c.callId,
       from: c.from,
@@ -93,7 +83,7 @@ export function analysisJson(
       messages: c.messages.length,
       retransmissions: c.messages.filter((m) => m.retransmission).length,
       hosts: c.hosts.map((h) => h.id),
-      dtmf: digits.map((d) => d.digit).join(''),
+      dtmf: c.dtmf ?? '',
       rtpStreams: c.rtp.map((s) => s.ssrc),
     };
     if (options.ladders?.has(c.callId)) out.ladder = c;
@@ -107,6 +97,7 @@ export function analysisJson(
     stats: report.stats,
     warnings: report.warnings,
     parseFailures: report.parseFailures,
+    malformed: report.malformed,
   };
   if (analysis.security) json.findings = report.findings;
   if (options.audio) {

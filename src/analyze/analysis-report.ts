@@ -4,11 +4,12 @@ import { estimateMos } from '../media/index.ts';
 import type { LadderCall, LadderRtpStream, Report } from '../render/model.ts';
 import type { CaptureAnalysis } from './capture-analysis.ts';
 import { ladderCall } from './call-summary.ts';
-import type { SipParseFailure } from './call-tracker.ts';
+import type { CallRecord, MalformedSip, SipParseFailure } from './call-tracker.ts';
 import { matchesFilter } from './call-filter.ts';
 import type { FilterTerm } from './call-filter.ts';
 import type { RtpStream } from './rtp-tracker.ts';
 import type { SecurityFinding } from './security-findings.ts';
+import { SipStatisticsCounter } from './sip-statistics.ts';
 import type { SipStatistics } from './sip-statistics.ts';
 
 /** A stream as reports list it: the ladder's stream plus what a script wants. */
@@ -33,6 +34,8 @@ export interface AnalysisReport extends Report {
   stats: SipStatistics;
   warnings: string[];
   parseFailures: SipParseFailure[];
+  /** Messages the strict parser refused and the tolerant reading kept (of the shown calls). */
+  malformed: MalformedSip[];
   frames: number;
   /** Security findings, most serious first (empty unless the analysis looked for them). */
   findings: SecurityFinding[];
@@ -46,7 +49,12 @@ export interface ReportOptions {
   hideOptions?: boolean;
 }
 
-/** Builds the report of an analysis; filters apply to calls and to the streams of those calls. */
+/**
+ * Builds the report of an analysis. A filter applies to the calls, to the RTP streams (those of
+ * the shown calls only) and to the SIP statistics (the messages of the shown calls; `parseErrors`
+ * stays the capture's count, as an unreadable message belongs to no call). Hiding OPTIONS only
+ * hides calls.
+ */
 export function buildReport(
   analysis: CaptureAnalysis,
   options: ReportOptions = {},
@@ -62,22 +70,31 @@ export function buildReport(
     else byCall.set(summary.callId, [summary]);
   }
 
+  const filter = options.filter && options.filter.length > 0 ? options.filter : undefined;
   const calls: LadderCall[] = [];
+  const shownRecords: CallRecord[] = [];
   for (const record of analysis.calls.calls.values()) {
     if (options.hideOptions && record.firstMethod === 'OPTIONS') continue;
     const call = ladderCall(record);
     call.rtp = byCall.get(record.callId) ?? [];
-    if (options.filter && options.filter.length > 0 && !matchesFilter(call, options.filter))
-      continue;
+    const digits = callDigits(analysis, record, call.rtp);
+    if (digits) call.dtmf = digits;
+    if (filter && !matchesFilter(call, filter)) continue;
     calls.push(call);
+    shownRecords.push(record);
   }
   calls.sort((a, b) => a.start - b.start);
 
-  const filtering = Boolean(options.filter?.length) || Boolean(options.hideOptions);
   const shownCalls = new Set(calls.map((c) => c.callId));
-  const rtpStreams = [...summaries.values()].filter(
-    (s) => !filtering || s.callId === null || shownCalls.has(s.callId),
+  // A filter selects calls: streams of no call do not match it. Hiding OPTIONS keeps them.
+  const rtpStreams = [...summaries.values()].filter((s) =>
+    filter
+      ? s.callId !== null && shownCalls.has(s.callId)
+      : !options.hideOptions || s.callId === null || shownCalls.has(s.callId),
   );
+  const malformed = filter
+    ? analysis.calls.malformed.filter((m) => shownCalls.has(m.callId))
+    : analysis.calls.malformed;
 
   const warnings = [...analysis.warnings];
   for (const f of analysis.calls.parseFailures) {
@@ -86,18 +103,59 @@ export function buildReport(
       `frame ${f.frame ?? '?'}: unparseable SIP ${f.src} -> ${f.dst}: ${f.reason}${where}`,
     );
   }
+  for (const m of malformed) {
+    const more = m.deviations.length > 1 ? ` (+${m.deviations.length - 1} more)` : '';
+    warnings.push(
+      `frame ${m.frame ?? '?'}: malformed SIP ${m.what} ${m.src} -> ${m.dst}, read tolerantly: ${m.reason} (line ${m.line}, column ${m.column})${more}`,
+    );
+  }
 
   return {
     title: options.title ?? 'SIP capture analysis',
     ...(options.source ? { source: options.source } : {}),
     calls,
     rtpStreams,
-    stats: analysis.calls.statistics.snapshot(),
+    stats: filter
+      ? statisticsOf(shownRecords, analysis.calls.statistics.parseErrors)
+      : analysis.calls.statistics.snapshot(),
     findings: analysis.security?.findings() ?? [],
     warnings,
     parseFailures: analysis.calls.parseFailures,
+    malformed,
     frames: analysis.frames,
   };
+}
+
+/** The SIP statistics of some calls' messages (what a filter shows). */
+function statisticsOf(records: CallRecord[], parseErrors: number): SipStatistics {
+  const counter = new SipStatisticsCounter();
+  for (const r of records) {
+    for (const m of r.messages) {
+      if (m.kind === 'request') counter.countRequest(m.method, m.retransmission);
+      else counter.countResponse(m.status!, m.retransmission);
+      if (m.malformed !== undefined) counter.malformed++;
+    }
+  }
+  counter.parseErrors = parseErrors;
+  return counter.snapshot();
+}
+
+/** The call's DTMF: SIP INFO digits and its streams' RFC 4733 digits, in time order. */
+export function callDigits(
+  analysis: CaptureAnalysis,
+  record: CallRecord,
+  streams: readonly { ssrc: string; src: string; dst: string }[],
+): string {
+  const digits: Array<{ ts: number; digit: string }> = [];
+  for (const m of record.messages) if (m.dtmf) digits.push({ ts: m.ts, digit: m.dtmf });
+  if (streams.length > 0) {
+    for (const s of analysis.rtp.streams) {
+      if (s.callId !== record.callId) continue;
+      for (const d of analysis.dtmf.digits(s)) digits.push(d);
+    }
+  }
+  digits.sort((a, b) => a.ts - b.ts);
+  return digits.map((d) => d.digit).join('');
 }
 
 /** '0x' + 8 lower-case hex digits. */
@@ -142,7 +200,10 @@ function streamSummary(s: RtpStream, analysis: CaptureAnalysis): RtpStreamSummar
     });
     if (Number.isFinite(mos)) summary.mos = Math.round(mos * 100) / 100;
   }
-  if (digits.length > 0) summary.dtmf = digits.join('');
+  if (digits.length > 0) {
+    summary.dtmf = digits.join('');
+    summary.dtmfEvents = analysis.dtmf.digits(s).map((d) => ({ ts: d.ts, digit: d.digit }));
+  }
   return summary;
 }
 

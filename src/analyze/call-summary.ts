@@ -150,5 +150,7 @@ function ladderMessage(m: SipMessageRecord, index: number, start: number): Ladde
   if (m.status !== undefined) out.status = m.status;
   if (m.sdp) out.sdp = m.sdp;
   if (m.retransmission) out.retransmission = true;
+  if (m.malformed !== undefined) out.malformed = m.malformed;
+  if (m.dtmf) out.dtmf = m.dtmf;
   return out;
 }

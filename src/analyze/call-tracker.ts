@@ -2,8 +2,14 @@
 // the transactions that set it up, carries the same Call-ID). Each message is parsed once by the
 // SIP layer; only a compact record of it is kept (the fields a call list and a ladder need, and the
 // raw bytes when asked for), so memory follows the number of SIP messages, not of packets.
-import { parseMessage, SipParseError, SipRequest, SipResponse } from '../sip/index.ts';
-import type { SipMessage } from '../sip/index.ts';
+import {
+  parseMessage,
+  parseTolerant,
+  SipParseError,
+  SipRequest,
+  SipResponse,
+} from '../sip/index.ts';
+import type { SipDeviation, SipMessage, TolerantReading } from '../sip/index.ts';
 import { formatEndpoint } from './endpoint.ts';
 import { dtmfFromInfo } from './info-dtmf.ts';
 import { readSessionMedia } from './session-media.ts';
@@ -51,6 +57,11 @@ export interface SipMessageRecord {
   /** Digit of a SIP INFO DTMF body. */
   dtmf?: string;
   retransmission: boolean;
+  /**
+   * Set when the strict parser refused the message and it was read tolerantly: the strict
+   * parser's reason.
+   */
+  malformed?: string;
   /** The message bytes, kept only when the tracker was asked to keep them. */
   raw?: Buffer;
 }
@@ -93,6 +104,23 @@ export interface SipParseFailure {
   column?: number;
 }
 
+/** A message the strict parser refused and the tolerant reading kept (in its call). */
+export interface MalformedSip {
+  frame?: number;
+  ts: number;
+  src: string;
+  dst: string;
+  callId: string;
+  /** 'INVITE', '200 OK' ... */
+  what: string;
+  /** The strict parser's reason, with its line and column in the message. */
+  reason: string;
+  line: number;
+  column: number;
+  /** Every deviation the tolerant reading met, and what it did about it. */
+  deviations: SipDeviation[];
+}
+
 export interface CallTrackerOptions {
   /** Keep each message's bytes (for ladders and reports). Default true. */
   keepRaw?: boolean;
@@ -104,6 +132,8 @@ export class CallTracker {
   readonly calls = new Map<string, CallRecord>();
   readonly statistics = new SipStatisticsCounter();
   readonly parseFailures: SipParseFailure[] = [];
+  /** Messages kept by the tolerant reading (the first MAX_FAILURES_KEPT; all are counted). */
+  readonly malformed: MalformedSip[] = [];
   /** Endpoints ('ip:port') that carried SIP: never taken for RTP by the heuristics. */
   readonly signallingEndpoints = new Set<string>();
   private readonly keepRaw: boolean;
@@ -116,25 +146,63 @@ export class CallTracker {
 
   /**
    * Parses one SIP message (bytes are not kept unless keepRaw) and files it under its call.
-   * Returns false (and records why) when the SIP layer refuses the message.
+   * A message the strict parser refuses is read tolerantly (sip/tolerant-parser.ts): kept in its
+   * call with its deviation. Returns false (and records why) when not even that can read it.
    */
   ingest(bytes: Uint8Array, origin: MessageOrigin): boolean {
     const buf = Buffer.isBuffer(bytes)
       ? bytes
       : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let record: SipMessageRecord;
     let msg: SipMessage;
+    let callId: string;
     try {
       msg = parseMessage(buf);
+      callId = msg.callId;
+      record = this.read(msg, origin);
     } catch (err) {
-      this.recordFailure(origin, err);
-      return false;
+      // The tolerant path: only for messages the strict parser (or its getters) refuse.
+      return this.ingestTolerant(buf, origin, err);
     }
+    this.file(msg, record, buf, callId);
+    return true;
+  }
+
+  private ingestTolerant(buf: Buffer, origin: MessageOrigin, strictError: unknown): boolean {
+    let reading: TolerantReading;
+    let record: SipMessageRecord;
     try {
-      this.file(msg, buf, origin);
-    } catch (err) {
-      this.recordFailure(origin, err);
+      reading = parseTolerant(buf, strictError);
+      record = this.read(reading.message, origin);
+    } catch {
+      this.recordFailure(origin, strictError);
       return false;
     }
+    const first = reading.deviations[0];
+    const reason = first?.reason ?? errorText(strictError);
+    record.malformed = reason;
+    if (record.kind === 'request' && reading.requestUri !== undefined) {
+      record.requestUri = reading.requestUri;
+    }
+    this.statistics.malformed++;
+    if (this.malformed.length < MAX_FAILURES_KEPT) {
+      this.malformed.push({
+        frame: origin.frame,
+        ts: origin.ts,
+        src: record.from,
+        dst: record.to,
+        callId: reading.callId,
+        what:
+          record.kind === 'request'
+            ? record.method
+            : `${record.status} ${record.reason ?? ''}`.trim(),
+        reason,
+        line: first?.line ?? 1,
+        column: first?.column ?? 1,
+        deviations: reading.deviations,
+      });
+    }
+    this.file(reading.message, record, buf, reading.callId);
     return true;
   }
 
@@ -156,12 +224,10 @@ export class CallTracker {
     this.parseFailures.push(failure);
   }
 
-  private file(msg: SipMessage, buf: Buffer, origin: MessageOrigin): void {
+  /** The compact record of a message: every header it needs is read here (and may throw). */
+  private read(msg: SipMessage, origin: MessageOrigin): SipMessageRecord {
     const from = formatEndpoint(origin.src, origin.srcPort);
     const to = formatEndpoint(origin.dst, origin.dstPort);
-    this.signallingEndpoints.add(from);
-    this.signallingEndpoints.add(to);
-    const callId = msg.callId;
     const cseq = msg.cseq;
     const isRequest = msg instanceof SipRequest;
     const record: SipMessageRecord = {
@@ -188,7 +254,17 @@ export class CallTracker {
       record.reason = msg.reason;
       record.agent = msg.server ?? msg.userAgent;
     }
+    // From and To are read now so that filing cannot fail half way.
+    void msg.from.uri;
+    void msg.to.uri;
+    return record;
+  }
 
+  /** Files a record under its call: retransmission, statistics, SDP, DTMF. */
+  private file(msg: SipMessage, record: SipMessageRecord, buf: Buffer, callId: string): void {
+    this.signallingEndpoints.add(record.from);
+    this.signallingEndpoints.add(record.to);
+    const isRequest = record.kind === 'request';
     let call = this.calls.get(callId);
     if (!call) {
       call = {
@@ -209,6 +285,21 @@ export class CallTracker {
     if (isRequest) this.statistics.countRequest(record.method, record.retransmission);
     else this.statistics.countResponse(record.status!, record.retransmission);
 
+    try {
+      this.readBody(msg, call, record, isRequest);
+    } catch {
+      // A body part that does not parse (multipart): the message is kept without its media.
+    }
+    if (this.keepRaw) record.raw = Buffer.from(buf);
+    call.messages.push(record);
+  }
+
+  private readBody(
+    msg: SipMessage,
+    call: CallRecord,
+    record: SipMessageRecord,
+    isRequest: boolean,
+  ): void {
     // Without a Content-Type only an INFO body can mean something (DTMF): skip the others.
     const body = record.method === 'INFO' || msg.has('Content-Type') ? msg.body : EMPTY_BODY;
     if (body.length > 0) {
@@ -227,8 +318,6 @@ export class CallTracker {
         record.dtmf = dtmfFromInfo(type, body.toString('utf8'));
       }
     }
-    if (this.keepRaw) record.raw = Buffer.from(buf);
-    call.messages.push(record);
   }
 
   private readSdp(call: CallRecord, record: SipMessageRecord, body: Buffer): void {
@@ -275,6 +364,10 @@ function repeatsEarlier(earlier: readonly SipMessageRecord[], r: SipMessageRecor
 
 function addressOfRecord(user: string | undefined, host: string): string {
   return user ? `${user}@${host}` : host;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? errorReason(err) : String(err);
 }
 
 function errorReason(err: Error): string {

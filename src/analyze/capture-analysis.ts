@@ -73,6 +73,9 @@ export class CaptureAnalysis {
       signallingEndpoints: this.calls.signallingEndpoints,
       onPacket: (stream, pt, payload, timestamp, arrival, marker) =>
         this.dtmf.packet(stream, pt, payload, timestamp, arrival, marker),
+      // The packets a heuristic stream counts from before it proved itself are RTP in the clear
+      // too (the cleartext finding counts every packet of every stream).
+      onHeuristicStream: (stream, frames) => this.security?.rtpCandidates(frames, stream),
     });
     this.decoder = new PacketDecoder({
       // RTP of open streams without a Packet object or address text (the security findings

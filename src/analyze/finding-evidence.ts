@@ -14,6 +14,7 @@ export type FindingKind =
   | 'rtp-injection'
   | 'rtp-replay'
   | 'srtp-keys-exposed'
+  | 'malformed'
   | 'cleartext';
 
 export type FindingSeverity = Finding['severity'];

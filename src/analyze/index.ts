@@ -28,3 +28,6 @@ export { renderFindingsText } from './findings-text.ts';
 export { looksLikeSip } from './sip-sniff.ts';
 export type { SipStatistics } from './sip-statistics.ts';
 export { dtmfFromInfo } from './info-dtmf.ts';
+export { selectCallById, defaultCall } from './call-select.ts';
+export type { CallSelection } from './call-select.ts';
+export type { MalformedSip } from './call-tracker.ts';

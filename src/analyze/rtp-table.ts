@@ -1,5 +1,7 @@
 // RTP streams as a text table, with the columns of `tshark -z rtp,streams` plus codec, MOS and
-// DTMF.
+// DTMF. Lost counts the packets that never came (tshark's Lost plus the duplicates it subtracts,
+// never negative); Dup shows the duplicates.
+import { missingPackets } from '../render/model.ts';
 import type { RtpStreamSummary } from './analysis-report.ts';
 
 interface Column {
@@ -15,9 +17,14 @@ const COLUMNS: Column[] = [
   { title: 'Codec', right: false, cell: (s) => s.codec },
   { title: 'Pkts', right: true, cell: (s) => String(s.packets) },
   {
+    // Packets that never came: tshark's Lost goes negative with duplicates (JSON `lost`).
     title: 'Lost',
     right: true,
-    cell: (s) => `${s.lost} (${s.lostPercent.toFixed(1)}%)`,
+    cell: (s) => {
+      const missing = missingPackets(s);
+      const expected = s.packets - s.duplicates + missing;
+      return `${missing} (${(expected > 0 ? (100 * missing) / expected : 0).toFixed(1)}%)`;
+    },
   },
   { title: 'Dup', right: true, cell: (s) => String(s.duplicates) },
   { title: 'OOO', right: true, cell: (s) => String(s.outOfOrder) },

@@ -19,6 +19,7 @@ import type { RtpStreamStatsSnapshot } from '../media/index.ts';
 import { formatEndpoint } from './endpoint.ts';
 import type { MediaEndpoint, PayloadFormat } from './session-media.ts';
 import { staticPayloadFormat } from './session-media.ts';
+import { VoiceJitter } from './voice-jitter.ts';
 
 //  0                   1                   2                   3
 //  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -77,7 +78,22 @@ export interface KeptRtpPacket {
   payload: Buffer;
 }
 
-type PayloadKind = 'g711' | 'event' | 'other';
+/** 'probe': a dynamic payload type no SDP names, which may turn out to be telephone-event. */
+type PayloadKind = 'g711' | 'event' | 'other' | 'probe';
+
+/** The first dynamic payload type (RFC 3551 §6). */
+const DYNAMIC_PT_FIRST = 96;
+/**
+ * An RFC 4733 event payload (§2.3): event (8 bits), E, R, volume (6 bits), duration (16 bits):
+ * 4 bytes. A dynamic payload type with no SDP is taken for telephone-event, as Wireshark takes
+ * payload type 101 by its preference, once EVENT_PROBE_PACKETS packets in a row have this shape
+ * with a DTMF or flash event (0-16, RFC 4733 §3.2), R = 0, and one timestamp per event.
+ */
+const EVENT_PAYLOAD_LENGTH = 4;
+const EVENT_MAX_DTMF = 16;
+const EVENT_RESERVED_BIT = 0x40;
+const EVENT_PROBE_PACKETS = 2;
+const TELEPHONE_EVENT: PayloadFormat = { name: 'telephone-event', clockRate: 8000 };
 
 interface EndpointEntry {
   callId: string;
@@ -105,6 +121,18 @@ export class RtpStream {
   private lastKindPt = -1;
   private lastKind: PayloadKind = 'other';
   private frozen: RtpStreamStatsSnapshot | undefined;
+  /** Payload types recognised from the packets (telephone-event without SDP). */
+  private learned: Map<number, PayloadFormat> | undefined;
+  /** Probe of a dynamic payload type: matching packets so far and the event's timestamp. */
+  private probeMatches = 0;
+  private probeTimestamp = 0;
+  /** Jitter of the voice packets alone, from the first telephone-event packet on. */
+  private voice: VoiceJitter | undefined;
+  private firstTimestamp = 0;
+  private lastTimestamp = 0;
+  private lastArrival = 0;
+  private lastPt = -1;
+  private voicePackets = 0;
   /**
    * The addresses as 32-bit words (UdpView.srcWord), to recognise the stream's packets without
    * building address text; `byWords` is false when an address is not IP text (then only the
@@ -174,7 +202,11 @@ export class RtpStream {
   }
 
   formatOf(payloadType: number): PayloadFormat | undefined {
-    return this.formats.get(payloadType) ?? staticPayloadFormat(payloadType);
+    return (
+      this.formats.get(payloadType) ??
+      this.learned?.get(payloadType) ??
+      staticPayloadFormat(payloadType)
+    );
   }
 
   /** True when the datagram in the view is from this stream's source to its destination. */
@@ -198,7 +230,13 @@ export class RtpStream {
     let kind = this.kinds.get(payloadType);
     if (kind === undefined) {
       const format = this.formatOf(payloadType);
-      kind = isG711(format) ? 'g711' : isTelephoneEvent(format) ? 'event' : 'other';
+      kind = isG711(format)
+        ? 'g711'
+        : isTelephoneEvent(format)
+          ? 'event'
+          : format === undefined && payloadType >= DYNAMIC_PT_FIRST
+            ? 'probe'
+            : 'other';
       this.kinds.set(payloadType, kind);
     }
     this.lastKindPt = payloadType;
@@ -216,19 +254,90 @@ export class RtpStream {
     return this.stats ? this.stats.lastArrivalSeconds : this.frozen!.lastArrival;
   }
 
-  add(seq: number, timestamp: number, arrival: number, pt: number, marker: boolean): void {
+  add(
+    seq: number,
+    timestamp: number,
+    arrival: number,
+    pt: number,
+    marker: boolean,
+    event = false,
+  ): void {
     this.stats?.update(seq, timestamp, arrival, pt, marker);
+    if (event) {
+      this.voice ??= this.voiceJitter();
+      return;
+    }
+    if (this.voice) {
+      this.voice.add(timestamp, arrival, pt, marker);
+      return;
+    }
+    // Until the first event, the stream's counters are the voice figures; keep what it takes
+    // to carry on from them.
+    if (this.voicePackets++ === 0) this.firstTimestamp = timestamp;
+    this.lastTimestamp = timestamp;
+    this.lastArrival = arrival;
+    this.lastPt = pt;
+  }
+
+  private voiceJitter(): VoiceJitter {
+    const clock = this.formatOf(this.firstPayloadType)?.clockRate || 8000;
+    if (this.voicePackets === 0 || !this.stats) return new VoiceJitter(clock);
+    const snap = this.stats.snapshot();
+    return new VoiceJitter(clock, {
+      packets: this.voicePackets,
+      firstTimestamp: this.firstTimestamp,
+      firstArrival: snap.firstArrival,
+      lastArrival: this.lastArrival,
+      lastTimestamp: this.lastTimestamp,
+      lastPayloadType: this.lastPt,
+      jitterMs: snap.jitterMs,
+      maxJitterMs: snap.maxJitterMs,
+      meanJitterMs: snap.meanJitterMs,
+    });
+  }
+
+  /**
+   * Looks at a packet of a dynamic payload type no SDP names: after EVENT_PROBE_PACKETS packets
+   * in a row shaped like RFC 4733 events, the type is telephone-event for this stream; any
+   * other packet makes it 'other' for good. Returns the kind to count this packet as.
+   */
+  probe(pt: number, payload: Buffer, timestamp: number): PayloadKind {
+    const shaped =
+      payload.length === EVENT_PAYLOAD_LENGTH &&
+      payload[0] <= EVENT_MAX_DTMF &&
+      (payload[1] & EVENT_RESERVED_BIT) === 0;
+    if (!shaped) {
+      this.kinds.set(pt, 'other');
+      this.lastKindPt = -1;
+      return 'other';
+    }
+    // The packets of one event share its timestamp; a new event starts a new count.
+    this.probeMatches =
+      this.probeMatches > 0 && timestamp === this.probeTimestamp ? this.probeMatches + 1 : 1;
+    this.probeTimestamp = timestamp;
+    if (this.probeMatches < EVENT_PROBE_PACKETS) return 'probe';
+    (this.learned ??= new Map()).set(pt, TELEPHONE_EVENT);
+    this.kinds.set(pt, 'event');
+    this.lastKindPt = -1;
+    return 'event';
   }
 
   /** Freezes the numbers and lets the counters go. */
   close(): void {
     if (!this.stats) return;
-    this.frozen = this.stats.snapshot();
+    this.frozen = this.snapshot();
     this.stats = undefined;
   }
 
+  /** The counters (tshark's numbers), with the voice-only jitter when events were seen. */
   snapshot(): RtpStreamStatsSnapshot {
-    return this.frozen ?? this.stats!.snapshot();
+    const snap = this.frozen ?? this.stats!.snapshot();
+    if (this.voice && !this.frozen) {
+      snap.maxJitterMs = this.voice.maxJitterMs;
+      snap.meanJitterMs = this.voice.meanJitterMs;
+      snap.jitterMs = this.voice.jitterMs;
+    }
+    return snap;
   }
 }
 
@@ -264,6 +373,12 @@ export interface RtpTrackerOptions {
     arrival: number,
     marker: boolean,
   ) => void;
+  /**
+   * Called when a heuristic flow proves itself and becomes a stream, with the frames of the
+   * candidate packets counted in it before the one that proved it (which `handle` returns true
+   * for): they are RTP too.
+   */
+  onHeuristicStream?: (stream: RtpStream, earlierFrames: number[]) => void;
 }
 
 export class RtpTracker {
@@ -284,6 +399,7 @@ export class RtpTracker {
   private readonly keepAudio: boolean;
   private readonly signalling: ReadonlySet<string>;
   private readonly onPacket: RtpTrackerOptions['onPacket'];
+  private readonly onHeuristicStream: RtpTrackerOptions['onHeuristicStream'];
   private lastSweep = 0;
   /** RTCP packets seen on media endpoints (not counted as streams). */
   rtcpPackets = 0;
@@ -292,6 +408,7 @@ export class RtpTracker {
     this.keepAudio = options.keepAudio ?? false;
     this.signalling = options.signallingEndpoints ?? new Set();
     this.onPacket = options.onPacket;
+    this.onHeuristicStream = options.onHeuristicStream;
   }
 
   /** Registers an SDP endpoint: from now on RTP to or from it belongs to this call. */
@@ -437,8 +554,9 @@ export class RtpTracker {
     const seq = (b[at + SEQUENCE_OFFSET] << 8) | b[at + SEQUENCE_OFFSET + 1];
     const timestamp = b.readUInt32BE(at + TIMESTAMP_OFFSET);
     const marker = (b[at + 1] & MARKER_BIT) !== 0;
-    stream.add(seq, timestamp, arrival, pt, marker);
-    const kind = stream.kindOf(pt);
+    let kind = stream.kindOf(pt);
+    if (kind === 'probe') kind = stream.probe(pt, payloadOf(b.subarray(at, end)), timestamp);
+    stream.add(seq, timestamp, arrival, pt, marker, kind === 'event' || kind === 'probe');
     if (kind === 'g711') {
       if (stream.kept) {
         const payload = Buffer.from(payloadOf(b.subarray(at, end)));
@@ -518,6 +636,11 @@ export class RtpTracker {
       new Map(),
       first.pt,
     );
+    if (this.onHeuristicStream) {
+      const earlier: number[] = [];
+      for (const c of candidate.packets) if (c.frame !== p.frame) earlier.push(c.frame);
+      this.onHeuristicStream(stream, earlier);
+    }
     for (const c of candidate.packets) {
       stream.add(c.seq, c.timestamp, c.arrival, c.pt, c.marker);
       if (stream.kept && c.payload && isG711(stream.formatOf(c.pt))) {

@@ -7,7 +7,8 @@
 // reads was readable by anyone on the path. RTP is cleartext unless its SDP offered a secure
 // profile (RTP/SAVP, RTP/SAVPF, UDP/TLS/RTP/SAVP: SRTP) for that endpoint. SIP unwrapped from HEP
 // was cleartext only on the mirror link, not necessarily on the wire: it is not counted.
-import { parseMessage } from '../sip/index.ts';
+import { parseMessage, parseTolerant, SipRequest } from '../sip/index.ts';
+import type { SipMessage } from '../sip/index.ts';
 import type { MessageOrigin } from './call-tracker.ts';
 import { canonicalIp } from './finding-address.ts';
 import { compareFindings, Evidence, plural } from './finding-evidence.ts';
@@ -25,6 +26,11 @@ const MAX_SECURE_ENDPOINTS = 10_000;
 /** The media port at which SDP's profile field says SRTP. */
 const SECURE_PROFILE = /\bSAVPF?\b/;
 
+function firstLine(bytes: Buffer): string {
+  const lf = bytes.indexOf(0x0a);
+  return bytes.toString('latin1', 0, lf < 0 ? Math.min(bytes.length, 200) : lf);
+}
+
 export class SecurityFindings {
   private readonly sipFindings = new SipFindings();
   private readonly rtpFindings = new RtpFindings();
@@ -35,13 +41,30 @@ export class SecurityFindings {
   /** SIP messages parsed but with a header too broken to judge. */
   skipped = 0;
 
-  /** One SIP message as the analysis read it (bytes are parsed again; nothing is kept). */
+  /**
+   * One SIP message as the analysis read it (bytes are parsed again; nothing is kept). A message
+   * the strict parser refuses is a `malformed` finding's evidence and, read tolerantly, goes on
+   * to the other findings like any message (a spoofed INVITE with a broken Request-URI is still
+   * a spoofed INVITE).
+   */
   sip(bytes: Buffer, origin: MessageOrigin): void {
-    let msg;
+    let msg: SipMessage;
     try {
       msg = parseMessage(bytes);
-    } catch {
-      return; // the call tracker reports unparseable messages
+    } catch (strictError) {
+      let read: SipMessage | undefined;
+      let reason = strictError instanceof Error ? strictError.message : String(strictError);
+      try {
+        const reading = parseTolerant(bytes, strictError);
+        read = reading.message;
+        reason = reading.deviations[0]?.reason ?? reason;
+      } catch {
+        read = undefined;
+      }
+      const request = read ? read instanceof SipRequest : !/^\s*SIP\//i.test(firstLine(bytes));
+      this.sipFindings.malformed(origin, reason, request);
+      if (!read) return;
+      msg = read;
     }
     if (CLEARTEXT_TRANSPORTS.has(origin.transport)) {
       this.clearSip.add(origin.frame);
@@ -57,16 +80,27 @@ export class SecurityFindings {
     }
   }
 
+  /**
+   * RTP packets a stream counted before the tracker knew it was RTP (the packets of a heuristic
+   * candidate flow, counted once the flow proved itself): cleartext media like any other.
+   */
+  rtpCandidates(frames: readonly number[], p: Omit<UdpPacket, 'frame' | 'ts' | 'payload'>): void {
+    if (!this.isSecure(p)) for (const frame of frames) this.clearRtp.add(frame);
+  }
+
   /** One packet the RTP tracker took as RTP or RTCP. */
   rtp(p: UdpPacket): void {
     this.rtpFindings.packet(p);
-    if (
-      this.secureEndpoints.size === 0 ||
-      (!this.secureEndpoints.has(`${p.dst}|${p.dstPort}`) &&
-        !this.secureEndpoints.has(`${p.src}|${p.srcPort}`))
-    ) {
-      this.clearRtp.add(p.frame);
-    }
+    if (!this.isSecure(p)) this.clearRtp.add(p.frame);
+  }
+
+  /** Media to or from an endpoint whose SDP offered SRTP. */
+  private isSecure(p: Omit<UdpPacket, 'frame' | 'ts' | 'payload'>): boolean {
+    return (
+      this.secureEndpoints.size > 0 &&
+      (this.secureEndpoints.has(`${p.dst}|${p.dstPort}`) ||
+        this.secureEndpoints.has(`${p.src}|${p.srcPort}`))
+    );
   }
 
   /** Endpoints whose m= line has a secure profile (SRTP). */

@@ -12,6 +12,9 @@
 //                        host) is an IP literal that is not the packet's source, in the same scope
 //                        (private vs public differences are NAT, not spoofing).
 //   srtp-keys-exposed    SDES keys (a=crypto, RFC 4568) in SDP carried by cleartext signalling.
+//   malformed            requests that break the SIP grammar (a strict server answers them 400):
+//                        fuzzing, parser probes, scanners, or a broken client. Read tolerantly,
+//                        they also go through every check above.
 import type { SipMessage } from '../sip/index.ts';
 import { SipRequest, SipResponse } from '../sip/index.ts';
 import type { MessageOrigin } from './call-tracker.ts';
@@ -63,6 +66,8 @@ const MAX_USERS_PER_SOURCE = 1_000;
 const MAX_PENDING = 20_000;
 const MAX_BINDINGS = 20_000;
 const MAX_SPOOF_PAIRS = 1_000;
+/** Distinct reasons quoted per source of malformed requests. */
+const MAX_MALFORMED_REASONS = 3;
 /** Names kept to quote in a sentence. */
 const MAX_NAMES_QUOTED = 5;
 
@@ -123,6 +128,28 @@ export class SipFindings {
   private readonly hijacks: Hijack[] = [];
   private readonly spoofs = new BoundedMap<string, Spoof>(MAX_SPOOF_PAIRS);
   private readonly exposedKeys = new Evidence();
+  private readonly malformedBySource = new BoundedMap<
+    string,
+    { evidence: Evidence; reasons: string[]; responses: number }
+  >(MAX_SOURCES);
+
+  /** A message the strict parser refused (requests make the finding; responses are counted). */
+  malformed(origin: MessageOrigin, reason: string, request: boolean): void {
+    const ip = canonicalIp(origin.src) ?? origin.src;
+    let m = this.malformedBySource.touch(ip);
+    if (!m) {
+      m = { evidence: new Evidence(), reasons: [], responses: 0 };
+      this.malformedBySource.set(ip, m);
+    }
+    if (!request) {
+      m.responses++;
+      return;
+    }
+    m.evidence.add(origin.frame);
+    if (m.reasons.length < MAX_MALFORMED_REASONS && !m.reasons.includes(reason)) {
+      m.reasons.push(reason);
+    }
+  }
 
   message(msg: SipMessage, origin: MessageOrigin): void {
     const sourceIp = canonicalIp(origin.src) ?? origin.src;
@@ -361,6 +388,18 @@ export class SipFindings {
         text: `${plural(sp.evidence.count, 'request')} from ${sp.sourceIp} claim to come from ${sp.claimed} (${[...sp.fields].join(', ')}): a forged origin, or a host sending from another address than it announces.`,
         frames: sp.evidence.sorted(),
         frameCount: sp.evidence.count,
+      });
+    }
+    for (const [ip, m] of this.malformedBySource.entries()) {
+      if (m.evidence.count === 0) continue;
+      out.push({
+        kind: 'malformed',
+        severity: 'low',
+        text:
+          `${ip} sent ${plural(m.evidence.count, 'malformed SIP request')} (${m.reasons.map((r) => `"${r}"`).join('; ')}${m.reasons.length >= MAX_MALFORMED_REASONS ? '; ...' : ''}): ` +
+          'a strict server answers 400; fuzzing, a parser probe, a scanner or a broken client. The analysis read them tolerantly and checked them like any request.',
+        frames: m.evidence.sorted(),
+        frameCount: m.evidence.count,
       });
     }
     if (this.exposedKeys.count > 0) {

@@ -2,8 +2,12 @@
 // RFC 3261 §7.1/§7.2: a request starts with `Method SP Request-URI SP SIP-Version CRLF`, a response
 // with `SIP-Version SP Status-Code SP Reason-Phrase CRLF`. Methods are tokens; every method in use
 // is upper case letters, so "an upper case token then a space" is what a request looks like.
+// The version is matched without regard to case and number ('sip/2.0', 'SIP/2', 'SIP/3.0'):
+// such messages break the grammar, and the analyzer reads them tolerantly rather than lose them.
 
-const SIP_VERSION_PREFIX = Buffer.from('SIP/2.0 ');
+const CASE_BIT = 0x20;
+const CHAR_0 = 0x30;
+const CHAR_9 = 0x39;
 const MAX_METHOD_LENGTH = 32;
 const MIN_REQUEST_LENGTH = 'ACK x SIP/2.0'.length;
 const CHAR_A = 0x41;
@@ -15,13 +19,13 @@ const CHAR_DASH = 0x2d;
 export function looksLikeSip(buf: Uint8Array): boolean {
   if (buf.length < MIN_REQUEST_LENGTH) return false;
   const first = buf[0];
-  if (first < CHAR_A || first > CHAR_Z) return false;
-  if (first === 0x53 /* S */ && buf[1] === 0x49 && buf[2] === 0x50 && buf[3] === 0x2f) {
-    for (let i = 4; i < SIP_VERSION_PREFIX.length; i++) {
-      if (buf[i] !== SIP_VERSION_PREFIX[i]) return false;
-    }
-    return true;
+  if (isSipSlash(buf, 0)) {
+    // 'SIP/' then a version number, a space and a status code digit
+    let i = 4;
+    while (i < 12 && ((buf[i] >= CHAR_0 && buf[i] <= CHAR_9) || buf[i] === 0x2e)) i++;
+    return i > 4 && buf[i] === CHAR_SPACE && buf[i + 1] >= CHAR_0 && buf[i + 1] <= CHAR_9;
   }
+  if (first < CHAR_A || first > CHAR_Z) return false;
   const end = Math.min(buf.length, MAX_METHOD_LENGTH + 1);
   for (let i = 1; i < end; i++) {
     const c = buf[i];
@@ -37,8 +41,17 @@ function containsSipVersion(buf: Uint8Array, from: number): boolean {
   for (let i = from; i < end; i++) {
     const c = buf[i];
     if (c === 0x0d || c === 0x0a) return false;
-    if (c === 0x53 && buf[i + 1] === 0x49 && buf[i + 2] === 0x50 && buf[i + 3] === 0x2f)
-      return true;
+    if (isSipSlash(buf, i)) return true;
   }
   return false;
+}
+
+/** 'SIP/' in any case at buf[i]. */
+function isSipSlash(buf: Uint8Array, i: number): boolean {
+  return (
+    (buf[i] | CASE_BIT) === 0x73 &&
+    (buf[i + 1] | CASE_BIT) === 0x69 &&
+    (buf[i + 2] | CASE_BIT) === 0x70 &&
+    buf[i + 3] === 0x2f
+  );
 }

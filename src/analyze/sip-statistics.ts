@@ -9,8 +9,13 @@ export interface SipStatistics extends SipStats {
   responses: number;
   /** Messages that repeat an earlier message of the same call (same hop, transaction and line). */
   retransmissions: number;
-  /** SIP-looking payloads the parser refused. */
+  /** SIP-looking payloads that could not be read at all (not even tolerantly). */
   parseErrors: number;
+  /**
+   * Messages the strict parser refused that the tolerant reading kept: they are counted above
+   * (requests, responses, by method and code) and filed in their calls.
+   */
+  malformed: number;
 }
 
 type ResponseClass = keyof SipStats['byClass'];
@@ -31,6 +36,7 @@ export class SipStatisticsCounter {
   responses = 0;
   retransmissions = 0;
   parseErrors = 0;
+  malformed = 0;
 
   countRequest(method: string, retransmission: boolean): void {
     this.requests++;
@@ -57,6 +63,7 @@ export class SipStatisticsCounter {
       responses: this.responses,
       retransmissions: this.retransmissions,
       parseErrors: this.parseErrors,
+      malformed: this.malformed,
     };
   }
 }

@@ -15,11 +15,13 @@ import {
   analyzeCaptureFile,
   buildReport,
   collectAudio,
+  defaultCall,
   FILTER_HELP,
   FilterSyntaxError,
   parseFilter,
   renderFindingsText,
   renderRtpTable,
+  selectCallById,
 } from '../analyze/index.ts';
 import type { AnalysisReport, AudioClip, FilterTerm } from '../analyze/index.ts';
 import {
@@ -27,7 +29,7 @@ import {
   renderHtmlReport,
   renderMermaid,
   renderStats,
-  renderSvg,
+  renderSvgCalls,
   renderText,
 } from '../render/index.ts';
 import type { LadderCall, Report } from '../render/index.ts';
@@ -37,6 +39,8 @@ type Format = (typeof FORMATS)[number];
 /** Files smaller than this finish too fast for a progress bar to help. */
 const PROGRESS_MIN_BYTES = 16 * 1024 * 1024;
 const MAX_TEXT_WARNINGS = 20;
+/** Width a ladder may take with --wide. */
+const WIDE_LADDER = 240;
 
 interface AnalyzeFlags {
   calls?: boolean;
@@ -49,6 +53,7 @@ interface AnalyzeFlags {
   options: boolean;
   output?: string;
   json?: boolean;
+  wide?: boolean;
 }
 
 export function register(program: Command): void {
@@ -60,7 +65,10 @@ export function register(program: Command): void {
     .argument('<capture>', 'pcap or pcapng file')
     .showHelpAfterError('(trapezoid analyze --help for usage)')
     .option('--calls', 'list the calls (like Wireshark VoIP Calls)')
-    .option('--ladder [call-id]', 'ladder diagram of every call, or of the call with this Call-ID')
+    .option(
+      '--ladder [call-id]',
+      'ladder diagram of every call, or of one call: its Call-ID, or a unique prefix or piece of it',
+    )
     .addOption(
       new Option('--format <format>', 'output format').choices([...FORMATS]).default('text'),
     )
@@ -74,12 +82,20 @@ export function register(program: Command): void {
     .option('--no-options', 'hide OPTIONS keep-alive exchanges')
     .option('-o, --output <file>', 'write the output to FILE instead of stdout')
     .option('--json', 'JSON output (same as --format json)')
+    .option(
+      '--wide',
+      'never truncate From, To and Call-ID (the default when stdout is not a terminal)',
+    )
     .addHelpText(
       'after',
       `
 With no selection flag: the call list, SIP statistics and RTP streams.
 --format html writes a self-contained report (ladders, streams, audio players, security findings).
 --security adds "findings" to --json: [{kind, severity, text, frames, frameCount}].
+--filter selects calls, and with them the SIP statistics and RTP streams shown.
+--format svg draws the calls selected by --ladder/--filter (all of them, one under the other);
+with no selection, the first INVITE call. Messages that break the SIP grammar are read
+tolerantly: kept in their calls, marked '!' in ladders, listed in the warnings.
 
 ${FILTER_HELP}
 
@@ -147,8 +163,9 @@ async function runAnalyze(capture: string, flags: AnalyzeFlags, command: Command
 
   let ladderCalls = report.calls;
   if (typeof flags.ladder === 'string') {
-    ladderCalls = report.calls.filter((c) => c.callId === flags.ladder);
-    if (ladderCalls.length === 0) usage(`no call with Call-ID ${flags.ladder}`);
+    const chosen = selectCallById(report.calls, flags.ladder);
+    if ('error' in chosen) usage(chosen.error);
+    else ladderCalls = chosen.calls;
   }
 
   let clips: AudioClip[] | undefined;
@@ -174,8 +191,11 @@ function render(
   clips: AudioClip[] | undefined,
   analysis: Parameters<typeof analysisJson>[0],
 ): string {
-  const color = flags.output === undefined && Boolean(process.stdout.isTTY);
-  const width = process.stdout.columns || 120;
+  const tty = flags.output === undefined && Boolean(process.stdout.isTTY);
+  const color = tty;
+  // On a terminal: its width. Piped or to a file: nothing truncated (a script reads whole values).
+  const wide = flags.wide === true || !tty;
+  const width = flags.wide ? WIDE_LADDER : process.stdout.columns || 120;
   switch (format) {
     case 'json': {
       const ladders =
@@ -188,20 +208,26 @@ function render(
       for (const clip of clips ?? []) audio[clip.id] = clip.wav.toString('base64');
       return renderHtmlReport(renderModel(report, audio));
     }
-    case 'svg':
+    case 'svg': {
       if (ladderCalls.length === 0) return '';
+      const selected = typeof flags.ladder === 'string' || flags.filter !== undefined;
+      if (selected) return renderSvgCalls(ladderCalls);
+      const first = defaultCall(ladderCalls)!;
       if (ladderCalls.length > 1) {
         process.stderr.write(
-          `trapezoid: ${ladderCalls.length} calls match; the SVG shows the first (choose one with --ladder CALL-ID)\n`,
+          `trapezoid: ${ladderCalls.length} calls; the SVG shows ${first.callId} (${first.firstMethod}); choose with --ladder CALL-ID or --filter\n`,
         );
       }
-      return renderSvg(ladderCalls[0]);
+      return renderSvgCalls([first]);
+    }
     case 'mermaid':
       return ladderCalls.map((c) => renderMermaid(c)).join('\n');
     case 'text': {
       const sections: string[] = [];
       const any = flags.calls || flags.rtp || flags.security || flags.ladder !== undefined;
-      if (flags.calls || !any) sections.push(renderCallList(report.calls, { color, width }));
+      if (flags.calls || !any) {
+        sections.push(renderCallList(report.calls, { color, width, wide }));
+      }
       if (!any) sections.push(renderStats(report.stats, { color }));
       if (flags.rtp || !any) sections.push(renderRtpTable(report.rtpStreams));
       if (flags.ladder !== undefined) {

@@ -16,6 +16,7 @@ const COLUMNS: Array<keyof CdrRecord> = [
   'duration',
   'finalStatus',
   'finalReason',
+  'cause',
   'hungUpBy',
   'trunk',
   'packets',
@@ -65,7 +66,7 @@ export function register(program: Command): void {
           for (const c of cdrs) {
             process.stdout.write(
               `${iso(c.start)}  ${c.caller} -> ${c.dialled} (${c.callee})  ${c.finalStatus} ${c.finalReason ?? ''}` +
-                `  ${c.duration.toFixed(1)} s${c.hungUpBy ? `  hung up by ${c.hungUpBy}` : ''}${c.trunk ? `  trunk ${c.trunk}` : ''}` +
+                `  ${c.duration === undefined ? 'end unknown' : `${c.duration.toFixed(1)} s`}  ${c.cause}${c.hungUpBy ? `  hung up by ${c.hungUpBy}` : ''}${c.trunk ? `  trunk ${c.trunk}` : ''}` +
                 `${c.packets !== undefined ? `  media ${c.packets} pkts, ${c.lost ?? 0} lost, jitter ${(c.jitterMs ?? 0).toFixed(1)} ms${c.mos !== undefined ? `, MOS ${c.mos.toFixed(2)}` : ''}${c.dropped ? `, ${c.dropped} injected dropped` : ''}` : ''}\n`,
             );
           }

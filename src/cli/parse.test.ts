@@ -4,9 +4,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, sharedDir } from '../../test/support/peers.ts';
+import { freePort } from '../../test/support/ports.ts';
+import { serve } from '../../test/security-peer.ts';
 import { runParse } from './parse.ts';
 
 const torture = join(sharedDir, 'sip-torture');
@@ -222,14 +225,17 @@ describe('trapezoid parse, spawned', { concurrency: 4 }, () => {
 });
 
 // RFC 4475, as sorted in ../shared/sip-torture/README.md: 3.1.2 must be rejected, every other
-// section parsed (3.3 messages are valid SIP that an element then refuses).
+// section parsed (3.3 messages are valid SIP that an element then refuses, except insuf: a request
+// without the headers every request carries is not a request).
 const reject = (
   'badinv01 clerr ncl scalar02 scalarlg quotbal ltgtruri lwsruri lwsstart trws escruri baddate ' +
-  'regbadct badaspec baddn badvers mismatch01 mismatch02 bigcode'
+  'regbadct badaspec baddn badvers mismatch01 mismatch02 bigcode ' +
+  // 3.3.8: parses, but lacks To, From, Call-ID and Max-Forwards (RFC 3261 §8.1.1).
+  'insuf'
 ).split(' ');
 const accept = (
   'wsinv intmeth esc01 escnull esc02 lwsdisp longreq dblreq semiuri transports mpart01 unreason ' +
-  'noreason badbranch insuf unkscm novelsc unksm2 bext01 invut regaut01 multi01 mcl01 bcast zeromf ' +
+  'noreason badbranch unkscm novelsc unksm2 bext01 invut regaut01 multi01 mcl01 bcast zeromf ' +
   'cparam01 cparam02 regescrt sdp01 inv2543'
 ).split(' ');
 
@@ -338,4 +344,106 @@ test('headers named like object members (constructor, __proto__) are plain heade
     'toString',
     'Content-Length',
   ]);
+});
+
+// ---- a request missing a mandatory header (issue 11) ---------------------------------------
+
+const MANDATORY_LINES = [
+  'Via: SIP/2.0/UDP 127.0.0.1:PORT;branch=z9hG4bK-mandatory-NAME;rport',
+  'Max-Forwards: 70',
+  'From: <sip:alice@parse.test>;tag=1',
+  'To: <sip:parse.test>',
+  'Call-ID: mandatory-NAME@127.0.0.1',
+  'CSeq: 1 OPTIONS',
+];
+
+/** An OPTIONS from 127.0.0.1:port without the header `name`. */
+function optionsWithout(name: string, port: number): string {
+  return [
+    'OPTIONS sip:parse.test SIP/2.0',
+    ...MANDATORY_LINES.filter((l) => !l.startsWith(`${name}:`)).map((l) =>
+      l.replace('PORT', String(port)).replace('NAME', name),
+    ),
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\r\n');
+}
+
+/** Sends `text` from `socket` to 127.0.0.1:port: the first line of the answer, or undefined. */
+function answerTo(socket: Socket, text: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      socket.off('message', onMessage);
+      resolve(undefined);
+    }, 2000);
+    const onMessage = (m: Buffer) => {
+      clearTimeout(timer);
+      resolve(m.toString('latin1').split('\r\n')[0]);
+    };
+    socket.once('message', onMessage);
+    socket.send(text, port, '127.0.0.1');
+  });
+}
+
+test('regression: a request missing Via, Call-ID, CSeq, From, To or Max-Forwards parsed as valid', async (t) => {
+  const server = await serve(
+    { domain: 'parse.test' },
+    { sip: await freePort(), http: await freePort() },
+    'parse-mandatory',
+  );
+  t.after(() => server.stop());
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  t.after(() => socket.close());
+  const port = socket.address().port;
+
+  for (const name of ['Via', 'From', 'To', 'Call-ID', 'CSeq', 'Max-Forwards']) {
+    const text = optionsWithout(name, port);
+    const r = await trapezoid(['parse', '--json', '-'], text);
+    assert.equal(r.code, 1, `${name}: ${r.stdout}${r.stderr}`);
+    const verdict = JSON.parse(r.stdout) as { valid: boolean; reason: string; header?: string };
+    assert.equal(verdict.valid, false);
+    assert.equal(verdict.reason, `Missing ${name} header`);
+    assert.equal(verdict.header, name);
+    const answer = await answerTo(socket, text, server.sip);
+    if (name === 'Via') {
+      // Nowhere to send a response (RFC 3261 §18.2.2): the server stays silent.
+      assert.equal(answer, undefined);
+    } else if (name === 'Max-Forwards') {
+      // A proxy passes a request without Max-Forwards (§16.3 step 3); a UAC must send one.
+      assert.equal(answer, 'SIP/2.0 200 OK');
+    } else {
+      // The same reason as the server's 400.
+      assert.equal(answer, `SIP/2.0 400 ${verdict.reason}`);
+    }
+  }
+  // Several missing: all named, in text too, on the request line.
+  const few = await trapezoid(
+    ['parse', '-'],
+    `OPTIONS sip:parse.test SIP/2.0\r\n${MANDATORY_LINES[0]!.replace('PORT', '5060')}\r\nContent-Length: 0\r\n\r\n`,
+  );
+  assert.equal(few.code, 1, few.stdout);
+  assert.match(
+    few.stdout,
+    /^invalid: Missing To, From, Call-ID, CSeq, Max-Forwards headers at line 1, column 1$/m,
+  );
+  noStackTrace(few);
+  // An RFC 2543 request (no z9hG4bK branch) had no Max-Forwards to send (RFC 4475 inv2543).
+  const old = optionsWithout('Max-Forwards', 5060).replace(/;branch=[^;\r]+/, '');
+  assert.equal((await trapezoid(['parse', '-'], old)).code, 0);
+  // A response is read as it is: no Max-Forwards there, and none needed.
+  const ok = await trapezoid(
+    ['parse', '-'],
+    [
+      'SIP/2.0 200 OK',
+      ...MANDATORY_LINES.filter((l) => !l.startsWith('Max-Forwards')).map((l) =>
+        l.replace('PORT', '5060').replace('NAME', 'r'),
+      ),
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n'),
+  );
+  assert.equal(ok.code, 0, ok.stdout);
 });

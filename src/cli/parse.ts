@@ -1,13 +1,16 @@
 // `trapezoid parse FILE|-`: reads one SIP message and shows its structure as the SIP layer
 // sees it (start line, every header as received with its typed reading, the body), or exactly
-// why it is invalid: the reason, the line and column, and the offending line with a caret.
+// why it is invalid: the reason, the line and column, and the offending line with a caret. A
+// request is invalid too when it lacks a header every request carries (RFC 3261 §8.1.1).
 //
 // Exit codes: 0 valid, 1 invalid, 2 usage error (missing or unreadable FILE, unknown flag).
 import { Command, CommanderError } from 'commander';
 import { readFile } from 'node:fs/promises';
 import {
+  BRANCH_COOKIE,
   canonicalHeaderName,
   formatUri,
+  missingHeaders,
   parseMessage,
   SipParseError,
   SipRequest,
@@ -56,7 +59,9 @@ export function runParse(input: Buffer, json: boolean, out: (text: string) => vo
   let view: MessageView;
   try {
     // The whole view is built inside the try: a fault of the parser shows as an error line.
-    view = viewOf(parseMessage(input));
+    const msg = parseMessage(input);
+    checkMandatory(msg);
+    view = viewOf(msg);
   } catch (err) {
     if (err instanceof SipParseError) {
       out(json ? JSON.stringify(invalidJson(err)) + '\n' : invalidText(err, input));
@@ -77,6 +82,31 @@ export function runParse(input: Buffer, json: boolean, out: (text: string) => vo
 }
 
 // ---- invalid input -----------------------------------------------------------------------
+
+/** Whether the request's top Via branch starts with the RFC 3261 magic cookie (§8.1.1.7). */
+function claimsRfc3261(req: SipRequest): boolean {
+  try {
+    return (req.via[0]?.branch ?? '').startsWith(BRANCH_COOKIE);
+  } catch (err) {
+    if (err instanceof SipParseError) return false; // the view shows why the Via is unreadable
+    throw err;
+  }
+}
+
+/**
+ * A request without Via, From, To, Call-ID, CSeq or Max-Forwards (RFC 3261 §8.1.1) is not a
+ * valid request: thrown as a parse error with the reason a server's 400 gives (validateRequest
+ * shares missingHeaders), pointing at the start line. Responses are read as they are. An RFC
+ * 2543 request (no magic cookie in its top Via branch, §8.1.1.7) had no Max-Forwards to send,
+ * and RFC 4475 §3.4.1 (inv2543) asks that it be accepted: only the other five are required.
+ */
+function checkMandatory(msg: Message): void {
+  if (!(msg instanceof SipRequest)) return;
+  const problem = missingHeaders(msg, { maxForwards: claimsRfc3261(msg) });
+  if (!problem) return;
+  const only = /^Missing ([\w-]+) header$/.exec(problem.reason)?.[1];
+  throw new SipParseError(problem.reason, 1, 1, only);
+}
 
 function invalidJson(err: SipParseError): Record<string, unknown> {
   return {

@@ -3,9 +3,19 @@
 // or SRTP (--srtp); --json prints one JSON event per line (listed in src/phone/phone.ts).
 //
 // Exit codes: 0 the call (or registration) succeeded, 1 it failed (final status >= 300,
-// timeout, error), 2 usage error.
+// timeout, no server there, a certificate not trusted: the error event says what to do), 2 usage
+// error (an unknown flag, a bad port, `--play tone:abc`).
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { runPhone, type PhoneOptions } from '../phone/phone.ts';
+import {
+  parseCall,
+  parseListen,
+  parsePorts,
+  parseServer,
+  PhoneSetupError,
+  runPhone,
+  type PhoneOptions,
+} from '../phone/phone.ts';
+import { PlayError, toneFrequency } from '../phone/audio-source.ts';
 import type { TransportName } from '../ua/index.ts';
 import type { Direction } from '../media/index.ts';
 
@@ -19,6 +29,21 @@ function count(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
+}
+
+/** A value checked by `check`, which throws PhoneSetupError or PlayError: a usage error (exit 2). */
+function checked(check: (value: string) => unknown): (value: string) => string {
+  return (value) => {
+    try {
+      check(value);
+    } catch (err) {
+      if (err instanceof PhoneSetupError || err instanceof PlayError) {
+        throw new InvalidArgumentError(err.reason);
+      }
+      throw err;
+    }
+    return value;
+  };
 }
 
 interface Flags {
@@ -54,15 +79,17 @@ export function register(program: Command): void {
     .option(
       '--server <host[:port]>',
       'registrar / outbound proxy; without it --call goes to the URI host',
+      checked(parseServer),
     )
     .option('--user <name>', 'user name (AOR user and digest user)')
     .option('--password <secret>', 'digest password')
     .option('--domain <domain>', 'domain of our AOR (default: the server host)')
-    .option('--call <uri>', 'call this URI (or user in our domain)')
+    .option('--call <uri>', 'call this URI (or user in our domain)', checked(parseCall))
     .option('--answer', 'answer incoming calls')
     .option(
       '--listen <udp:addr:port>',
       'address to listen on (default udp:127.0.0.1:5060 with --answer)',
+      checked(parseListen),
     )
     .addOption(
       new Option('--transport <name>', 'transport')
@@ -73,7 +100,11 @@ export function register(program: Command): void {
     .option('--calls <n>', 'with --answer: exit after n calls have ended', count)
     .option('--timeout <s>', 'cancel an unanswered call after this many seconds', seconds)
     .option('--expires <s>', 'registration expiry to ask for', seconds)
-    .option('--play <wav|tone:hz>', 'send this WAV file (any rate, resampled) or a tone')
+    .option(
+      '--play <wav|tone:hz>',
+      'send this WAV file (any rate, resampled) or a tone',
+      checked(toneFrequency),
+    )
     .option('--record <wav>', 'record what is received (8 kHz mono 16-bit WAV)')
     .option('--dtmf <digits>', 'send these RFC 4733 digits (0-9 * # A-D) after the answer')
     .option(
@@ -85,7 +116,11 @@ export function register(program: Command): void {
       '--srtp [suite]',
       'SRTP with SDES keys: AES_CM_128_HMAC_SHA1_80 or AES_CM_128_HMAC_SHA1_32 (default: offer both)',
     )
-    .option('--rtp-ports <low-high>', 'RTP port range (even RTP port, RTCP on the next)')
+    .option(
+      '--rtp-ports <low-high>',
+      'RTP port range (even RTP port, RTCP on the next)',
+      checked(parsePorts),
+    )
     .option(
       '--tls-ca <file>',
       'with --transport tls: PEM of the CA or self-signed certificate to trust',

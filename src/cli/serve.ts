@@ -13,7 +13,7 @@ import {
   type ServerConfig,
 } from '../server/config.ts';
 import { MediaRelay } from '../server/media-relay.ts';
-import { HttpApi } from '../server/http-api.ts';
+import { HttpApi, isLoopbackAddress } from '../server/http-api.ts';
 import { SecurityGuard } from '../server/security-guard.ts';
 import { provisionUsers, randomPassword } from '../server/users.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
@@ -120,8 +120,15 @@ export function register(program: Command): void {
       const api = new HttpApi(server, store, {
         bans: () => guard.bans(),
         security: () => guard.stats,
+        access: { token: config.http.token, hosts: config.http.hosts },
       });
       const http = await api.listen(config.http.address, config.http.port);
+      // Who may use the API: the token, and the Host names besides localhost and IP addresses.
+      const httpAccess = {
+        token: api.tokenRequired,
+        loopbackOnly: isLoopbackAddress(config.http.address),
+        hosts: config.http.hosts,
+      };
       const purge = setInterval(() => store.purgeExpired(Date.now()), 30_000);
       purge.unref();
 
@@ -130,6 +137,7 @@ export function register(program: Command): void {
         domain: config.domain,
         sip: listening.map(formatEndpoint),
         http: `http://${http.address}:${http.port}`,
+        httpAccess,
         database: config.database,
         media: relay
           ? { mode: 'relay', address: relay.address, ports: config.media.ports }
@@ -145,6 +153,7 @@ export function register(program: Command): void {
           `  domain    ${config.domain}`,
           `  SIP       ${summary.sip.join(', ')}`,
           `  HTTP API  ${summary.http}/api/registrations  /api/calls  /api/cdrs  /api/bans  /metrics`,
+          `            ${httpAccess.token ? `token required (Authorization: Bearer <http.token>)${httpAccess.loopbackOnly ? '' : ', listening beyond loopback'}` : 'loopback only, no token'}; Host: ${['localhost', 'IP addresses', ...httpAccess.hosts].join(', ')}`,
           `  database  ${config.database}`,
           `  media     ${relay ? `relay on ${relay.address} ports ${config.media.ports}` : 'direct (phone to phone)'}`,
         ];

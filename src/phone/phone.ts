@@ -35,13 +35,23 @@ import { readFileSync } from 'node:fs';
 import {
   Call,
   CallFailedError,
+  parseEndpoint,
   RegistrationError,
   UserAgent,
   type IncomingCall,
 } from '../ua/index.ts';
 import type { TransportName } from '../ua/index.ts';
 import { isSrtpSuite, SRTP_SUITES, type Direction, type SrtpSuite } from '../media/index.ts';
+import { parseUri, SipParseError } from '../sip/index.ts';
+import type { Endpoint } from '../transport/index.ts';
 import { openAudioSource, PlayError, type AudioSource } from './audio-source.ts';
+import {
+  diagnoseConnection,
+  hintFor,
+  watchUdpServers,
+  type ServerCheck,
+  type HintContext,
+} from './diagnosis.ts';
 import {
   MediaNegotiationError,
   MediaSession,
@@ -143,18 +153,75 @@ function describe(e: PhoneEvent): string {
 /** After the last of --calls N ended: time left to absorb retransmissions (T1 + 2T1 + 4T1...). */
 const LINGER_MS = 2000;
 
-function hostOf(server: string): string {
-  const m = /^(?:(?:udp|tcp|tls|ws|wss):)?(\[[^\]]+\]|[^:]+)/i.exec(server);
-  return m ? m[1] : server;
+/**
+ * `--server HOST[:PORT]` ([v6] in brackets): its host and port. Throws PhoneSetupError naming
+ * the problem (the CLI turns it into a usage error).
+ */
+export function parseServer(spec: string): { host: string; port?: number } {
+  const named = /^(udp|tcp|tls|ws|wss):/i.exec(spec);
+  if (named) {
+    const reason = `give the transport with --transport ${named[1].toLowerCase()}, not in --server`;
+    throw new PhoneSetupError(`--server ${spec}: ${reason}`, reason);
+  }
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]@;]+)(?::([^:]*))?$/.exec(spec.trim());
+  if (!m)
+    throw new PhoneSetupError(
+      `--server ${spec}: expected HOST or HOST:PORT`,
+      'expected HOST or HOST:PORT',
+    );
+  if (m[2] === undefined) return { host: m[1] };
+  const port = Number(m[2]);
+  if (!/^\d+$/.test(m[2]) || port < 1 || port > 65535) {
+    const reason = 'the port must be a number from 1 to 65535';
+    throw new PhoneSetupError(`--server ${spec}: ${reason}`, reason);
+  }
+  return { host: m[1], port };
 }
 
-function parsePorts(spec: string | undefined): { low: number; high: number } | undefined {
+/**
+ * `--call sip:USER@HOST[:PORT]` (or USER@HOST, or a bare USER in our domain): a URI the phone can
+ * send to, its port from 1 to 65535. Throws PhoneSetupError with the parser's reason.
+ */
+export function parseCall(spec: string): void {
+  const text = spec.trim();
+  if (!/^(sips?|tel):/i.test(text) && !text.includes('@')) return; // a user in our domain
+  let port: number | undefined;
+  try {
+    port = parseUri(/^(sips?|tel):/i.test(text) ? text : `sip:${text}`).port;
+  } catch (err) {
+    if (!(err instanceof SipParseError)) throw err;
+    throw new PhoneSetupError(`--call ${spec}: ${err.reason}`, err.reason);
+  }
+  if (port !== undefined && (port < 1 || port > 65535)) {
+    const reason = 'the port must be a number from 1 to 65535';
+    throw new PhoneSetupError(`--call ${spec}: ${reason}`, reason);
+  }
+}
+
+/** `--listen [udp|tcp|tls|ws:]ADDR[:PORT]` (port 0: any); throws PhoneSetupError. */
+export function parseListen(spec: string): void {
+  let port: number;
+  try {
+    port = parseEndpoint(spec).port;
+  } catch {
+    const reason = 'expected udp:ADDRESS:PORT (or tcp:, tls:, ws:)';
+    throw new PhoneSetupError(`--listen ${spec}: ${reason}`, reason);
+  }
+  if (port > 65535) {
+    const reason = 'the port must be a number from 0 (any) to 65535';
+    throw new PhoneSetupError(`--listen ${spec}: ${reason}`, reason);
+  }
+}
+
+/** `--rtp-ports LOW-HIGH`; throws PhoneSetupError (a usage error in the CLI). */
+export function parsePorts(spec: string | undefined): { low: number; high: number } | undefined {
   if (spec === undefined) return undefined;
   const m = /^(\d+)-(\d+)$/.exec(spec);
   const low = Number(m?.[1]);
   const high = Number(m?.[2]);
   if (!m || low < 1024 || high > 65535 || high - low < 1) {
-    throw new PhoneSetupError(`--rtp-ports ${spec}: expected LOW-HIGH within 1024-65535`);
+    const reason = 'expected LOW-HIGH within 1024-65535';
+    throw new PhoneSetupError(`--rtp-ports ${spec}: ${reason}`, reason);
   }
   return { low, high };
 }
@@ -186,8 +253,27 @@ function tlsFiles(opts: PhoneOptions): { key: Buffer; cert: Buffer } | undefined
   return { cert: readPem(opts.tlsCert, '--tls-cert'), key: readPem(opts.tlsKey, '--tls-key') };
 }
 
+/** A flag whose value cannot be used: `message` names the flag, `reason` alone does not. */
 export class PhoneSetupError extends Error {
   override name = 'PhoneSetupError';
+  readonly reason: string;
+  constructor(message: string, reason?: string) {
+    super(message);
+    this.reason = reason ?? message;
+  }
+}
+
+/** The server's host answered "port unreachable": nothing listens there. */
+class ServerUnreachableError extends Error {
+  override name = 'ServerUnreachableError';
+}
+
+/** --server names a host with no address (DNS, then the system resolver). */
+function noAddress(spec: string, host: string): string {
+  return (
+    `--server ${spec}: no address found for "${host}" ` +
+    '(no NAPTR, SRV, A or AAAA record in DNS, and the system resolver and /etc/hosts know none)'
+  );
 }
 
 /** FILE.wav for the first call, FILE-2.wav for the second, ... */
@@ -206,7 +292,17 @@ export async function runPhone(
 ): Promise<number> {
   const report = (e: PhoneEvent) => out(opts.json ? JSON.stringify(e) : describe(e));
   const callHost = opts.call && /@([^;>:]+|\[[^\]]+\])/.exec(opts.call)?.[1];
-  const domain = opts.domain ?? (opts.server ? hostOf(opts.server) : (callHost ?? '127.0.0.1'));
+  let server: { host: string; port?: number } | undefined;
+  try {
+    server = opts.server !== undefined ? parseServer(opts.server) : undefined;
+    if (opts.listen !== undefined) parseListen(opts.listen);
+    if (opts.call !== undefined) parseCall(opts.call);
+  } catch (err) {
+    if (!(err instanceof PhoneSetupError)) throw err;
+    report({ event: 'error', message: err.message });
+    return 1;
+  }
+  const domain = opts.domain ?? server?.host ?? callHost ?? '127.0.0.1';
   const user = opts.user ?? 'trapezoid';
   const listen =
     opts.listen ??
@@ -238,6 +334,42 @@ export async function runPhone(
     report({ event: 'error', message: err.message });
     return 1;
   }
+  const hints: HintContext = {
+    domain,
+    domainGiven: opts.domain !== undefined,
+    user,
+    passwordGiven: opts.password !== undefined,
+  };
+  const tlsTrust = tlsCa && opts.tlsCa ? { tlsCa: { path: opts.tlsCa, pem: tlsCa } } : {};
+  /** The flags that named the server (for "no SIP server at ...: check them"). */
+  const serverCheck: ServerCheck = {
+    ...tlsTrust,
+    named: opts.server
+      ? `--server ${opts.server} and --transport ${opts.transport}`
+      : `the host and port of --call ${opts.call ?? ''} and --transport ${opts.transport}`,
+  };
+  /**
+   * A failed request's error, said so the user knows what to do: for a 408/503 that no server
+   * sent (the connection failed), why the connection fails in place of the status; otherwise
+   * the status with a hint on the flag to change, when there is one.
+   */
+  const explain = async (
+    err: RegistrationError | CallFailedError,
+    target: Endpoint,
+  ): Promise<string> => {
+    const what = err instanceof RegistrationError ? 'registration failed' : 'call failed';
+    if (err.status === 408 || err.status === 503) {
+      const problem = await diagnoseConnection(target, serverCheck);
+      if (problem) return `${what}: ${problem}`;
+    }
+    const hint = hintFor(err.status, err.reason, hints);
+    return hint ? `${err.message}: ${hint}` : err.message;
+  };
+  /** The servers a request goes to, watched for "port unreachable" when all of them are UDP. */
+  const watchUdp = (targets: Endpoint[]) =>
+    targets.length > 0 && targets.every((t) => t.protocol === 'udp')
+      ? watchUdpServers(targets, serverCheck)
+      : undefined;
   let ua: UserAgent;
   try {
     ua = new UserAgent({
@@ -380,12 +512,22 @@ export async function runPhone(
       local && local.address !== '0.0.0.0' && local.address !== '::' ? local.address : '127.0.0.1';
 
     if (opts.server) {
+      // Where the REGISTER goes: a server that cannot be found or reached is named as such.
+      const where = await ua.destinationsFor().catch(() => [] as Endpoint[]);
+      if (where.length === 0) {
+        report({ event: 'error', message: noAddress(opts.server, server?.host ?? opts.server) });
+        return 1;
+      }
       // Every successful REGISTER (the first and each refresh) is reported.
       ua.on('registered', (r) =>
         report({ event: 'registered', expires: r.expires, status: r.response.status }),
       );
+      const watch = watchUdp(where);
       try {
-        await ua.register();
+        const refused = watch?.unreachable.then((message) =>
+          Promise.reject(new ServerUnreachableError(message)),
+        );
+        await Promise.race(refused ? [ua.register(), refused] : [ua.register()]);
         ua.on('registrationFailed', (res) =>
           report({
             event: 'error',
@@ -394,13 +536,14 @@ export async function runPhone(
           }),
         );
       } catch (err) {
-        const status = err instanceof RegistrationError ? err.status : undefined;
-        report({
-          event: 'error',
-          message: err instanceof Error ? err.message : String(err),
-          status,
-        });
+        if (!(err instanceof RegistrationError)) {
+          report({ event: 'error', message: err instanceof Error ? err.message : String(err) });
+          return 1;
+        }
+        report({ event: 'error', message: await explain(err, where[0]), status: err.status });
         return 1;
+      } finally {
+        watch?.close();
       }
     }
 
@@ -472,11 +615,20 @@ export async function runPhone(
       signal?.addEventListener('abort', onAbort, { once: true });
       const media = await openMedia(() => outgoing?.callId ?? '');
       if (!media) return 1;
+      // Where the INVITE goes (the --server proxy, or the URI's host): watched while unanswered.
+      const targets = await ua.destinationsFor(opts.call).catch(() => [] as Endpoint[]);
+      const where = targets[0];
+      const watch = watchUdp(targets);
+      void watch?.unreachable.then((message) => {
+        report({ event: 'error', message });
+        outgoing?.abort();
+      });
       try {
         const call = await ua.invite(opts.call, {
           body: media.createOffer(),
           onCall: (c) => {
             outgoing = c;
+            c.once('progress', () => watch?.close());
             follow(c, { media });
             if (opts.timeout !== undefined) {
               giveUp = setTimeout(() => {
@@ -492,11 +644,17 @@ export async function runPhone(
         if (mediaFailed) code = 1; // answered with an answer we could not use: hung up
       } catch (err) {
         if (giveUp) clearTimeout(giveUp);
+        watch?.close();
         if (!(err instanceof CallFailedError)) {
           report({ event: 'error', message: err instanceof Error ? err.message : String(err) });
+        } else if (where) {
+          // The call's "ended" event gave the status; say what to do about it when we can tell.
+          const message = await explain(err, where);
+          if (message !== err.message) report({ event: 'error', message, status: err.status });
         }
         code = 1;
       } finally {
+        watch?.close();
         if (forced) clearTimeout(forced);
         signal?.removeEventListener('abort', onAbort);
         media.stop();

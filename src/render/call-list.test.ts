@@ -41,3 +41,19 @@ test('colours only when asked; hostile values are made safe', () => {
   assert.equal(colored.includes('\x1b[2J'), false);
   assert.equal(renderCallList([]), 'No calls.\n');
 });
+
+test('DTMF column when a call has digits; malformed messages counted with !', () => {
+  const call = proxiedCall();
+  call.dtmf = '12#';
+  call.messages[0]!.malformed = 'Invalid Request-URI: bad port';
+  const lines = renderCallList([call, rejectedCall()], { width: 200 }).trimEnd().split('\n');
+  assert.match(lines[0]!, /\bMsgs\s+DTMF\s+Call-ID$/);
+  assert.match(lines[1]!, /\s10 \(1!\)\s+12#\s+a84b4c76e66710@/);
+  assert.doesNotMatch(renderCallList([rejectedCall()]), /DTMF/);
+});
+
+test('wide: nothing truncated whatever the width', () => {
+  const text = renderCallList([proxiedCall(), rejectedCall()], { width: 60, wide: true });
+  assert.equal(text.includes('…'), false);
+  assert.ok(text.includes('a84b4c76e66710@pc33.example.com'));
+});

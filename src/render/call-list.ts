@@ -1,5 +1,6 @@
 // The text table of calls, like Wireshark's Telephony › VoIP Calls: one row per call with its
-// start, duration, parties, first method, state, final status, who hung up and message count.
+// start, duration, parties, first method, state, final status, who hung up, message count (with
+// how many broke the SIP grammar: '6 (2!)'), DTMF digits (when any call has some) and Call-ID.
 import type { CallState, LadderCall } from './model.ts';
 import { terminalSafe } from './escape.ts';
 import { fit, stylePainter, textWidth, type TextStyle } from './text-canvas.ts';
@@ -8,6 +9,8 @@ export interface CallListOptions {
   color?: boolean;
   /** Terminal width the table should fit in. Default 120. */
   width?: number;
+  /** Never truncate (From, To and Call-ID whole, whatever the width). */
+  wide?: boolean;
 }
 
 const DEFAULT_WIDTH = 120;
@@ -48,9 +51,13 @@ export function renderCallList(calls: LadderCall[], opts: CallListOptions = {}):
       style: (c) => statusStyle(c.finalStatus),
     },
     { title: 'Hung up', align: 'left', cell: (c) => c.hungUpBy ?? '-' },
-    { title: 'Msgs', align: 'right', cell: (c) => String(c.messages.length) },
+    { title: 'Msgs', align: 'right', cell: (c) => msgs(c) },
     { title: 'Call-ID', align: 'left', cell: (c) => c.callId, flex: true },
   ];
+  // DTMF (SIP INFO and RFC 4733) when any call has digits.
+  if (calls.some((c) => c.dtmf)) {
+    specs.splice(specs.length - 1, 0, { title: 'DTMF', align: 'left', cell: (c) => c.dtmf ?? '' });
+  }
 
   const cells = calls.map((c, i) => specs.map((s) => terminalSafe(s.cell(c, i))));
   const natural = specs.map((s, k) =>
@@ -65,13 +72,15 @@ export function renderCallList(calls: LadderCall[], opts: CallListOptions = {}):
     Math.min(MAX_PARTY, Math.floor((width - fixed - MIN_CALL_ID) / 2)),
   );
   const widths = natural.map((w, k) =>
-    flexible(k) && k !== specs.length - 1 ? Math.min(w, partyRoom) : w,
+    flexible(k) && k !== specs.length - 1 && !opts.wide ? Math.min(w, partyRoom) : w,
   );
   const used = widths.reduce((sum, w, k) => sum + (k === specs.length - 1 ? 0 : w + 2), 0);
-  widths[specs.length - 1] = Math.min(
-    natural[specs.length - 1]!,
-    Math.max(MIN_CALL_ID, width - used),
-  );
+  if (!opts.wide) {
+    widths[specs.length - 1] = Math.min(
+      natural[specs.length - 1]!,
+      Math.max(MIN_CALL_ID, width - used),
+    );
+  }
 
   const pad = (text: string, k: number): string => {
     const shown = fit(text, widths[k]!);
@@ -96,6 +105,12 @@ export function renderCallList(calls: LadderCall[], opts: CallListOptions = {}):
     lines.push(text.join('  ').trimEnd());
   });
   return lines.join('\n') + '\n';
+}
+
+/** The message count, with how many were malformed ('12 (1!)'). */
+function msgs(c: LadderCall): string {
+  const bad = c.messages.filter((m) => m.malformed !== undefined).length;
+  return bad > 0 ? `${c.messages.length} (${bad}!)` : String(c.messages.length);
 }
 
 function party(display: string | undefined, aor: string): string {

@@ -1,6 +1,7 @@
 // The columns of a ladder: one per host of the call, in the order the model gives, plus any host
 // that a message names but the host list forgot (so no arrow is ever dropped).
 import type { LadderCall, LadderHost, LadderRtpStream } from './model.ts';
+import { missingPackets } from './model.ts';
 
 export interface Column {
   host: LadderHost;
@@ -59,10 +60,13 @@ export function rtpColumns(
 
 /** The one-line summary of an RTP stream used by every renderer. */
 export function rtpSummary(s: LadderRtpStream): string {
-  const lost =
-    s.lost > 0 && s.packets + s.lost > 0
-      ? `${s.lost} lost (${((100 * s.lost) / (s.packets + s.lost)).toFixed(1)}%)`
-      : `${s.lost} lost`;
+  const missing = missingPackets(s);
+  const received = s.packets - (s.duplicates ?? 0);
+  let lost =
+    missing > 0 && received + missing > 0
+      ? `${missing} lost (${((100 * missing) / (received + missing)).toFixed(1)}%)`
+      : `${missing} lost`;
+  if (s.duplicates) lost += `, ${s.duplicates} duplicated`;
   let text =
     `RTP ${s.codec} ${s.ssrc} ${s.src} → ${s.dst}, ${s.packets} pkts, ${lost}, ` +
     `jitter ${s.maxJitterMs.toFixed(1)}/${s.meanJitterMs.toFixed(1)} ms`;

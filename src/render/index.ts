@@ -9,10 +9,11 @@ export type {
   SipStats,
   Report,
 } from './model.ts';
+export { missingPackets } from './model.ts';
 export { renderText, type TextOptions } from './text-ladder.ts';
 export { renderCallList, type CallListOptions } from './call-list.ts';
 export { renderStats, type StatsOptions } from './stats.ts';
-export { renderSvg, type SvgOptions } from './svg-ladder.ts';
+export { renderSvg, renderSvgCalls, type SvgOptions } from './svg-ladder.ts';
 export { renderMermaid, escapeMermaid } from './mermaid.ts';
 export { renderJson } from './json.ts';
 export { renderHtmlReport } from './html-report.ts';

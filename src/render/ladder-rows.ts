@@ -39,7 +39,33 @@ export function ladderRows(call: LadderCall, columns: Column[]): LadderRow[] {
   return rows;
 }
 
+/** One RFC 4733 digit of a stream that runs between two columns, at the time it completed. */
+export interface DtmfRow {
+  digit: string;
+  from: number;
+  to: number;
+  time: number;
+}
+
+/** The RFC 4733 digits of the call's streams, in time order (for renderers that show them). */
+export function dtmfRows(call: LadderCall, columns: Column[]): DtmfRow[] {
+  const rows: DtmfRow[] = [];
+  for (const stream of call.rtp) {
+    const ends = rtpColumns(columns, stream);
+    if (!ends) continue;
+    for (const e of stream.dtmfEvents ?? []) {
+      rows.push({ digit: e.digit, from: ends.from, to: ends.to, time: e.ts - call.start });
+    }
+  }
+  return rows.sort((a, b) => a.time - b.time);
+}
+
+/** How renderers mark a message read in spite of breaking the grammar. */
+export const MALFORMED_MARK = '!';
+
 /** The arrow text of a message: its label, or the status code / method when the label is empty. */
 export function arrowLabel(m: LadderMessage): string {
-  return m.label || (m.kind === 'response' && m.status !== undefined ? String(m.status) : m.method);
+  const label =
+    m.label || (m.kind === 'response' && m.status !== undefined ? String(m.status) : m.method);
+  return m.malformed !== undefined ? `${MALFORMED_MARK}${label}` : label;
 }

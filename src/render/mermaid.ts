@@ -45,7 +45,9 @@ export function renderMermaid(call: LadderCall): string {
       const m = row.message;
       let text = `${time} ${arrowLabel(m)}`;
       if (m.sdp) text += ` (${m.sdp})`;
+      if (m.dtmf) text += ` (DTMF ${m.dtmf})`;
       if (m.retransmission) text += ' (retransmission)';
+      if (m.malformed !== undefined) text += ` (malformed: ${m.malformed})`;
       // A dotted arrow marks a retransmission.
       const arrow = m.retransmission ? '-->>' : '->>';
       lines.push(`  ${alias.get(m.from)}${arrow}${alias.get(m.to)}: ${escapeMermaid(text)}`);

@@ -36,6 +36,13 @@ export interface LadderMessage {
   raw: string;
   /** True for a retransmission of an earlier message of the call. */
   retransmission?: boolean;
+  /**
+   * Set when the message breaks the SIP grammar (a strict parser refuses it) and was read
+   * tolerantly: what is wrong. Renderers mark the arrow.
+   */
+  malformed?: string;
+  /** The DTMF digit a SIP INFO carries. */
+  dtmf?: string;
 }
 
 /** An RTP stream drawn under the ladder and listed in reports. */
@@ -48,7 +55,13 @@ export interface LadderRtpStream {
   payloadType: number;
   codec: string;
   packets: number;
+  /**
+   * tshark's Lost: expected - received, where received counts duplicates, so it goes negative
+   * when packets arrive twice. Renderers show missingPackets() instead.
+   */
   lost: number;
+  /** Packets received twice (counted in `packets`). */
+  duplicates?: number;
   /** Absolute start and end, seconds since the epoch. */
   start: number;
   end: number;
@@ -57,6 +70,8 @@ export interface LadderRtpStream {
   meanJitterMs: number;
   mos?: number;
   dtmf?: string;
+  /** The RFC 4733 digits one by one, with the arrival of the packet that completed each. */
+  dtmfEvents?: Array<{ ts: number; digit: string }>;
   /** Id of this stream's audio in Report.audio, when the stream is G.711 and audio was exported. */
   audioId?: string;
 }
@@ -82,6 +97,8 @@ export interface LadderCall {
   hosts: LadderHost[];
   messages: LadderMessage[];
   rtp: LadderRtpStream[];
+  /** DTMF of the call (SIP INFO and RFC 4733), in time order. */
+  dtmf?: string;
   /** Id of the stereo call audio in Report.audio, when exported. */
   audioId?: string;
 }
@@ -115,4 +132,9 @@ export interface Report {
   audio?: Record<string, string>;
   /** Problems met while reading the source (truncated file, ...). */
   warnings?: string[];
+}
+
+/** Packets that never arrived: tshark's Lost with the duplicates given back (never below 0). */
+export function missingPackets(s: Pick<LadderRtpStream, 'lost' | 'duplicates'>): number {
+  return Math.max(0, s.lost + (s.duplicates ?? 0));
 }

@@ -40,6 +40,7 @@ export const SVG_LADDER_CSS = `
 .tz-arrow:hover .tz-hit{fill:#e2e8f0;fill-opacity:.6}
 .tz-arrow.tz-selected .tz-hit{fill:#fde68a;fill-opacity:.7}
 .tz-retransmission line{stroke-dasharray:6 4}
+.tz-malformed .tz-label{fill:#c0392b;font-style:italic}
 .tz-request{--c:#2563eb}.tz-1xx{--c:#b45309}.tz-2xx{--c:#15803d}.tz-3xx{--c:#0891b2}
 .tz-4xx,.tz-5xx,.tz-6xx{--c:#dc2626}.tz-rtp{--c:#7c3aed}
 .tz-arrow line,.tz-rtp line{stroke:var(--c);stroke-width:1.6}
@@ -115,10 +116,14 @@ export function renderSvg(call: LadderCall, opts: SvgOptions = {}): string {
       const m = row.message;
       const from = columns.find((c) => c.host.id === m.from)!.index;
       const to = columns.find((c) => c.host.id === m.to)!.index;
-      const cls = `tz-arrow tz-${messageClass(m)}${m.retransmission ? ' tz-retransmission' : ''}`;
-      const label = arrowLabel(m) + (m.retransmission ? ' (retransmission)' : '');
+      const cls = `tz-arrow tz-${messageClass(m)}${m.retransmission ? ' tz-retransmission' : ''}${m.malformed !== undefined ? ' tz-malformed' : ''}`;
+      const label =
+        arrowLabel(m) +
+        (m.dtmf ? ` DTMF ${m.dtmf}` : '') +
+        (m.retransmission ? ' (retransmission)' : '');
       const tip = [
         label,
+        m.malformed !== undefined ? `malformed: ${m.malformed}` : undefined,
         m.sdp,
         m.frame !== undefined ? `frame ${m.frame}` : undefined,
         m.transport,
@@ -252,4 +257,32 @@ function columnGap(columns: Column[], call: LadderCall): number {
     want = Math.max(want, (chars * CHAR_WIDTH + 30) / span);
   }
   return Math.min(MAX_GAP, Math.ceil(want));
+}
+
+/** Space between two calls stacked in one drawing. */
+const STACK_GAP = 24;
+
+/**
+ * Several calls in one SVG document: each call's ladder (renderSvg) nested at its own height, one
+ * under the other, the style given once.
+ */
+export function renderSvgCalls(calls: readonly LadderCall[]): string {
+  if (calls.length === 1) return renderSvg(calls[0]!);
+  let y = 0;
+  let width = 0;
+  const nested: string[] = [];
+  for (const call of calls) {
+    const svg = renderSvg(call, { style: false });
+    const w = Number(/ width="([\d.]+)"/.exec(svg)?.[1] ?? 0);
+    const h = Number(/ height="([\d.]+)"/.exec(svg)?.[1] ?? 0);
+    nested.push(svg.replace('<svg ', `<svg y="${y}" `));
+    y += h + STACK_GAP;
+    width = Math.max(width, w);
+  }
+  const height = Math.max(0, y - STACK_GAP);
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" class="tz-ladders" width="${width}" height="${height}" ` +
+    `viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(`SIP ladders of ${calls.length} calls`)}">` +
+    `<style>${SVG_LADDER_CSS}</style>${nested.join('')}</svg>`
+  );
 }

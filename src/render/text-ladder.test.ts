@@ -204,3 +204,24 @@ test('hosts missing from the host list still get a column', () => {
   assert.equal(lines.length, 3);
   assert.ok(lines[2]!.includes('↺') && lines[2]!.includes('MESSAGE'));
 });
+
+test('malformed messages are marked, INFO and RFC 4733 digits drawn, duplicates never negative loss', () => {
+  const call = proxiedCall();
+  call.messages[0]!.malformed = 'Invalid Request-URI: bad port';
+  const info = call.messages[1]!;
+  info.dtmf = '7';
+  const stream = call.rtp[1]!;
+  stream.dtmfEvents = [{ ts: call.start + 5, digit: '1' }];
+  const first = call.rtp[0]!;
+  first.lost = -2;
+  first.duplicates = 2;
+  call.dtmf = '17';
+  const text = renderText(call, { width: 200 });
+  assert.match(text, /!INVITE/);
+  assert.match(text, /malformed: Invalid Request-URI: bad port/);
+  assert.match(text, /DTMF 7 \(SIP INFO\)/);
+  assert.match(text, /┈ DTMF 1 ┈.*RFC 4733/);
+  assert.match(text, /, DTMF 17$/m, 'the call title has the digits');
+  assert.match(text, /0x1234abcd 499 pkts, 0 lost, 2 dup/);
+  assert.doesNotMatch(text, /-2 lost/);
+});

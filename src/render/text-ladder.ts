@@ -8,7 +8,14 @@
 //   0.000          │─────── INVITE ──────▶│  SDP PCMU 10.0.0.1:4000
 //   0.012          │◀──── 100 Trying ─────│
 //   1.502          │═════ RTP PCMU ══════▶│  0x1234abcd 425 pkts, 0 lost
+//   3.120          │┈┈┈┈┈┈ DTMF 5 ┈┈┈┈┈┈┈▶│  RFC 4733
+//   4.004          │──────── !INFO ──────▶│  DTMF 7 (SIP INFO)  malformed: Invalid From: ...
+//
+// A message the strict parser refused (read tolerantly by the analyzer) is marked '!' before its
+// label and its deviation is the last note on its line; RFC 4733 digits get a dotted arrow of
+// their own at the time each completed.
 import type { LadderCall } from './model.ts';
+import { missingPackets } from './model.ts';
 import {
   ladderColumns,
   formatSeconds,
@@ -16,7 +23,7 @@ import {
   hostAddress,
   type Column,
 } from './host-columns.ts';
-import { ladderRows, arrowLabel, type LadderRow } from './ladder-rows.ts';
+import { ladderRows, arrowLabel, dtmfRows, type LadderRow } from './ladder-rows.ts';
 import { messageClass } from './message-class.ts';
 import { terminalSafe } from './escape.ts';
 import { TextLine, fit, fitEnd, textWidth, stylePainter, type TextStyle } from './text-canvas.ts';
@@ -47,7 +54,13 @@ export function renderText(call: LadderCall, opts: TextOptions = {}): string {
     out.push('  (no messages)');
     return out.join('\n') + '\n';
   }
-  const rows = ladderRows(call, columns);
+  const rows: Array<LadderRow | DigitRow> = ladderRows(call, columns);
+  // RFC 4733 digits go between the rows, each before the first row that comes after it.
+  for (const d of dtmfRows(call, columns)) {
+    let at = rows.findIndex((r) => r.time > d.time);
+    if (at < 0) at = rows.length;
+    rows.splice(at, 0, { kind: 'dtmf', ...d });
+  }
   const timeWidth = Math.max(7, ...rows.map((r) => formatSeconds(r.time).length));
   const left = timeWidth + 2;
   const gap = columnGap(columns, rows, left, width);
@@ -73,12 +86,23 @@ export function renderText(call: LadderCall, opts: TextOptions = {}): string {
       const shown = drawArrow(line, center(from), center(to), label, style, shaft, centers);
       if (shown !== label) notes.push([label, style]);
       if (m.sdp) notes.push([terminalSafe(m.sdp), 'dim']);
+      if (m.dtmf) notes.push([terminalSafe(`DTMF ${m.dtmf} (SIP INFO)`), 'rtp']);
       if (m.retransmission) notes.push(['(retransmission)', 'dim']);
+      if (m.malformed !== undefined) {
+        notes.push([terminalSafe(`malformed: ${m.malformed}`), '4xx']);
+      }
+    } else if (row.kind === 'dtmf') {
+      drawArrow(line, center(row.from), center(row.to), `DTMF ${row.digit}`, 'rtp', '┈', centers);
+      notes.push(['RFC 4733', 'dim']);
     } else {
       const s = row.stream;
       const label = terminalSafe(`RTP ${s.codec}`);
       drawArrow(line, center(row.from), center(row.to), label, 'rtp', '═', centers);
-      notes.push([terminalSafe(`${s.ssrc} ${s.packets} pkts, ${s.lost} lost`), 'dim']);
+      const dup = s.duplicates ? `, ${s.duplicates} dup` : '';
+      notes.push([
+        terminalSafe(`${s.ssrc} ${s.packets} pkts, ${missingPackets(s)} lost${dup}`),
+        'dim',
+      ]);
     }
     let at = notesAt;
     for (const [text, style] of notes) {
@@ -96,6 +120,15 @@ export function renderText(call: LadderCall, opts: TextOptions = {}): string {
   return out.join('\n') + '\n';
 }
 
+/** An RFC 4733 digit drawn as an arrow of its own. */
+interface DigitRow {
+  kind: 'dtmf';
+  digit: string;
+  from: number;
+  to: number;
+  time: number;
+}
+
 function callTitle(call: LadderCall): string {
   const final =
     call.finalStatus !== undefined
@@ -105,7 +138,8 @@ function callTitle(call: LadderCall): string {
     display ? `"${display}" ${aor}` : aor;
   return (
     `Call ${call.callId}  ${who(call.fromDisplay, call.from)} → ${who(call.toDisplay, call.to)}  ` +
-    `${call.firstMethod}, ${call.state}${final}, ${call.duration.toFixed(3)} s`
+    `${call.firstMethod}, ${call.state}${final}, ${call.duration.toFixed(3)} s` +
+    (call.dtmf ? `, DTMF ${call.dtmf}` : '')
   );
 }
 
@@ -120,7 +154,12 @@ function headerText(c: Column): [string, string] {
  * Spacing between column centres: wide enough for the labels of arrows between neighbours and
  * for the headers, within MIN_GAP..MAX_GAP, then narrowed (down to HARD_MIN_GAP) to fit the width.
  */
-function columnGap(columns: Column[], rows: LadderRow[], left: number, width: number): number {
+function columnGap(
+  columns: Column[],
+  rows: Array<LadderRow | DigitRow>,
+  left: number,
+  width: number,
+): number {
   let want = 0;
   for (const c of columns) for (const t of headerText(c)) want = Math.max(want, textWidth(t) + 2);
   for (const row of rows) {
@@ -134,7 +173,7 @@ function columnGap(columns: Column[], rows: LadderRow[], left: number, width: nu
     } else {
       from = row.from;
       to = row.to;
-      label = `RTP ${row.stream.codec}`;
+      label = row.kind === 'dtmf' ? `DTMF ${row.digit}` : `RTP ${row.stream.codec}`;
     }
     const span = Math.abs(to - from);
     if (span > 0) want = Math.max(want, Math.ceil((textWidth(label) + ARROW_EXTRA) / span) + 1);

@@ -1,9 +1,13 @@
 // The calls the server is carrying and has just carried: for each, the messages it saw (so the
-// HTTP API can give a ladder) and the call detail record, written to the store right before the
-// final response (or the BYE's 200) leaves, so a crash after a call ended loses no record.
-import type { SipRequest, SipResponse } from '../sip/index.ts';
+// HTTP API can give a ladder) and the call detail record. One CDR per INVITE attempt, written
+// (committed) before the response that decides it leaves: at the 2xx for an answered call (its
+// end is added when the BYE is answered), at the final answer for a failed one, and at once for
+// an attempt the server refuses itself. A crash during a call leaves its row answered with no
+// end; the next start marks such rows `server-restart` (recover()), and a BYE that still comes
+// completes them.
+import { redactCredentials, type SipRequest, type SipResponse } from '../sip/index.ts';
 import { formatEndpoint, type Endpoint, type InboundMessage } from '../transport/index.ts';
-import type { CdrRecord, Store } from '../store/store.ts';
+import type { CdrCause, CdrRecord, Store } from '../store/store.ts';
 import type { MediaSummary } from './media-relay-proxy.ts';
 
 /** The media relay as the call log sees it: ends a call's media, summary for the CDR. */
@@ -33,6 +37,9 @@ export interface ActiveCall {
   hungUpBy?: 'caller' | 'callee';
   trunk?: string;
   fromTag?: string;
+  cause?: CdrCause;
+  /** The CDR row written at the answer. */
+  cdrId?: number;
   /** Where the caller's requests came from, and the downstream side that answered. */
   callerEndpoint?: Endpoint;
   calleeEndpoint?: Endpoint;
@@ -49,6 +56,34 @@ const MAX_CALL_AGE_MS = 12 * 3600 * 1000;
 
 function label(m: SipRequest | SipResponse): string {
   return 'method' in m ? m.method : `${m.status} ${m.reason}`;
+}
+
+/** What the server knows of a call attempt when it starts logging it. */
+export interface CallInfo {
+  initial: boolean;
+  dialled?: string;
+  trunk?: string;
+  /** Caller and callee as user@domain (the AOR without its scheme). */
+  caller?: string;
+  callee?: string;
+  /** An in-dialog request sent by the dialog's caller (a BYE: who hung up). */
+  byCaller?: boolean;
+}
+
+/** user@host of a URI (host alone when it has no user). */
+export function aorOf(uri: { user?: string; host: string }): string {
+  return uri.user ? `${uri.user}@${uri.host.toLowerCase()}` : uri.host.toLowerCase();
+}
+
+/** The cause of a failure answer that came from downstream (or Timer C's 408). */
+export function causeOfFailure(status: number): CdrCause {
+  if (status === 486 || status === 600) return 'callee-busy';
+  if (status === 603) return 'declined';
+  if (status === 408 || status === 504) return 'timeout';
+  if (status === 487) return 'cancelled';
+  if (status === 480) return 'not-registered';
+  if (status === 404 || status === 604) return 'no-route';
+  return 'failed';
 }
 
 export interface CallHandle {
@@ -79,19 +114,14 @@ export class CallLog {
     return [...this.active.values(), ...[...this.recentCalls].reverse()];
   }
 
-  observe(
-    req: SipRequest,
-    inbound: InboundMessage,
-    info: { initial: boolean; dialled?: string; trunk?: string },
-  ): CallHandle | undefined {
+  observe(req: SipRequest, inbound: InboundMessage, info: CallInfo): CallHandle | undefined {
     let call = this.active.get(req.callId);
     if (!call && info.initial) {
       this.expireOld();
-      const from = req.from.uri;
       call = {
         callId: req.callId,
-        caller: from.user ? `${from.user}@${from.host}` : from.host,
-        callee: req.requestUri.user ?? req.requestUri.host,
+        caller: info.caller ?? aorOf(req.from.uri),
+        callee: info.callee ?? aorOf(req.requestUri),
         dialled: info.dialled ?? req.requestUri.user ?? '',
         start: Date.now(),
         fromTag: req.from.tag,
@@ -101,6 +131,7 @@ export class CallLog {
       };
       this.active.set(req.callId, call);
     }
+    if (!call && req.method === 'BYE') call = this.resume(req);
     if (!call) return undefined;
     this.push(call, formatEndpoint(inbound.source), formatEndpoint(inbound.local), req);
     const c = call;
@@ -114,18 +145,8 @@ export class CallLog {
           if (answered && message.cseq.method === 'INVITE') c.calleeEndpoint ??= peer;
         } else this.push(c, us, them, message);
       },
-      onFinal: (r, res) => this.onFinal(c, r, res),
+      onFinal: (r, res) => this.onFinal(c, r, res, info.byCaller),
     };
-  }
-
-  /**
-   * For an in-dialog request that carries no Route (a UA that ignored Record-Route): the other
-   * side of the call it belongs to, if the call is known.
-   */
-  otherSide(req: SipRequest): Endpoint | undefined {
-    const call = this.active.get(req.callId);
-    if (!call) return undefined;
-    return req.from.tag === call.fromTag ? call.calleeEndpoint : call.callerEndpoint;
   }
 
   observeAck(req: SipRequest, inbound: InboundMessage, forwarded: SipRequest, to: Endpoint): void {
@@ -137,47 +158,156 @@ export class CallLog {
 
   private push(call: ActiveCall, from: string, to: string, m: SipRequest | SipResponse): void {
     if (call.messages.length >= MAX_MESSAGES) return;
-    call.messages.push({ ts: Date.now(), from, to, label: label(m), raw: m.toString() });
+    // What is kept is shown on /api/calls: never a digest response (it can be cracked offline).
+    call.messages.push({
+      ts: Date.now(),
+      from,
+      to,
+      label: label(m),
+      raw: redactCredentials(m.toString()),
+    });
   }
 
-  private onFinal(call: ActiveCall, req: SipRequest, res: SipResponse): void {
+  /**
+   * An initial INVITE the server answered itself with a final failure (not a challenge): its
+   * CDR, with the cause, is written before the answer leaves.
+   */
+  rejected(req: SipRequest, res: SipResponse, cause: CdrCause, info: CallInfo): void {
+    const now = Date.now();
+    const logged = this.active.get(req.callId);
+    if (logged && logged.answer === undefined) {
+      // Refused after it was logged (the media relay could not take it): that attempt ends here.
+      logged.finalStatus = res.status;
+      logged.finalReason = res.reason;
+      logged.cause = cause;
+      this.finish(logged, now);
+      return;
+    }
+    this.store.addCdr({
+      callId: req.callId,
+      caller: info.caller ?? aorOf(req.from.uri),
+      callee: info.callee ?? aorOf(req.requestUri),
+      dialled: info.dialled ?? req.requestUri.user ?? '',
+      start: now,
+      end: now,
+      duration: 0,
+      finalStatus: res.status,
+      finalReason: res.reason,
+      cause,
+      trunk: info.trunk,
+    });
+  }
+
+  /**
+   * The 2xx of an INVITE a previous process forwarded and died before its answer came: the
+   * call is answered now, so it gets its CDR now (start unknown: the answer time stands in).
+   */
+  adoptAnswer(res: SipResponse): void {
+    const now = Date.now();
+    const active = this.active.get(res.callId);
+    if (active) {
+      // The caller's retransmitted INVITE is being forwarded again by this process.
+      if (active.answer === undefined) {
+        active.answer = now;
+        active.finalStatus = res.status;
+        active.finalReason = res.reason;
+        active.cause = 'answered';
+        active.cdrId = this.store.addCdr(this.cdrOf(active));
+      }
+      return;
+    }
+    if (this.store.hasCdr(res.callId)) return;
+    const call: ActiveCall = {
+      callId: res.callId,
+      caller: aorOf(res.from.uri),
+      callee: aorOf(res.to.uri),
+      dialled: res.to.uri.user ?? '',
+      start: now,
+      answer: now,
+      finalStatus: res.status,
+      finalReason: res.reason,
+      fromTag: res.from.tag,
+      cause: 'answered',
+      messages: [],
+    };
+    call.cdrId = this.store.addCdr(this.cdrOf(call));
+    this.active.set(call.callId, call);
+  }
+
+  /** At start: answered calls whose end the previous process never saw. Returns how many. */
+  recover(): number {
+    return this.store.closeInterruptedCdrs();
+  }
+
+  /** A BYE for a call not in memory: one answered before a restart, if its row is open. */
+  private resume(req: SipRequest): ActiveCall | undefined {
+    const row = this.store.openCdr(req.callId);
+    if (!row || row.id === undefined) return undefined;
+    const call: ActiveCall = {
+      callId: row.callId,
+      caller: row.caller,
+      callee: row.callee,
+      dialled: row.dialled,
+      start: row.start,
+      answer: row.answer,
+      finalStatus: row.finalStatus,
+      finalReason: row.finalReason,
+      trunk: row.trunk,
+      cause: row.cause,
+      cdrId: row.id,
+      messages: [],
+    };
+    this.active.set(call.callId, call);
+    return call;
+  }
+
+  private onFinal(call: ActiveCall, req: SipRequest, res: SipResponse, byCaller?: boolean): void {
     const now = Date.now();
     if (req.method === 'INVITE' && req.to.tag === undefined) {
       if (res.status >= 200 && res.status < 300) {
-        call.answer ??= now;
+        if (call.answer !== undefined) return; // a second 2xx (another fork)
+        call.answer = now;
         call.finalStatus = res.status;
         call.finalReason = res.reason;
+        call.cause = 'answered';
+        call.cdrId = this.store.addCdr(this.cdrOf(call)); // committed before the 2xx goes on
         return;
       }
       if (call.answer !== undefined) return; // a late non-2xx fork after the answer
       call.finalStatus = res.status;
       call.finalReason = res.reason;
+      call.cause = causeOfFailure(res.status);
       this.finish(call, now);
       return;
     }
     if (req.method === 'BYE' && call.answer !== undefined && call.end === undefined) {
-      call.hungUpBy = req.from.tag === call.fromTag ? 'caller' : 'callee';
+      const fromCaller = byCaller ?? req.from.tag === call.fromTag;
+      call.hungUpBy = fromCaller ? 'caller' : 'callee';
       this.finish(call, now);
     }
   }
 
-  private finish(call: ActiveCall, now: number): void {
-    call.end = now;
-    const media = this.media?.end(call.callId);
-    if (media) call.media = media;
-    const cdr: CdrRecord = {
+  private cdrOf(call: ActiveCall): CdrRecord {
+    const media = call.media;
+    return {
       callId: call.callId,
       caller: call.caller,
       callee: call.callee,
       dialled: call.dialled,
       start: call.start,
       answer: call.answer,
-      end: now,
-      duration: call.answer !== undefined ? (now - call.answer) / 1000 : 0,
+      end: call.end,
+      duration:
+        call.end === undefined
+          ? undefined
+          : call.answer !== undefined
+            ? (call.end - call.answer) / 1000
+            : 0,
       finalStatus: call.finalStatus ?? 0,
       finalReason: call.finalReason,
       hungUpBy: call.hungUpBy,
       trunk: call.trunk,
+      cause: call.cause ?? 'failed',
       ...(media
         ? {
             packets: media.packets,
@@ -188,7 +318,15 @@ export class CallLog {
           }
         : {}),
     };
-    this.store.addCdr(cdr); // committed before the response that ends the call is sent
+  }
+
+  private finish(call: ActiveCall, now: number): void {
+    call.end = now;
+    const media = this.media?.end(call.callId);
+    if (media) call.media = media;
+    // Committed before the response that ends the call is sent.
+    if (call.cdrId !== undefined) this.store.updateCdr(call.cdrId, this.cdrOf(call));
+    else call.cdrId = this.store.addCdr(this.cdrOf(call));
     this.active.delete(call.callId);
     this.recentCalls.push(call);
     if (this.recentCalls.length > MAX_RECENT) this.recentCalls.shift();

@@ -24,6 +24,8 @@ import { networkInterfaces } from 'node:os';
 import {
   createResponse,
   newBranch,
+  parseAuthValue,
+  parseUri,
   validateRequest,
   type SipRequest,
   type SipResponse,
@@ -39,6 +41,7 @@ import {
   defaultPort,
   formatEndpoint,
   hostForHeader,
+  responseDestination,
   type Endpoint,
   type InboundMessage,
   type TransportProtocol,
@@ -49,8 +52,10 @@ import { DialPlan } from './dial-plan.ts';
 import { DigestAuthenticator } from './digest-authenticator.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ProxyBranchSet, type ForwardTarget } from './proxy-branch-set.ts';
+import { ProxyDialogs, ROUTE_TOKEN_PARAM } from './proxy-dialogs.ts';
 import { Registrar, addressOfRecord } from './registrar.ts';
-import { CallLog } from './call-log.ts';
+import { CallLog, aorOf, type CallInfo } from './call-log.ts';
+import type { CdrCause } from '../store/store.ts';
 import { DigestClient } from '../ua/digest-client.ts';
 import { TrunkRegistration } from './trunk-registration.ts';
 import { userRecord } from './users.ts';
@@ -101,6 +106,20 @@ function localAddresses(): Set<string> {
   return localAddressCache;
 }
 
+/** The cause of a call attempt the server refused itself, by the status it answered. */
+function refusalCause(status: number): CdrCause {
+  if (status === 403) return 'forbidden';
+  if (status === 404) return 'no-route';
+  if (status === 480) return 'not-registered';
+  if (status === 488 || status === 503) return 'media-unavailable';
+  return 'failed';
+}
+
+/** A To tag for a response made here. */
+function localTag(): string {
+  return randomBytes(6).toString('hex');
+}
+
 /** Where a URI points: its transport, host and port (numeric hosts and explicit ports only, plus node's resolver). */
 export function uriDestination(uri: SipUri): Endpoint {
   const param = uri.params.transport?.toLowerCase();
@@ -132,9 +151,13 @@ export class CallServer {
   /** The media relay's SIP side, when media is relayed. */
   readonly media: MediaRelayProxy | undefined;
   readonly auth: DigestAuthenticator;
+  /** The dialogs we record-routed: the only ones in-dialog requests may follow. */
+  readonly dialogs: ProxyDialogs;
   private readonly registrar: Registrar;
   private readonly dialPlan: DialPlan;
   private readonly branchSets = new Map<ServerTransaction, ProxyBranchSet>();
+  /** What routing learnt of an INVITE attempt before it was refused (for its CDR). */
+  private readonly attempts = new WeakMap<ServerTransaction, Omit<CallInfo, 'initial'>>();
   private readonly trunks = new Map<string, Trunk>();
   private readonly trunkSources = new Map<string, Trunk>();
   /** Trunks that identify themselves by credentials (`inboundAuth`), by user name. */
@@ -152,13 +175,29 @@ export class CallServer {
 
   constructor(private readonly opts: CallServerOptions) {
     const { config, store } = opts;
+    const trustedMaddr = new Set(
+      config.security.trustedSources.map((t) => t.toLowerCase().replace(/^\[(.*)\]/, '$1')),
+    );
     this.domain = config.domain.toLowerCase();
     this.log = opts.log ?? (() => {});
     // A large UDP receive buffer absorbs bursts while the event loop is busy (a GC pause, a CDR
     // commit): without it, responses arriving in a burst are dropped by the kernel and calls
     // fail with 408 after Timer B. The kernel caps it at net.core.rmem_max.
-    this.transport = new TransportLayer({ udpBufferSize: UDP_BUFFER_BYTES });
+    this.transport = new TransportLayer({
+      udpBufferSize: UDP_BUFFER_BYTES,
+      firstMessageTimeout: config.transport.firstMessageTimeoutSeconds * 1000,
+      messageTimeout: config.transport.messageTimeoutSeconds * 1000,
+      idleTimeout: config.transport.idleTimeoutSeconds * 1000,
+      writeTimeout: config.transport.writeTimeoutSeconds * 1000,
+      maxWriteBacklog: config.transport.maxWriteBacklogBytes,
+      maxConnectionsPerSource: config.transport.maxConnectionsPerSource,
+      maxConnections: config.transport.maxConnections,
+      // A Via maddr is honoured only when it names us or a source the operator trusts (its own
+      // SBCs): otherwise a request could make our response go to a third host (reflection).
+      trustMaddr: (d) => trustedMaddr.has(d.address) || trustedMaddr.has(`${d.address}:${d.port}`),
+    });
     this.layer = new TransactionLayer(this.transport, opts.timers);
+    this.transport.onMalformed(() => this.metrics.malformed++);
     this.registrar = new Registrar(store, config.registrar);
     this.auth = new DigestAuthenticator({
       realm: config.auth.realm ?? config.domain,
@@ -168,6 +207,7 @@ export class CallServer {
     this.dialPlan = new DialPlan(config.dialplan);
     this.media = opts.relay ? new MediaRelayProxy(opts.relay) : undefined;
     this.calls = new CallLog(store, this.media);
+    this.dialogs = new ProxyDialogs(store.secret('record-route'), store);
     for (const t of config.trunks) {
       this.trunks.set(t.name, t);
       if (t.inboundAuth) {
@@ -184,10 +224,15 @@ export class CallServer {
       for (const s of sources) this.trunkSources.set(s.toLowerCase(), t);
     }
     this.layer.onRequest((req, tx, inbound) => this.onRequest(req, tx, inbound));
-    this.layer.onStrayResponse((res) => this.onStrayResponse(res));
+    this.layer.onStrayResponse((res, inbound) => this.onStrayResponse(res, inbound));
   }
 
   async start(): Promise<Endpoint[]> {
+    const interrupted = this.calls.recover();
+    if (interrupted > 0)
+      this.log(
+        `${interrupted} answered call(s) had no end when the server last stopped: CDR cause server-restart`,
+      );
     for (const l of this.opts.config.listen) {
       const secure = l.transport === 'tls' || l.transport === 'wss';
       this.listeners.push(
@@ -253,7 +298,7 @@ export class CallServer {
         this.metrics.malformed++;
         this.respond(
           tx,
-          createResponse(req, 400, `Bad Request: ${(err as Error).message}`.slice(0, 150)),
+          this.reply(req, 400, `Bad Request: ${(err as Error).message}`.slice(0, 150)),
         );
       }
     }
@@ -263,7 +308,7 @@ export class CallServer {
     const problem = validateRequest(req, { proxy: true });
     if (problem) {
       if (problem.status === 400) this.metrics.malformed++;
-      const res = createResponse(req, problem.status, problem.reason);
+      const res = this.reply(req, problem.status, problem.reason);
       if (problem.unsupported) res.set('Unsupported', problem.unsupported.join(', '));
       this.respond(tx, res);
       return;
@@ -272,23 +317,24 @@ export class CallServer {
     if (mf !== undefined && mf <= 0) {
       if (req.method === 'OPTIONS' && this.isUs(req.requestUri))
         this.respond(tx, this.optionsOk(req));
-      else this.respond(tx, createResponse(req, 483, 'Too Many Hops'));
+      else this.respond(tx, this.reply(req, 483, 'Too Many Hops'));
       return;
     }
     if (this.isLoop(req)) {
-      this.respond(tx, createResponse(req, 482, 'Loop Detected'));
+      this.respond(tx, this.reply(req, 482, 'Loop Detected'));
       return;
     }
     if (req.method === 'CANCEL') {
       this.onCancel(req, tx);
       return;
     }
-    if (req.to.tag !== undefined) {
-      this.routeInDialog(req, tx, inbound);
-      return;
-    }
+    // REGISTER is never part of a dialog (§10.2): a To tag on it changes nothing.
     if (req.method === 'REGISTER') {
       this.onRegister(req, tx, inbound);
+      return;
+    }
+    if (req.to.tag !== undefined) {
+      this.routeInDialog(req, tx, inbound);
       return;
     }
     if (req.method === 'OPTIONS' && this.isUs(req.requestUri) && !req.requestUri.user) {
@@ -299,14 +345,35 @@ export class CallServer {
   }
 
   private optionsOk(req: SipRequest): SipResponse {
-    const res = createResponse(req, 200, 'OK');
+    const res = this.reply(req, 200, 'OK');
     res.set('Allow', SUPPORTED_METHODS);
     res.set('Accept', 'application/sdp');
     return res;
   }
 
-  private respond(tx: ServerTransaction, res: SipResponse): void {
+  /**
+   * Sends a response made here. A final failure to an initial INVITE (not a challenge) is a
+   * refused call attempt: its CDR is written first, with `cause` (else one the status implies).
+   */
+  private respond(tx: ServerTransaction, res: SipResponse, cause?: CdrCause): void {
     this.metrics.countResponse(res.status);
+    const req = tx.request;
+    if (
+      req.method === 'INVITE' &&
+      res.status >= 300 &&
+      res.status !== 401 &&
+      res.status !== 407 &&
+      req.to.tag === undefined
+    ) {
+      this.calls.rejected(req, res, cause ?? refusalCause(res.status), {
+        initial: true,
+        ...(this.attempts.get(tx) ?? {}),
+      });
+      this.attempts.delete(tx);
+    }
+    // §8.2.6.2: a final response made here (the registrar's too) carries a To tag.
+    if (res.status > 100 && res.to.tag === undefined)
+      res.set('To', `${res.get('To')};tag=${localTag()}`);
     if (!res.has('Server')) res.set('Server', 'trapezoid');
     tx.respond(res);
   }
@@ -314,14 +381,14 @@ export class CallServer {
   private onCancel(req: SipRequest, tx: ServerTransaction): void {
     const invite = tx.invite;
     if (!invite) {
-      this.respond(tx, createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      this.respond(tx, this.reply(req, 481, 'Call/Transaction Does Not Exist'));
       return;
     }
-    this.respond(tx, createResponse(req, 200, 'OK'));
+    this.respond(tx, this.reply(req, 200, 'OK'));
     const set = this.branchSets.get(invite);
     if (set) set.cancel();
     else if (!invite.lastResponse || invite.lastResponse.status < 200) {
-      this.respond(invite, createResponse(invite.request, 487, 'Request Terminated'));
+      this.respond(invite, this.reply(invite.request, 487, 'Request Terminated'));
     }
   }
 
@@ -329,13 +396,13 @@ export class CallServer {
   private refuseCleartext(tx: ServerTransaction, inbound: InboundMessage): boolean {
     const p = inbound.source.protocol;
     if (!this.opts.config.security.tlsOnly || p === 'tls' || p === 'wss') return false;
-    this.respond(tx, createResponse(tx.request, 403, 'Forbidden (TLS required: use sips)'));
+    this.respond(tx, this.reply(tx.request, 403, 'Forbidden (TLS required: use sips)'));
     return true;
   }
 
   private onRegister(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
     if (!this.isUs(req.requestUri)) {
-      this.respond(tx, createResponse(req, 404, 'Not Found (domain not served here)'));
+      this.respond(tx, this.reply(req, 404, 'Not Found (domain not served here)'));
       return;
     }
     if (this.refuseCleartext(tx, inbound)) return;
@@ -343,7 +410,7 @@ export class CallServer {
     if (user === undefined) return;
     const toUser = req.to.uri.user;
     if (toUser !== user) {
-      this.respond(tx, createResponse(req, 403, 'Forbidden (may only register your own address)'));
+      this.respond(tx, this.reply(req, 403, 'Forbidden (may only register your own address)'));
       return;
     }
     // sip:1000@domain and sips:1000@domain are one user: one address-of-record (RFC 5630 §4.1);
@@ -382,7 +449,11 @@ export class CallServer {
       this.opts.guard?.authSucceeded(tx.inbound.source, result.user);
       return result.user;
     }
-    if (result.failure !== 'missing' && result.failure !== 'stale') {
+    // A nonce we did not issue is most often one from before a restart (the nonce key is new at
+    // every start): like an expired one it gets a fresh challenge with stale=true and is not a
+    // failure, so phones that resend an old nonce once are not banned for it.
+    const stale = result.failure === 'stale' || result.failure === 'invalid-nonce';
+    if (result.failure !== 'missing' && !stale) {
       this.metrics.authFailures++;
       this.opts.guard?.authFailed(tx.inbound.source, result.user);
     }
@@ -391,16 +462,16 @@ export class CallServer {
       result.failure === 'unknown-user' ||
       result.failure === 'malformed'
     ) {
-      this.respond(tx, createResponse(req, 403, 'Forbidden'));
+      this.respond(tx, this.reply(req, 403, 'Forbidden'), 'auth-failed');
       return undefined;
     }
     const status = header === 'WWW-Authenticate' ? 401 : 407;
-    const res = createResponse(
+    const res = this.reply(
       req,
       status,
       status === 401 ? 'Unauthorized' : 'Proxy Authentication Required',
     );
-    for (const ch of this.auth.challenges(result.failure === 'stale')) res.append(header, ch);
+    for (const ch of this.auth.challenges(stale)) res.append(header, ch);
     this.respond(tx, res);
     return undefined;
   }
@@ -432,18 +503,22 @@ export class CallServer {
       u === entry.username ? entry.secrets : undefined,
     );
     if (result.ok) return entry.trunk;
-    if (result.failure === 'stale' || result.failure === 'missing') {
-      this.challenge(tx, 407, result.failure === 'stale');
+    if (result.failure === 'stale' || result.failure === 'invalid-nonce') {
+      this.challenge(tx, 407, true);
+      return null;
+    }
+    if (result.failure === 'missing') {
+      this.challenge(tx, 407, false);
       return null;
     }
     this.metrics.authFailures++;
     this.opts.guard?.authFailed(tx.inbound.source, entry.username);
-    this.respond(tx, createResponse(req, 403, 'Forbidden'));
+    this.respond(tx, this.reply(req, 403, 'Forbidden'), 'auth-failed');
     return null;
   }
 
   private challenge(tx: ServerTransaction, status: 401 | 407, stale: boolean): void {
-    const res = createResponse(
+    const res = this.reply(
       tx.request,
       status,
       status === 401 ? 'Unauthorized' : 'Proxy Authentication Required',
@@ -475,29 +550,37 @@ export class CallServer {
       caller = this.authenticate(req, tx, 'Proxy-Authenticate', req.proxyAuthorization);
       if (caller === undefined) return;
       if (req.from.uri.user !== caller) {
-        this.respond(
-          tx,
-          createResponse(req, 403, 'Forbidden (From is not the authenticated user)'),
-        );
+        this.respond(tx, this.reply(req, 403, 'Forbidden (From is not the authenticated user)'));
         return;
       }
     }
     const ruri = req.requestUri;
+    const callerAor = caller !== undefined ? `${caller}@${this.domain}` : aorOf(req.from.uri);
+    this.attempts.set(tx, { caller: callerAor, callee: aorOf(ruri), dialled: ruri.user ?? '' });
     if (!this.isUs(ruri)) {
       // Toward another domain: only for our own authenticated users (no open relay).
       if (caller === undefined) {
-        this.respond(tx, createResponse(req, 403, 'Forbidden (relaying not allowed)'));
+        this.respond(tx, this.reply(req, 403, 'Forbidden (relaying not allowed)'));
         return;
       }
-      this.forward(req, tx, inbound, [{ uri: req.uri, destination: uriDestination(ruri) }], {});
+      this.forward(req, tx, inbound, [{ uri: req.uri, destination: uriDestination(ruri) }], {
+        callerAor,
+        calleeAor: aorOf(ruri),
+      });
       return;
     }
     const dialled = ruri.user ?? '';
     const route = this.dialPlan.route(dialled);
     const action = route?.route ?? { action: 'local' as const };
     const number = route?.number ?? dialled;
+    this.attempts.set(tx, {
+      caller: callerAor,
+      callee: `${number}@${this.domain}`,
+      dialled,
+      ...(fromTrunk ? { trunk: fromTrunk.name } : {}),
+    });
     if (action.action === 'reject') {
-      this.respond(tx, createResponse(req, action.code, action.reason));
+      this.respond(tx, this.reply(req, action.code, action.reason), 'rejected-by-dialplan');
       return;
     }
     if (action.action === 'trunk') {
@@ -506,7 +589,7 @@ export class CallServer {
         // Only our authenticated users (or a trunk allowed transit) may reach a trunk: no toll fraud.
         this.respond(
           tx,
-          createResponse(req, 403, 'Forbidden (trunk calls need an authenticated local user)'),
+          this.reply(req, 403, 'Forbidden (trunk calls need an authenticated local user)'),
         );
         return;
       }
@@ -523,6 +606,8 @@ export class CallServer {
       this.forward(req, tx, inbound, [toPeer(first)], {
         trunk: trunk.name,
         dialled,
+        callerAor,
+        calleeAor: `${number}@${trunk.domain ?? first.host}`,
         caller: caller ?? fromTrunk?.name,
         trunkIn: fromTrunk?.name,
         failover: (res) => {
@@ -543,57 +628,84 @@ export class CallServer {
     const known = this.opts.store.getUser(number, this.domain) !== undefined;
     const bindings = this.opts.store.bindingsFor(`sip:${number}@${this.domain}`, Date.now());
     if (!known && (caller !== undefined || fromTrunk)) {
-      this.respond(tx, createResponse(req, 404, 'Not Found'));
+      this.respond(tx, this.reply(req, 404, 'Not Found'));
       return;
     }
     // A sips: Request-URI asks for TLS all the way (RFC 3261 §26.2.2): only TLS/WSS bindings.
     const usable =
       ruri.scheme === 'sips' ? bindings.filter((b) => /^(tls|wss):/.test(b.target)) : bindings;
     if (!known || usable.length === 0) {
-      this.respond(tx, createResponse(req, 480, 'Temporarily Unavailable'));
+      this.respond(tx, this.reply(req, 480, 'Temporarily Unavailable'));
       return;
     }
-    const targets = usable.map((b) => ({
+    // Bindings come highest q first: the first maxBranches are forked to (a cap on the fan-out
+    // one INVITE can cause).
+    const targets = usable.slice(0, this.opts.config.proxy.maxBranches).map((b) => ({
       uri: b.contact,
       destination: parseTarget(b.target),
       ...(b.connectionId !== undefined ? { connectionId: b.connectionId } : {}),
     }));
-    this.forward(req, tx, inbound, targets, { dialled, caller, trunkIn: fromTrunk?.name });
+    this.forward(req, tx, inbound, targets, {
+      dialled,
+      caller,
+      trunkIn: fromTrunk?.name,
+      callerAor,
+      calleeAor: `${number}@${this.domain}`,
+    });
   }
 
   private routeInDialog(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
-    const next = this.nextHop(req);
-    if (!next) {
-      this.respond(tx, createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+    const decided = this.dialogRoute(req);
+    if (!decided.ok) {
+      this.respond(tx, this.reply(req, decided.status, decided.reason));
       return;
     }
-    this.forward(req, tx, inbound, [next], {});
+    this.forward(req, tx, inbound, [decided.target], { byCaller: decided.byCaller });
   }
 
-  /** Pops our own Route; the next hop is the next Route or the Request-URI (§16.4, §16.12). */
-  private nextHop(req: SipRequest): ForwardTarget | undefined {
+  /**
+   * Where an in-dialog request (or a 2xx's ACK) goes, or why it may not: only along a dialog this
+   * server record-routed, to that dialog's other side (src/server/proxy-dialogs.ts). Pops our own
+   * Route (§16.4) on the way.
+   */
+  private dialogRoute(
+    req: SipRequest,
+  ):
+    | { ok: true; target: ForwardTarget; byCaller: boolean }
+    | { ok: false; status: 403 | 481; reason: string } {
     const routes = req.route;
+    let viaOurRoute = false;
     if (routes.length > 0 && this.isUs(routes[0]!.uri)) {
+      if (!this.dialogs.validToken(routes[0]!.uri, req)) {
+        return { ok: false, status: 403, reason: 'Forbidden (Route not issued by this server)' };
+      }
+      viaOurRoute = true;
       req.removeFirst('Route');
       routes.shift();
     }
-    if (routes.length > 0) return { uri: req.uri, destination: uriDestination(routes[0]!.uri) };
     const ruri = req.requestUri;
-    if (this.isUs(ruri) && !ruri.user) return undefined;
-    // A registered contact goes where it registered from (NAT).
-    const binding = this.findBindingByContact(req.uri);
-    if (binding) return { uri: req.uri, destination: parseTarget(binding.target) };
-    if (this.isUs(ruri)) {
-      // Addressed to us with no Route: a UA that ignored our Record-Route (SIPp's built-in uac
-      // does). Within a call we carry, the request goes to the call's other side.
-      const other = this.calls.otherSide(req);
-      return other ? { uri: req.uri, destination: other } : undefined;
-    }
-    return { uri: req.uri, destination: uriDestination(ruri) };
-  }
-
-  private findBindingByContact(contact: string): { target: string } | undefined {
-    return this.opts.store.bindingByContact(contact, Date.now());
+    const next = routes.length > 0 ? routes[0]!.uri : ruri;
+    const addressedToUs = routes.length === 0 && this.isUs(ruri);
+    const decided = this.dialogs.route(req, next, viaOurRoute, addressedToUs);
+    if (!decided.ok) return decided;
+    const side = decided.toward;
+    // The side's own address when we reach it directly over UDP (a NATed phone), or over the
+    // connection its messages came on while that is open; else where the hop URI points.
+    const open =
+      side.connectionId !== undefined && this.transport.connection(side.connectionId) !== undefined;
+    const direct = side.hopIsContact || routes.length === 0 || addressedToUs;
+    let destination: Endpoint;
+    if (side.endpoint.protocol === 'udp' || open || side.hop === '') destination = side.endpoint;
+    else destination = uriDestination(direct && !addressedToUs ? next : parseUri(side.hop));
+    return {
+      ok: true,
+      byCaller: decided.towardCallee,
+      target: {
+        uri: req.uri,
+        destination,
+        ...(open ? { connectionId: side.connectionId! } : {}),
+      },
+    };
   }
 
   private forward(
@@ -607,22 +719,44 @@ export class CallServer {
       trunk?: string;
       trunkIn?: string;
       failover?: (res: SipResponse | undefined) => ForwardTarget[] | undefined;
+      /** Caller and callee as user@domain, for the CDR. */
+      callerAor?: string;
+      calleeAor?: string;
+      /** An in-dialog request sent by the dialog's caller (a BYE: who hung up). */
+      byCaller?: boolean;
     },
   ): void {
     const template = req.clone();
     template.set('Max-Forwards', String((req.maxForwards ?? 70) - 1));
-    template.remove('Proxy-Authorization'); // ours: consumed here (§22.3)
+    this.stripOwnCredentials(template);
     const isInitial = req.to.tag === undefined;
-    if (isInitial && DIALOG_CREATING.has(req.method)) {
-      template.prepend('Record-Route', `<${this.ownUri(inbound.local)};lr>`);
+    const creating = isInitial && DIALOG_CREATING.has(req.method);
+    if (creating) {
+      const token = this.dialogs.token(req.callId, req.from.tag ?? '');
+      template.prepend(
+        'Record-Route',
+        `<${this.ownUri(inbound.local)};lr;${ROUTE_TOKEN_PARAM}=${token}>`,
+      );
+      this.dialogs.begin(req, {
+        endpoint: inbound.source,
+        ...(inbound.connectionId !== undefined ? { connectionId: inbound.connectionId } : {}),
+        ...(call.callerAor ? { aor: `sip:${call.callerAor}` } : {}),
+      });
     }
+    // A target refresh (§12.2): the side that sends it is reached at its new Contact from now on.
+    const refresh = !isInitial && (req.method === 'INVITE' || req.method === 'UPDATE');
+    const senderIsCallee = refresh && this.dialogs.sentByCallee(req);
+    if (refresh) this.dialogs.refresh(req, senderIsCallee);
     const loop = this.loopHash(req);
     const record = this.calls.observe(req, inbound, {
       initial: isInitial && req.method === 'INVITE',
       dialled: call.dialled,
       trunk: call.trunk ?? call.trunkIn,
+      caller: call.callerAor,
+      callee: call.calleeAor,
+      byCaller: call.byCaller,
     });
-    if (this.media && !this.relayRequest(template, req, tx, record)) return;
+    if (this.media && !this.relayRequest(template, req, tx)) return;
     const set = new ProxyBranchSet(
       this.layer,
       tx,
@@ -634,9 +768,18 @@ export class CallServer {
         beforeFinal: (res) => {
           this.metrics.countResponse(res.status);
           record?.onFinal(req, res);
+          if (creating && res.status >= 300) this.dialogs.failed(req.callId);
+          const ended = (res.status >= 200 && res.status < 300) || res.status === 481;
+          if (req.method === 'BYE' && ended) this.dialogs.end(req.callId);
         },
-        onMessage: (direction, message, peer) =>
-          record?.onMessage(direction, message, peer, inbound.local),
+        onMessage: (direction, message, peer, target) => {
+          if (direction === 'from-downstream' && !('method' in message)) {
+            if (creating) this.dialogs.response(message, peer, target?.connectionId);
+            else if (refresh && message.status >= 200 && message.status < 300)
+              this.dialogs.refresh(message, !senderIsCallee);
+          }
+          record?.onMessage(direction, message, peer, inbound.local);
+        },
         onDone: () => this.branchSets.delete(tx),
         ...(this.media ? { beforeUpstream: (res: SipResponse) => this.relayResponse(res) } : {}),
       },
@@ -646,12 +789,42 @@ export class CallServer {
     set.start(targets);
   }
 
+  /**
+   * Removes the credentials meant for our realm (§22.3: consumed by the proxy that checks them):
+   * the digest response must not travel past the first hop, where it could be cracked offline.
+   * Credentials for other realms (a proxy further on) stay.
+   */
+  private stripOwnCredentials(req: SipRequest): void {
+    const realm = this.auth.realm;
+    for (const header of ['Proxy-Authorization', 'Authorization'] as const) {
+      const values = req.getAll(header);
+      if (values.length === 0) continue;
+      const keep = values.filter((v) => {
+        try {
+          return !parseAuthValue(v, header).some((c) => (c.params.realm ?? '') === realm);
+        } catch {
+          return false; // unreadable credentials are nobody's: dropped
+        }
+      });
+      if (keep.length === values.length) continue;
+      req.remove(header);
+      for (const v of keep) req.append(header, v);
+    }
+  }
+
+  /** A final response made here: with a To tag (§8.2.6.2) when it is not a 100. */
+  private reply(req: SipRequest, status: number, reason?: string): SipResponse {
+    return createResponse(req, status, reason, status > 100 ? { toTag: localTag() } : undefined);
+  }
+
   /** A 2xx's ACK: forwarded statelessly along the dialog's route. */
   private forwardAck(req: SipRequest, inbound: InboundMessage): void {
-    if (req.method !== 'ACK') return;
-    const next = this.nextHop(req);
-    if (!next) return;
+    if (req.method !== 'ACK' || req.to.tag === undefined) return;
+    const decided = this.dialogRoute(req);
+    if (!decided.ok) return; // an ACK is never answered: one off any dialog of ours is dropped
+    const next = decided.target;
     const ack = req.clone();
+    this.stripOwnCredentials(ack);
     ack.set('Max-Forwards', String((req.maxForwards ?? 70) - 1));
     ack.uri = next.uri;
     ack.prepend('Via', this.viaHeader(next.destination, newBranch()));
@@ -666,16 +839,41 @@ export class CallServer {
       }
     }
     this.calls.observeAck(req, inbound, ack, next.destination);
-    this.layer.sendStateless(ack, next.destination).catch(() => {});
+    this.layer
+      .sendStateless(
+        ack,
+        next.destination,
+        next.connectionId !== undefined ? { connectionId: next.connectionId } : undefined,
+      )
+      .catch(() => {});
   }
 
   /** A 2xx retransmitted after the client transaction ended: passed upstream statelessly (§16.7). */
-  private onStrayResponse(res: SipResponse): void {
+  private onStrayResponse(res: SipResponse, inbound?: InboundMessage): void {
     if (res.via.length < 2 || !this.isOurVia(res.via[0]!)) return;
     const out = res.clone();
     out.removeFirst('Via');
+    if (inbound && out.cseq.method === 'INVITE' && out.status >= 200 && out.status < 300)
+      this.adoptAnswer(out, inbound);
     if (this.media) this.relayResponse(out);
     this.layer.sendStateless(out).catch(() => {});
+  }
+
+  /**
+   * A 2xx to an INVITE that this process never forwarded: one a previous process forwarded
+   * before it died (the callee retransmits its 2xx until the ACK). If our Record-Route in it is
+   * genuine, the dialog is taken over (so its ACK and BYE are routed) and the answered call gets
+   * its CDR before the 2xx goes on.
+   */
+  private adoptAnswer(res: SipResponse, inbound: InboundMessage): void {
+    const top = res.via[0];
+    const caller = top ? responseDestination(top) : undefined;
+    if (!caller) return;
+    const adopted = this.dialogs.adopt(res, caller, {
+      endpoint: inbound.source,
+      ...(inbound.connectionId !== undefined ? { connectionId: inbound.connectionId } : {}),
+    });
+    if (adopted) this.calls.adoptAnswer(res);
   }
 
   // ---- media relay -----------------------------------------------------------------------
@@ -684,26 +882,20 @@ export class CallServer {
    * Points the SDP of a request going downstream at the relay. False after having answered it:
    * 503 when the relay has no ports left, 488 when the body is not SDP.
    */
-  private relayRequest(
-    template: SipRequest,
-    req: SipRequest,
-    tx: ServerTransaction,
-    record: ReturnType<CallLog['observe']>,
-  ): boolean {
+  private relayRequest(template: SipRequest, req: SipRequest, tx: ServerTransaction): boolean {
     try {
       this.media!.request(template);
       return true;
     } catch (err) {
       let res: SipResponse;
       if (err instanceof MediaRelayError) {
-        res = createResponse(req, 503, 'Service Unavailable (media relay: no free ports)');
+        res = this.reply(req, 503, 'Service Unavailable (media relay: no free ports)');
         res.set('Retry-After', '5');
         this.log(`media relay: ${req.method} ${req.callId} refused: ${err.message}`);
       } else if (err instanceof SdpParseError) {
-        res = createResponse(req, 488, `Not Acceptable Here (SDP: ${err.message})`.slice(0, 150));
+        res = this.reply(req, 488, `Not Acceptable Here (SDP: ${err.message})`.slice(0, 150));
       } else throw err;
-      record?.onFinal(req, res);
-      this.respond(tx, res);
+      this.respond(tx, res, 'media-unavailable'); // the attempt's CDR is completed there
       return false;
     }
   }

@@ -1,10 +1,29 @@
 // The call server's configuration: a YAML file validated with zod. Every error names the field
-// (as a dotted path) and what is wrong with it. With no file, `embeddedDefaults()` describes the
-// demo server on 127.0.0.1.
+// (as a dotted path) and what is wrong with it, and, read from a file, its line and column. The
+// configuration is strict at every depth: a key the schema does not know (a typo such as
+// `media: { mod: relay }`) is an error that suggests the closest valid key, never silently
+// ignored. With no file, `validateConfig({})` describes the demo server on 127.0.0.1.
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { isIP } from 'node:net';
+import { isLoopbackAddress } from './http-api.ts';
+
+/**
+ * User-Agent substrings of SIP scanners and attack tools (security.scannerUserAgents' default).
+ * Monitoring tools are not scanners: sipsak, the Nagios/Icinga check_sip probes and SIPp get
+ * their answers.
+ */
+export const DEFAULT_SCANNER_USER_AGENTS: readonly string[] = [
+  'friendly-scanner',
+  'sipvicious',
+  'sipcli',
+  'sip-scan',
+  'iwar',
+  'sundayddr',
+  'pplsip',
+  'vaxsipuseragent',
+];
 
 const transport = z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']);
 const port = z.number().int().min(0).max(65535);
@@ -109,9 +128,37 @@ export const configSchema = z
         { transport: 'tcp', address: '127.0.0.1', port: 5060 },
       ]),
     database: z.string().min(1).default('./trapezoid.db'),
+    /** The HTTP API and /metrics (src/server/http-api.ts). */
     http: z
-      .object({ address: z.string().default('127.0.0.1'), port: port.default(8060) })
-      .default({ address: '127.0.0.1', port: 8060 }),
+      .object({
+        /** Loopback by default. Any other address (0.0.0.0 and :: included) needs `token`. */
+        address: z.string().min(1).default('127.0.0.1'),
+        port: port.default(8060),
+        /**
+         * Every request must carry `Authorization: Bearer <token>` (wherever the API listens).
+         * Required when `address` is not loopback.
+         */
+        token: z
+          .string()
+          .min(16, 'at least 16 characters (e.g. the output of `openssl rand -hex 16`)')
+          .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+          .optional(),
+        /**
+         * Names the API answers to in the Host header, besides localhost and IP literals (a DNS
+         * rebinding defence). `.example.com` allows example.com and every name under it.
+         */
+        hosts: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^\.?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/,
+                'a host name (no port, no scheme), or .domain for a domain and its subdomains',
+              ),
+          )
+          .default([]),
+      })
+      .default({ address: '127.0.0.1', port: 8060, hosts: [] }),
     auth: z
       .object({
         realm: z.string().optional(),
@@ -133,8 +180,16 @@ export const configSchema = z
         minExpires: z.number().int().min(1).default(60),
         maxExpires: z.number().int().min(1).default(3600),
         defaultExpires: z.number().int().min(1).default(3600),
+        /** Bindings one AOR may hold; beyond it the ones closest to expiry are dropped. */
+        maxBindings: z.number().int().min(1).max(100).default(10),
       })
-      .default({ minExpires: 60, maxExpires: 3600, defaultExpires: 3600 }),
+      .default({ minExpires: 60, maxExpires: 3600, defaultExpires: 3600, maxBindings: 10 }),
+    proxy: z
+      .object({
+        /** Branches one request is forked to at most (the first by q when a user has more). */
+        maxBranches: z.number().int().min(1).max(100).default(10),
+      })
+      .default({ maxBranches: 10 }),
     users: z.array(userSchema).default([]),
     dialplan: z.array(ruleSchema).default([]),
     trunks: z.array(trunkSchema).default([]),
@@ -169,19 +224,7 @@ export const configSchema = z
           })
           .default({ maxFailures: 5, windowSeconds: 60, banSeconds: 600 }),
         /** User-Agent substrings (case-insensitive) of scanners: their requests are dropped silently. */
-        scannerUserAgents: z
-          .array(z.string().min(1))
-          .default([
-            'friendly-scanner',
-            'sipvicious',
-            'sipcli',
-            'sip-scan',
-            'sipsak',
-            'iwar',
-            'sundayddr',
-            'pplsip',
-            'vaxsipuseragent',
-          ]),
+        scannerUserAgents: z.array(z.string().min(1)).default([...DEFAULT_SCANNER_USER_AGENTS]),
         /** Sources never rate-limited or banned ('address' or 'address:port'). */
         trustedSources: z.array(z.string()).default([]),
         /**
@@ -193,19 +236,40 @@ export const configSchema = z
       .default({
         rateLimit: { requests: 50, perSeconds: 2, banSeconds: 300 },
         bruteForce: { maxFailures: 5, windowSeconds: 60, banSeconds: 600 },
-        scannerUserAgents: [
-          'friendly-scanner',
-          'sipvicious',
-          'sipcli',
-          'sip-scan',
-          'sipsak',
-          'iwar',
-          'sundayddr',
-          'pplsip',
-          'vaxsipuseragent',
-        ],
+        scannerUserAgents: [...DEFAULT_SCANNER_USER_AGENTS],
         trustedSources: [],
         tlsOnly: false,
+      }),
+    /**
+     * Limits on stream connections (tcp, tls, ws, wss), for a server on a public address: see
+     * src/transport/README.md. Timeouts in seconds, 0 = none.
+     */
+    transport: z
+      .object({
+        /** An inbound connection must bring a complete SIP message (handshake included) by then. */
+        firstMessageTimeoutSeconds: z.number().min(0).default(20),
+        /** A message begun must be complete by then (64*T1). */
+        messageTimeoutSeconds: z.number().min(0).default(32),
+        /** An inbound connection with no bytes either way (keep-alives count) is closed after it. */
+        idleTimeoutSeconds: z.number().min(0).default(180),
+        /** Bytes waiting that long for a peer that does not read close its connection. */
+        writeTimeoutSeconds: z.number().min(0).default(10),
+        /** Bytes allowed to wait per connection for a peer that does not read. */
+        maxWriteBacklogBytes: z.number().int().min(65536).default(1048576),
+        /** Inbound connections from one IP address (handshakes and upgrades in progress included). */
+        maxConnectionsPerSource: z.number().int().min(1).default(64),
+        /** Connections in total. */
+        maxConnections: z.number().int().min(1).default(10000),
+      })
+      .strict()
+      .default({
+        firstMessageTimeoutSeconds: 20,
+        messageTimeoutSeconds: 32,
+        idleTimeoutSeconds: 180,
+        writeTimeoutSeconds: 10,
+        maxWriteBacklogBytes: 1048576,
+        maxConnectionsPerSource: 64,
+        maxConnections: 10000,
       }),
     media: z
       .object({
@@ -252,6 +316,13 @@ export const configSchema = z
         });
       }
     });
+    if (!isLoopbackAddress(cfg.http.address) && cfg.http.token === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['http', 'token'],
+        message: `required: the HTTP API would listen beyond loopback (http.address ${cfg.http.address}) with no token; set http.token, or http.address: 127.0.0.1`,
+      });
+    }
     if (cfg.media.mode === 'relay' && cfg.media.address === undefined) {
       const first = cfg.listen[0]!.address;
       if (isIP(first) === 0 || first === '0.0.0.0' || first === '::') {
@@ -282,14 +353,39 @@ export function mediaRelayAddress(config: ServerConfig): string {
   return config.media.address ?? config.listen[0]!.address;
 }
 
+/** One problem in a configuration: where (dotted path, and line/column in a file) and what. */
+export interface ConfigIssue {
+  /** Dotted path: `trunks[0].peers[1].host`, or `(top level)`. */
+  path: string;
+  message: string;
+  /** 1-based, when the configuration came from a YAML file. */
+  line?: number;
+  column?: number;
+  /** For an unknown key: the closest valid key, if one is close. */
+  suggestion?: string;
+}
+
 export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+  /** The problems as lines: `path: message (line L, column C)`. */
+  readonly problems: string[];
+
   constructor(
     readonly source: string,
-    readonly problems: string[],
+    problems: Array<string | ConfigIssue>,
   ) {
-    super(`${source}: ${problems.join('; ')}`);
+    const issues = problems.map((p) => (typeof p === 'string' ? { path: '', message: p } : p));
+    const lines = issues.map(formatIssue);
+    super(`${source}: ${lines.join('; ')}`);
     this.name = 'ConfigError';
+    this.issues = issues;
+    this.problems = lines;
   }
+}
+
+function formatIssue(i: ConfigIssue): string {
+  const where = i.line !== undefined ? ` (line ${i.line}, column ${i.column})` : '';
+  return `${i.path ? `${i.path}: ` : ''}${i.message}${where}`;
 }
 
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
@@ -298,12 +394,38 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out || '(top level)';
 }
 
+/** Where a path lies in the source: line and column (1-based) of the key or of the value. */
+type Locate = (
+  path: ReadonlyArray<PropertyKey>,
+  what: 'key' | 'value',
+) => { line: number; column: number } | undefined;
+
 /** Validates an already-parsed config object. */
 export function validateConfig(raw: unknown, source = 'config'): ServerConfig {
-  const result = configSchema.safeParse(raw ?? {});
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
-  throw new ConfigError(source, problems);
+  return check(raw ?? {}, source, undefined);
+}
+
+function check(raw: unknown, source: string, locate: Locate | undefined): ServerConfig {
+  // Unknown keys first, found by walking the input beside the schema: strict at every depth,
+  // whether or not a section's schema was declared strict.
+  const unknown: ConfigIssue[] = [];
+  unknownKeys(configSchema, raw, [], unknown, locate);
+  const result = configSchema.safeParse(raw);
+  if (result.success && unknown.length === 0) return result.data;
+  const issues = [...unknown];
+  for (const i of result.success ? [] : result.error.issues) {
+    if (i.code === 'unrecognized_keys') continue; // reported above, with a suggestion
+    issues.push({
+      path: formatPath(i.path),
+      message: i.message,
+      ...locate?.(i.path, 'value'),
+    });
+  }
+  // In the file's order, when positions are known (sort is stable: the rest keep theirs).
+  issues.sort(
+    (a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || (a.column ?? 0) - (b.column ?? 0) || 0,
+  );
+  throw new ConfigError(source, issues);
 }
 
 /** Reads and validates a YAML config file. */
@@ -314,11 +436,215 @@ export function loadConfig(path: string): ServerConfig {
   } catch (err) {
     throw new ConfigError(path, [`cannot read: ${(err as Error).message}`]);
   }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(path, [`not valid YAML: ${(err as Error).message}`]);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      path,
+      doc.errors.map((e) => `not valid YAML: ${e.message.split('\n')[0]!.replace(/:$/, '')}`),
+    );
   }
-  return validateConfig(raw, path);
+  const locate: Locate = (p, what) => {
+    const offset = offsetOf(doc, p, what);
+    if (offset === undefined) return undefined;
+    const { line, col } = lineCounter.linePos(offset);
+    return { line, column: col };
+  };
+  return check(doc.toJS() ?? {}, path, locate);
+}
+
+// ---- unknown keys ---------------------------------------------------------------------------
+
+/** The parts of zod 4's schema definitions the walk reads. */
+interface SchemaDef {
+  type: string;
+  innerType?: z.ZodType;
+  in?: z.ZodType;
+  element?: z.ZodType;
+  valueType?: z.ZodType;
+  shape?: Record<string, z.ZodType>;
+  catchall?: z.ZodType;
+  options?: z.ZodType[];
+  discriminator?: string;
+  values?: unknown[];
+  getter?: () => z.ZodType;
+}
+
+const defOf = (schema: z.ZodType): SchemaDef => schema._zod.def as unknown as SchemaDef;
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The object schema under optional/default/pipe wrappers, or undefined. */
+function objectShape(schema: z.ZodType): Record<string, z.ZodType> | undefined {
+  const def = defOf(schema);
+  if (def.type === 'object') return def.shape;
+  const inner = def.innerType ?? def.in ?? def.getter?.();
+  return inner ? objectShape(inner) : undefined;
+}
+
+/** Pushes an issue for every key of `value` that `schema` does not declare, at any depth. */
+function unknownKeys(
+  schema: z.ZodType,
+  value: unknown,
+  path: PropertyKey[],
+  out: ConfigIssue[],
+  locate: Locate | undefined,
+): void {
+  const def = defOf(schema);
+  switch (def.type) {
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'nonoptional':
+    case 'readonly':
+    case 'catch':
+      return unknownKeys(def.innerType!, value, path, out, locate);
+    case 'pipe':
+      return unknownKeys(def.in!, value, path, out, locate);
+    case 'lazy':
+      return unknownKeys(def.getter!(), value, path, out, locate);
+    case 'array':
+      if (Array.isArray(value))
+        value.forEach((v, i) => unknownKeys(def.element!, v, [...path, i], out, locate));
+      return;
+    case 'record':
+      if (isPlainObject(value))
+        for (const [k, v] of Object.entries(value))
+          unknownKeys(def.valueType!, v, [...path, k], out, locate);
+      return;
+    case 'object': {
+      if (!isPlainObject(value)) return;
+      const catchall = def.catchall && defOf(def.catchall).type !== 'never';
+      checkKeys(def.shape!, catchall ? def.catchall : undefined, value, path, out, locate);
+      return;
+    }
+    case 'union': {
+      if (!isPlainObject(value)) return;
+      const shapes = def.options!.map(objectShape);
+      if (shapes.some((s) => s === undefined)) return; // a union with non-objects: zod decides
+      // A discriminated union whose discriminator matches: that option's keys only.
+      const d = def.discriminator;
+      if (d !== undefined && d in value) {
+        const chosen = shapes.find((s) => defOf(s![d]!).values?.includes(value[d]));
+        if (chosen) return checkKeys(chosen, undefined, value, path, out, locate);
+      }
+      // Otherwise any option's keys are known (each value checked by the first option with it).
+      const merged: Record<string, z.ZodType> = {};
+      for (const s of shapes) for (const [k, v] of Object.entries(s!)) merged[k] ??= v;
+      return checkKeys(merged, undefined, value, path, out, locate);
+    }
+    default:
+      return; // scalars, and schema kinds without keys of their own
+  }
+}
+
+function checkKeys(
+  shape: Record<string, z.ZodType>,
+  catchall: z.ZodType | undefined,
+  value: Record<string, unknown>,
+  path: PropertyKey[],
+  out: ConfigIssue[],
+  locate: Locate | undefined,
+): void {
+  const known = Object.keys(shape);
+  for (const [key, v] of Object.entries(value)) {
+    const child = [...path, key];
+    const schema = Object.hasOwn(shape, key) ? shape[key] : catchall;
+    if (schema) {
+      unknownKeys(schema, v, child, out, locate);
+      continue;
+    }
+    const suggestion = closestKey(key, known);
+    const where = path.length ? formatPath(path) : 'the top level';
+    out.push({
+      path: formatPath(child),
+      message: suggestion
+        ? `unknown key "${key}"; did you mean "${suggestion}"?`
+        : `unknown key "${key}" (${where} takes: ${known.join(', ')})`,
+      ...(suggestion ? { suggestion } : {}),
+      ...locate?.(child, 'key'),
+    });
+  }
+}
+
+/** The known key nearest to a misspelt one, when it is near enough to be what was meant. */
+export function closestKey(key: string, known: readonly string[]): string | undefined {
+  const k = key.toLowerCase();
+  const limit = k.length <= 5 ? 1 : k.length <= 10 ? 2 : 3;
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = editDistance(k, candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= limit ? best : undefined;
+}
+
+/**
+ * Optimal string alignment distance: insertions, deletions, substitutions and transpositions
+ * of two adjacent letters (`adress`, `prot`) each cost 1.
+ */
+export function editDistance(a: string, b: string): number {
+  const rows = a.length + 1;
+  const cols = b.length + 1;
+  const d: number[] = new Array<number>(rows * cols);
+  for (let i = 0; i < rows; i++) d[i * cols] = i;
+  for (let j = 0; j < cols; j++) d[j] = j;
+  for (let i = 1; i < rows; i++) {
+    for (let j = 1; j < cols; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(
+        d[(i - 1) * cols + j]! + 1,
+        d[i * cols + j - 1]! + 1,
+        d[(i - 1) * cols + j - 1]! + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        v = Math.min(v, d[(i - 2) * cols + j - 2]! + 1);
+      d[i * cols + j] = v;
+    }
+  }
+  return d[rows * cols - 1]!;
+}
+
+// ---- positions in the YAML source ------------------------------------------------------------
+
+/**
+ * Offset of the node at `path` (of its key, for `what: 'key'`); where the path leaves the document
+ * (a missing key), the offset of the deepest node that exists, so the error points at its parent.
+ */
+function offsetOf(
+  doc: Document,
+  path: ReadonlyArray<PropertyKey>,
+  what: 'key' | 'value',
+): number | undefined {
+  let node: unknown = doc.contents;
+  let offset = rangeStart(node);
+  for (let i = 0; i < path.length; i++) {
+    if (isAlias(node)) node = node.resolve(doc);
+    const seg = path[i]!;
+    if (isMap(node)) {
+      const pair = node.items.find(
+        (p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg),
+      );
+      if (!pair) return offset;
+      if (i === path.length - 1 && what === 'key') return rangeStart(pair.key) ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      node = node.items[seg];
+    } else {
+      return offset;
+    }
+    offset = rangeStart(node) ?? offset;
+  }
+  return offset;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+  return range?.[0];
 }

@@ -4,7 +4,8 @@
 // Nonces are stateless and unforgeable: base64url(issued-at ms ‖ 8 random bytes ‖ first 16 bytes
 // of HMAC-SHA256(secret, issued-at ‖ random ‖ realm)). A nonce older than the TTL is answered
 // with a fresh challenge carrying stale=true, so the client retries without asking its user. The
-// nonce count (nc) of each nonce must grow: a repeated or lower nc is a replay and is refused.
+// nonce count (nc) of each nonce must grow: a repeated or lower nc is a replay and is refused. A
+// response without qop (which we always offer) uses its nonce up: it cannot be replayed either.
 // The table of last-seen counts is bounded (entries leave when their nonce expires, and the
 // oldest leave first when it is full).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -57,6 +58,8 @@ export interface DigestAuthenticatorOptions {
 }
 
 const NONCE_RAW_BYTES = 8 + 8 + 16;
+/** The count recorded for a nonce used without qop: no later use of it can pass. */
+const ONE_TIME = Number.MAX_SAFE_INTEGER;
 
 export class DigestAuthenticator {
   readonly realm: string;
@@ -141,7 +144,10 @@ export class DigestAuthenticator {
     }
     // The password was right; now the nonce must still be fresh and its count must grow.
     if (this.now() - issuedAt > this.ttlMs) return { ok: false, failure: 'stale', user };
-    if (qop === 'auth' && !this.acceptCount(p.nonce, nc, issuedAt)) {
+    // With qop the count must grow; without it (RFC 2069 style, though we offer qop="auth")
+    // nothing tells two uses apart, so the nonce is good for one request only.
+    const count = qop === 'auth' ? nc : ONE_TIME;
+    if (!this.acceptCount(p.nonce, count, issuedAt)) {
       return { ok: false, failure: 'replay', user };
     }
     return { ok: true, user };
@@ -165,7 +171,7 @@ export class DigestAuthenticator {
 
   private acceptCount(nonce: string, nc: number, issuedAt: number): boolean {
     const seen = this.counts.get(nonce);
-    if (seen && nc <= seen.nc) return false;
+    if (seen && (nc <= seen.nc || nc === ONE_TIME)) return false;
     this.counts.delete(nonce);
     this.counts.set(nonce, { nc, issuedAt });
     this.prune();

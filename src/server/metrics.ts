@@ -20,6 +20,29 @@ export interface RelayCounters {
   bindFailures: number;
 }
 
+/**
+ * The methods counted under their own name: RFC 3261's six and the extensions' (RFC 3262 PRACK,
+ * 3265/6665 SUBSCRIBE NOTIFY, 3311 UPDATE, 3428 MESSAGE, 3515 REFER, 3903 PUBLISH, 6086 INFO).
+ * Any other token is counted as `other`: a label value comes from a closed set, so requests with
+ * invented methods cannot add series to /metrics without bound.
+ */
+export const METRIC_METHODS: ReadonlySet<string> = new Set([
+  'INVITE',
+  'ACK',
+  'BYE',
+  'CANCEL',
+  'REGISTER',
+  'OPTIONS',
+  'PRACK',
+  'SUBSCRIBE',
+  'NOTIFY',
+  'UPDATE',
+  'MESSAGE',
+  'REFER',
+  'PUBLISH',
+  'INFO',
+]);
+
 export class ServerMetrics {
   readonly requests = new Map<string, number>();
   readonly responses = new Map<string, number>();
@@ -27,7 +50,8 @@ export class ServerMetrics {
   malformed = 0;
 
   countRequest(method: string): void {
-    this.requests.set(method, (this.requests.get(method) ?? 0) + 1);
+    const label = METRIC_METHODS.has(method) ? method : 'other';
+    this.requests.set(label, (this.requests.get(label) ?? 0) + 1);
   }
 
   countResponse(status: number): void {
@@ -47,9 +71,13 @@ export class ServerMetrics {
     const family = (name: string, type: string, help: string) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     };
-    family('trapezoid_sip_requests_total', 'counter', 'SIP requests received, by method.');
+    family(
+      'trapezoid_sip_requests_total',
+      'counter',
+      'SIP requests received, by method (methods the server does not know: "other").',
+    );
     for (const [m, n] of [...this.requests].sort()) {
-      lines.push(`trapezoid_sip_requests_total{method="${m.replace(/["\\\n]/g, '_')}"} ${n}`);
+      lines.push(`trapezoid_sip_requests_total{method="${m}"} ${n}`);
     }
     family('trapezoid_sip_responses_total', 'counter', 'SIP responses sent, by status class.');
     for (const [c, n] of [...this.responses].sort())

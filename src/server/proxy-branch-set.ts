@@ -3,6 +3,7 @@
 // (and every later 2xx, as §16.7 step 5 requires), and when every branch has a final answer and
 // none was 2xx the best one is chosen (§16.7 step 6). Timer C (§16.8) guards INVITE branches
 // that stay in Proceeding too long. A CANCEL for the request cancels every pending branch.
+import { randomBytes } from 'node:crypto';
 import { createResponse, newBranch, SipRequest, type SipResponse } from '../sip/index.ts';
 import type {
   ClientTransaction,
@@ -34,6 +35,8 @@ export interface BranchSetEvents {
     direction: 'downstream' | 'from-downstream' | 'upstream',
     message: SipRequest | SipResponse,
     peer: Endpoint,
+    /** The branch's target, for messages sent to or received from downstream. */
+    target?: ForwardTarget,
   ): void;
   onDone?(): void;
   /** A response about to go upstream, ours to change (the media relay rewrites its SDP). */
@@ -117,7 +120,7 @@ export class ProxyBranchSet {
       answered,
     };
     this.branches.push(branch);
-    this.events.onMessage?.('downstream', request, target.destination);
+    this.events.onMessage?.('downstream', request, target.destination, target);
     branch.tx = this.layer.sendRequest(
       request,
       target.destination,
@@ -149,7 +152,7 @@ export class ProxyBranchSet {
   }
 
   private onProvisional(branch: Branch, res: SipResponse): void {
-    this.events.onMessage?.('from-downstream', res, branch.target.destination);
+    this.events.onMessage?.('from-downstream', res, branch.target.destination, branch.target);
     if (branch.final) return;
     branch.provisional = true;
     if (branch.cancelPending) {
@@ -162,7 +165,7 @@ export class ProxyBranchSet {
   }
 
   private onFinal(branch: Branch, res: SipResponse): void {
-    this.events.onMessage?.('from-downstream', res, branch.target.destination);
+    this.events.onMessage?.('from-downstream', res, branch.target.destination, branch.target);
     const first = !branch.final;
     branch.final ??= res;
     clearTimeout(branch.timerC);
@@ -284,9 +287,9 @@ export class ProxyBranchSet {
 
   /** A response built by us (408 for a timed-out branch) or a 503 turned into a 500 (§16.7). */
   private rewrite(res: SipResponse, status: number): SipResponse {
-    const out = createResponse(this.serverTx.request, status, undefined);
-    const toTag = res.to.tag;
-    if (toTag) out.set('To', `${this.serverTx.request.get('To')};tag=${toTag}`);
+    // Our own (a 408 for a branch that never answered) gets a To tag of ours (§8.2.6.2).
+    const toTag = res.to.tag ?? randomBytes(6).toString('hex');
+    const out = createResponse(this.serverTx.request, status, undefined, { toTag });
     return out;
   }
 

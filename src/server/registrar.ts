@@ -18,7 +18,21 @@ export interface RegistrarPolicy {
   minExpires: number;
   maxExpires: number;
   defaultExpires: number;
+  /**
+   * The most bindings one AOR may hold (Kamailio's max_contacts). A REGISTER naming more is
+   * refused with 403; one that would go over it drops the bindings closest to expiry to make
+   * room (a phone that moved keeps working), so the 200 listing them stays small.
+   */
+  maxBindings?: number;
 }
+
+/** The default cap on bindings per AOR. */
+export const DEFAULT_MAX_BINDINGS = 10;
+/**
+ * The longest Contact URI bound, in characters: with the cap on bindings it keeps a REGISTER's
+ * 200 (every binding listed) well inside one UDP datagram.
+ */
+export const MAX_CONTACT_URI_LENGTH = 512;
 
 /** Where a REGISTER came from, as the transport saw it. */
 export interface RequestSource {
@@ -89,7 +103,24 @@ export class Registrar {
         return res;
       }
       if (expires > this.policy.maxExpires) expires = this.policy.maxExpires;
-      planned.push({ contact, uri: formatUri(contact.uri), expires });
+      const uri = formatUri(contact.uri);
+      if (uri.length > MAX_CONTACT_URI_LENGTH) {
+        return createResponse(
+          req,
+          400,
+          `Bad Request: Contact URI longer than ${MAX_CONTACT_URI_LENGTH} characters`,
+        );
+      }
+      planned.push({ contact, uri, expires });
+    }
+    const maxBindings = this.policy.maxBindings ?? DEFAULT_MAX_BINDINGS;
+    const adding = new Set(planned.filter((p) => p.expires > 0).map((p) => p.uri));
+    if (adding.size > maxBindings) {
+      return createResponse(
+        req,
+        403,
+        `Forbidden (at most ${maxBindings} contacts per address-of-record)`,
+      );
     }
 
     const existing = new Map(this.store.bindingsFor(aor, now).map((b) => [b.contact, b]));
@@ -120,6 +151,15 @@ export class Registrar {
         connectionId: source.connectionId,
       };
       this.store.putBinding(binding);
+    }
+    // Over the cap: the bindings closest to expiry (the least recently refreshed) make room.
+    const bound = this.store.bindingsFor(aor, now);
+    if (bound.length > maxBindings) {
+      const others = bound
+        .filter((b) => !adding.has(b.contact))
+        .sort((a, b) => a.expiresAt - b.expiresAt);
+      for (const b of others.slice(0, bound.length - maxBindings))
+        this.store.removeBinding(aor, b.contact);
     }
     return this.ok(req, aor, now);
   }

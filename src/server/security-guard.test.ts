@@ -134,14 +134,48 @@ test('scanner user agents are dropped case-insensitively, without a ban; an empt
   const svmap = request('friendly-scanner');
   assert.equal(send(from('192.0.2.30'), svmap), false);
   assert.equal(send(from('192.0.2.30'), request('Mozilla SIPVicious/0.3')), false);
-  assert.equal(send(from('192.0.2.30'), request('sipsak 0.9.8')), false);
+  assert.equal(send(from('192.0.2.30'), request('sipsak 0.9.8')), true, 'a monitoring probe');
   assert.equal(send(from('192.0.2.30'), request('Linphone/5.0')), true);
   assert.equal(send(from('192.0.2.30'), request()), true, 'no User-Agent at all is not a scanner');
-  assert.equal(guard.stats.droppedScanner, 3);
+  assert.equal(guard.stats.droppedScanner, 2);
   assert.deepEqual(guard.bans(), []);
 
   const open = setup({ scannerUserAgents: [] });
   assert.equal(open.send(from('192.0.2.30'), svmap), true);
+});
+
+test('scanner drops are logged, not flooded: the first per address, then a count once a minute', () => {
+  const { clock, send, lines } = setup();
+  const svwar = request('friendly-scanner');
+  const scanner = from('192.0.2.40', 5070);
+  for (let i = 0; i < 1000; i++) {
+    assert.equal(send(scanner, svwar), false);
+    clock.t += 10; // 1000 requests in 10 s
+  }
+  assert.deepEqual(lines, [
+    'security: dropped OPTIONS from scanner udp:192.0.2.40:5070 (User-Agent "friendly-scanner"); more from 192.0.2.40 are counted, reported at most once a minute',
+  ]);
+  clock.t += 50_000; // a minute after the first report: the next drop reports the count
+  send(scanner, svwar);
+  assert.equal(lines.length, 2);
+  assert.equal(
+    lines[1],
+    'security: scanner 192.0.2.40: 1000 more requests dropped in the last 60 s (User-Agent "friendly-scanner")',
+  );
+  send(scanner, svwar);
+  assert.equal(lines.length, 2, 'then quiet again for a minute');
+});
+
+test('scanner drops from many addresses: at most 10 log lines a minute, the rest counted in one', () => {
+  const { clock, send, lines } = setup();
+  const svmap = request('friendly-scanner');
+  for (let i = 0; i < 500; i++) send(from(`198.51.100.${i % 250}`, 6000 + i), svmap);
+  assert.equal(lines.length, 10);
+  clock.t += 60_000;
+  send(from('203.0.113.1'), svmap);
+  assert.equal(lines.length, 12);
+  assert.match(lines[10]!, /^security: 240 more scanner reports withheld in the last minute/);
+  assert.match(lines[11]!, /^security: dropped OPTIONS from scanner udp:203\.0\.113\.1:5060/);
 });
 
 test('brute force from one address: maxFailures failures in the window ban it, spread-out ones do not', () => {

@@ -3,7 +3,11 @@
 //
 //   scanner      a User-Agent containing one of security.scannerUserAgents (case-insensitive) is
 //                dropped silently: sipvicious and friends get no answer, so they find nothing.
-//                Applies to every source, trusted ones included.
+//                Applies to every source, trusted ones included. Told to `log`: the first drop
+//                from each address, then how many more at most once a minute (on the next drop),
+//                and never more than SCANNER_LOG_LINES lines a minute in all (the rest counted in
+//                one line), so a scan, even from many addresses, cannot flood the log.
+//                Monitoring tools (sipsak, Nagios' check_sip) are not in the default list.
 //   rate limit   more than rateLimit.requests requests in rateLimit.perSeconds from one address
 //                (sliding window, like Kamailio's pike) bans the address for rateLimit.banSeconds.
 //   brute force  bruteForce.maxFailures failed authentications within windowSeconds
@@ -24,7 +28,7 @@
 // dropped without an answer. Memory is bounded: caps on tracked addresses, users and bans, and
 // stale entries pruned as time passes (no timers: pruning happens on the calls themselves).
 import type { SipRequest } from '../sip/index.ts';
-import type { Endpoint, InboundMessage } from '../transport/index.ts';
+import { formatEndpoint, type Endpoint, type InboundMessage } from '../transport/index.ts';
 import type { RequestGuard } from './call-server.ts';
 import type { ServerConfig } from './config.ts';
 import { BanList, type Ban } from './ban-list.ts';
@@ -39,7 +43,7 @@ export interface SecurityGuardOptions {
   maxTracked?: number;
   /** Bans held at most (default 10 000). */
   maxBans?: number;
-  /** Told about every new ban. */
+  /** Told about every new ban, users under attack and (rate-limited) scanner drops. */
   log?: (line: string) => void;
 }
 
@@ -64,6 +68,17 @@ interface UserRecord {
 
 const MAX_ADDRESSES_PER_USER = 64;
 
+/** Scanner drops are reported per address at most once in this interval (ms) ... */
+const SCANNER_LOG_INTERVAL_MS = 60_000;
+/** ... and in all at most this many lines per interval. */
+const SCANNER_LOG_LINES = 10;
+
+/** A scanning address: when it was last reported and the drops since. */
+interface ScannerRecord {
+  reportedAt: number;
+  unreported: number;
+}
+
 export class SecurityGuard implements RequestGuard {
   readonly stats: SecurityStats = {
     seen: 0,
@@ -86,6 +101,9 @@ export class SecurityGuard implements RequestGuard {
   private readonly log: (line: string) => void;
   /** How long a successful source stays protected from user-rule bans (ms). */
   private readonly goodSourceMs: number;
+  private readonly scannerSources = new Map<string, ScannerRecord>();
+  /** The scanner log's budget: lines written and withheld in the current interval. */
+  private scannerLog = { since: -Infinity, lines: 0, withheld: 0 };
 
   constructor(
     private readonly config: SecurityConfig,
@@ -112,6 +130,7 @@ export class SecurityGuard implements RequestGuard {
     this.stats.seen++;
     if (this.isScanner(req)) {
       this.stats.droppedScanner++;
+      this.reportScanner(req, inbound.source);
       return false;
     }
     const source = inbound.source;
@@ -217,6 +236,55 @@ export class SecurityGuard implements RequestGuard {
     const ua = req.userAgent?.toLowerCase();
     if (!ua) return false;
     return this.scanners.some((s) => ua.includes(s));
+  }
+
+  /** Logs a scanner drop: the first from an address, then counts (see the file comment). */
+  private reportScanner(req: SipRequest, source: Endpoint): void {
+    const now = this.now();
+    const address = source.address;
+    const ua = JSON.stringify((req.userAgent ?? '').slice(0, 80));
+    let record = this.scannerSources.get(address);
+    if (record) {
+      this.scannerSources.delete(address); // re-inserted below: the map's order is recency
+      record.unreported++;
+      if (now - record.reportedAt >= SCANNER_LOG_INTERVAL_MS) {
+        const seconds = Math.round((now - record.reportedAt) / 1000);
+        this.scannerLine(
+          now,
+          `security: scanner ${address}: ${record.unreported} more ${record.unreported === 1 ? 'request' : 'requests'} dropped in the last ${seconds} s (User-Agent ${ua})`,
+        );
+        record.reportedAt = now;
+        record.unreported = 0;
+      }
+    } else {
+      if (this.scannerSources.size >= this.maxTracked) {
+        const oldest = this.scannerSources.keys().next();
+        if (!oldest.done) this.scannerSources.delete(oldest.value);
+      }
+      record = { reportedAt: now, unreported: 0 };
+      this.scannerLine(
+        now,
+        `security: dropped ${req.method.slice(0, 20)} from scanner ${formatEndpoint(source)} (User-Agent ${ua}); more from ${address} are counted, reported at most once a minute`,
+      );
+    }
+    this.scannerSources.set(address, record);
+  }
+
+  private scannerLine(now: number, line: string): void {
+    const budget = this.scannerLog;
+    if (now - budget.since >= SCANNER_LOG_INTERVAL_MS) {
+      if (budget.withheld > 0)
+        this.log(
+          `security: ${budget.withheld} more scanner reports withheld in the last minute (trapezoid_security_dropped_total counts every drop)`,
+        );
+      this.scannerLog = { since: now, lines: 0, withheld: 0 };
+    }
+    if (this.scannerLog.lines < SCANNER_LOG_LINES) {
+      this.scannerLog.lines++;
+      this.log(line);
+    } else {
+      this.scannerLog.withheld++;
+    }
   }
 
   private isTrusted(source: Endpoint): boolean {

@@ -22,7 +22,19 @@ export { parseMediaType, type MediaType } from './media-type.ts';
 export { parseMultipart, type BodyPart } from './multipart.ts';
 export { parseSipDate, formatSipDate } from './sip-date.ts';
 export { createResponse, type CreateResponseOptions } from './create-response.ts';
-export { validateRequest, type RequestProblem, type ValidateOptions } from './validate-request.ts';
+export {
+  missingHeaders,
+  validateRequest,
+  type RequestProblem,
+  type ValidateOptions,
+} from './validate-request.ts';
 export { reasonPhrase } from './reason-phrase.ts';
 export { newBranch, newTag, newCallId, BRANCH_COOKIE } from './ids.ts';
 export { displayName as canonicalHeaderName } from './header-names.ts';
+export {
+  parseTolerant,
+  readSipMessage,
+  type SipDeviation,
+  type TolerantReading,
+} from './tolerant-parser.ts';
+export { redactCredentials, redactCredentialValue } from './redact.ts';

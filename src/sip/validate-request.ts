@@ -2,7 +2,7 @@
 // §3.3). parseMessage rejects what is syntactically wrong; this reports what is well formed but
 // cannot be processed, with the status and reason phrase to answer.
 //
-//   missing To/From/Call-ID/CSeq/Via            400 (RFC 4475 insuf)
+//   missing To/From/Call-ID/CSeq/Via            400 (RFC 4475 insuf), missingHeaders
 //   the same single-valued header twice         400 (multi01, mcl01)
 //   a Request-URI scheme not supported          416 (unkscm, novelsc)
 //   Require / Proxy-Require naming an extension 420 with Unsupported (bext01)
@@ -32,17 +32,32 @@ export interface ValidateOptions {
 const MANDATORY = [H.to, H.from, H.callId, H.cseq, H.via];
 const SINGLE = [H.to, H.from, H.callId, H.cseq, H.maxForwards, H.contentLength, H.contentType];
 
+/**
+ * §8.1.1: the header fields without which a request is not one: 400 with the reason naming
+ * them. An element checks To, From, Call-ID, CSeq and Via; Max-Forwards only with
+ * `maxForwards`, since a proxy passes a request that lacks it (§16.3 step 3) although a UAC
+ * must send it (what `trapezoid parse` checks).
+ */
+export function missingHeaders(
+  req: SipRequest,
+  opts: { maxForwards?: boolean } = {},
+): RequestProblem | undefined {
+  const wanted = opts.maxForwards ? [...MANDATORY, H.maxForwards] : MANDATORY;
+  const missing = wanted.filter((k) => req._first(k) < 0).map(canonicalName);
+  if (missing.length === 0) return undefined;
+  return {
+    status: 400,
+    reason: `Missing ${missing.join(', ')} header${missing.length > 1 ? 's' : ''}`,
+  };
+}
+
 /** Returns the first problem found, or undefined when the request can be processed. */
 export function validateRequest(
   req: SipRequest,
   opts: ValidateOptions = {},
 ): RequestProblem | undefined {
-  const missing = MANDATORY.filter((k) => req._first(k) < 0).map(canonicalName);
-  if (missing.length > 0)
-    return {
-      status: 400,
-      reason: `Missing ${missing.join(', ')} header${missing.length > 1 ? 's' : ''}`,
-    };
+  const missing = missingHeaders(req);
+  if (missing) return missing;
   for (const kind of SINGLE) {
     let count = 0;
     const n = req._count();

@@ -97,7 +97,7 @@ test('a CDR written before kill -9 is still there', async () => {
     import { SqliteStore } from ${JSON.stringify(new URL('./sqlite-store.ts', import.meta.url).pathname)};
     const s = new SqliteStore(${JSON.stringify(path)});
     s.addCdr({ callId: 'k9', caller: '1000', callee: '1001', dialled: '1001', start: 1, answer: 2,
-      end: 5, duration: 3, finalStatus: 200, hungUpBy: 'caller' });
+      end: 5, duration: 3, finalStatus: 200, hungUpBy: 'caller', cause: 'answered' });
     process.stdout.write('written\\n');
     setInterval(() => {}, 1000);
   `;
@@ -155,10 +155,13 @@ test('a database from before the media columns opens, gains them, keeps its CDRs
     jitterMs: 1.25,
     mos: 4.3,
     dropped: 7,
+    cause: 'answered',
   });
   const [fresh, older] = store.listCdrs();
   assert.equal(older!.callId, 'old');
   assert.equal(older!.finalStatus, 486);
+  assert.equal(older!.cause, 'failed', 'an old unanswered row gets the cause its answer implies');
+  assert.equal(fresh!.cause, 'answered');
   assert.equal(older!.packets, undefined);
   assert.equal(older!.dropped, undefined);
   assert.deepEqual(

@@ -4,7 +4,29 @@
 // operating-system crash or power loss can lose the last transactions; set `synchronous: 'FULL'`
 // to cover those too, at the cost of an fsync per write).
 import Database from 'better-sqlite3';
-import type { BindingRecord, CdrRecord, Store, UserRecord } from './store.ts';
+import { randomBytes } from 'node:crypto';
+import type {
+  BindingRecord,
+  CdrCause,
+  CdrRecord,
+  DialogRecord,
+  DialogSideRecord,
+  Store,
+  UserRecord,
+} from './store.ts';
+
+/** The cdrs table as this version writes it (duration NULL while the end is unknown). */
+const CDR_TABLE = (name: string) => `
+CREATE TABLE IF NOT EXISTS ${name} (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, caller TEXT NOT NULL,
+  callee TEXT NOT NULL, dialled TEXT NOT NULL, start INTEGER NOT NULL, answer INTEGER,
+  end INTEGER, duration REAL, final_status INTEGER NOT NULL, final_reason TEXT,
+  hung_up_by TEXT, trunk TEXT, packets INTEGER, lost INTEGER, jitter_ms REAL, mos REAL,
+  dropped INTEGER, cause TEXT NOT NULL DEFAULT 'failed'
+);`;
+const CDR_COLUMN_LIST =
+  'id, call_id, caller, callee, dialled, start, answer, end, duration, final_status, ' +
+  'final_reason, hung_up_by, trunk, packets, lost, jitter_ms, mos, dropped';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS users (
@@ -17,15 +39,14 @@ CREATE TABLE IF NOT EXISTS bindings (
   connection_id TEXT, PRIMARY KEY (aor, contact)
 );
 CREATE INDEX IF NOT EXISTS bindings_expiry ON bindings (expires_at);
-CREATE INDEX IF NOT EXISTS bindings_contact ON bindings (contact);
-CREATE TABLE IF NOT EXISTS cdrs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, caller TEXT NOT NULL,
-  callee TEXT NOT NULL, dialled TEXT NOT NULL, start INTEGER NOT NULL, answer INTEGER,
-  end INTEGER, duration REAL NOT NULL, final_status INTEGER NOT NULL, final_reason TEXT,
-  hung_up_by TEXT, trunk TEXT, packets INTEGER, lost INTEGER, jitter_ms REAL, mos REAL,
-  dropped INTEGER
+CREATE TABLE IF NOT EXISTS dialogs (
+  call_id TEXT NOT NULL, callee_tag TEXT NOT NULL, caller_tag TEXT NOT NULL, caller TEXT NOT NULL,
+  callee TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (call_id, callee_tag)
 );
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+${CDR_TABLE('cdrs')}
 CREATE INDEX IF NOT EXISTS cdrs_start ON cdrs (start);
+CREATE INDEX IF NOT EXISTS cdrs_call_id ON cdrs (call_id);
 `;
 
 /**
@@ -58,6 +79,14 @@ interface BindingRow {
   user_agent: string | null;
   connection_id: string | null;
 }
+interface DialogRow {
+  call_id: string;
+  callee_tag: string;
+  caller_tag: string;
+  caller: string;
+  callee: string;
+  expires_at: number;
+}
 interface CdrRow {
   id: number;
   call_id: string;
@@ -67,8 +96,9 @@ interface CdrRow {
   start: number;
   answer: number | null;
   end: number | null;
-  duration: number;
+  duration: number | null;
   final_status: number;
+  cause: string | null;
   final_reason: string | null;
   hung_up_by: string | null;
   trunk: string | null;
@@ -113,8 +143,9 @@ function toCdr(r: CdrRow): CdrRecord {
     start: r.start,
     answer: opt(r.answer),
     end: opt(r.end),
-    duration: r.duration,
+    duration: opt(r.duration),
     finalStatus: r.final_status,
+    cause: (r.cause ?? (r.answer !== null ? 'answered' : 'failed')) as CdrCause,
     finalReason: opt(r.final_reason),
     hungUpBy: opt(r.hung_up_by) as CdrRecord['hungUpBy'],
     trunk: opt(r.trunk),
@@ -123,6 +154,30 @@ function toCdr(r: CdrRow): CdrRecord {
     jitterMs: opt(r.jitter_ms),
     mos: opt(r.mos),
     dropped: opt(r.dropped),
+  };
+}
+
+/** The named parameters of the cdrs statements. */
+function cdrParams(cdr: CdrRecord) {
+  return {
+    callId: cdr.callId,
+    caller: cdr.caller,
+    callee: cdr.callee,
+    dialled: cdr.dialled,
+    start: cdr.start,
+    answer: cdr.answer ?? null,
+    end: cdr.end ?? null,
+    duration: cdr.duration ?? null,
+    finalStatus: cdr.finalStatus,
+    finalReason: cdr.finalReason ?? null,
+    hungUpBy: cdr.hungUpBy ?? null,
+    trunk: cdr.trunk ?? null,
+    packets: cdr.packets ?? null,
+    lost: cdr.lost ?? null,
+    jitterMs: cdr.jitterMs ?? null,
+    mos: cdr.mos ?? null,
+    dropped: cdr.dropped ?? null,
+    cause: cdr.cause,
   };
 }
 
@@ -168,15 +223,44 @@ export class SqliteStore implements Store {
       allBindings: db.prepare<[number], BindingRow>(
         'SELECT * FROM bindings WHERE expires_at > ? ORDER BY aor, q DESC',
       ),
-      byContact: db.prepare<[string, number], BindingRow>(
-        'SELECT * FROM bindings WHERE contact = ? AND expires_at > ? ORDER BY expires_at DESC LIMIT 1',
+      putDialog: db.prepare(
+        `INSERT INTO dialogs (call_id, callee_tag, caller_tag, caller, callee, expires_at)
+         VALUES (@callId, @calleeTag, @callerTag, @caller, @callee, @expiresAt)
+         ON CONFLICT (call_id, callee_tag) DO UPDATE SET caller = excluded.caller,
+           callee = excluded.callee, expires_at = excluded.expires_at`,
       ),
+      getDialog: db.prepare<[string, number], DialogRow>(
+        'SELECT * FROM dialogs WHERE call_id = ? AND expires_at > ?',
+      ),
+      removeDialog: db.prepare('DELETE FROM dialogs WHERE call_id = ?'),
+      purgeDialogs: db.prepare('DELETE FROM dialogs WHERE expires_at <= ?'),
+      getSecret: db.prepare<[string], { value: Buffer }>(
+        'SELECT value FROM secrets WHERE name = ?',
+      ),
+      putSecret: db.prepare('INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)'),
       purge: db.prepare('DELETE FROM bindings WHERE expires_at <= ?'),
       addCdr: db.prepare(
         `INSERT INTO cdrs (call_id, caller, callee, dialled, start, answer, end, duration, final_status,
-           final_reason, hung_up_by, trunk, packets, lost, jitter_ms, mos, dropped)
+           final_reason, hung_up_by, trunk, packets, lost, jitter_ms, mos, dropped, cause)
          VALUES (@callId, @caller, @callee, @dialled, @start, @answer, @end, @duration, @finalStatus,
-           @finalReason, @hungUpBy, @trunk, @packets, @lost, @jitterMs, @mos, @dropped)`,
+           @finalReason, @hungUpBy, @trunk, @packets, @lost, @jitterMs, @mos, @dropped, @cause)`,
+      ),
+      updateCdr: db.prepare(
+        `UPDATE cdrs SET answer = @answer, end = @end, duration = @duration,
+           final_status = @finalStatus, final_reason = @finalReason, hung_up_by = @hungUpBy,
+           packets = @packets, lost = @lost, jitter_ms = @jitterMs, mos = @mos,
+           dropped = @dropped, cause = @cause WHERE id = @id`,
+      ),
+      hasCdr: db.prepare<[string], { one: number }>(
+        'SELECT 1 AS one FROM cdrs WHERE call_id = ? LIMIT 1',
+      ),
+      openCdr: db.prepare<[string], CdrRow>(
+        `SELECT * FROM cdrs WHERE call_id = ? AND answer IS NOT NULL AND end IS NULL
+         ORDER BY id DESC LIMIT 1`,
+      ),
+      closeInterrupted: db.prepare(
+        `UPDATE cdrs SET cause = 'server-restart'
+         WHERE answer IS NOT NULL AND end IS NULL AND cause = 'answered'`,
       ),
       listCdrs: db.prepare<[number, number], CdrRow>(
         'SELECT * FROM cdrs WHERE start >= ? ORDER BY id DESC LIMIT ?',
@@ -184,18 +268,28 @@ export class SqliteStore implements Store {
     };
   }
 
-  /** Brings an older database up to this schema, in one transaction. */
+  /**
+   * Brings an older database up to this schema, in one transaction: media columns added, then
+   * (before the `cause` column) the table rebuilt so that duration may be NULL while a call's
+   * end is unknown; old rows get the cause their answer implies.
+   */
   private migrate(): void {
-    const have = new Set(
-      (this.db.prepare('PRAGMA table_info(cdrs)').all() as Array<{ name: string }>).map(
-        (c) => c.name,
-      ),
-    );
+    const columns = () =>
+      this.db.prepare('PRAGMA table_info(cdrs)').all() as Array<{ name: string; notnull: number }>;
+    const have = new Set(columns().map((c) => c.name));
     const missing = CDR_COLUMNS_ADDED.filter(([name]) => !have.has(name));
-    if (missing.length === 0) return;
     this.db.transaction(() => {
       for (const [name, type] of missing)
         this.db.exec(`ALTER TABLE cdrs ADD COLUMN ${name} ${type}`);
+      if (have.has('cause')) return;
+      this.db.exec(`${CDR_TABLE('cdrs_v2')}
+        INSERT INTO cdrs_v2 (${CDR_COLUMN_LIST}, cause)
+          SELECT ${CDR_COLUMN_LIST},
+            CASE WHEN answer IS NOT NULL THEN 'answered' ELSE 'failed' END FROM cdrs;
+        DROP TABLE cdrs;
+        ALTER TABLE cdrs_v2 RENAME TO cdrs;
+        CREATE INDEX IF NOT EXISTS cdrs_start ON cdrs (start);
+        CREATE INDEX IF NOT EXISTS cdrs_call_id ON cdrs (call_id);`);
     })();
   }
 
@@ -238,35 +332,73 @@ export class SqliteStore implements Store {
   allBindings(now: number): BindingRecord[] {
     return this.stmt.allBindings.all(now).map(toBinding);
   }
-  bindingByContact(contact: string, now: number): BindingRecord | undefined {
-    const row = this.stmt.byContact.get(contact, now);
-    return row ? toBinding(row) : undefined;
-  }
   purgeExpired(now: number): number {
+    this.stmt.purgeDialogs.run(now);
     return this.stmt.purge.run(now).changes;
   }
 
-  addCdr(cdr: CdrRecord): number {
-    const info = this.stmt.addCdr.run({
-      callId: cdr.callId,
-      caller: cdr.caller,
-      callee: cdr.callee,
-      dialled: cdr.dialled,
-      start: cdr.start,
-      answer: cdr.answer ?? null,
-      end: cdr.end ?? null,
-      duration: cdr.duration,
-      finalStatus: cdr.finalStatus,
-      finalReason: cdr.finalReason ?? null,
-      hungUpBy: cdr.hungUpBy ?? null,
-      trunk: cdr.trunk ?? null,
-      packets: cdr.packets ?? null,
-      lost: cdr.lost ?? null,
-      jitterMs: cdr.jitterMs ?? null,
-      mos: cdr.mos ?? null,
-      dropped: cdr.dropped ?? null,
+  putDialog(d: DialogRecord): void {
+    this.stmt.putDialog.run({
+      callId: d.callId,
+      calleeTag: d.calleeTag,
+      callerTag: d.callerTag,
+      caller: JSON.stringify(d.caller),
+      callee: JSON.stringify(d.callee),
+      expiresAt: d.expiresAt,
     });
+  }
+  getDialog(callId: string, now: number): DialogRecord[] {
+    return this.stmt.getDialog.all(callId, now).map((r) => ({
+      callId: r.call_id,
+      calleeTag: r.callee_tag,
+      callerTag: r.caller_tag,
+      caller: JSON.parse(r.caller) as DialogSideRecord,
+      callee: JSON.parse(r.callee) as DialogSideRecord,
+      expiresAt: r.expires_at,
+    }));
+  }
+  removeDialog(callId: string): void {
+    this.stmt.removeDialog.run(callId);
+  }
+
+  secret(name: string): Buffer {
+    const row = this.stmt.getSecret.get(name);
+    if (row) return Buffer.from(row.value);
+    this.stmt.putSecret.run(name, randomBytes(32));
+    return Buffer.from(this.stmt.getSecret.get(name)!.value);
+  }
+
+  addCdr(cdr: CdrRecord): number {
+    const info = this.stmt.addCdr.run(cdrParams(cdr));
     return Number(info.lastInsertRowid);
+  }
+  updateCdr(id: number, cdr: CdrRecord): void {
+    const p = cdrParams(cdr);
+    this.stmt.updateCdr.run({
+      id,
+      answer: p.answer,
+      end: p.end,
+      duration: p.duration,
+      finalStatus: p.finalStatus,
+      finalReason: p.finalReason,
+      hungUpBy: p.hungUpBy,
+      packets: p.packets,
+      lost: p.lost,
+      jitterMs: p.jitterMs,
+      mos: p.mos,
+      dropped: p.dropped,
+      cause: p.cause,
+    });
+  }
+  hasCdr(callId: string): boolean {
+    return this.stmt.hasCdr.get(callId) !== undefined;
+  }
+  openCdr(callId: string): CdrRecord | undefined {
+    const row = this.stmt.openCdr.get(callId);
+    return row ? toCdr(row) : undefined;
+  }
+  closeInterruptedCdrs(): number {
+    return this.stmt.closeInterrupted.run().changes;
   }
   listCdrs(opts: { limit?: number; since?: number } = {}): CdrRecord[] {
     return this.stmt.listCdrs.all(opts.since ?? 0, opts.limit ?? 1000).map(toCdr);

@@ -29,6 +29,38 @@ export interface BindingRecord {
   connectionId?: string;
 }
 
+/**
+ * Why a call attempt ended as it did, beside its SIP status:
+ *   answered            answered (the row is written then, and its end added at the BYE)
+ *   server-restart      answered, and the server restarted before seeing its end (end unknown
+ *                       unless a BYE came after the restart)
+ *   not-registered      our user has no live binding (480)
+ *   no-route            no such user or number here (404)
+ *   auth-failed         wrong credentials (403 after a challenge)
+ *   forbidden           refused by policy: relaying, trunk without a local user, TLS only (403)
+ *   rejected-by-dialplan a dial-plan rule of action reject
+ *   callee-busy         486 / 600 from the callee
+ *   declined            603 from the callee
+ *   timeout             no final answer (408, Timer C)
+ *   cancelled           the caller cancelled (487)
+ *   media-unavailable   the media relay had no ports, or the SDP was unusable (503 / 488)
+ *   failed              any other failure answer from downstream
+ */
+export type CdrCause =
+  | 'answered'
+  | 'server-restart'
+  | 'not-registered'
+  | 'no-route'
+  | 'auth-failed'
+  | 'forbidden'
+  | 'rejected-by-dialplan'
+  | 'callee-busy'
+  | 'declined'
+  | 'timeout'
+  | 'cancelled'
+  | 'media-unavailable'
+  | 'failed';
+
 export interface CdrRecord {
   id?: number;
   callId: string;
@@ -39,9 +71,11 @@ export interface CdrRecord {
   start: number;
   answer?: number;
   end?: number;
-  /** Seconds from answer to end; 0 when never answered. */
-  duration: number;
+  /** Seconds from answer to end; 0 when never answered; undefined while the end is unknown. */
+  duration?: number;
   finalStatus: number;
+  /** Why the attempt ended the way it did (see CdrCause). */
+  cause: CdrCause;
   finalReason?: string;
   hungUpBy?: 'caller' | 'callee' | 'server';
   trunk?: string;
@@ -54,7 +88,37 @@ export interface CdrRecord {
   dropped?: number;
 }
 
-export interface Store {
+/** One side of a dialog the proxy record-routed (src/server/proxy-dialogs.ts). */
+export interface DialogSideRecord {
+  /** The next hop toward this side: the next Record-Route URI, or the side's Contact. */
+  hop: string;
+  /** The hop is the side's Contact (no proxy between it and us): a target refresh moves it. */
+  hopIsContact: boolean;
+  /** Where that side's messages came from, and the connection they came on. */
+  endpoint: { protocol: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss'; address: string; port: number };
+  connectionId?: string;
+  /** Address-of-record of a local user on this side. */
+  aor?: string;
+}
+
+/** An answered dialog, kept so that a restarted server still routes its BYE. */
+export interface DialogRecord {
+  callId: string;
+  callerTag: string;
+  calleeTag: string;
+  caller: DialogSideRecord;
+  callee: DialogSideRecord;
+  expiresAt: number;
+}
+
+export interface DialogPersistence {
+  putDialog(d: DialogRecord): void;
+  /** The live dialogs (one per callee tag) of a Call-ID. */
+  getDialog(callId: string, now: number): DialogRecord[];
+  removeDialog(callId: string): void;
+}
+
+export interface Store extends DialogPersistence {
   putUser(u: UserRecord): void;
   removeUser(user: string, domain: string): boolean;
   getUser(user: string, domain: string): UserRecord | undefined;
@@ -66,14 +130,29 @@ export interface Store {
   /** Bindings of an AOR that have not expired at `now`, highest q first. */
   bindingsFor(aor: string, now: number): BindingRecord[];
   allBindings(now: number): BindingRecord[];
-  /** The live binding whose Contact URI is exactly this (in-dialog requests to a NATed phone). */
-  bindingByContact(contact: string, now: number): BindingRecord | undefined;
   /** Deletes expired bindings; returns how many. */
   purgeExpired(now: number): number;
 
-  /** Writes one CDR and commits it before returning. */
+  /** Writes one CDR and commits it before returning; returns its id. */
   addCdr(cdr: CdrRecord): number;
+  /** Completes the CDR `id` (end, duration, status, cause, media) and commits before returning. */
+  updateCdr(id: number, cdr: CdrRecord): void;
+  /** Whether any CDR of this Call-ID was written. */
+  hasCdr(callId: string): boolean;
+  /** The answered CDR of this Call-ID whose end is not known yet, if any. */
+  openCdr(callId: string): CdrRecord | undefined;
+  /**
+   * At start: every answered CDR with no end (the previous process died during those calls)
+   * gets cause `server-restart`; its end stays unknown. Returns how many.
+   */
+  closeInterruptedCdrs(): number;
   listCdrs(opts?: { limit?: number; since?: number }): CdrRecord[];
+
+  /**
+   * A random secret of this name (32 bytes), made on first use and kept: what signs our
+   * Record-Route tokens, so that a restarted server still recognises the dialogs it routed.
+   */
+  secret(name: string): Buffer;
 
   close(): void;
 }

@@ -50,3 +50,14 @@ test('reason phrases are made safe for a status line', () => {
   assert.equal(safeReason(''), 'Bad Request');
   assert.ok(safeReason('x'.repeat(500)).length <= 120);
 });
+
+test('a 513 for a message too large; on a stream, an answer even without a Via', () => {
+  const tooBig = badRequestFor(Buffer.from(BROKEN), 'Message too large', { status: 513 });
+  assert.match(tooBig!.toString('latin1'), /^SIP\/2\.0 513 Message too large\r\nVia: /);
+  const garbage = Buffer.from('\x00\x01garbage\r\n\r\n', 'latin1');
+  assert.equal(badRequestFor(garbage, 'Missing Content-Length'), undefined);
+  assert.equal(
+    badRequestFor(garbage, 'Missing Content-Length', { requireVia: false })?.toString('latin1'),
+    'SIP/2.0 400 Missing Content-Length\r\nContent-Length: 0\r\n\r\n',
+  );
+});

@@ -31,11 +31,28 @@ export function safeReason(reason: string): string {
   return short.length > 0 ? short : 'Bad Request';
 }
 
+/** How to answer: the status (400, or 513 for a message too large) and whether a Via is needed. */
+export interface BadRequestOptions {
+  /** 400 (default) or 513 Message Too Large (§21.5.14). */
+  status?: 400 | 513;
+  /**
+   * Over UDP (the default) an answer without a Via has nowhere to go (§18.2.2) and is dropped;
+   * on a stream connection it goes back on the connection, so `false` answers anyway.
+   */
+  requireVia?: boolean;
+}
+
+const NO_BAD_REQUEST_OPTIONS: BadRequestOptions = Object.freeze({});
+
 /**
  * The bytes of a `400 <reason>` answering a request that failed to parse, or undefined when the
  * request has no Via to answer along (it is then dropped).
  */
-export function badRequestFor(raw: Buffer, reason: string): Buffer | undefined {
+export function badRequestFor(
+  raw: Buffer,
+  reason: string,
+  options: BadRequestOptions = NO_BAD_REQUEST_OPTIONS,
+): Buffer | undefined {
   if (looksLikeResponse(raw)) return undefined;
   const headerEnd = raw.indexOf('\r\n\r\n');
   const text = raw.subarray(0, headerEnd >= 0 ? headerEnd : raw.length).toString('latin1');
@@ -55,7 +72,9 @@ export function badRequestFor(raw: Buffer, reason: string): Buffer | undefined {
     if (name === 'Via') sawVia = true;
     echoed.push(`${name}: ${value}`);
   }
-  if (!sawVia) return undefined;
-  const head = `SIP/2.0 400 ${safeReason(reason)}\r\n${echoed.join('\r\n')}\r\nContent-Length: 0\r\n\r\n`;
+  if (!sawVia && options.requireVia !== false) return undefined;
+  const status = options.status ?? 400;
+  const echoedLines = echoed.length > 0 ? `${echoed.join('\r\n')}\r\n` : '';
+  const head = `SIP/2.0 ${status} ${safeReason(reason)}\r\n${echoedLines}Content-Length: 0\r\n\r\n`;
   return Buffer.from(head, 'latin1');
 }

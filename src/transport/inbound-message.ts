@@ -37,8 +37,32 @@ export interface TransportOptions {
   rport?: boolean;
   /** Send CRLFCRLF pings on outbound tcp/tls connections every this many ms (0 = off). */
   keepAliveInterval?: number;
-  /** Close connections idle for this many ms (0 = never, the default). */
+  /**
+   * ms an inbound connection has to bring its first complete SIP message, counted from TCP
+   * accept (a TLS handshake or WebSocket upgrade included); CRLF keep-alives do not count.
+   * Default 20000; 0 = no limit.
+   */
+  firstMessageTimeout?: number;
+  /** ms a message begun on a stream has to complete (headers and body); default 32000 (64*T1); 0 = no limit. */
+  messageTimeout?: number;
+  /**
+   * Close inbound connections with no bytes either way (CRLF keep-alives count) for this many
+   * ms. Default 180000 (above RFC 5626's 95-120 s keep-alive interval); 0 = never.
+   */
   idleTimeout?: number;
+  /** ms written bytes may wait for a peer that does not read before its connection closes; default 10000; 0 = no limit. */
+  writeTimeout?: number;
+  /**
+   * Bytes allowed to wait per connection for a peer that does not read (default 1048576): a
+   * write beyond it closes the connection. Keep-alive pongs are not queued behind waiting bytes.
+   */
+  maxWriteBacklog?: number;
+  /**
+   * Whether a response may follow a request's Via `maddr` (§18.2.2) to `destination` besides our
+   * own addresses (the default allows only those): any other maddr is removed from the Via at
+   * receipt, so responses go to the request's source (received, rport).
+   */
+  trustMaddr?: (destination: Endpoint) => boolean;
   /** Options for outbound tls and wss connections. */
   tlsClient?: { rejectUnauthorized?: boolean; ca?: string | Buffer };
   /** Host written in Via sent-by instead of the listening address. */
@@ -92,6 +116,12 @@ export interface TransportStats {
   connections: number;
   /** Responses dropped because their top Via sent-by is not ours (§18.1.2, `checkSentBy`). */
   misdirectedResponses: number;
+  /** Connections closed by firstMessageTimeout, messageTimeout or idleTimeout (handshakes included). */
+  timedOutConnections: number;
+  /** Connections closed because their peer did not read (maxWriteBacklog, writeTimeout). */
+  writeOverflows: number;
+  /** Pings left unanswered because bytes already waited for the peer to read them. */
+  pongsSkipped: number;
 }
 
 /** The Via sent-by for messages we originate on a protocol. */

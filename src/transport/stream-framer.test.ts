@@ -99,3 +99,41 @@ test('returned messages do not alias the caller\u2019s chunk', () => {
   const rest = f.push(Buffer.from(msg('de').slice(20)));
   assert.equal(rest[0]!.toString(), msg('de'));
 });
+
+test('a framing error keeps the messages framed before it and the start of the offending one', () => {
+  const good = msg('ok');
+  const bad = msg('', '12x');
+  const f = new StreamFramer();
+  let caught: unknown;
+  try {
+    f.push(Buffer.from(good + bad));
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof FramingError);
+  assert.equal(caught.status, 400);
+  assert.deepEqual(
+    caught.framed.map((m) => m.toString()),
+    [good],
+  );
+  assert.equal(caught.head.toString(), bad);
+  // A later push throws again, with nothing framed to hand up twice.
+  assert.throws(
+    () => f.push(Buffer.from(msg('x'))),
+    (e: unknown) => {
+      return e instanceof FramingError && e.framed.length === 0;
+    },
+  );
+});
+
+test('a message too large is a 513 framing error; the bytes of a message in progress are readable', () => {
+  const f = new StreamFramer({ maxMessageSize: 200 });
+  const partial = msg('0123456789', '20');
+  assert.deepEqual(f.push(Buffer.from(partial)), []);
+  assert.equal(f.pending.toString(), partial);
+  const tooLarge = new StreamFramer({ maxMessageSize: 200 });
+  assert.throws(
+    () => tooLarge.push(Buffer.from(msg('', '10000'))),
+    (e: unknown) => e instanceof FramingError && e.status === 513,
+  );
+});

@@ -11,11 +11,18 @@
 export class FramingError extends Error {
   /** What is wrong, fit for a log line or a 400/513 reason phrase. */
   readonly reason: string;
+  /** The status that answers it: 513 for a message too large (§21.5.14), else 400. */
+  readonly status: 400 | 513;
+  /** The start of the offending message (its header block as far as it came), for the answer. */
+  head: Buffer = EMPTY;
+  /** Messages the same push completed before the break: still to be handled, in order. */
+  framed: Buffer[] = [];
 
-  constructor(reason: string) {
+  constructor(reason: string, status: 400 | 513 = 400) {
     super(reason);
     this.name = 'FramingError';
     this.reason = reason;
+    this.status = status;
   }
 }
 
@@ -30,6 +37,8 @@ const SP = 0x20;
 const HTAB = 0x09;
 const COLON = 0x3a;
 const EMPTY = Buffer.alloc(0);
+/** Bytes of an offending message kept for its 400 (enough for the headers a response echoes). */
+const MAX_HEAD_KEPT_BYTES = 8192;
 
 export class StreamFramer {
   /** Double-CRLF pings received (RFC 5626) that still want a CRLF pong; the owner resets it. */
@@ -53,13 +62,22 @@ export class StreamFramer {
     return this.buf.length;
   }
 
+  /** The bytes of the message not complete yet (its header block and the body so far). */
+  get pending(): Buffer {
+    return this.buf;
+  }
+
   /**
    * Adds bytes from the stream; returns every message they complete (each a Buffer of its own).
-   * Throws FramingError on a message too large or without Content-Length; after that the stream is
-   * out of step and every later push throws the same error: close the connection.
+   * Throws FramingError on a message too large or without Content-Length, carrying the messages
+   * completed before it (`framed`) and the start of the offending one (`head`); after that the
+   * stream is out of step and every later push throws the same error: close the connection.
    */
   push(chunk: Buffer): Buffer[] {
-    if (this.failed) throw this.failed;
+    if (this.failed) {
+      this.failed.framed = [];
+      throw this.failed;
+    }
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     const out: Buffer[] = [];
     try {
@@ -70,6 +88,8 @@ export class StreamFramer {
       }
     } catch (e) {
       if (e instanceof FramingError) {
+        e.framed = out;
+        e.head = Buffer.from(this.buf.subarray(0, MAX_HEAD_KEPT_BYTES));
         this.failed = e;
         this.buf = EMPTY;
       }
@@ -106,7 +126,7 @@ export class StreamFramer {
     const end = findBlankLine(b, this.scanFrom);
     if (end < 0) {
       if (b.length > this.maxMessageSize)
-        throw new FramingError(`Message header block exceeds ${this.maxMessageSize} bytes`);
+        throw new FramingError(`Message header block exceeds ${this.maxMessageSize} bytes`, 513);
       this.scanFrom = Math.max(0, b.length - 3);
       return undefined;
     }
@@ -120,6 +140,7 @@ export class StreamFramer {
     if (total > this.maxMessageSize)
       throw new FramingError(
         `Message of ${total} bytes exceeds the limit of ${this.maxMessageSize}`,
+        513,
       );
     if (b.length < total) {
       this.need = total; // the header block is not scanned again

@@ -10,6 +10,7 @@ import { WebSocket } from 'ws';
 import { createResponse, newBranch, SipRequest, SipResponse } from '../sip/index.ts';
 import { selfSignedCertificate } from '../../test/support/certificate.ts';
 import { TransportLayer } from './transport-layer.ts';
+import { TransportError } from './transport-error.ts';
 import type { Endpoint, TransportProtocol } from './endpoint.ts';
 import type { InboundMessage, TransportOptions } from './inbound-message.ts';
 
@@ -259,6 +260,15 @@ function readUntil(s: Socket, predicate: (text: string) => boolean): Promise<str
   });
 }
 
+/** Everything the peer sends until it closes. */
+function readAll(s: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    s.once('close', () => resolve(text));
+  });
+}
+
 function closed(s: Socket): Promise<void> {
   return new Promise((resolve, reject) => {
     if (s.destroyed) return resolve();
@@ -325,8 +335,11 @@ test('limits: an oversize datagram is dropped, an oversize stream message closes
   assert.equal(b.stats.oversize, 1);
 
   const s = await rawConnect(tcpEnd.port);
+  const answer = readAll(s);
   s.write(big.toBuffer());
   await closed(s);
+  assert.match(await answer, /^SIP\/2\.0 513 Message of \d+ bytes exceeds the limit of 1000\r\n/);
+  assert.match(await answer, /\r\nCSeq: 1 OPTIONS\r\n/);
   assert.equal(b.stats.framingErrors, 1);
 });
 
@@ -337,8 +350,10 @@ test('a TCP stream that breaks framing (no Content-Length) is closed', async () 
   const req = options('tcp', '127.0.0.1', 1)
     .toString()
     .replace(/Content-Length: 0\r\n/i, '');
+  const answer = readAll(s);
   s.write(req);
   await closed(s);
+  assert.match(await answer, /^SIP\/2\.0 400 Missing Content-Length/);
   assert.equal(b.stats.framingErrors, 1);
 });
 
@@ -349,6 +364,8 @@ test('malformed request over UDP: 400 with the parser reason; the layer keeps wo
   await new Promise<void>((r) => raw.bind(0, '127.0.0.1', () => r()));
   const replies: string[] = [];
   raw.on('message', (d) => replies.push(d.toString('latin1')));
+  const malformed: Array<{ source: Endpoint; reason: string }> = [];
+  b.onMalformed((source, reason) => malformed.push({ source, reason }));
   const broken = [
     'OPTIONS sip:bob@127.0.0.1 SIP/2.0',
     `Via: SIP/2.0/UDP 127.0.0.1:${raw.address().port};branch=z9hG4bKbroken`,
@@ -370,6 +387,11 @@ test('malformed request over UDP: 400 with the parser reason; the layer keeps wo
   }
   assert.equal(b.stats.malformed, 3);
   assert.equal(b.stats.badRequestsSent, 1);
+  // onMalformed hears of both malformed requests (answered or not), not of the broken response.
+  assert.deepEqual(
+    malformed.map((m) => m.reason.slice(0, 12)),
+    ['Invalid CSeq', 'Invalid CSeq'],
+  );
   assert.equal(replies.length, 1);
   assert.match(replies[0] ?? '', /^SIP\/2\.0 400 .*CSeq/i);
   assert.match(replies[0] ?? '', /branch=z9hG4bKbroken/);
@@ -536,4 +558,101 @@ test('checkSentBy (§18.1.2): a response whose top Via is not ours is dropped an
   await arrived;
   assert.deepEqual(seen, [200]);
   assert.equal(a.stats.misdirectedResponses, 2);
+});
+
+test('write backlog: a peer that never reads is cut off once maxWriteBacklog bytes wait for it', async () => {
+  const MAX_WRITE_BACKLOG = 256 * 1024;
+  const b = layer({ maxWriteBacklog: MAX_WRITE_BACKLOG });
+  const bEnd = await b.listen({ protocol: 'tcp', address: '127.0.0.1', port: 0 });
+  const s = await rawConnect(bEnd.port);
+  const first = nextMessage(b);
+  s.write(options('tcp', '127.0.0.1', s.localPort!).toBuffer());
+  const { connectionId } = await first;
+  s.pause(); // and never reads again
+  const chunk = Buffer.alloc(60_000, 'x');
+  const errors: unknown[] = [];
+  const back: Endpoint = { protocol: 'tcp', address: '127.0.0.1', port: s.localPort! };
+  // The kernel's buffers take a few MB first; then the layer's own backlog fills, and stops.
+  for (let i = 0; i < 2_000 && errors.length === 0; i++) {
+    b.sendBuffer(chunk, back, { connectionId }).catch((err: unknown) => errors.push(err));
+    await new Promise((r) => setImmediate(r));
+  }
+  const overflow = errors.find(
+    (e) => e instanceof TransportError && /write backlog over 262144 bytes/.test(e.message),
+  );
+  assert.ok(overflow instanceof TransportError, `refused: ${String(errors[0])}`);
+  assert.equal(overflow.code, 'send');
+  assert.equal(b.stats.writeOverflows, 1);
+  assert.equal(b.connection(connectionId!), undefined, 'the connection is gone');
+  s.destroy();
+});
+
+test('write timeout: a peer that stops reading is closed when no byte is taken for writeTimeout', async () => {
+  const b = layer({ writeTimeout: 300, maxWriteBacklog: 64 * 1024 * 1024 });
+  const bEnd = await b.listen({ protocol: 'tcp', address: '127.0.0.1', port: 0 });
+  const s = await rawConnect(bEnd.port);
+  const first = nextMessage(b);
+  s.write(options('tcp', '127.0.0.1', s.localPort!).toBuffer());
+  const { connectionId } = await first;
+  s.pause(); // and never reads again
+  const chunk = Buffer.alloc(60_000, 'x');
+  // Enough to fill the kernel's buffers on both sides, far below maxWriteBacklog.
+  for (let i = 0; i < 400; i++) b.sendBuffer(chunk, bEnd, { connectionId }).catch(() => undefined);
+  const deadline = Date.now() + 5000;
+  while (b.connection(connectionId!) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(b.connection(connectionId!), undefined, 'closed by the write timeout');
+  assert.equal(b.stats.writeOverflows, 1);
+  s.destroy();
+});
+
+test('keep-alive: the pings of one read get their pongs in one write', async () => {
+  const b = layer();
+  const bEnd = await b.listen({ protocol: 'tcp', address: '127.0.0.1', port: 0 });
+  const s = await rawConnect(bEnd.port);
+  const pongs = readUntil(s, (text) => text.length >= 6);
+  s.write('\r\n\r\n\r\n\r\n\r\n\r\n');
+  assert.equal(await pongs, '\r\n\r\n\r\n');
+  assert.equal(b.stats.pongsSent, 3);
+  s.destroy();
+});
+
+test('no reflection: a request keeps a Via maddr naming our own address, loses one naming another host', async () => {
+  const b = layer();
+  const bEnd = await b.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
+  const a = layer();
+  await a.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
+  for (const [maddr, kept] of [
+    ['127.0.0.1', true],
+    ['127.0.0.9', false],
+  ] as const) {
+    const req = options('udp', '127.0.0.1', 5060);
+    const via = req.via[0]!;
+    req.set('Via', `SIP/2.0/UDP 127.0.0.1:5060;branch=${via.branch};maddr=${maddr}`);
+    const got = nextMessage(b, (m) => m.message.via[0]?.branch === via.branch);
+    await a.send(req, bEnd);
+    const top = (await got).message.via[0]!;
+    assert.equal(top.params.maddr, kept ? maddr : undefined, `maddr=${maddr}`);
+  }
+});
+
+test('first-message timeout: an inbound connection that only pings is closed; one with a message is not', async () => {
+  const b = layer({ firstMessageTimeout: 300 });
+  const bEnd = await b.listen({ protocol: 'tcp', address: '127.0.0.1', port: 0 });
+  const pinger = await rawConnect(bEnd.port);
+  const talker = await rawConnect(bEnd.port);
+  const first = nextMessage(b);
+  talker.write(options('tcp', '127.0.0.1', talker.localPort!).toBuffer());
+  await first;
+  const ping = setInterval(() => pinger.write('\r\n\r\n'), 50);
+  pinger.on('data', () => undefined);
+  try {
+    await closed(pinger);
+  } finally {
+    clearInterval(ping);
+  }
+  assert.equal(talker.destroyed, false);
+  assert.ok(b.stats.timedOutConnections >= 1);
+  talker.destroy();
 });

@@ -38,6 +38,7 @@ import { StreamConnection, KEEPALIVE_PING, KEEPALIVE_PONG } from './stream-conne
 import type { ConnectionOwner } from './stream-connection.ts';
 import { badRequestFor, looksLikeResponse } from './bad-request.ts';
 import { askRport, replaceTopVia, responseDestination, stampReceived } from './via-address.ts';
+import { FramingError } from './stream-framer.ts';
 
 const DEFAULT_MAX_MESSAGE_SIZE = 65535;
 const DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 64;
@@ -50,11 +51,45 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const WEBSOCKET_SUBPROTOCOL = 'sip';
 /** WebSocket close code for a protocol error (RFC 6455 §7.4.1). */
 const WS_CLOSE_PROTOCOL_ERROR = 1002;
+/**
+ * An inbound connection must bring its first SIP message (TLS handshake and WebSocket upgrade
+ * included) within this, else it is closed: idle and slowloris connections hold nothing for long
+ * (Kamailio's tcp_msg_read_timeout is 20 s).
+ */
+const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 20_000;
+/** A message begun must be complete within 64*T1 (§17.1.2.2 Timer F's span: 32 s). */
+const DEFAULT_MESSAGE_TIMEOUT_MS = 64 * 500;
+/**
+ * An inbound connection with no bytes either way for this long is closed. Above RFC 5626
+ * §4.4.1's 95-120 s keep-alive interval for connection-oriented flows, so phones that send CRLF
+ * keep-alives keep theirs (Kamailio's tcp_connection_lifetime is 120 s).
+ */
+const DEFAULT_IDLE_TIMEOUT_MS = 180_000;
+/** Bytes that wait for the peer to read them longer than this close the connection (Kamailio's tcp_send_timeout is 10 s). */
+const DEFAULT_WRITE_TIMEOUT_MS = 10_000;
+/** Bytes allowed to wait for a peer that does not read, per connection: 16 messages of the largest size. */
+const DEFAULT_MAX_WRITE_BACKLOG_BYTES = 1024 * 1024;
+/** After a last answer (400/513) the peer has this long to close its side before the connection is destroyed. */
+const CLOSE_GRACE_MS = 2_000;
+/** Pongs written for the pings of one read, at most (a flood of pings gets no more). */
+const MAX_PONGS_PER_WRITE = 1024;
+const PONGS = Buffer.alloc(MAX_PONGS_PER_WRITE * KEEPALIVE_PONG.length, KEEPALIVE_PONG);
+/** The connection sweep runs at a quarter of the shortest timeout, within these bounds. */
+const MIN_SWEEP_INTERVAL_MS = 10;
+const MAX_SWEEP_INTERVAL_MS = 1_000;
 
 const NO_OPTIONS: SendOptions = Object.freeze({});
 
 type MessageListener = (inbound: InboundMessage) => void;
 type ErrorListener = (error: Error) => void;
+/** A malformed request (unparseable, broken framing, incomplete in time): where from and why. */
+type MalformedListener = (source: Endpoint, reason: string) => void;
+
+/** An inbound socket whose TLS handshake or WebSocket upgrade has not completed yet. */
+interface PendingSocket {
+  socket: Socket;
+  acceptedAt: number;
+}
 
 interface UdpListener {
   socket: UdpSocket;
@@ -95,6 +130,9 @@ export class TransportLayer implements ConnectionOwner {
     pingsSent: 0,
     connections: 0,
     misdirectedResponses: 0,
+    timedOutConnections: 0,
+    writeOverflows: 0,
+    pongsSkipped: 0,
   };
 
   private readonly maxMessageSize: number;
@@ -102,6 +140,11 @@ export class TransportLayer implements ConnectionOwner {
   private readonly maxConnections: number;
   private readonly udpMaxRequestSize: number;
   private readonly addRport: boolean;
+  private readonly firstMessageTimeout: number;
+  private readonly messageTimeout: number;
+  private readonly idleTimeout: number;
+  private readonly writeTimeout: number;
+  private readonly maxWriteBacklog: number;
   private readonly options: TransportOptions;
   private readonly udp: UdpListener[] = [];
   private readonly streamListeners: StreamListener[] = [];
@@ -109,16 +152,24 @@ export class TransportLayer implements ConnectionOwner {
   private readonly connectionsByKey = new Map<string, StreamConnection>();
   private readonly connecting = new Map<string, Promise<StreamConnection>>();
   private readonly perSource = new Map<string, number>();
+  /** Inbound sockets still in their TLS handshake or WebSocket upgrade, by 'address|port'. */
+  private readonly pendingSockets = new Map<string, PendingSocket>();
   private readonly messageListeners: MessageListener[] = [];
   private readonly errorListeners: ErrorListener[] = [];
+  private readonly malformedListeners: MalformedListener[] = [];
+  /** Made once: whether a request's Via maddr may be followed (see stampReceived). */
+  private readonly maddrAllowed = (destination: Endpoint): boolean =>
+    this.isOwnAddress(destination.address) || (this.options.trustMaddr?.(destination) ?? false);
   /** Connection attempts in flight: close() cancels each (its send rejects with 'closed'). */
   private readonly pendingAttempts = new Set<{ cancel(): void }>();
   private keepAliveTimer?: NodeJS.Timeout;
-  private idleTimer?: NodeJS.Timeout;
+  private sweepTimer?: NodeJS.Timeout;
   private nextConnection = 1;
   private readonly viaCache = new Map<string, Readonly<ViaSentBy>>();
   /** 'host|port' of every sent-by viaFor() can give (for §18.1.2), made on first use. */
   private ownSentBy: Set<string> | undefined;
+  /** Every address we listen on or write in Via (wildcards: the machine's), made on first use. */
+  private ownAddresses: Set<string> | undefined;
   private closed = false;
   private readonly invalidHost = `${randomBytes(6).toString('hex')}.invalid`;
 
@@ -130,15 +181,31 @@ export class TransportLayer implements ConnectionOwner {
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.udpMaxRequestSize = options.udpMaxRequestSize ?? DEFAULT_UDP_MAX_REQUEST_SIZE;
     this.addRport = options.rport ?? true;
+    this.firstMessageTimeout = options.firstMessageTimeout ?? DEFAULT_FIRST_MESSAGE_TIMEOUT_MS;
+    this.messageTimeout = options.messageTimeout ?? DEFAULT_MESSAGE_TIMEOUT_MS;
+    this.idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.writeTimeout = options.writeTimeout ?? DEFAULT_WRITE_TIMEOUT_MS;
+    this.maxWriteBacklog = options.maxWriteBacklog ?? DEFAULT_MAX_WRITE_BACKLOG_BYTES;
     if (options.keepAliveInterval && options.keepAliveInterval > 0) {
       this.keepAliveTimer = setInterval(() => this.sendPings(), options.keepAliveInterval);
       this.keepAliveTimer.unref();
     }
-    if (options.idleTimeout && options.idleTimeout > 0) {
-      const every = Math.max(10, Math.floor(options.idleTimeout / 2));
-      this.idleTimer = setInterval(() => this.closeIdle(), every);
-      this.idleTimer.unref();
+    // One timer for every connection's deadlines (no timer per connection or per message).
+    let shortest = CLOSE_GRACE_MS;
+    for (const t of [
+      this.firstMessageTimeout,
+      this.messageTimeout,
+      this.idleTimeout,
+      this.writeTimeout,
+    ]) {
+      if (t > 0 && t < shortest) shortest = t;
     }
+    const every = Math.min(
+      MAX_SWEEP_INTERVAL_MS,
+      Math.max(MIN_SWEEP_INTERVAL_MS, Math.floor(shortest / 4)),
+    );
+    this.sweepTimer = setInterval(() => this.sweep(), every);
+    this.sweepTimer.unref();
   }
 
   /** Every endpoint listened on, with its real port. */
@@ -152,6 +219,14 @@ export class TransportLayer implements ConnectionOwner {
 
   onError(listener: ErrorListener): void {
     this.errorListeners.push(listener);
+  }
+
+  /**
+   * Called for every malformed request this layer refuses itself, answered (400/513) or not:
+   * unparseable, broken stream framing, or not complete within messageTimeout.
+   */
+  onMalformed(listener: MalformedListener): void {
+    this.malformedListeners.push(listener);
   }
 
   /** Whether requests sent get ';rport' in their top Via (RFC 3581 §3). */
@@ -199,6 +274,28 @@ export class TransportLayer implements ConnectionOwner {
   private forgetVias(): void {
     this.viaCache.clear();
     this.ownSentBy = undefined;
+    this.ownAddresses = undefined;
+  }
+
+  /** Whether `address` is one of ours: a listener's, the viaHost, or the machine's for a wildcard. */
+  private isOwnAddress(address: string): boolean {
+    let own = this.ownAddresses;
+    if (!own) {
+      own = new Set();
+      if (this.options.viaHost) own.add(normalizeAddress(this.options.viaHost).toLowerCase());
+      for (const listener of this.listeners) {
+        const a = normalizeAddress(listener.address);
+        if (a === '0.0.0.0' || a === '::') {
+          for (const list of Object.values(networkInterfaces())) {
+            for (const info of list ?? []) own.add(normalizeAddress(info.address));
+          }
+        } else {
+          own.add(a.toLowerCase());
+        }
+      }
+      this.ownAddresses = own;
+    }
+    return own.has(normalizeAddress(address).toLowerCase());
   }
 
   /** §18.1.2: whether a response's top Via names a sent-by this layer writes. */
@@ -345,10 +442,11 @@ export class TransportLayer implements ConnectionOwner {
     if (this.closed) return;
     this.closed = true;
     if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
-    if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const attempt of [...this.pendingAttempts]) attempt.cancel();
     this.pendingAttempts.clear();
     for (const connection of [...this.connections.values()]) connection.destroy();
+    for (const pending of [...this.pendingSockets.values()]) pending.socket.destroy();
     await Promise.all(this.streamListeners.map((l) => l.close()));
     this.streamListeners.length = 0;
     this.forgetVias();
@@ -360,12 +458,15 @@ export class TransportLayer implements ConnectionOwner {
 
   // ---- inbound ---------------------------------------------------------------------------
 
-  /** Parses one message and hands it up; answers 400 to a request that fails to parse. */
-  private receive(data: Buffer, source: Endpoint, local: Endpoint, connectionId?: string): void {
+  /**
+   * Parses one message and hands it up; answers 400 to a request that fails to parse. Returns
+   * whether the message was handed up.
+   */
+  private receive(data: Buffer, source: Endpoint, local: Endpoint, connectionId?: string): boolean {
     this.stats.received++;
     if (data.length > this.maxMessageSize) {
       this.stats.oversize++;
-      return;
+      return false;
     }
     let message: SipRequest | SipResponse;
     try {
@@ -373,7 +474,7 @@ export class TransportLayer implements ConnectionOwner {
     } catch (err) {
       this.stats.malformed++;
       this.answerMalformed(data, reasonOf(err), source, connectionId);
-      return;
+      return false;
     }
     try {
       // The headers every layer above relies on: present and well formed (parsed once, cached).
@@ -382,18 +483,18 @@ export class TransportLayer implements ConnectionOwner {
       if (!(message instanceof SipRequest)) {
         if (this.options.checkSentBy && !this.isOwnSentBy(top)) {
           this.stats.misdirectedResponses++;
-          return;
+          return false;
         }
       } else {
         void message.callId;
         void message.from;
         void message.to;
-        stampReceived(message, source);
+        stampReceived(message, source, this.maddrAllowed);
       }
     } catch (err) {
       this.stats.malformed++;
       this.answerMalformed(data, reasonOf(err), source, connectionId);
-      return;
+      return false;
     }
     const inbound: InboundMessage = { message, source, local, receivedAt: Date.now() };
     if (connectionId !== undefined) inbound.connectionId = connectionId;
@@ -404,6 +505,7 @@ export class TransportLayer implements ConnectionOwner {
         this.emitError(err as Error);
       }
     }
+    return true;
   }
 
   private answerMalformed(
@@ -413,12 +515,47 @@ export class TransportLayer implements ConnectionOwner {
     connectionId?: string,
   ): void {
     if (looksLikeResponse(data)) return;
+    this.reportMalformed(source, reason);
     const answer = badRequestFor(data, reason);
     if (!answer) return;
     this.stats.badRequestsSent++;
     this.sendBuffer(answer, source, connectionId ? { connectionId } : {}).catch((err: Error) =>
       this.emitError(err),
     );
+  }
+
+  private reportMalformed(source: Endpoint, reason: string): void {
+    for (const listener of this.malformedListeners) {
+      try {
+        listener(source, reason);
+      } catch (err) {
+        this.emitError(err as Error);
+      }
+    }
+  }
+
+  /**
+   * The last word on a stream that cannot go on (broken framing, a message not complete in
+   * time): a request gets `status reason` on the connection (even without a Via: it goes back
+   * on the connection, §18.2.2), is counted as malformed, and the connection closes.
+   */
+  private closeMalformed(
+    connection: StreamConnection,
+    head: Buffer | undefined,
+    reason: string,
+    status: 400 | 513,
+  ): void {
+    let answer: Buffer | undefined;
+    if (head && head.length > 0 && !looksLikeResponse(head)) {
+      this.stats.malformed++;
+      this.reportMalformed(connection.remote, reason);
+      answer = badRequestFor(head, reason, { status, requireVia: false });
+      if (answer) {
+        this.stats.badRequestsSent++;
+        this.stats.sent++;
+      }
+    }
+    connection.closeWith(answer);
   }
 
   private emitError(error: Error): void {
@@ -500,11 +637,15 @@ export class TransportLayer implements ConnectionOwner {
         return Promise.reject(new TransportError('no-listener', 'tls needs a key and certificate'));
       }
       server = createTlsServer({ key: opts.tls.key, cert: opts.tls.cert });
+      // Counted and timed from TCP accept: a handshake never completed holds a place too.
+      server.on('connection', (socket: Socket) => this.acceptPending(socket));
       server.on('secureConnection', (socket: TLSSocket) => this.accept(socket, protocol, local));
       server.on('tlsClientError', (err: Error) => this.emitError(err));
     } else {
       server = createTcpServer();
-      server.on('connection', (socket: Socket) => this.accept(socket, protocol, local));
+      server.on('connection', (socket: Socket) => {
+        if (this.admitSocket(socket)) this.accept(socket, protocol, local);
+      });
     }
     let local: Endpoint = { protocol, address: opts.address, port: opts.port };
     return new Promise((resolve, reject) => {
@@ -526,13 +667,50 @@ export class TransportLayer implements ConnectionOwner {
     });
   }
 
-  /** Admits an inbound socket under the limits, or refuses it (closed at once, counted). */
-  private accept(socket: Socket, protocol: TransportProtocol, local: Endpoint): void {
+  /**
+   * Admits an inbound TCP socket under the per-source and total limits, or refuses it (closed
+   * at once, counted). It holds its place until the TCP socket closes, whatever runs over it.
+   */
+  private admitSocket(socket: Socket): boolean {
     const address = normalizeAddress(socket.remoteAddress ?? '');
     if (!this.admit(address)) {
       socket.destroy();
+      return false;
+    }
+    socket.once('close', () => this.release(address));
+    return true;
+  }
+
+  /**
+   * An inbound socket whose TLS handshake or WebSocket upgrade is still to come: admitted, and
+   * closed by the sweep if it has not become a connection within firstMessageTimeout.
+   */
+  private acceptPending(socket: Socket): void {
+    if (!this.admitSocket(socket)) return;
+    const key = pendingKey(socket);
+    this.pendingSockets.set(key, { socket, acceptedAt: Date.now() });
+    socket.once('close', () => {
+      if (this.pendingSockets.get(key)?.socket === socket) this.pendingSockets.delete(key);
+    });
+  }
+
+  /** When the pending socket under `socket` was accepted (and it is pending no more). */
+  private settlePending(socket: Socket): number | undefined {
+    const key = pendingKey(socket);
+    const pending = this.pendingSockets.get(key);
+    if (!pending) return undefined;
+    this.pendingSockets.delete(key);
+    return pending.acceptedAt;
+  }
+
+  /** Makes a connection of an admitted inbound socket (TCP, or TLS once its handshake is done). */
+  private accept(socket: Socket, protocol: TransportProtocol, local: Endpoint): void {
+    const openedAt = this.settlePending(socket);
+    if (this.closed) {
+      socket.destroy();
       return;
     }
+    const address = normalizeAddress(socket.remoteAddress ?? '');
     const remote: Endpoint = { protocol, address, port: socket.remotePort ?? 0 };
     const localEnd: Endpoint = {
       protocol,
@@ -547,6 +725,8 @@ export class TransportLayer implements ConnectionOwner {
           local: localEnd,
           inbound: true,
           maxMessageSize: this.maxMessageSize,
+          maxWriteBacklog: this.maxWriteBacklog,
+          ...(openedAt !== undefined ? { openedAt } : {}),
           socket,
         },
         this,
@@ -559,13 +739,19 @@ export class TransportLayer implements ConnectionOwner {
     const fromSource = this.perSource.get(address) ?? 0;
     if (
       fromSource >= this.maxConnectionsPerSource ||
-      this.connections.size >= this.maxConnections
+      this.connections.size + this.pendingSockets.size >= this.maxConnections
     ) {
       this.stats.refusedConnections++;
       return false;
     }
     this.perSource.set(address, fromSource + 1);
     return true;
+  }
+
+  private release(address: string): void {
+    const count = (this.perSource.get(address) ?? 1) - 1;
+    if (count > 0) this.perSource.set(address, count);
+    else this.perSource.delete(address);
   }
 
   private register(connection: StreamConnection): void {
@@ -679,6 +865,7 @@ export class TransportLayer implements ConnectionOwner {
             },
             inbound: false,
             maxMessageSize: this.maxMessageSize,
+            maxWriteBacklog: this.maxWriteBacklog,
             socket,
           },
           this,
@@ -717,17 +904,20 @@ export class TransportLayer implements ConnectionOwner {
         offered.has(WEBSOCKET_SUBPROTOCOL) ? WEBSOCKET_SUBPROTOCOL : false,
     });
     let local: Endpoint = { protocol, address: opts.address, port: opts.port };
+    // Counted and timed from TCP accept: an upgrade never completed holds a place too.
+    http.on('connection', (socket: Socket) => this.acceptPending(socket));
     wss.on('connection', (ws: WebSocket, request: IncomingMessage) => {
+      const socket = request.socket;
+      const openedAt = this.settlePending(socket);
       if (ws.protocol !== WEBSOCKET_SUBPROTOCOL) {
         ws.close(WS_CLOSE_PROTOCOL_ERROR, 'subprotocol sip required');
         return;
       }
-      const socket = request.socket;
-      const address = normalizeAddress(socket.remoteAddress ?? '');
-      if (!this.admit(address)) {
+      if (this.closed) {
         ws.terminate();
         return;
       }
+      const address = normalizeAddress(socket.remoteAddress ?? '');
       this.register(
         new StreamConnection(
           {
@@ -740,7 +930,10 @@ export class TransportLayer implements ConnectionOwner {
             },
             inbound: true,
             maxMessageSize: this.maxMessageSize,
+            maxWriteBacklog: this.maxWriteBacklog,
+            ...(openedAt !== undefined ? { openedAt } : {}),
             webSocket: ws,
+            webSocketTransport: socket,
           },
           this,
         ),
@@ -810,7 +1003,9 @@ export class TransportLayer implements ConnectionOwner {
             },
             inbound: false,
             maxMessageSize: this.maxMessageSize,
+            maxWriteBacklog: this.maxWriteBacklog,
             webSocket: ws,
+            ...(raw ? { webSocketTransport: raw } : {}),
           },
           this,
         );
@@ -823,17 +1018,37 @@ export class TransportLayer implements ConnectionOwner {
   // ---- connection events (ConnectionOwner) --------------------------------------------------
 
   connectionMessage(connection: StreamConnection, message: Buffer): void {
-    this.receive(message, connection.remote, connection.local, connection.id);
+    if (this.receive(message, connection.remote, connection.local, connection.id)) {
+      connection.messagesAccepted++;
+    }
   }
 
-  connectionPing(connection: StreamConnection): void {
-    this.stats.pongsSent++;
-    connection.write(KEEPALIVE_PONG).catch(() => undefined);
+  /**
+   * RFC 5626 §3.5.1: each ping gets a pong, all those of one read in one write (at most
+   * MAX_PONGS_PER_WRITE), and none while earlier bytes still wait for the peer to read them.
+   */
+  connectionPing(connection: StreamConnection, pings: number): void {
+    const n = pings < MAX_PONGS_PER_WRITE ? pings : MAX_PONGS_PER_WRITE;
+    if (connection.writeKeepAlive(PONGS.subarray(0, n * KEEPALIVE_PONG.length))) {
+      this.stats.pongsSent += n;
+    } else {
+      this.stats.pongsSkipped += pings;
+    }
   }
 
-  connectionFramingError(_connection: StreamConnection, error: Error): void {
+  /** §18.3 framing broken: a 400 (513 for too large) naming why, then the connection closes. */
+  connectionFramingError(connection: StreamConnection, error: Error): void {
     this.stats.framingErrors++;
     this.emitError(error);
+    if (error instanceof FramingError) {
+      this.closeMalformed(connection, error.head, error.reason, error.status);
+    } else {
+      connection.destroy();
+    }
+  }
+
+  connectionOverflow(_connection: StreamConnection): void {
+    this.stats.writeOverflows++;
   }
 
   connectionError(connection: StreamConnection, error: Error): void {
@@ -844,12 +1059,7 @@ export class TransportLayer implements ConnectionOwner {
     this.connections.delete(connection.id);
     const key = endpointKey(connection.remote);
     if (this.connectionsByKey.get(key) === connection) this.connectionsByKey.delete(key);
-    if (connection.inbound) {
-      const address = normalizeAddress(connection.remote.address);
-      const count = (this.perSource.get(address) ?? 1) - 1;
-      if (count > 0) this.perSource.set(address, count);
-      else this.perSource.delete(address);
-    }
+    // (an inbound connection's place under the per-source limit is freed by its TCP socket's close)
     this.stats.connections = this.connections.size;
   }
 
@@ -862,12 +1072,58 @@ export class TransportLayer implements ConnectionOwner {
     }
   }
 
-  private closeIdle(): void {
-    const limit = this.options.idleTimeout ?? 0;
+  /**
+   * Every connection's deadlines, checked by one timer: a last answer's grace period, a peer
+   * that does not read (writeTimeout), a message begun but not complete (messageTimeout), and
+   * for inbound connections the first message and idleness. Then the handshakes and upgrades that
+   * never completed. (Deleting the current entry while iterating a Map is safe.)
+   */
+  private sweep(): void {
     const now = Date.now();
-    for (const connection of [...this.connections.values()]) {
-      if (now - connection.lastActivity > limit) connection.destroy();
+    for (const c of this.connections.values()) {
+      if (c.closingSince !== 0) {
+        if (now - c.closingSince > CLOSE_GRACE_MS) c.destroy();
+        continue;
+      }
+      if (this.writeTimeout > 0 && c.stalledFor(now) > this.writeTimeout) {
+        this.stats.writeOverflows++;
+        c.destroy();
+        continue;
+      }
+      if (
+        this.messageTimeout > 0 &&
+        c.messageStartedAt !== 0 &&
+        now - c.messageStartedAt > this.messageTimeout
+      ) {
+        this.timedOut(c, `Message not complete within ${this.messageTimeout / 1000} s`);
+      } else if (!c.inbound) {
+        continue; // ours: closed when its peer closes it, or at close()
+      } else if (
+        this.firstMessageTimeout > 0 &&
+        c.messagesAccepted === 0 &&
+        now - c.openedAt > this.firstMessageTimeout
+      ) {
+        this.timedOut(c, `No complete message within ${this.firstMessageTimeout / 1000} s`);
+      } else if (this.idleTimeout > 0 && now - c.lastActivity > this.idleTimeout) {
+        this.timedOut(c, 'Connection idle');
+      }
     }
+    if (this.firstMessageTimeout > 0) {
+      for (const pending of this.pendingSockets.values()) {
+        if (now - pending.acceptedAt > this.firstMessageTimeout) {
+          this.stats.timedOutConnections++;
+          pending.socket.destroy();
+        }
+      }
+    }
+  }
+
+  /** Closes a connection past a deadline; a message it had begun is answered 400 first. */
+  private timedOut(connection: StreamConnection, reason: string): void {
+    this.stats.timedOutConnections++;
+    const head = connection.pendingBytes;
+    if (head) this.closeMalformed(connection, head, reason, 400);
+    else connection.destroy();
   }
 }
 
@@ -876,6 +1132,11 @@ const ALL_PROTOCOLS: readonly TransportProtocol[] = ['udp', 'tcp', 'tls', 'ws', 
 /** A sent-by as a set key: host without brackets, lower case, and the port as written. */
 function sentByKey(host: string, port: number | undefined): string {
   return `${host.replace(/^\[|\]$/g, '').toLowerCase()}|${port ?? ''}`;
+}
+
+/** The key of a socket in its handshake or upgrade: a TLSSocket has its TCP socket's. */
+function pendingKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? 0}`;
 }
 
 function sameAddress(a: Endpoint, b: Endpoint): boolean {

@@ -92,3 +92,39 @@ test('§18.2.2 destinations: rport over UDP, sent-by port over TCP, default port
     port: 5080,
   });
 });
+
+test('no reflection: a received or rport the sender wrote itself is replaced by its source', () => {
+  const forged = request('SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bKf;received=198.51.100.9');
+  assert.ok(stampReceived(forged, SOURCE));
+  assert.equal(forged.topVia.received, '192.0.2.7');
+  assert.deepEqual(responseDestination(forged.topVia), {
+    protocol: 'udp',
+    address: '192.0.2.7',
+    port: 5060,
+  });
+  const filled = request('SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bKg;rport=9;received=1.2.3.4');
+  assert.ok(stampReceived(filled, SOURCE));
+  assert.equal(filled.topVia.received, '192.0.2.7');
+  assert.equal(filled.topVia.rport, 40000);
+});
+
+test('no reflection: maddr is removed unless the policy allows where it leads', () => {
+  const third = request('SIP/2.0/UDP 192.0.2.7:5062;branch=z9hG4bKh;rport;maddr=198.51.100.9');
+  assert.ok(stampReceived(third, SOURCE));
+  assert.equal(third.topVia.params.maddr, undefined);
+  assert.doesNotMatch(third.toString(), /maddr/);
+  assert.deepEqual(responseDestination(third.topVia), {
+    protocol: 'udp',
+    address: '192.0.2.7',
+    port: 40000,
+  });
+  const asked: unknown[] = [];
+  const trusted = request('SIP/2.0/UDP 192.0.2.7:5062;branch=z9hG4bKi;maddr=203.0.113.5');
+  stampReceived(trusted, SOURCE, (destination) => {
+    asked.push(destination);
+    return destination.address === '203.0.113.5';
+  });
+  assert.deepEqual(asked, [{ protocol: 'udp', address: '203.0.113.5', port: 5062 }]);
+  assert.equal(trusted.topVia.params.maddr, '203.0.113.5');
+  assert.equal(responseDestination(trusted.topVia)?.address, '203.0.113.5');
+});

@@ -11,31 +11,64 @@ export function replaceTopVia(message: SipMessage, via: Via): void {
   message.prepend('Via', formatVia(via));
 }
 
+/** Whether a response may follow a request's Via `maddr` to `destination` (see stampReceived). */
+export type MaddrPolicy = (destination: Endpoint) => boolean;
+
+const NEVER: MaddrPolicy = () => false;
+
 /**
  * Server side of §18.2.1 and RFC 3581 §4: adds `received=<source address>` when the sent-by host
  * differs from the address the request came from (and always when the client asked for rport),
- * and fills an empty `rport` with the source port. Returns whether the Via was changed.
+ * and fills `rport` with the source port. Returns whether the Via was changed.
+ *
+ * Only the receiving server writes `received` and `rport`, so a request that arrives with them
+ * already set (to anything but its source) has them replaced: a sender cannot aim our response
+ * at a third host that way. `maddr` (§18.2.2 sends the response there) is kept only when
+ * `maddrAllowed` accepts where it leads (our own address, a host the operator trusts); any other
+ * is removed from the Via, so neither our response nor one forwarded back along this Via is
+ * reflected to the host it names.
  */
-export function stampReceived(request: SipRequest, source: Endpoint): boolean {
+export function stampReceived(
+  request: SipRequest,
+  source: Endpoint,
+  maddrAllowed: MaddrPolicy = NEVER,
+): boolean {
   const via = request.via[0];
   if (!via) return false;
-  const rportAsked = via.rport === null;
   const sourceAddress = normalizeAddress(source.address);
+  const rportPresent = via.rport !== undefined;
+  const receivedIsSource =
+    via.received !== undefined && normalizeAddress(via.received) === sourceAddress;
   const needsReceived =
-    (rportAsked || normalizeAddress(via.host) !== sourceAddress) && via.received !== sourceAddress;
-  if (!needsReceived && !rportAsked) return false;
+    !receivedIsSource &&
+    (rportPresent || via.received !== undefined || normalizeAddress(via.host) !== sourceAddress);
+  const needsRport = rportPresent && via.rport !== source.port;
+  const maddr = via.params.maddr;
+  const dropMaddr = maddr !== undefined && !maddrAllowed(maddrDestination(via, maddr, source));
+  if (!needsReceived && !needsRport && !dropMaddr) return false;
   const params: Record<string, string | null> = { ...via.params };
   const stamped: Via = { ...via, params };
   if (needsReceived) {
     params.received = sourceAddress;
     stamped.received = sourceAddress;
   }
-  if (rportAsked) {
+  if (needsRport) {
     params.rport = String(source.port);
     stamped.rport = source.port;
   }
+  if (dropMaddr) delete params.maddr;
   replaceTopVia(request, stamped);
   return true;
+}
+
+/** Where §18.2.2 would send a response for a Via naming `maddr`. */
+function maddrDestination(via: Via, maddr: string | null, source: Endpoint): Endpoint {
+  const protocol = protocolFromToken(via.transport) ?? source.protocol;
+  return {
+    protocol,
+    address: normalizeAddress(maddr ?? ''),
+    port: via.port ?? defaultPort(protocol),
+  };
 }
 
 /** Client side of RFC 3581 §3: asks for rport in our top Via. Returns whether it changed. */

@@ -5,6 +5,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type AddressInfo } from 'node:net';
 import { orderSrv, ServerLocator } from './server-locator.ts';
 import { UserAgent } from './user-agent.ts';
+import { freePort } from '../../test/support/ports.ts';
 
 // DNS message (RFC 1035 §4.1):
 //   header   ID(16) | QR OPCODE AA TC RD RA Z RCODE (16) | QDCOUNT | ANCOUNT | NSCOUNT | ARCOUNT
@@ -202,6 +203,73 @@ test('transports the UA does not support are skipped', async () => {
   });
   const targets = await udpOnly.locate({ scheme: 'sip', host: 'example.test', params: {} });
   assert.deepEqual(short(targets), ['udp:127.0.0.2:5090']);
+});
+
+test('a name with no NAPTR, SRV or A in DNS resolves through the system resolver: localhost (RFC 3263 fallback)', async () => {
+  // Our DNS server answers NXDOMAIN for localhost; getaddrinfo reads /etc/hosts.
+  queries.length = 0;
+  const targets = await locator().locate({ scheme: 'sip', host: 'localhost', params: {} });
+  assert.equal(targets[0]?.address, '127.0.0.1', JSON.stringify(targets));
+  assert.deepEqual(
+    new Set(targets.map((t) => `${t.transport}:${t.port}:${t.host}`)),
+    new Set(['udp:5060:localhost']),
+  );
+  // DNS was asked first, as RFC 3263 says.
+  assert.ok(queries.includes(`localhost|${TYPE.NAPTR}`), queries.join(' '));
+  assert.ok(queries.includes(`localhost|${TYPE.A}`), queries.join(' '));
+  const withPort = await locator().locate({
+    scheme: 'sip',
+    host: 'localhost',
+    port: 5999,
+    params: { transport: 'tcp' },
+  });
+  assert.equal(short(withPort)[0], 'tcp:127.0.0.1:5999');
+});
+
+test('records in DNS win over the system resolver', async () => {
+  let asked = 0;
+  const l = new ServerLocator({
+    servers: [dnsAddress],
+    timeout: 500,
+    tries: 1,
+    lookup: () => {
+      asked++;
+      return Promise.resolve([{ address: '192.0.2.1', family: 4 }]);
+    },
+  });
+  const targets = await l.locate({ scheme: 'sip', host: 'plain.test', port: 5070, params: {} });
+  assert.deepEqual(short(targets), ['udp:127.0.0.4:5070', 'udp:::4:5070']);
+  assert.equal(asked, 0);
+  const none = await l.locate({ scheme: 'sip', host: 'nowhere.test', port: 5070, params: {} });
+  assert.deepEqual(short(none), ['udp:192.0.2.1:5070']);
+  assert.equal(asked, 1);
+});
+
+test('a DNS server that cannot be reached: one query, then the system resolver', async () => {
+  // A UDP port nobody answers on, and an ICMP port unreachable for each query sent to it.
+  const deadDns = `127.0.0.1:${await freePort()}`;
+  let asked = 0;
+  const l = new ServerLocator({
+    servers: [deadDns],
+    timeout: 300,
+    tries: 1,
+    lookup: (host) => {
+      asked++;
+      return host === 'pbx.lan'
+        ? Promise.resolve([
+            { address: '::1', family: 6 },
+            { address: '127.0.0.1', family: 4 },
+          ])
+        : Promise.reject(Object.assign(new Error('not found'), { code: 'ENOTFOUND' }));
+    },
+  });
+  const started = Date.now();
+  const targets = await l.locate({ scheme: 'sip', host: 'pbx.lan', params: {} });
+  assert.deepEqual(short(targets), ['udp:127.0.0.1:5060', 'udp:::1:5060'], 'IPv4 first');
+  // NAPTR found no server: the 5 SRV and 2 address queries were not sent (each would wait).
+  assert.ok(Date.now() - started < 2000, `${Date.now() - started} ms`);
+  assert.deepEqual(await l.locate({ scheme: 'sip', host: 'unknown.lan', params: {} }), []);
+  assert.equal(asked, 2);
 });
 
 test('SRV weights order records of one priority (RFC 2782)', () => {

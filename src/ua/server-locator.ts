@@ -9,8 +9,11 @@
 //                              no NAPTR: SRV for each transport we support; no SRV: A/AAAA
 //
 // SRV records are tried by priority, and within one priority in the weighted random order of
-// RFC 2782. All lookups go through node:dns, so a test (or a user) can point the resolver at any
-// DNS server with `servers: ['127.0.0.1:5353']`.
+// RFC 2782. NAPTR, SRV, A and AAAA queries go to DNS through node:dns, so a test (or a user) can
+// point them at any DNS server with `servers: ['127.0.0.1:5353']`. A host with no address
+// records in DNS (or no DNS server to ask) is then looked up like any other program does it, with
+// the system resolver (getaddrinfo: /etc/hosts, then DNS): `localhost`, a name in /etc/hosts.
+// A DNS server that cannot be reached counts as one with no records, so the fallback still runs.
 import { promises as dns, type NaptrRecord, type SrvRecord } from 'node:dns';
 import { isIP } from 'node:net';
 
@@ -43,6 +46,8 @@ export interface ServerLocatorOptions {
   tries?: number;
   /** Random source in [0,1) for the SRV weight draw (tests make it fixed). */
   random?: () => number;
+  /** Address lookup when DNS has no A/AAAA records: the system resolver (dns.lookup) by default. */
+  lookup?: SystemLookup;
 }
 
 const NAPTR_SERVICES: Record<string, { transport: TransportName; secure: boolean }> = {
@@ -139,10 +144,27 @@ function isNoData(err: unknown): boolean {
   return code === 'ENOTFOUND' || code === 'ENODATA' || code === 'ENONAME' || code === 'ESERVFAIL';
 }
 
+/** No answer at all: no DNS server reachable (none configured, refused, timed out). */
+function isNoServer(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'ECONNREFUSED' || code === 'ETIMEOUT' || code === 'EREFUSED';
+}
+
+/** What one locate() learnt of DNS: once no server answers, the other queries are skipped. */
+interface DnsState {
+  unreachable: boolean;
+}
+
+/** The system resolver (getaddrinfo: /etc/hosts, then DNS); the lookup function in tests. */
+export type SystemLookup = (host: string) => Promise<Array<{ address: string; family: number }>>;
+
+const systemLookup: SystemLookup = (host) => dns.lookup(host, { all: true });
+
 export class ServerLocator {
   private readonly resolver: dns.Resolver;
   private readonly transports: TransportName[];
   private readonly random: () => number;
+  private readonly lookup: SystemLookup;
 
   constructor(options: ServerLocatorOptions = {}) {
     this.resolver = new dns.Resolver({
@@ -152,6 +174,7 @@ export class ServerLocator {
     if (options.servers) this.resolver.setServers(options.servers);
     this.transports = options.transports ?? ['udp', 'tcp', 'tls', 'ws', 'wss'];
     this.random = options.random ?? Math.random;
+    this.lookup = options.lookup ?? systemLookup;
   }
 
   /** Ordered targets for a URI; empty when nothing resolves. */
@@ -160,6 +183,7 @@ export class ServerLocator {
     const host = stripBrackets(uri.host);
     const explicit = uriTransport(uri);
     const fallback: TransportName = explicit ?? (secure ? 'tls' : 'udp');
+    const state: DnsState = { unreachable: false };
 
     // §4.1/§4.2: a numeric address needs no lookup at all.
     if (isIP(host)) {
@@ -168,34 +192,49 @@ export class ServerLocator {
       ];
     }
     // An explicit port: only the address records.
-    if (uri.port !== undefined) return this.addresses(host, fallback, uri.port);
+    if (uri.port !== undefined) return this.addresses(state, host, fallback, uri.port);
     // An explicit transport: SRV for it, else the address records.
     if (explicit) {
-      const viaSrv = await this.srvTargets(`${SRV_PREFIX[explicit]}.${host}`, explicit);
-      return viaSrv.length > 0 ? viaSrv : this.addresses(host, explicit, defaultPort(explicit));
+      const viaSrv = await this.srvTargets(state, `${SRV_PREFIX[explicit]}.${host}`, explicit);
+      return viaSrv.length > 0
+        ? viaSrv
+        : this.addresses(state, host, explicit, defaultPort(explicit));
     }
 
-    const viaNaptr = await this.naptrTargets(host, secure);
+    const viaNaptr = await this.naptrTargets(state, host, secure);
     if (viaNaptr.length > 0) return viaNaptr;
 
     // No NAPTR: SRV for each transport we support, in our order of preference.
     const out: ServerTarget[] = [];
     for (const t of this.transports) {
       if (secure && !isSecure(t)) continue;
-      out.push(...(await this.srvTargets(`${SRV_PREFIX[t]}.${host}`, t)));
+      out.push(...(await this.srvTargets(state, `${SRV_PREFIX[t]}.${host}`, t)));
     }
     if (out.length > 0) return out;
-    return this.addresses(host, fallback, defaultPort(fallback));
+    return this.addresses(state, host, fallback, defaultPort(fallback));
   }
 
-  private async naptrTargets(host: string, secure: boolean): Promise<ServerTarget[]> {
-    let records: NaptrRecord[];
+  /**
+   * One DNS query: its records, or none when DNS has none or cannot be reached. After one query
+   * found no DNS server, the others of this lookup are not sent (each would wait as long).
+   */
+  private async query<T>(state: DnsState, ask: () => Promise<T[]>): Promise<T[]> {
+    if (state.unreachable) return [];
     try {
-      records = await this.resolver.resolveNaptr(host);
+      return await ask();
     } catch (err) {
-      if (isNoData(err)) return [];
+      if (isNoServer(err)) state.unreachable = true;
+      if (isNoData(err) || isNoServer(err)) return [];
       throw err;
     }
+  }
+
+  private async naptrTargets(
+    state: DnsState,
+    host: string,
+    secure: boolean,
+  ): Promise<ServerTarget[]> {
+    const records: NaptrRecord[] = await this.query(state, () => this.resolver.resolveNaptr(host));
     const usable = records
       .filter((r) => r.flags.toLowerCase() === 's')
       .map((r) => ({ r, svc: NAPTR_SERVICES[r.service.toUpperCase()] }))
@@ -204,40 +243,50 @@ export class ServerLocator {
       .sort((a, b) => a.r.order - b.r.order || a.r.preference - b.r.preference);
     const out: ServerTarget[] = [];
     for (const { r, svc } of usable) {
-      out.push(...(await this.srvTargets(r.replacement, svc.transport)));
+      out.push(...(await this.srvTargets(state, r.replacement, svc.transport)));
     }
     return out;
   }
 
-  private async srvTargets(name: string, transport: TransportName): Promise<ServerTarget[]> {
-    let records: SrvRecord[];
-    try {
-      records = await this.resolver.resolveSrv(name);
-    } catch (err) {
-      if (isNoData(err)) return [];
-      throw err;
-    }
+  private async srvTargets(
+    state: DnsState,
+    name: string,
+    transport: TransportName,
+  ): Promise<ServerTarget[]> {
+    const records: SrvRecord[] = await this.query(state, () => this.resolver.resolveSrv(name));
     const out: ServerTarget[] = [];
     for (const srv of orderSrv(records, this.random)) {
-      out.push(...(await this.addresses(srv.name, transport, srv.port)));
+      out.push(...(await this.addresses(state, srv.name, transport, srv.port)));
     }
     return out;
   }
 
+  /**
+   * A, then AAAA records of `host` in DNS; when DNS has neither (or cannot be reached), the
+   * system resolver's addresses (/etc/hosts, `localhost`), IPv4 first.
+   */
   private async addresses(
+    state: DnsState,
     host: string,
     transport: TransportName,
     port: number,
   ): Promise<ServerTarget[]> {
     if (isIP(host)) return [{ transport, address: host, port, host }];
-    const out: ServerTarget[] = [];
-    for (const lookup of [() => this.resolver.resolve4(host), () => this.resolver.resolve6(host)]) {
+    let found: string[] = [
+      ...(await this.query(state, () => this.resolver.resolve4(host))),
+      ...(await this.query(state, () => this.resolver.resolve6(host))),
+    ];
+    if (found.length === 0) {
       try {
-        for (const address of await lookup()) out.push({ transport, address, port, host });
+        const all = await this.lookup(host);
+        found = [...all.filter((a) => a.family === 4), ...all.filter((a) => a.family !== 4)].map(
+          (a) => a.address,
+        );
       } catch (err) {
-        if (!isNoData(err)) throw err;
+        const code = (err as { code?: string }).code;
+        if (!isNoData(err) && code !== 'EAI_AGAIN' && code !== 'EAI_FAIL') throw err;
       }
     }
-    return out;
+    return found.map((address) => ({ transport, address, port, host }));
   }
 }

@@ -357,13 +357,29 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
     return new SipRequest(method, uri, headers);
   }
 
+  /**
+   * Where a request to `target` would go first (§8.1.2, RFC 3263), in the order tried: the
+   * outbound proxy's addresses when there is one, else the target's own. Without `target`, where
+   * a REGISTER goes. For telling a user which server could not be reached and why.
+   */
+  async destinationsFor(target?: string): Promise<Endpoint[]> {
+    const uac = this.requireStarted();
+    const uri = target !== undefined ? this.targetUri(target) : this.registrarUri();
+    return uac.destinations(this.outOfDialog('OPTIONS', uri));
+  }
+
+  /** The Request-URI of a REGISTER: our domain (§10.2). */
+  private registrarUri(): string {
+    return `${this.aor.scheme}:${hostForUri(this.aor.host.replace(/^\[|\]$/g, ''))}${this.aor.port ? `:${this.aor.port}` : ''}`;
+  }
+
   // ------------------------------------------------------------------ registration
 
   /** Registers our Contact with the registrar of our domain (through the proxy, if any). */
   async register(expires = this.config.registerExpires ?? 600): Promise<SipResponse> {
     this.requireStarted();
     if (!this.registration) {
-      const domain = `${this.aor.scheme}:${hostForUri(this.aor.host.replace(/^\[|\]$/g, ''))}${this.aor.port ? `:${this.aor.port}` : ''}`;
+      const domain = this.registrarUri();
       const aor = `${this.aor.scheme}:${this.aor.user ? `${this.aor.user}@` : ''}${domain.replace(/^sips?:/, '')}`;
       this.registration = new Registration(this.ctx, aor, domain, expires);
       this.registration.on('registered', (r) => this.emit('registered', r));

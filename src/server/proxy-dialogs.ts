@@ -1,0 +1,365 @@
+// The dialogs this proxy record-routed (RFC 3261 §16.6 step 4, §16.12, §12.2): what lets an
+// in-dialog request through, and where it may go.
+//
+// A request with a To tag names a dialog; it is not authenticated again (RFC 3261 does not ask
+// the UAs to), so it is forwarded only when all of this holds:
+//   1. the dialog went through us: its Call-ID and tags match one we forwarded the dialog-creating
+//      request (INVITE, SUBSCRIBE, REFER) of, and saw a To tag come back for;
+//   2. a Route naming us carries the token we put in our Record-Route: an HMAC of the Call-ID and
+//      the caller's tag, with a secret that never leaves the server (a Route forged by hand fails);
+//   3. the next hop (the next Route, else the Request-URI) is the hop the dialog's other side was
+//      recorded at: the next Record-Route entry on that side, else that side's Contact. A
+//      participant of a real dialog cannot send it on to a third host.
+// Anything else gets 481 (no such dialog) or 403 (a forged route, a foreign next hop), and a 2xx's
+// ACK that fails is dropped. Target refreshes (re-INVITE, UPDATE, their 2xx) move a side's hop to
+// its new Contact. Answered INVITE dialogs are written to the store so that a restarted server
+// still routes their BYE (see DialogPersistence).
+import { createHmac } from 'node:crypto';
+import {
+  formatUri,
+  parseUri,
+  type SipRequest,
+  type SipResponse,
+  type SipUri,
+} from '../sip/index.ts';
+import type { Endpoint } from '../transport/index.ts';
+import type { DialogPersistence, DialogSideRecord } from '../store/store.ts';
+
+/** The name of our Record-Route URI parameter that carries the dialog token. */
+export const ROUTE_TOKEN_PARAM = 'tzd';
+/** The hop of a side whose next hop is not known (a dialog taken over after a restart). */
+const UNKNOWN_HOP = '';
+/** Bytes of the HMAC kept in the token (96 bits). */
+const TOKEN_BYTES = 12;
+/** A dialog whose INVITE was never answered is forgotten after this (Timer C is 3 minutes). */
+const EARLY_TTL_MS = 5 * 60_000;
+/** An established dialog with no BYE seen is forgotten after this. */
+const CONFIRMED_TTL_MS = 12 * 3600_000;
+/** The most dialogs kept in memory; the oldest go first beyond it. */
+const DEFAULT_MAX_DIALOGS = 200_000;
+
+/** One side of a dialog as this proxy sees it. */
+export type DialogSide = DialogSideRecord;
+
+export interface ProxiedDialog {
+  callId: string;
+  /** The From tag of the dialog-creating request. */
+  callerTag: string;
+  method: string;
+  caller: DialogSide;
+  /** One callee per To tag (a forked INVITE can set up several early dialogs). */
+  callees: Map<string, DialogSide>;
+  confirmed: boolean;
+  expiresAt: number;
+}
+
+/** Where an in-dialog request goes, or why it may not. */
+export type DialogRouting =
+  | { ok: true; dialog: ProxiedDialog; toward: DialogSide; towardCallee: boolean }
+  | { ok: false; status: 403 | 481; reason: string };
+
+/** The host, port and transport a URI names, to compare two hops. */
+function hopKey(uri: SipUri): string {
+  const transport = uri.params.transport?.toLowerCase() ?? (uri.scheme === 'sips' ? 'tls' : 'udp');
+  const host = uri.host.toLowerCase();
+  return `${transport}|${host}|${uri.port ?? ''}`;
+}
+
+export class ProxyDialogs {
+  private readonly dialogs = new Map<string, ProxiedDialog>();
+  private readonly maxDialogs: number;
+
+  constructor(
+    private readonly secret: Buffer,
+    private readonly persistence?: DialogPersistence,
+    opts: { maxDialogs?: number; now?: () => number } = {},
+  ) {
+    this.maxDialogs = opts.maxDialogs ?? DEFAULT_MAX_DIALOGS;
+    this.now = opts.now ?? Date.now;
+  }
+
+  private readonly now: () => number;
+
+  get size(): number {
+    return this.dialogs.size;
+  }
+
+  /** The token our Record-Route carries for a dialog set up by this Call-ID and From tag. */
+  token(callId: string, callerTag: string): string {
+    return createHmac('sha256', this.secret)
+      .update(callId)
+      .update('\0')
+      .update(callerTag)
+      .digest()
+      .subarray(0, TOKEN_BYTES)
+      .toString('base64url');
+  }
+
+  /** Whether a Route URI of ours carries the token of the dialog this request names. */
+  validToken(route: SipUri, req: SipRequest): boolean {
+    const given = route.params[ROUTE_TOKEN_PARAM];
+    if (!given) return false;
+    const callId = req.callId;
+    return (
+      given === this.token(callId, req.from.tag ?? '') ||
+      given === this.token(callId, req.to.tag ?? '')
+    );
+  }
+
+  /**
+   * A dialog-creating request is being forwarded: remember its caller side. `hopUri` is the
+   * next hop toward the caller (the request's top Record-Route, else its Contact).
+   */
+  begin(req: SipRequest, caller: Omit<DialogSide, 'hop' | 'hopIsContact'>): void {
+    const hop = nextHopTowardCaller(req);
+    if (!hop) return;
+    const key = req.callId;
+    if (this.dialogs.has(key)) return; // a retransmission or a second branch set: keep the first
+    this.evict();
+    this.dialogs.set(key, {
+      callId: key,
+      callerTag: req.from.tag ?? '',
+      method: req.method,
+      caller: { ...caller, ...hop },
+      callees: new Map(),
+      confirmed: false,
+      expiresAt: this.now() + EARLY_TTL_MS,
+    });
+  }
+
+  /** A response to the dialog-creating request came from downstream (from `endpoint`). */
+  response(res: SipResponse, endpoint: Endpoint, connectionId?: string): void {
+    const dialog = this.dialogs.get(res.callId);
+    if (!dialog || res.cseq.method !== dialog.method) return;
+    const toTag = res.to.tag;
+    if (res.status >= 300) {
+      // No dialog came of it (§12.1): forget the early ones unless another branch answered.
+      if (!dialog.confirmed && dialog.method === 'INVITE' && toTag !== undefined)
+        dialog.callees.delete(toTag);
+      return;
+    }
+    if (res.status <= 100 || toTag === undefined) return;
+    const hop = this.nextHopTowardCallee(res);
+    if (!hop) return;
+    const side: DialogSide = {
+      ...hop,
+      endpoint,
+      ...(connectionId !== undefined ? { connectionId } : {}),
+    };
+    dialog.callees.set(toTag, side);
+    if (res.status >= 200 && !dialog.confirmed) {
+      dialog.confirmed = true;
+      dialog.expiresAt = this.now() + CONFIRMED_TTL_MS;
+    }
+    if (res.status >= 200 && dialog.method === 'INVITE') this.persist(dialog, toTag, side);
+  }
+
+  /** The final answer to the dialog-creating request was not a 2xx: no dialog remains. */
+  failed(callId: string): void {
+    const dialog = this.dialogs.get(callId);
+    if (dialog && !dialog.confirmed) this.dialogs.delete(callId);
+  }
+
+  /**
+   * Decides whether an in-dialog request may be forwarded and toward which side. `next` is the
+   * next hop the request names (the first Route after ours, else the Request-URI),
+   * `viaOurRoute` whether it carried a Route naming us (its token already checked), and
+   * `addressedToUs` whether it came with no Route and a Request-URI of ours (a UA that ignored
+   * our Record-Route).
+   */
+  route(
+    req: SipRequest,
+    next: SipUri,
+    viaOurRoute: boolean,
+    addressedToUs: boolean,
+  ): DialogRouting {
+    const found = this.find(req);
+    if (!found) return { ok: false, status: 481, reason: 'Call/Transaction Does Not Exist' };
+    const { dialog, towardCallee, toward } = found;
+    // A UA that ignored our Record-Route sends to us with no Route: it may only reach the other
+    // side of a dialog it is in, wherever it asked to go.
+    if (!viaOurRoute && addressedToUs) return { ok: true, dialog, toward, towardCallee };
+    // A dialog taken over after a restart whose caller hop is unknown: the caller's address only.
+    if (toward.hop === UNKNOWN_HOP) return { ok: true, dialog, toward, towardCallee };
+    if (hopKey(next) !== hopKey(parseHop(toward.hop))) {
+      return { ok: false, status: 403, reason: "Forbidden (not this dialog's route)" };
+    }
+    return { ok: true, dialog, toward, towardCallee };
+  }
+
+  /**
+   * A 2xx to an INVITE this process did not forward (a previous process did, and died before
+   * the answer): when the 2xx carries our Record-Route with the dialog's token, the dialog is
+   * taken over as answered. The caller's hop is then the Record-Route entry below ours, or
+   * unknown (the INVITE's Contact is gone with the old process): its requests then go to the
+   * caller's address only, whatever they name. Returns whether it was taken over.
+   */
+  adopt(
+    res: SipResponse,
+    caller: Endpoint,
+    callee: Omit<DialogSide, 'hop' | 'hopIsContact'>,
+  ): boolean {
+    const callId = res.callId;
+    const callerTag = res.from.tag ?? '';
+    const toTag = res.to.tag;
+    if (toTag === undefined) return false;
+    const token = this.token(callId, callerTag);
+    const rr = res.recordRoute;
+    const at = rr.findIndex((r) => r.uri.params[ROUTE_TOKEN_PARAM] === token);
+    if (at < 0) return false;
+    const towardCallee = this.hopTowardCallee(res, token);
+    if (!towardCallee) return false;
+    const known = this.dialogs.get(callId);
+    if (known) {
+      // This process is already forwarding the caller's retransmitted INVITE: the old answer
+      // confirms the dialog all the same.
+      if (known.callerTag !== callerTag || known.callees.has(toTag)) return true;
+      const side = { ...towardCallee, ...callee };
+      known.callees.set(toTag, side);
+      known.confirmed = true;
+      known.expiresAt = this.now() + CONFIRMED_TTL_MS;
+      this.persist(known, toTag, side);
+      return true;
+    }
+    const below = rr[at + 1];
+    const dialog: ProxiedDialog = {
+      callId,
+      callerTag,
+      method: 'INVITE',
+      caller: below
+        ? { hop: formatUri(below.uri), hopIsContact: false, endpoint: caller }
+        : { hop: UNKNOWN_HOP, hopIsContact: true, endpoint: caller },
+      callees: new Map([[toTag, { ...towardCallee, ...callee }]]),
+      confirmed: true,
+      expiresAt: this.now() + CONFIRMED_TTL_MS,
+    };
+    this.evict();
+    this.dialogs.set(callId, dialog);
+    this.persist(dialog, toTag, dialog.callees.get(toTag)!);
+    return true;
+  }
+
+  /** Whether an in-dialog request was sent by the callee side of its dialog. */
+  sentByCallee(req: SipRequest): boolean {
+    const dialog = this.dialogs.get(req.callId);
+    return dialog !== undefined && req.to.tag === dialog.callerTag;
+  }
+
+  /**
+   * A target refresh (re-INVITE, UPDATE) or its 2xx passed, sent by the callee side or not: that
+   * side is now reached at its new Contact, unless a Record-Route entry stands between us and it.
+   */
+  refresh(message: SipRequest | SipResponse, fromCallee: boolean): void {
+    const dialog = this.dialogs.get(message.callId);
+    if (!dialog) return;
+    const contact = message.contact[0];
+    if (!contact || contact.star) return;
+    // The callee's tag is the From tag of its requests, the To tag of the responses it sends.
+    const isRequest = 'method' in message;
+    const calleeTag = (fromCallee === isRequest ? message.from.tag : message.to.tag) ?? '';
+    const side = fromCallee ? dialog.callees.get(calleeTag) : dialog.caller;
+    if (!side || !side.hopIsContact) return;
+    side.hop = formatUri(contact.uri);
+    if (dialog.method === 'INVITE' && dialog.confirmed && fromCallee)
+      this.persist(dialog, calleeTag, side);
+    else if (dialog.method === 'INVITE' && dialog.confirmed)
+      for (const [tag, callee] of dialog.callees) this.persist(dialog, tag, callee);
+  }
+
+  /** The dialog ended (a BYE was answered 2xx or 481): forget it here and in the store. */
+  end(callId: string): void {
+    this.dialogs.delete(callId);
+    this.persistence?.removeDialog(callId);
+  }
+
+  private find(
+    req: SipRequest,
+  ): { dialog: ProxiedDialog; towardCallee: boolean; toward: DialogSide } | undefined {
+    const dialog = this.dialogs.get(req.callId) ?? this.load(req.callId);
+    if (!dialog || dialog.expiresAt < this.now()) return undefined;
+    const fromTag = req.from.tag ?? '';
+    const toTag = req.to.tag ?? '';
+    if (fromTag === dialog.callerTag) {
+      const callee = dialog.callees.get(toTag);
+      if (callee) return { dialog, towardCallee: true, toward: callee };
+    }
+    if (toTag === dialog.callerTag && dialog.callees.has(fromTag)) {
+      return { dialog, towardCallee: false, toward: dialog.caller };
+    }
+    return undefined;
+  }
+
+  private nextHopTowardCallee(res: SipResponse): Hop | undefined {
+    const dialog = this.dialogs.get(res.callId);
+    return this.hopTowardCallee(res, dialog ? this.token(dialog.callId, dialog.callerTag) : '');
+  }
+
+  private hopTowardCallee(res: SipResponse, mine: string): Hop | undefined {
+    // In a response the Record-Route list runs from the callee's nearest proxy (top) to the
+    // caller's; ours is the entry with our token. The one above it is the next hop down.
+    const rr = res.recordRoute;
+    const at = rr.findIndex((r) => r.uri.params[ROUTE_TOKEN_PARAM] === mine);
+    if (at > 0) return { hop: formatUri(rr[at - 1]!.uri), hopIsContact: false };
+    const contact = res.contact[0];
+    return contact && !contact.star
+      ? { hop: formatUri(contact.uri), hopIsContact: true }
+      : undefined;
+  }
+
+  private persist(dialog: ProxiedDialog, calleeTag: string, callee: DialogSide): void {
+    this.persistence?.putDialog({
+      callId: dialog.callId,
+      callerTag: dialog.callerTag,
+      calleeTag,
+      caller: dialog.caller,
+      callee,
+      expiresAt: dialog.expiresAt,
+    });
+  }
+
+  private load(callId: string): ProxiedDialog | undefined {
+    if (!this.persistence) return undefined;
+    const records = this.persistence.getDialog(callId, this.now());
+    if (records.length === 0) return undefined;
+    const first = records[0]!;
+    const dialog: ProxiedDialog = {
+      callId,
+      callerTag: first.callerTag,
+      method: 'INVITE',
+      caller: first.caller,
+      callees: new Map(records.map((r) => [r.calleeTag, r.callee])),
+      confirmed: true,
+      expiresAt: first.expiresAt,
+    };
+    this.evict();
+    this.dialogs.set(callId, dialog);
+    return dialog;
+  }
+
+  /** Drops expired dialogs from the oldest, and the oldest ones beyond the cap. */
+  private evict(): void {
+    const now = this.now();
+    for (const [id, d] of this.dialogs) {
+      if (this.dialogs.size < this.maxDialogs && d.expiresAt >= now) {
+        // Entries are in insertion order, not expiry order: stop at the first live one unless
+        // over the cap (an answered dialog lives longer than the early ones after it).
+        break;
+      }
+      this.dialogs.delete(id);
+    }
+  }
+}
+
+/** The next hop toward the caller of a dialog-creating request: its top Record-Route, or Contact. */
+function nextHopTowardCaller(req: SipRequest): Hop | undefined {
+  const rr = req.recordRoute;
+  if (rr.length > 0) return { hop: formatUri(rr[0]!.uri), hopIsContact: false };
+  const contact = req.contact[0];
+  return contact && !contact.star ? { hop: formatUri(contact.uri), hopIsContact: true } : undefined;
+}
+
+type Hop = Pick<DialogSide, 'hop' | 'hopIsContact'>;
+
+function parseHop(hop: string): SipUri {
+  return parseUri(hop);
+}
