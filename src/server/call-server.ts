@@ -298,7 +298,7 @@ export class CallServer {
         this.metrics.malformed++;
         this.respond(
           tx,
-          this.reply(req, 400, `Bad Request: ${(err as Error).message}`.slice(0, 150)),
+          createResponse(req, 400, `Bad Request: ${(err as Error).message}`.slice(0, 150)),
         );
       }
     }
@@ -308,7 +308,7 @@ export class CallServer {
     const problem = validateRequest(req, { proxy: true });
     if (problem) {
       if (problem.status === 400) this.metrics.malformed++;
-      const res = this.reply(req, problem.status, problem.reason);
+      const res = createResponse(req, problem.status, problem.reason);
       if (problem.unsupported) res.set('Unsupported', problem.unsupported.join(', '));
       this.respond(tx, res);
       return;
@@ -317,11 +317,11 @@ export class CallServer {
     if (mf !== undefined && mf <= 0) {
       if (req.method === 'OPTIONS' && this.isUs(req.requestUri))
         this.respond(tx, this.optionsOk(req));
-      else this.respond(tx, this.reply(req, 483, 'Too Many Hops'));
+      else this.respond(tx, createResponse(req, 483, 'Too Many Hops'));
       return;
     }
     if (this.isLoop(req)) {
-      this.respond(tx, this.reply(req, 482, 'Loop Detected'));
+      this.respond(tx, createResponse(req, 482, 'Loop Detected'));
       return;
     }
     if (req.method === 'CANCEL') {
@@ -345,7 +345,7 @@ export class CallServer {
   }
 
   private optionsOk(req: SipRequest): SipResponse {
-    const res = this.reply(req, 200, 'OK');
+    const res = createResponse(req, 200, 'OK');
     res.set('Allow', SUPPORTED_METHODS);
     res.set('Accept', 'application/sdp');
     return res;
@@ -381,14 +381,14 @@ export class CallServer {
   private onCancel(req: SipRequest, tx: ServerTransaction): void {
     const invite = tx.invite;
     if (!invite) {
-      this.respond(tx, this.reply(req, 481, 'Call/Transaction Does Not Exist'));
+      this.respond(tx, createResponse(req, 481, 'Call/Transaction Does Not Exist'));
       return;
     }
-    this.respond(tx, this.reply(req, 200, 'OK'));
+    this.respond(tx, createResponse(req, 200, 'OK'));
     const set = this.branchSets.get(invite);
     if (set) set.cancel();
     else if (!invite.lastResponse || invite.lastResponse.status < 200) {
-      this.respond(invite, this.reply(invite.request, 487, 'Request Terminated'));
+      this.respond(invite, createResponse(invite.request, 487, 'Request Terminated'));
     }
   }
 
@@ -396,13 +396,13 @@ export class CallServer {
   private refuseCleartext(tx: ServerTransaction, inbound: InboundMessage): boolean {
     const p = inbound.source.protocol;
     if (!this.opts.config.security.tlsOnly || p === 'tls' || p === 'wss') return false;
-    this.respond(tx, this.reply(tx.request, 403, 'Forbidden (TLS required: use sips)'));
+    this.respond(tx, createResponse(tx.request, 403, 'Forbidden (TLS required: use sips)'));
     return true;
   }
 
   private onRegister(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
     if (!this.isUs(req.requestUri)) {
-      this.respond(tx, this.reply(req, 404, 'Not Found (domain not served here)'));
+      this.respond(tx, createResponse(req, 404, 'Not Found (domain not served here)'));
       return;
     }
     if (this.refuseCleartext(tx, inbound)) return;
@@ -410,7 +410,7 @@ export class CallServer {
     if (user === undefined) return;
     const toUser = req.to.uri.user;
     if (toUser !== user) {
-      this.respond(tx, this.reply(req, 403, 'Forbidden (may only register your own address)'));
+      this.respond(tx, createResponse(req, 403, 'Forbidden (may only register your own address)'));
       return;
     }
     // sip:1000@domain and sips:1000@domain are one user: one address-of-record (RFC 5630 §4.1);
@@ -462,11 +462,11 @@ export class CallServer {
       result.failure === 'unknown-user' ||
       result.failure === 'malformed'
     ) {
-      this.respond(tx, this.reply(req, 403, 'Forbidden'), 'auth-failed');
+      this.respond(tx, createResponse(req, 403, 'Forbidden'), 'auth-failed');
       return undefined;
     }
     const status = header === 'WWW-Authenticate' ? 401 : 407;
-    const res = this.reply(
+    const res = createResponse(
       req,
       status,
       status === 401 ? 'Unauthorized' : 'Proxy Authentication Required',
@@ -513,12 +513,12 @@ export class CallServer {
     }
     this.metrics.authFailures++;
     this.opts.guard?.authFailed(tx.inbound.source, entry.username);
-    this.respond(tx, this.reply(req, 403, 'Forbidden'), 'auth-failed');
+    this.respond(tx, createResponse(req, 403, 'Forbidden'), 'auth-failed');
     return null;
   }
 
   private challenge(tx: ServerTransaction, status: 401 | 407, stale: boolean): void {
-    const res = this.reply(
+    const res = createResponse(
       tx.request,
       status,
       status === 401 ? 'Unauthorized' : 'Proxy Authentication Required',
@@ -550,7 +550,10 @@ export class CallServer {
       caller = this.authenticate(req, tx, 'Proxy-Authenticate', req.proxyAuthorization);
       if (caller === undefined) return;
       if (req.from.uri.user !== caller) {
-        this.respond(tx, this.reply(req, 403, 'Forbidden (From is not the authenticated user)'));
+        this.respond(
+          tx,
+          createResponse(req, 403, 'Forbidden (From is not the authenticated user)'),
+        );
         return;
       }
     }
@@ -560,7 +563,7 @@ export class CallServer {
     if (!this.isUs(ruri)) {
       // Toward another domain: only for our own authenticated users (no open relay).
       if (caller === undefined) {
-        this.respond(tx, this.reply(req, 403, 'Forbidden (relaying not allowed)'));
+        this.respond(tx, createResponse(req, 403, 'Forbidden (relaying not allowed)'));
         return;
       }
       this.forward(req, tx, inbound, [{ uri: req.uri, destination: uriDestination(ruri) }], {
@@ -580,7 +583,7 @@ export class CallServer {
       ...(fromTrunk ? { trunk: fromTrunk.name } : {}),
     });
     if (action.action === 'reject') {
-      this.respond(tx, this.reply(req, action.code, action.reason), 'rejected-by-dialplan');
+      this.respond(tx, createResponse(req, action.code, action.reason), 'rejected-by-dialplan');
       return;
     }
     if (action.action === 'trunk') {
@@ -589,7 +592,7 @@ export class CallServer {
         // Only our authenticated users (or a trunk allowed transit) may reach a trunk: no toll fraud.
         this.respond(
           tx,
-          this.reply(req, 403, 'Forbidden (trunk calls need an authenticated local user)'),
+          createResponse(req, 403, 'Forbidden (trunk calls need an authenticated local user)'),
         );
         return;
       }
@@ -628,14 +631,14 @@ export class CallServer {
     const known = this.opts.store.getUser(number, this.domain) !== undefined;
     const bindings = this.opts.store.bindingsFor(`sip:${number}@${this.domain}`, Date.now());
     if (!known && (caller !== undefined || fromTrunk)) {
-      this.respond(tx, this.reply(req, 404, 'Not Found'));
+      this.respond(tx, createResponse(req, 404, 'Not Found'));
       return;
     }
     // A sips: Request-URI asks for TLS all the way (RFC 3261 §26.2.2): only TLS/WSS bindings.
     const usable =
       ruri.scheme === 'sips' ? bindings.filter((b) => /^(tls|wss):/.test(b.target)) : bindings;
     if (!known || usable.length === 0) {
-      this.respond(tx, this.reply(req, 480, 'Temporarily Unavailable'));
+      this.respond(tx, createResponse(req, 480, 'Temporarily Unavailable'));
       return;
     }
     // Bindings come highest q first: the first maxBranches are forked to (a cap on the fan-out
@@ -657,7 +660,7 @@ export class CallServer {
   private routeInDialog(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
     const decided = this.dialogRoute(req);
     if (!decided.ok) {
-      this.respond(tx, this.reply(req, decided.status, decided.reason));
+      this.respond(tx, createResponse(req, decided.status, decided.reason));
       return;
     }
     this.forward(req, tx, inbound, [decided.target], { byCaller: decided.byCaller });
@@ -693,10 +696,11 @@ export class CallServer {
     // connection its messages came on while that is open; else where the hop URI points.
     const open =
       side.connectionId !== undefined && this.transport.connection(side.connectionId) !== undefined;
-    const direct = side.hopIsContact || routes.length === 0 || addressedToUs;
-    let destination: Endpoint;
-    if (side.endpoint.protocol === 'udp' || open || side.hop === '') destination = side.endpoint;
-    else destination = uriDestination(direct && !addressedToUs ? next : parseUri(side.hop));
+    // (The request's own next hop, when it named one, was checked to be that same hop.)
+    const destination =
+      side.endpoint.protocol === 'udp' || open || side.hop === ''
+        ? side.endpoint
+        : uriDestination(parseUri(side.hop));
     return {
       ok: true,
       byCaller: decided.towardCallee,
@@ -732,16 +736,15 @@ export class CallServer {
     const isInitial = req.to.tag === undefined;
     const creating = isInitial && DIALOG_CREATING.has(req.method);
     if (creating) {
-      const token = this.dialogs.token(req.callId, req.from.tag ?? '');
-      template.prepend(
-        'Record-Route',
-        `<${this.ownUri(inbound.local)};lr;${ROUTE_TOKEN_PARAM}=${token}>`,
-      );
-      this.dialogs.begin(req, {
+      const token = this.dialogs.begin(req, {
         endpoint: inbound.source,
         ...(inbound.connectionId !== undefined ? { connectionId: inbound.connectionId } : {}),
         ...(call.callerAor ? { aor: `sip:${call.callerAor}` } : {}),
       });
+      template.prepend(
+        'Record-Route',
+        `<${this.ownUri(inbound.local)};lr;${ROUTE_TOKEN_PARAM}=${token}>`,
+      );
     }
     // A target refresh (§12.2): the side that sends it is reached at its new Contact from now on.
     const refresh = !isInitial && (req.method === 'INVITE' || req.method === 'UPDATE');
@@ -810,11 +813,6 @@ export class CallServer {
       req.remove(header);
       for (const v of keep) req.append(header, v);
     }
-  }
-
-  /** A final response made here: with a To tag (§8.2.6.2) when it is not a 100. */
-  private reply(req: SipRequest, status: number, reason?: string): SipResponse {
-    return createResponse(req, status, reason, status > 100 ? { toTag: localTag() } : undefined);
   }
 
   /** A 2xx's ACK: forwarded statelessly along the dialog's route. */
@@ -889,11 +887,11 @@ export class CallServer {
     } catch (err) {
       let res: SipResponse;
       if (err instanceof MediaRelayError) {
-        res = this.reply(req, 503, 'Service Unavailable (media relay: no free ports)');
+        res = createResponse(req, 503, 'Service Unavailable (media relay: no free ports)');
         res.set('Retry-After', '5');
         this.log(`media relay: ${req.method} ${req.callId} refused: ${err.message}`);
       } else if (err instanceof SdpParseError) {
-        res = this.reply(req, 488, `Not Acceptable Here (SDP: ${err.message})`.slice(0, 150));
+        res = createResponse(req, 488, `Not Acceptable Here (SDP: ${err.message})`.slice(0, 150));
       } else throw err;
       this.respond(tx, res, 'media-unavailable'); // the attempt's CDR is completed there
       return false;

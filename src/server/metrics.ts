@@ -1,4 +1,5 @@
 // Counters of the call server, exposed in Prometheus text format on /metrics.
+import { KNOWN_METHODS } from '../sip/index.ts';
 
 /** What the security guard counted (src/server/security-guard.ts SecurityStats). */
 export interface SecurityCounters {
@@ -21,27 +22,11 @@ export interface RelayCounters {
 }
 
 /**
- * The methods counted under their own name: RFC 3261's six and the extensions' (RFC 3262 PRACK,
- * 3265/6665 SUBSCRIBE NOTIFY, 3311 UPDATE, 3428 MESSAGE, 3515 REFER, 3903 PUBLISH, 6086 INFO).
- * Any other token is counted as `other`: a label value comes from a closed set, so requests with
- * invented methods cannot add series to /metrics without bound.
+ * The methods counted under their own name (sip's KNOWN_METHODS). Any other token is counted as
+ * `other`: a label value comes from a closed set, so requests with invented methods cannot add
+ * series to /metrics without bound.
  */
-export const METRIC_METHODS: ReadonlySet<string> = new Set([
-  'INVITE',
-  'ACK',
-  'BYE',
-  'CANCEL',
-  'REGISTER',
-  'OPTIONS',
-  'PRACK',
-  'SUBSCRIBE',
-  'NOTIFY',
-  'UPDATE',
-  'MESSAGE',
-  'REFER',
-  'PUBLISH',
-  'INFO',
-]);
+export const METRIC_METHODS: ReadonlySet<string> = new Set(KNOWN_METHODS);
 
 export class ServerMetrics {
   readonly requests = new Map<string, number>();

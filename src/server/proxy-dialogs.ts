@@ -45,6 +45,8 @@ export interface ProxiedDialog {
   callId: string;
   /** The From tag of the dialog-creating request. */
   callerTag: string;
+  /** The token of our Record-Route in this dialog (see token()). */
+  token: string;
   method: string;
   caller: DialogSide;
   /** One callee per To tag (a forked INVITE can set up several early dialogs). */
@@ -68,6 +70,7 @@ function hopKey(uri: SipUri): string {
 export class ProxyDialogs {
   private readonly dialogs = new Map<string, ProxiedDialog>();
   private readonly maxDialogs: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly secret: Buffer,
@@ -76,12 +79,6 @@ export class ProxyDialogs {
   ) {
     this.maxDialogs = opts.maxDialogs ?? DEFAULT_MAX_DIALOGS;
     this.now = opts.now ?? Date.now;
-  }
-
-  private readonly now: () => number;
-
-  get size(): number {
-    return this.dialogs.size;
   }
 
   /** The token our Record-Route carries for a dialog set up by this Call-ID and From tag. */
@@ -107,24 +104,31 @@ export class ProxyDialogs {
   }
 
   /**
-   * A dialog-creating request is being forwarded: remember its caller side. `hopUri` is the
-   * next hop toward the caller (the request's top Record-Route, else its Contact).
+   * A dialog-creating request is being forwarded: remember its caller side (the next hop toward
+   * it is the request's top Record-Route, else its Contact). Returns the token for our
+   * Record-Route.
    */
-  begin(req: SipRequest, caller: Omit<DialogSide, 'hop' | 'hopIsContact'>): void {
-    const hop = nextHopTowardCaller(req);
-    if (!hop) return;
+  begin(req: SipRequest, caller: Omit<DialogSide, 'hop' | 'hopIsContact'>): string {
     const key = req.callId;
-    if (this.dialogs.has(key)) return; // a retransmission or a second branch set: keep the first
+    const callerTag = req.from.tag ?? '';
+    const known = this.dialogs.get(key);
+    // A second branch set for the same Call-ID keeps the first dialog.
+    if (known && known.callerTag === callerTag) return known.token;
+    const token = this.token(key, callerTag);
+    const hop = nextHopTowardCaller(req);
+    if (!hop || known) return token;
     this.evict();
     this.dialogs.set(key, {
       callId: key,
-      callerTag: req.from.tag ?? '',
+      callerTag,
+      token,
       method: req.method,
       caller: { ...caller, ...hop },
       callees: new Map(),
       confirmed: false,
       expiresAt: this.now() + EARLY_TTL_MS,
     });
+    return token;
   }
 
   /** A response to the dialog-creating request came from downstream (from `endpoint`). */
@@ -139,7 +143,7 @@ export class ProxyDialogs {
       return;
     }
     if (res.status <= 100 || toTag === undefined) return;
-    const hop = this.nextHopTowardCallee(res);
+    const hop = this.hopTowardCallee(res, dialog.token);
     if (!hop) return;
     const side: DialogSide = {
       ...hop,
@@ -225,6 +229,7 @@ export class ProxyDialogs {
     const dialog: ProxiedDialog = {
       callId,
       callerTag,
+      token,
       method: 'INVITE',
       caller: below
         ? { hop: formatUri(below.uri), hopIsContact: false, endpoint: caller }
@@ -289,11 +294,6 @@ export class ProxyDialogs {
     return undefined;
   }
 
-  private nextHopTowardCallee(res: SipResponse): Hop | undefined {
-    const dialog = this.dialogs.get(res.callId);
-    return this.hopTowardCallee(res, dialog ? this.token(dialog.callId, dialog.callerTag) : '');
-  }
-
   private hopTowardCallee(res: SipResponse, mine: string): Hop | undefined {
     // In a response the Record-Route list runs from the callee's nearest proxy (top) to the
     // caller's; ours is the entry with our token. The one above it is the next hop down.
@@ -325,6 +325,7 @@ export class ProxyDialogs {
     const dialog: ProxiedDialog = {
       callId,
       callerTag: first.callerTag,
+      token: this.token(callId, first.callerTag),
       method: 'INVITE',
       caller: first.caller,
       callees: new Map(records.map((r) => [r.calleeTag, r.callee])),

@@ -154,19 +154,32 @@ export class Registrar {
     }
     // Over the cap: the bindings closest to expiry (the least recently refreshed) make room.
     const bound = this.store.bindingsFor(aor, now);
-    if (bound.length > maxBindings) {
-      const others = bound
+    if (bound.length <= maxBindings) return this.ok(req, aor, now, bound);
+    const dropped = new Set(
+      bound
         .filter((b) => !adding.has(b.contact))
-        .sort((a, b) => a.expiresAt - b.expiresAt);
-      for (const b of others.slice(0, bound.length - maxBindings))
-        this.store.removeBinding(aor, b.contact);
-    }
-    return this.ok(req, aor, now);
+        .sort((a, b) => a.expiresAt - b.expiresAt)
+        .slice(0, bound.length - maxBindings)
+        .map((b) => b.contact),
+    );
+    for (const contact of dropped) this.store.removeBinding(aor, contact);
+    return this.ok(
+      req,
+      aor,
+      now,
+      bound.filter((b) => !dropped.has(b.contact)),
+    );
   }
 
-  private ok(req: SipRequest, aor: string, now: number): SipResponse {
+  /** The 200 listing the AOR's bindings (`bindings` when the caller has just read them). */
+  private ok(
+    req: SipRequest,
+    aor: string,
+    now: number,
+    bindings = this.store.bindingsFor(aor, now),
+  ): SipResponse {
     const res = createResponse(req, 200, 'OK');
-    for (const b of this.store.bindingsFor(aor, now)) {
+    for (const b of bindings) {
       const left = Math.max(0, Math.round((b.expiresAt - now) / 1000));
       const q = b.q === 1 ? '' : `;q=${b.q}`;
       res.append('Contact', `<${b.contact}>;expires=${left}${q}`);

@@ -17,7 +17,13 @@ export function utf8(buf: Buffer, start: number, end: number): string {
   return (buf as unknown as DirectSlices).utf8Slice(start, end);
 }
 
-const METHODS = [
+/**
+ * The SIP methods with a standard behind them: RFC 3261's six and the extensions' (RFC 3262
+ * PRACK, 3265/6665 SUBSCRIBE NOTIFY, 3311 UPDATE, 3428 MESSAGE, 3515 REFER, 3903 PUBLISH, 6086
+ * INFO). The parser takes their names from here (most used first), and the server's /metrics
+ * counts only these under their own name.
+ */
+export const KNOWN_METHODS: readonly string[] = [
   'INVITE',
   'ACK',
   'BYE',
@@ -33,7 +39,7 @@ const METHODS = [
   'MESSAGE',
   'PUBLISH',
 ];
-const METHOD_BYTES = METHODS.map((m) => Buffer.from(m, 'latin1'));
+const METHOD_BYTES = KNOWN_METHODS.map((m) => Buffer.from(m, 'latin1'));
 
 /** A method name in buf[start, end): the common ones come from a table instead of a new string. */
 export function methodName(buf: Buffer, start: number, end: number): string {
@@ -43,7 +49,7 @@ export function methodName(buf: Buffer, start: number, end: number): string {
     if (mb.length !== n || mb[0] !== buf[start]) continue;
     let k = 1;
     while (k < n && mb[k] === buf[start + k]) k++;
-    if (k === n) return METHODS[m]!;
+    if (k === n) return KNOWN_METHODS[m]!;
   }
   return latin1(buf, start, end);
 }

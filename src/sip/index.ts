@@ -38,3 +38,4 @@ export {
   type TolerantReading,
 } from './tolerant-parser.ts';
 export { redactCredentials, redactCredentialValue } from './redact.ts';
+export { KNOWN_METHODS } from './bytes.ts';
