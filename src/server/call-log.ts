@@ -7,7 +7,7 @@
 // completes them.
 import { redactCredentials, type SipRequest, type SipResponse } from '../sip/index.ts';
 import { formatEndpoint, type Endpoint, type InboundMessage } from '../transport/index.ts';
-import type { CdrCause, CdrRecord, Store } from '../store/store.ts';
+import type { CdrCause, CdrRecord, DialogRecord, Store } from '../store/store.ts';
 import type { MediaSummary } from './media-relay-proxy.ts';
 
 /** The media relay as the call log sees it: ends a call's media, summary for the CDR. */
@@ -93,7 +93,8 @@ export interface CallHandle {
     peer: Endpoint,
     local: Endpoint,
   ): void;
-  onFinal(req: SipRequest, res: SipResponse): void;
+  /** The final answer to `req`; for an answered INVITE, `dialog` is stored with its CDR. */
+  onFinal(req: SipRequest, res: SipResponse, dialog?: DialogRecord): void;
 }
 
 export class CallLog {
@@ -145,7 +146,7 @@ export class CallLog {
           if (answered && message.cseq.method === 'INVITE') c.calleeEndpoint ??= peer;
         } else this.push(c, us, them, message);
       },
-      onFinal: (r, res) => this.onFinal(c, r, res, info.byCaller),
+      onFinal: (r, res, dialog) => this.onFinal(c, r, res, info.byCaller, dialog),
     };
   }
 
@@ -202,7 +203,7 @@ export class CallLog {
    * The 2xx of an INVITE a previous process forwarded and died before its answer came: the
    * call is answered now, so it gets its CDR now (start unknown: the answer time stands in).
    */
-  adoptAnswer(res: SipResponse): void {
+  adoptAnswer(res: SipResponse, dialog: DialogRecord): void {
     const now = Date.now();
     const active = this.active.get(res.callId);
     if (active) {
@@ -212,7 +213,7 @@ export class CallLog {
         active.finalStatus = res.status;
         active.finalReason = res.reason;
         active.cause = 'answered';
-        active.cdrId = this.store.addCdr(this.cdrOf(active));
+        active.cdrId = this.store.addCdr(this.cdrOf(active), dialog);
       }
       return;
     }
@@ -230,7 +231,7 @@ export class CallLog {
       cause: 'answered',
       messages: [],
     };
-    call.cdrId = this.store.addCdr(this.cdrOf(call));
+    call.cdrId = this.store.addCdr(this.cdrOf(call), dialog);
     this.active.set(call.callId, call);
   }
 
@@ -261,7 +262,13 @@ export class CallLog {
     return call;
   }
 
-  private onFinal(call: ActiveCall, req: SipRequest, res: SipResponse, byCaller?: boolean): void {
+  private onFinal(
+    call: ActiveCall,
+    req: SipRequest,
+    res: SipResponse,
+    byCaller?: boolean,
+    dialog?: DialogRecord,
+  ): void {
     const now = Date.now();
     if (req.method === 'INVITE' && req.to.tag === undefined) {
       if (res.status >= 200 && res.status < 300) {
@@ -270,7 +277,8 @@ export class CallLog {
         call.finalStatus = res.status;
         call.finalReason = res.reason;
         call.cause = 'answered';
-        call.cdrId = this.store.addCdr(this.cdrOf(call)); // committed before the 2xx goes on
+        // Committed (with the dialog's route) before the 2xx goes on.
+        call.cdrId = this.store.addCdr(this.cdrOf(call), dialog);
         return;
       }
       if (call.answer !== undefined) return; // a late non-2xx fork after the answer

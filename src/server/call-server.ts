@@ -770,7 +770,14 @@ export class CallServer {
         failover: call.failover,
         beforeFinal: (res) => {
           this.metrics.countResponse(res.status);
-          record?.onFinal(req, res);
+          // An answer's CDR carries the dialog's route (one commit): a restarted server routes
+          // its BYE.
+          const answered = creating && res.status >= 200 && res.status < 300;
+          record?.onFinal(
+            req,
+            res,
+            answered ? this.dialogs.record(req.callId, res.to.tag) : undefined,
+          );
           if (creating && res.status >= 300) this.dialogs.failed(req.callId);
           const ended = (res.status >= 200 && res.status < 300) || res.status === 481;
           if (req.method === 'BYE' && ended) this.dialogs.end(req.callId);
@@ -867,11 +874,11 @@ export class CallServer {
     const top = res.via[0];
     const caller = top ? responseDestination(top) : undefined;
     if (!caller) return;
-    const adopted = this.dialogs.adopt(res, caller, {
+    const dialog = this.dialogs.adopt(res, caller, {
       endpoint: inbound.source,
       ...(inbound.connectionId !== undefined ? { connectionId: inbound.connectionId } : {}),
     });
-    if (adopted) this.calls.adoptAnswer(res);
+    if (dialog) this.calls.adoptAnswer(res, dialog);
   }
 
   // ---- media relay -----------------------------------------------------------------------

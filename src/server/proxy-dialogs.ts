@@ -23,7 +23,7 @@ import {
   type SipUri,
 } from '../sip/index.ts';
 import type { Endpoint } from '../transport/index.ts';
-import type { DialogPersistence, DialogSideRecord } from '../store/store.ts';
+import type { DialogPersistence, DialogRecord, DialogSideRecord } from '../store/store.ts';
 
 /** The name of our Record-Route URI parameter that carries the dialog token. */
 export const ROUTE_TOKEN_PARAM = 'tzd';
@@ -155,7 +155,6 @@ export class ProxyDialogs {
       dialog.confirmed = true;
       dialog.expiresAt = this.now() + CONFIRMED_TTL_MS;
     }
-    if (res.status >= 200 && dialog.method === 'INVITE') this.persist(dialog, toTag, side);
   }
 
   /** The final answer to the dialog-creating request was not a 2xx: no dialog remains. */
@@ -202,28 +201,28 @@ export class ProxyDialogs {
     res: SipResponse,
     caller: Endpoint,
     callee: Omit<DialogSide, 'hop' | 'hopIsContact'>,
-  ): boolean {
+  ): DialogRecord | undefined {
     const callId = res.callId;
     const callerTag = res.from.tag ?? '';
     const toTag = res.to.tag;
-    if (toTag === undefined) return false;
+    if (toTag === undefined) return undefined;
     const token = this.token(callId, callerTag);
     const rr = res.recordRoute;
     const at = rr.findIndex((r) => r.uri.params[ROUTE_TOKEN_PARAM] === token);
-    if (at < 0) return false;
+    if (at < 0) return undefined;
     const towardCallee = this.hopTowardCallee(res, token);
-    if (!towardCallee) return false;
+    if (!towardCallee) return undefined;
     const known = this.dialogs.get(callId);
     if (known) {
       // This process is already forwarding the caller's retransmitted INVITE: the old answer
       // confirms the dialog all the same.
-      if (known.callerTag !== callerTag || known.callees.has(toTag)) return true;
-      const side = { ...towardCallee, ...callee };
-      known.callees.set(toTag, side);
-      known.confirmed = true;
-      known.expiresAt = this.now() + CONFIRMED_TTL_MS;
-      this.persist(known, toTag, side);
-      return true;
+      if (known.callerTag !== callerTag) return undefined;
+      if (!known.callees.has(toTag)) {
+        known.callees.set(toTag, { ...towardCallee, ...callee });
+        known.confirmed = true;
+        known.expiresAt = this.now() + CONFIRMED_TTL_MS;
+      }
+      return this.record(callId, toTag);
     }
     const below = rr[at + 1];
     const dialog: ProxiedDialog = {
@@ -240,8 +239,25 @@ export class ProxyDialogs {
     };
     this.evict();
     this.dialogs.set(callId, dialog);
-    this.persist(dialog, toTag, dialog.callees.get(toTag)!);
-    return true;
+    return this.record(callId, toTag);
+  }
+
+  /**
+   * What the store keeps of an answered dialog (its leg toward `calleeTag`): written with the
+   * call's CDR at the answer, in the same commit.
+   */
+  record(callId: string, calleeTag: string | undefined): DialogRecord | undefined {
+    const dialog = this.dialogs.get(callId);
+    const callee = calleeTag === undefined ? undefined : dialog?.callees.get(calleeTag);
+    if (!dialog || !callee || dialog.method !== 'INVITE') return undefined;
+    return {
+      callId,
+      callerTag: dialog.callerTag,
+      calleeTag: calleeTag!,
+      caller: dialog.caller,
+      callee,
+      expiresAt: dialog.expiresAt,
+    };
   }
 
   /** Whether an in-dialog request was sent by the callee side of its dialog. */
@@ -265,16 +281,21 @@ export class ProxyDialogs {
     const side = fromCallee ? dialog.callees.get(calleeTag) : dialog.caller;
     if (!side || !side.hopIsContact) return;
     side.hop = formatUri(contact.uri);
-    if (dialog.method === 'INVITE' && dialog.confirmed && fromCallee)
-      this.persist(dialog, calleeTag, side);
-    else if (dialog.method === 'INVITE' && dialog.confirmed)
-      for (const [tag, callee] of dialog.callees) this.persist(dialog, tag, callee);
+    if (!dialog.confirmed) return;
+    // The stored copy follows (a rare write: target refreshes are few).
+    const tags = fromCallee ? [calleeTag] : [...dialog.callees.keys()];
+    for (const tag of tags) {
+      const record = this.record(dialog.callId, tag);
+      if (record) this.persistence?.updateDialog(record);
+    }
   }
 
-  /** The dialog ended (a BYE was answered 2xx or 481): forget it here and in the store. */
+  /**
+   * The dialog ended (a BYE was answered 2xx or 481): forgotten here. Its stored copy goes with
+   * the CDR's end, written in the same commit.
+   */
   end(callId: string): void {
     this.dialogs.delete(callId);
-    this.persistence?.removeDialog(callId);
   }
 
   private find(
@@ -306,20 +327,9 @@ export class ProxyDialogs {
       : undefined;
   }
 
-  private persist(dialog: ProxiedDialog, calleeTag: string, callee: DialogSide): void {
-    this.persistence?.putDialog({
-      callId: dialog.callId,
-      callerTag: dialog.callerTag,
-      calleeTag,
-      caller: dialog.caller,
-      callee,
-      expiresAt: dialog.expiresAt,
-    });
-  }
-
   private load(callId: string): ProxiedDialog | undefined {
     if (!this.persistence) return undefined;
-    const records = this.persistence.getDialog(callId, this.now());
+    const records = this.persistence.openDialogs(callId, this.now());
     if (records.length === 0) return undefined;
     const first = records[0]!;
     const dialog: ProxiedDialog = {

@@ -10,7 +10,6 @@ import type {
   CdrCause,
   CdrRecord,
   DialogRecord,
-  DialogSideRecord,
   Store,
   UserRecord,
 } from './store.ts';
@@ -22,7 +21,7 @@ CREATE TABLE IF NOT EXISTS ${name} (
   callee TEXT NOT NULL, dialled TEXT NOT NULL, start INTEGER NOT NULL, answer INTEGER,
   end INTEGER, duration REAL, final_status INTEGER NOT NULL, final_reason TEXT,
   hung_up_by TEXT, trunk TEXT, packets INTEGER, lost INTEGER, jitter_ms REAL, mos REAL,
-  dropped INTEGER, cause TEXT NOT NULL DEFAULT 'failed'
+  dropped INTEGER, cause TEXT NOT NULL DEFAULT 'failed', dialog TEXT
 );`;
 const CDR_COLUMN_LIST =
   'id, call_id, caller, callee, dialled, start, answer, end, duration, final_status, ' +
@@ -39,10 +38,6 @@ CREATE TABLE IF NOT EXISTS bindings (
   connection_id TEXT, PRIMARY KEY (aor, contact)
 );
 CREATE INDEX IF NOT EXISTS bindings_expiry ON bindings (expires_at);
-CREATE TABLE IF NOT EXISTS dialogs (
-  call_id TEXT NOT NULL, callee_tag TEXT NOT NULL, caller_tag TEXT NOT NULL, caller TEXT NOT NULL,
-  callee TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (call_id, callee_tag)
-);
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 ${CDR_TABLE('cdrs')}
 CREATE INDEX IF NOT EXISTS cdrs_start ON cdrs (start);
@@ -58,6 +53,7 @@ const CDR_COLUMNS_ADDED: ReadonlyArray<[string, string]> = [
   ['lost', 'INTEGER'],
   ['jitter_ms', 'REAL'],
   ['mos', 'REAL'],
+  ['dialog', 'TEXT'],
   ['dropped', 'INTEGER'],
 ];
 
@@ -78,14 +74,6 @@ interface BindingRow {
   cseq: number;
   user_agent: string | null;
   connection_id: string | null;
-}
-interface DialogRow {
-  call_id: string;
-  callee_tag: string;
-  caller_tag: string;
-  caller: string;
-  callee: string;
-  expires_at: number;
 }
 interface CdrRow {
   id: number;
@@ -223,17 +211,13 @@ export class SqliteStore implements Store {
       allBindings: db.prepare<[number], BindingRow>(
         'SELECT * FROM bindings WHERE expires_at > ? ORDER BY aor, q DESC',
       ),
-      putDialog: db.prepare(
-        `INSERT INTO dialogs (call_id, callee_tag, caller_tag, caller, callee, expires_at)
-         VALUES (@callId, @calleeTag, @callerTag, @caller, @callee, @expiresAt)
-         ON CONFLICT (call_id, callee_tag) DO UPDATE SET caller = excluded.caller,
-           callee = excluded.callee, expires_at = excluded.expires_at`,
+      openDialogs: db.prepare<[string], { dialog: string }>(
+        'SELECT dialog FROM cdrs WHERE call_id = ? AND end IS NULL AND dialog IS NOT NULL',
       ),
-      getDialog: db.prepare<[string, number], DialogRow>(
-        'SELECT * FROM dialogs WHERE call_id = ? AND expires_at > ?',
+      updateDialog: db.prepare(
+        `UPDATE cdrs SET dialog = @dialog WHERE call_id = @callId AND end IS NULL
+           AND json_extract(dialog, '$.calleeTag') = @calleeTag`,
       ),
-      removeDialog: db.prepare('DELETE FROM dialogs WHERE call_id = ?'),
-      purgeDialogs: db.prepare('DELETE FROM dialogs WHERE expires_at <= ?'),
       getSecret: db.prepare<[string], { value: Buffer }>(
         'SELECT value FROM secrets WHERE name = ?',
       ),
@@ -241,15 +225,17 @@ export class SqliteStore implements Store {
       purge: db.prepare('DELETE FROM bindings WHERE expires_at <= ?'),
       addCdr: db.prepare(
         `INSERT INTO cdrs (call_id, caller, callee, dialled, start, answer, end, duration, final_status,
-           final_reason, hung_up_by, trunk, packets, lost, jitter_ms, mos, dropped, cause)
+           final_reason, hung_up_by, trunk, packets, lost, jitter_ms, mos, dropped, cause, dialog)
          VALUES (@callId, @caller, @callee, @dialled, @start, @answer, @end, @duration, @finalStatus,
-           @finalReason, @hungUpBy, @trunk, @packets, @lost, @jitterMs, @mos, @dropped, @cause)`,
+           @finalReason, @hungUpBy, @trunk, @packets, @lost, @jitterMs, @mos, @dropped, @cause,
+           @dialog)`,
       ),
       updateCdr: db.prepare(
         `UPDATE cdrs SET answer = @answer, end = @end, duration = @duration,
            final_status = @finalStatus, final_reason = @finalReason, hung_up_by = @hungUpBy,
            packets = @packets, lost = @lost, jitter_ms = @jitterMs, mos = @mos,
-           dropped = @dropped, cause = @cause WHERE id = @id`,
+           dropped = @dropped, cause = @cause,
+           dialog = CASE WHEN @end IS NULL THEN dialog ELSE NULL END WHERE id = @id`,
       ),
       hasCdr: db.prepare<[string], { one: number }>(
         'SELECT 1 AS one FROM cdrs WHERE call_id = ? LIMIT 1',
@@ -333,32 +319,21 @@ export class SqliteStore implements Store {
     return this.stmt.allBindings.all(now).map(toBinding);
   }
   purgeExpired(now: number): number {
-    this.stmt.purgeDialogs.run(now);
     return this.stmt.purge.run(now).changes;
   }
 
-  putDialog(d: DialogRecord): void {
-    this.stmt.putDialog.run({
+  openDialogs(callId: string, now: number): DialogRecord[] {
+    return this.stmt.openDialogs
+      .all(callId)
+      .map((r) => JSON.parse(r.dialog) as DialogRecord)
+      .filter((d) => d.expiresAt > now);
+  }
+  updateDialog(d: DialogRecord): void {
+    this.stmt.updateDialog.run({
       callId: d.callId,
       calleeTag: d.calleeTag,
-      callerTag: d.callerTag,
-      caller: JSON.stringify(d.caller),
-      callee: JSON.stringify(d.callee),
-      expiresAt: d.expiresAt,
+      dialog: JSON.stringify(d),
     });
-  }
-  getDialog(callId: string, now: number): DialogRecord[] {
-    return this.stmt.getDialog.all(callId, now).map((r) => ({
-      callId: r.call_id,
-      calleeTag: r.callee_tag,
-      callerTag: r.caller_tag,
-      caller: JSON.parse(r.caller) as DialogSideRecord,
-      callee: JSON.parse(r.callee) as DialogSideRecord,
-      expiresAt: r.expires_at,
-    }));
-  }
-  removeDialog(callId: string): void {
-    this.stmt.removeDialog.run(callId);
   }
 
   secret(name: string): Buffer {
@@ -368,8 +343,11 @@ export class SqliteStore implements Store {
     return Buffer.from(this.stmt.getSecret.get(name)!.value);
   }
 
-  addCdr(cdr: CdrRecord): number {
-    const info = this.stmt.addCdr.run(cdrParams(cdr));
+  addCdr(cdr: CdrRecord, dialog?: DialogRecord): number {
+    const info = this.stmt.addCdr.run({
+      ...cdrParams(cdr),
+      dialog: dialog ? JSON.stringify(dialog) : null,
+    });
     return Number(info.lastInsertRowid);
   }
   updateCdr(id: number, cdr: CdrRecord): void {

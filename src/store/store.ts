@@ -111,11 +111,15 @@ export interface DialogRecord {
   expiresAt: number;
 }
 
+/**
+ * Answered dialogs are kept with their call's CDR (addCdr's `dialog`, in the same commit) until
+ * the CDR gets its end.
+ */
 export interface DialogPersistence {
-  putDialog(d: DialogRecord): void;
-  /** The live dialogs (one per callee tag) of a Call-ID. */
-  getDialog(callId: string, now: number): DialogRecord[];
-  removeDialog(callId: string): void;
+  /** The stored dialogs of a Call-ID whose call has no end yet and that have not expired. */
+  openDialogs(callId: string, now: number): DialogRecord[];
+  /** A target refresh moved a side of a stored dialog. */
+  updateDialog(d: DialogRecord): void;
 }
 
 export interface Store extends DialogPersistence {
@@ -133,9 +137,15 @@ export interface Store extends DialogPersistence {
   /** Deletes expired bindings; returns how many. */
   purgeExpired(now: number): number;
 
-  /** Writes one CDR and commits it before returning; returns its id. */
-  addCdr(cdr: CdrRecord): number;
-  /** Completes the CDR `id` (end, duration, status, cause, media) and commits before returning. */
+  /**
+   * Writes one CDR and commits it before returning; returns its id. `dialog`: the answered
+   * dialog's route, kept with the row until its end is written.
+   */
+  addCdr(cdr: CdrRecord, dialog?: DialogRecord): number;
+  /**
+   * Completes the CDR `id` (end, duration, status, cause, media) and commits before returning;
+   * once it has an end, its dialog is no longer kept.
+   */
   updateCdr(id: number, cdr: CdrRecord): void;
   /** Whether any CDR of this Call-ID was written. */
   hasCdr(callId: string): boolean;
