@@ -650,9 +650,9 @@ test('in process: CANCEL ends the relay session; no ports left answers 503 with 
   assert.equal(relay.sessionCount, 0);
   assert.equal(relay.portPairsFree, 2);
   const cdrs = store.listCdrs();
-  assert.deepEqual(cdrs.map((x) => [x.callId, x.finalStatus]).sort(), [
-    ['bad-sdp', 488],
-    ['cancelled', 487],
-    ['no-ports', 503],
+  assert.deepEqual(cdrs.map((x) => [x.callId, x.finalStatus, x.cause]).sort(), [
+    ['bad-sdp', 488, 'media-unavailable'],
+    ['cancelled', 487, 'cancelled'],
+    ['no-ports', 503, 'media-unavailable'],
   ]);
 });

@@ -207,11 +207,31 @@ function invite(user: string, from = `sip:caller@127.0.0.1:${rawPort}`, n = Math
 }
 
 test('refusals: unknown user 404, no binding 480, dial-plan reject, relay 403, local From 407', async () => {
-  assert.equal((await ask(invite('4242'))).status, 404);
-  assert.equal((await ask(invite('1001'))).status, 480);
-  const premium = await ask(invite('900123'));
+  // Each refused attempt has its CDR (issue 11), with the cause, written before the answer left.
+  const cdrOf = (request: string) => {
+    const callId = /Call-ID: (.*)/.exec(request)![1]!;
+    return store.listCdrs({ limit: 10_000 }).filter((c) => c.callId === callId);
+  };
+  const unknown = invite('4242');
+  assert.equal((await ask(unknown)).status, 404);
+  assert.deepEqual(
+    cdrOf(unknown).map((c) => [c.finalStatus, c.cause, c.callee, c.answer]),
+    [[404, 'no-route', `4242@${DOMAIN}`, undefined]],
+  );
+  const unregistered = invite('1001');
+  assert.equal((await ask(unregistered)).status, 480);
+  assert.deepEqual(
+    cdrOf(unregistered).map((c) => [c.finalStatus, c.cause]),
+    [[480, 'not-registered']],
+  );
+  const premiumRequest = invite('900123');
+  const premium = await ask(premiumRequest);
   assert.equal(premium.status, 403);
   assert.equal(premium.reason, 'No Premium Numbers');
+  assert.deepEqual(
+    cdrOf(premiumRequest).map((c) => [c.finalStatus, c.cause]),
+    [[403, 'rejected-by-dialplan']],
+  );
   // Not from a trunk and claiming to be one of our users: challenged (407) with both algorithms.
   const other = await freePort();
   const stranger = await ask(
@@ -219,14 +239,22 @@ test('refusals: unknown user 404, no binding 480, dial-plan reject, relay 403, l
     other,
   );
   assert.equal(stranger.status, 407);
+  // A challenge is not an attempt of its own: no CDR for it.
+  assert.equal(store.listCdrs({ limit: 10_000 }).filter((c) => c.finalStatus === 407).length, 0);
   assert.deepEqual(
     stranger.proxyAuthenticate.map((c) => c.params.algorithm),
     ['MD5', 'SHA-256'],
   );
-  const relay = await ask(
-    invite('someone').replace(`sip:someone@${DOMAIN}`, 'sip:someone@elsewhere.example'),
+  const relayRequest = invite('someone').replace(
+    `sip:someone@${DOMAIN}`,
+    'sip:someone@elsewhere.example',
   );
+  const relay = await ask(relayRequest);
   assert.equal(relay.status, 403);
+  assert.deepEqual(
+    cdrOf(relayRequest).map((c) => [c.finalStatus, c.cause]),
+    [[403, 'forbidden']],
+  );
 });
 
 test('Max-Forwards 0 gets 483; a missing Call-ID gets 400 naming it', async () => {
