@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PEERS=(sip-tester tshark kamailio baresip sipvicious sipsak sox chromium openssl)
+PEERS=(sip-tester tshark kamailio baresip sipvicious sipsak sox chromium openssl sngrep tcpdump tmux)
 
 if [[ "${1:-}" != "--no-peers" ]]; then
   missing=()

@@ -80,10 +80,14 @@ test('a scan is logged once per source address, not once per request', async () 
     const deadline = Date.now() + 10_000;
     while (!server.peer.stderr.slice(before.length).includes('scanner') && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
+    // The log is JSON lines (stderr is not a TTY): the scanner events' messages.
     const lines = server.peer.stderr
       .slice(before.length)
       .split('\n')
-      .filter((l) => l.includes('scanner'));
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { event?: string; msg: string })
+      .filter((l) => l.event === 'scanner')
+      .map((l) => l.msg);
     assert.deepEqual(lines, [
       `security: dropped OPTIONS from scanner udp:127.0.0.3:${scanner.port} (User-Agent "friendly-scanner"); more from 127.0.0.3 are counted, reported at most once a minute`,
     ]);

@@ -10,6 +10,7 @@ import { freePort } from './support/ports.ts';
 import { RawPhone } from './support/raw-phone.ts';
 
 const DOMAIN = 'causes.trapezoid';
+const RING_SECONDS = 2;
 const aor = (u: string) => `sip:${u}@${DOMAIN}`;
 let server: Served;
 let callee: RawPhone;
@@ -24,6 +25,8 @@ before(async () => {
         { user: '1000', password: 'causes-secret-1000' },
         { user: '1001', password: 'causes-secret-1001' },
       ],
+      // Timer C: a call ringing this long is cancelled (the `timeout` cause below).
+      proxy: { ringTimeoutSeconds: RING_SECONDS },
     },
     { sip: await freePort(), http: await freePort() },
     'causes',
@@ -38,7 +41,7 @@ after(async () => {
 });
 
 /** An INVITE from 1000 to `to`, answering the 407 with `password`: the final answer. */
-async function call(to: string, password: string, callId: string) {
+async function call(to: string, password: string, callId: string, ms = 4000) {
   const base = { method: 'INVITE', uri: aor(to), from: aor('1000'), to: aor(to), callId };
   const challenged = await caller.request(caller.build({ ...base, cseq: 1 }).text, server.sip);
   assert.equal(challenged?.status, 407);
@@ -49,6 +52,7 @@ async function call(to: string, password: string, callId: string) {
   return caller.request(
     caller.build({ ...base, cseq: 2, extra: [`Proxy-Authorization: ${answer!.value}`] }).text,
     server.sip,
+    ms,
   );
 }
 
@@ -83,4 +87,28 @@ test('CDR causes: busy, declined, answered, wrong password, unknown user; one ro
   const answered = all.find((c) => c.callId === id('answered'))!;
   assert.equal(answered.callee, `1001@${DOMAIN}`);
   assert.ok(answered.answer !== undefined && answered.end === undefined, 'answered, not ended');
+});
+
+test('CDR cause timeout: a callee still ringing after proxy.ringTimeoutSeconds is cancelled, the caller gets 408', async () => {
+  const callId = `causes-ringing-${Date.now()}@127.0.0.2`;
+  const cancelsBefore = callee.received.filter((r) => r.method === 'CANCEL').length;
+  callee.answers.set('INVITE', 180); // rings, never answers
+  const started = Date.now();
+  try {
+    const res = await call('1001', 'causes-secret-1000', callId, 20_000);
+    const waited = (Date.now() - started) / 1000;
+    assert.equal(res?.status, 408, 'Timer C: the caller is told the callee did not answer');
+    assert.ok(waited >= RING_SECONDS - 0.2, `answered after ${waited} s, not before Timer C`);
+  } finally {
+    callee.answers.delete('INVITE');
+  }
+  const cancels = callee.received.filter((r) => r.method === 'CANCEL');
+  assert.equal(cancels.length, cancelsBefore + 1, 'the ringing callee got one CANCEL');
+  assert.equal(cancels.at(-1)!.callId, callId);
+  const all = JSON.parse(await server.get('/api/cdrs?limit=1000')) as CdrRecord[];
+  const rows = all.filter((c) => c.callId === callId);
+  assert.equal(rows.length, 1, 'one CDR');
+  assert.equal(rows[0]!.finalStatus, 408);
+  assert.equal(rows[0]!.cause, 'timeout');
+  assert.equal(rows[0]!.answer, undefined, 'never answered');
 });

@@ -1,7 +1,7 @@
 // `trapezoid serve`: the call server. With no --config it starts the embedded demo: 127.0.0.1:5060
 // (UDP and TCP), domain demo.trapezoid, users 1000 and 1001 with fresh random passwords printed at
 // start, state in ./trapezoid.db.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import pc from 'picocolors';
 import { CallServer } from '../server/call-server.ts';
@@ -15,6 +15,7 @@ import {
 import { MediaRelay } from '../server/media-relay.ts';
 import { HttpApi, isLoopbackAddress } from '../server/http-api.ts';
 import { SecurityGuard } from '../server/security-guard.ts';
+import { createServerLogger, LOG_LEVELS, type LogLevel } from '../server/server-log.ts';
 import { provisionUsers, randomPassword } from '../server/users.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 import { formatEndpoint } from '../transport/index.ts';
@@ -23,6 +24,7 @@ export interface ServeOptions {
   config?: string;
   db?: string;
   json?: boolean;
+  logLevel?: LogLevel;
 }
 
 /** The config to run: the file's, or the embedded demo with two users and fresh passwords. */
@@ -64,6 +66,12 @@ export function register(program: Command): void {
     .option('-c, --config <file>', 'YAML configuration (see examples/)')
     .option('--db <path>', 'SQLite database file (overrides the config)')
     .option('--json', 'print the start-up summary as one JSON line')
+    .addOption(
+      new Option(
+        '--log-level <level>',
+        'log level (overrides log.level; the log is JSON lines on stderr, readable on a TTY)',
+      ).choices(LOG_LEVELS),
+    )
     .action(async (opts: ServeOptions) => {
       let resolved;
       try {
@@ -97,8 +105,8 @@ export function register(program: Command): void {
           process.exit(2);
         }
       }
-      const log = (line: string) => process.stderr.write(`${line}\n`);
-      const guard = new SecurityGuard(trustingTrunks(config), { log });
+      const logger = createServerLogger({ level: opts.logLevel ?? config.log.level });
+      const guard = new SecurityGuard(trustingTrunks(config), { logger });
       let relay: MediaRelay | undefined;
       if (config.media.mode === 'relay') {
         relay = new MediaRelay({
@@ -111,7 +119,7 @@ export function register(program: Command): void {
       const server = new CallServer({
         config,
         store,
-        log,
+        logger,
         guard,
         ...(tls ? { tls } : {}),
         ...(relay ? { relay } : {}),
@@ -123,14 +131,16 @@ export function register(program: Command): void {
         access: { token: config.http.token, hosts: config.http.hosts },
       });
       const http = await api.listen(config.http.address, config.http.port);
+      logger.info(
+        { event: 'listening', transport: 'http', address: http.address, port: http.port },
+        `HTTP API listening on http://${http.address}:${http.port}`,
+      );
       // Who may use the API: the token, and the Host names besides localhost and IP addresses.
       const httpAccess = {
         token: api.tokenRequired,
         loopbackOnly: isLoopbackAddress(config.http.address),
         hosts: config.http.hosts,
       };
-      const purge = setInterval(() => store.purgeExpired(Date.now()), 30_000);
-      purge.unref();
 
       const summary = {
         event: 'listening',
@@ -170,13 +180,13 @@ export function register(program: Command): void {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
-      clearInterval(purge);
       await api.close();
       await server.stop();
       await relay?.close();
       store.close();
       const stopped = { event: 'stopped', security: guard.stats };
       if (opts.json) process.stdout.write(`${JSON.stringify(stopped)}\n`);
-      else log(`security: ${JSON.stringify(guard.stats)}`);
+      logger.info({ event: 'stopped', security: guard.stats }, 'stopped');
+      logger.flush();
     });
 }

@@ -9,6 +9,7 @@ import { redactCredentials, type SipRequest, type SipResponse } from '../sip/ind
 import { formatEndpoint, type Endpoint, type InboundMessage } from '../transport/index.ts';
 import type { CdrCause, CdrRecord, DialogRecord, Store } from '../store/store.ts';
 import type { MediaSummary } from './media-relay-proxy.ts';
+import { silentLogger, type Logger } from './server-log.ts';
 
 /** The media relay as the call log sees it: ends a call's media, summary for the CDR. */
 export interface CallMedia {
@@ -104,6 +105,7 @@ export class CallLog {
   constructor(
     private readonly store: Store,
     private readonly media?: CallMedia,
+    private readonly log: Logger = silentLogger(),
   ) {}
 
   get activeCount(): number {
@@ -184,7 +186,7 @@ export class CallLog {
       this.finish(logged, now);
       return;
     }
-    this.store.addCdr({
+    const cdr: CdrRecord = {
       callId: req.callId,
       caller: info.caller ?? aorOf(req.from.uri),
       callee: info.callee ?? aorOf(req.requestUri),
@@ -196,7 +198,30 @@ export class CallLog {
       finalReason: res.reason,
       cause,
       trunk: info.trunk,
-    });
+    };
+    this.store.addCdr(cdr);
+    this.endLog(cdr);
+  }
+
+  /** The outcome of a call attempt, one line: status, cause, duration. */
+  private endLog(cdr: CdrRecord): void {
+    const answered = cdr.answer !== undefined;
+    const how = answered
+      ? `ended after ${(cdr.duration ?? 0).toFixed(1)} s${cdr.hungUpBy ? ` (${cdr.hungUpBy} hung up)` : ''}`
+      : `${cdr.finalStatus} ${cdr.finalReason ?? ''}`.trimEnd();
+    this.log.info(
+      {
+        event: 'call.end',
+        callId: cdr.callId,
+        caller: cdr.caller,
+        callee: cdr.callee,
+        status: cdr.finalStatus,
+        cause: cdr.cause,
+        ...(answered ? { duration: cdr.duration, hungUpBy: cdr.hungUpBy } : {}),
+        ...(cdr.trunk ? { trunk: cdr.trunk } : {}),
+      },
+      `call ${cdr.callId.slice(0, 40)}: ${how} [${cdr.cause}]`,
+    );
   }
 
   /**
@@ -279,6 +304,10 @@ export class CallLog {
         call.cause = 'answered';
         // Committed (with the dialog's route) before the 2xx goes on.
         call.cdrId = this.store.addCdr(this.cdrOf(call), dialog);
+        this.log.info(
+          { event: 'call.answered', callId: call.callId, caller: call.caller, callee: call.callee },
+          `call ${call.callId.slice(0, 40)}: answered`,
+        );
         return;
       }
       if (call.answer !== undefined) return; // a late non-2xx fork after the answer
@@ -333,8 +362,10 @@ export class CallLog {
     const media = this.media?.end(call.callId);
     if (media) call.media = media;
     // Committed before the response that ends the call is sent.
-    if (call.cdrId !== undefined) this.store.updateCdr(call.cdrId, this.cdrOf(call));
-    else call.cdrId = this.store.addCdr(this.cdrOf(call));
+    const cdr = this.cdrOf(call);
+    if (call.cdrId !== undefined) this.store.updateCdr(call.cdrId, cdr);
+    else call.cdrId = this.store.addCdr(cdr);
+    this.endLog(cdr);
     this.active.delete(call.callId);
     this.recentCalls.push(call);
     if (this.recentCalls.length > MAX_RECENT) this.recentCalls.shift();

@@ -48,12 +48,13 @@ import {
 } from '../transport/index.ts';
 import type { Store } from '../store/store.ts';
 import type { ServerConfig } from './config.ts';
-import { DialPlan } from './dial-plan.ts';
+import { DialPlan, type DialRule } from './dial-plan.ts';
+import { silentLogger, type Logger } from './server-log.ts';
 import { DigestAuthenticator } from './digest-authenticator.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ProxyBranchSet, type ForwardTarget } from './proxy-branch-set.ts';
 import { ProxyDialogs, ROUTE_TOKEN_PARAM } from './proxy-dialogs.ts';
-import { Registrar, addressOfRecord } from './registrar.ts';
+import { Registrar, addressOfRecord, type BindingChange } from './registrar.ts';
 import { CallLog, aorOf, type CallInfo } from './call-log.ts';
 import type { CdrCause } from '../store/store.ts';
 import { DigestClient } from '../ua/digest-client.ts';
@@ -76,9 +77,10 @@ export interface CallServerOptions {
   config: ServerConfig;
   store: Store;
   timers?: Partial<TransactionTimers>;
-  /** Timer C in ms (default 181 s). */
+  /** Timer C in ms (default: config proxy.ringTimeoutSeconds). */
   timerC?: number;
-  log?: (line: string) => void;
+  /** Where the server says what it does (src/server/server-log.ts); silent when absent. */
+  logger?: Logger;
   guard?: RequestGuard;
   /** PEM key and certificate for tls/wss listeners (read by the caller from config.tls). */
   tls?: { key: string | Buffer; cert: string | Buffer };
@@ -90,6 +92,9 @@ const SUPPORTED_METHODS =
   'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE, PRACK, SUBSCRIBE, NOTIFY, REFER, MESSAGE';
 /** Receive and send buffer of each UDP socket the server listens on. */
 const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/** How often expired bindings are deleted. */
+const PURGE_INTERVAL_MS = 30_000;
 
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
 
@@ -113,6 +118,18 @@ function refusalCause(status: number): CdrCause {
   if (status === 480) return 'not-registered';
   if (status === 488 || status === 503) return 'media-unavailable';
   return 'failed';
+}
+
+/** How a dial-plan rule matches, for the log. */
+function describeMatch(match: DialRule['match']): string {
+  if ('prefix' in match) return `prefix ${match.prefix}`;
+  if ('pattern' in match) return `pattern ${match.pattern}`;
+  return `regex ${match.regex}`;
+}
+
+/** A peer-controlled string made safe for a readable log line: no control characters, bounded. */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, '?').slice(0, 120);
 }
 
 /** A To tag for a response made here. */
@@ -169,7 +186,8 @@ export class CallServer {
   private listeners: Endpoint[] = [];
   /** Outbound registrations of trunks toward their providers, by trunk name. */
   readonly trunkRegistrations = new Map<string, TrunkRegistration>();
-  private readonly log: (line: string) => void;
+  private readonly log: Logger;
+  private purge?: NodeJS.Timeout;
   /** Key of the decoy HA1s of unknown users (see authenticate). */
   private readonly decoyKey = randomBytes(32);
 
@@ -179,7 +197,7 @@ export class CallServer {
       config.security.trustedSources.map((t) => t.toLowerCase().replace(/^\[(.*)\]/, '$1')),
     );
     this.domain = config.domain.toLowerCase();
-    this.log = opts.log ?? (() => {});
+    this.log = opts.logger ?? silentLogger();
     // A large UDP receive buffer absorbs bursts while the event loop is busy (a GC pause, a CDR
     // commit): without it, responses arriving in a burst are dropped by the kernel and calls
     // fail with 408 after Timer B. The kernel caps it at net.core.rmem_max.
@@ -198,7 +216,9 @@ export class CallServer {
     });
     this.layer = new TransactionLayer(this.transport, opts.timers);
     this.transport.onMalformed(() => this.metrics.malformed++);
-    this.registrar = new Registrar(store, config.registrar);
+    this.registrar = new Registrar(store, config.registrar, Date.now, (change) =>
+      this.registrationLog(change),
+    );
     this.auth = new DigestAuthenticator({
       realm: config.auth.realm ?? config.domain,
       algorithms: config.auth.algorithms,
@@ -206,7 +226,7 @@ export class CallServer {
     });
     this.dialPlan = new DialPlan(config.dialplan);
     this.media = opts.relay ? new MediaRelayProxy(opts.relay) : undefined;
-    this.calls = new CallLog(store, this.media);
+    this.calls = new CallLog(store, this.media, this.log);
     this.dialogs = new ProxyDialogs(store.secret('record-route'), store);
     for (const t of config.trunks) {
       this.trunks.set(t.name, t);
@@ -230,18 +250,22 @@ export class CallServer {
   async start(): Promise<Endpoint[]> {
     const interrupted = this.calls.recover();
     if (interrupted > 0)
-      this.log(
+      this.log.warn(
+        { event: 'cdr.recovered', calls: interrupted },
         `${interrupted} answered call(s) had no end when the server last stopped: CDR cause server-restart`,
       );
     for (const l of this.opts.config.listen) {
       const secure = l.transport === 'tls' || l.transport === 'wss';
-      this.listeners.push(
-        await this.transport.listen({
-          protocol: l.transport,
-          address: l.address,
-          port: l.port,
-          ...(secure && this.opts.tls ? { tls: this.opts.tls } : {}),
-        }),
+      const bound = await this.transport.listen({
+        protocol: l.transport,
+        address: l.address,
+        port: l.port,
+        ...(secure && this.opts.tls ? { tls: this.opts.tls } : {}),
+      });
+      this.listeners.push(bound);
+      this.log.info(
+        { event: 'listening', transport: bound.protocol, address: bound.address, port: bound.port },
+        `SIP listening on ${formatEndpoint(bound)}`,
       );
     }
     for (const t of this.opts.config.trunks) {
@@ -256,15 +280,37 @@ export class CallServer {
         peer: { protocol: peer.transport, address: peer.host, port: peer.port },
         contact,
         ...(t.auth ? { auth: { username: t.auth.username, password: t.auth.password } } : {}),
-        log: this.log,
+        logger: this.log,
       });
       this.trunkRegistrations.set(t.name, reg);
       reg.start();
     }
+    // Expired bindings are deleted (and logged) every 30 s; lookups already skip them.
+    this.purge = setInterval(() => this.purgeExpired(), PURGE_INTERVAL_MS);
+    this.purge.unref();
     return this.listeners;
   }
 
+  private purgeExpired(): void {
+    for (const b of this.opts.store.purgeExpired(Date.now()))
+      this.registrationLog({
+        action: 'removed',
+        aor: b.aor,
+        contact: b.contact,
+        source: b.target,
+        reason: 'expired',
+      });
+  }
+
+  private registrationLog(change: BindingChange): void {
+    this.log.info(
+      { event: 'registration', ...change },
+      `registration ${change.action}: ${printable(change.aor)} at ${printable(change.contact)}${change.action === 'removed' ? ` (${change.reason})` : ` for ${change.expires} s`}`,
+    );
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.purge);
     for (const r of this.trunkRegistrations.values()) r.stop();
     this.layer.close();
     await this.transport.close();
@@ -455,6 +501,7 @@ export class CallServer {
     const stale = result.failure === 'stale' || result.failure === 'invalid-nonce';
     if (result.failure !== 'missing' && !stale) {
       this.metrics.authFailures++;
+      this.authFailedLog(req, tx, result.user, result.failure);
       this.opts.guard?.authFailed(tx.inbound.source, result.user);
     }
     if (
@@ -474,6 +521,29 @@ export class CallServer {
     for (const ch of this.auth.challenges(stale)) res.append(header, ch);
     this.respond(tx, res);
     return undefined;
+  }
+
+  /** One line per failed digest check: who, from where, why; never the credentials themselves. */
+  private authFailedLog(
+    req: SipRequest,
+    tx: ServerTransaction,
+    user: string | undefined,
+    reason: string,
+    trunk?: string,
+  ): void {
+    const source = formatEndpoint(tx.inbound.source);
+    this.log.warn(
+      {
+        event: 'auth.failed',
+        method: req.method,
+        user: user ?? null,
+        source,
+        reason,
+        callId: req.callId,
+        ...(trunk ? { trunk } : {}),
+      },
+      `auth failed: ${req.method} from ${source}${user !== undefined ? ` as ${printable(user)}` : ''} (${reason})`,
+    );
   }
 
   /** HA1s no password matches, stable per user name: an unknown user costs the same hashing. */
@@ -512,6 +582,7 @@ export class CallServer {
       return null;
     }
     this.metrics.authFailures++;
+    this.authFailedLog(req, tx, entry.username, result.failure, entry.trunk.name);
     this.opts.guard?.authFailed(tx.inbound.source, entry.username);
     this.respond(tx, createResponse(req, 403, 'Forbidden'), 'auth-failed');
     return null;
@@ -563,9 +634,14 @@ export class CallServer {
     if (!this.isUs(ruri)) {
       // Toward another domain: only for our own authenticated users (no open relay).
       if (caller === undefined) {
+        this.routeLog(req, callerAor, aorOf(ruri), { action: 'relay-refused' });
         this.respond(tx, createResponse(req, 403, 'Forbidden (relaying not allowed)'));
         return;
       }
+      this.routeLog(req, callerAor, aorOf(ruri), {
+        action: 'domain',
+        targets: [formatEndpoint(uriDestination(ruri))],
+      });
       this.forward(req, tx, inbound, [{ uri: req.uri, destination: uriDestination(ruri) }], {
         callerAor,
         calleeAor: aorOf(ruri),
@@ -582,7 +658,16 @@ export class CallServer {
       dialled,
       ...(fromTrunk ? { trunk: fromTrunk.name } : {}),
     });
+    const rule = route
+      ? { rule: route.rule.name ?? `#${route.ruleIndex + 1} ${describeMatch(route.rule.match)}` }
+      : {};
+    const routeFields = { ...rule, ...(fromTrunk ? { trunkIn: fromTrunk.name } : {}) };
     if (action.action === 'reject') {
+      this.routeLog(req, callerAor, `${number}@${this.domain}`, {
+        ...routeFields,
+        action: 'reject',
+        status: action.code,
+      });
       this.respond(tx, createResponse(req, action.code, action.reason), 'rejected-by-dialplan');
       return;
     }
@@ -606,6 +691,12 @@ export class CallServer {
         ...(auth ? { auth } : {}),
       });
       const first = peers.shift()!;
+      this.routeLog(req, callerAor, `${number}@${trunk.domain ?? first.host}`, {
+        ...routeFields,
+        action: 'trunk',
+        trunk: trunk.name,
+        targets: [`${first.transport}:${hostForHeader(first.host)}:${first.port}`],
+      });
       this.forward(req, tx, inbound, [toPeer(first)], {
         trunk: trunk.name,
         dialled,
@@ -617,8 +708,15 @@ export class CallServer {
           const retry = res === undefined || res.status === 503 || res.status === 408;
           const next = retry ? peers.shift() : undefined;
           if (next)
-            this.log(
-              `trunk ${trunk.name}: ${res?.status ?? 'timeout'} from ${first.host}, trying ${next.host}:${next.port}`,
+            this.log.info(
+              {
+                event: 'call.failover',
+                callId: req.callId,
+                trunk: trunk.name,
+                status: res?.status ?? 408,
+                next: `${next.transport}:${hostForHeader(next.host)}:${next.port}`,
+              },
+              `call ${req.callId}: trunk ${trunk.name} answered ${res?.status ?? 'nothing'}, trying ${next.host}:${next.port}`,
             );
           return next ? [toPeer(next)] : undefined;
         },
@@ -630,7 +728,9 @@ export class CallServer {
     // (The bindings are looked up either way: the same work, the same time.)
     const known = this.opts.store.getUser(number, this.domain) !== undefined;
     const bindings = this.opts.store.bindingsFor(`sip:${number}@${this.domain}`, Date.now());
+    const callee = `${number}@${this.domain}`;
     if (!known && (caller !== undefined || fromTrunk)) {
+      this.routeLog(req, callerAor, callee, { ...routeFields, action: 'local', targets: [] });
       this.respond(tx, createResponse(req, 404, 'Not Found'));
       return;
     }
@@ -638,6 +738,7 @@ export class CallServer {
     const usable =
       ruri.scheme === 'sips' ? bindings.filter((b) => /^(tls|wss):/.test(b.target)) : bindings;
     if (!known || usable.length === 0) {
+      this.routeLog(req, callerAor, callee, { ...routeFields, action: 'local', targets: [] });
       this.respond(tx, createResponse(req, 480, 'Temporarily Unavailable'));
       return;
     }
@@ -648,6 +749,11 @@ export class CallServer {
       destination: parseTarget(b.target),
       ...(b.connectionId !== undefined ? { connectionId: b.connectionId } : {}),
     }));
+    this.routeLog(req, callerAor, callee, {
+      ...routeFields,
+      action: 'local',
+      targets: targets.map((t) => formatEndpoint(t.destination)),
+    });
     this.forward(req, tx, inbound, targets, {
       dialled,
       caller,
@@ -655,6 +761,39 @@ export class CallServer {
       callerAor,
       calleeAor: `${number}@${this.domain}`,
     });
+  }
+
+  /**
+   * One line per initial request routed: the routing decision (dial-plan rule, action, trunk,
+   * targets). Its outcome follows as `call.end` (src/server/call-log.ts).
+   */
+  private routeLog(
+    req: SipRequest,
+    caller: string,
+    callee: string,
+    decision: {
+      action: 'local' | 'trunk' | 'domain' | 'reject' | 'relay-refused';
+      rule?: string;
+      trunk?: string;
+      trunkIn?: string;
+      targets?: string[];
+      status?: number;
+    },
+  ): void {
+    const where =
+      decision.action === 'trunk'
+        ? `trunk ${decision.trunk} via ${decision.targets?.join(', ')}`
+        : decision.action === 'reject'
+          ? `rejected ${decision.status}`
+          : decision.action === 'relay-refused'
+            ? 'refused (relaying not allowed)'
+            : decision.targets && decision.targets.length > 0
+              ? `${decision.action} to ${decision.targets.join(', ')}`
+              : `${decision.action}: no binding`;
+    this.log.info(
+      { event: 'call', method: req.method, callId: req.callId, caller, callee, ...decision },
+      `${req.method} ${printable(caller)} -> ${printable(callee)}: ${where}${decision.rule ? ` (rule ${decision.rule})` : ''}`,
+    );
   }
 
   private routeInDialog(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
@@ -793,7 +932,7 @@ export class CallServer {
         onDone: () => this.branchSets.delete(tx),
         ...(this.media ? { beforeUpstream: (res: SipResponse) => this.relayResponse(res) } : {}),
       },
-      this.opts.timerC,
+      this.opts.timerC ?? this.opts.config.proxy.ringTimeoutSeconds * 1000,
     );
     this.branchSets.set(tx, set);
     set.start(targets);
@@ -838,7 +977,8 @@ export class CallServer {
       try {
         this.media.request(ack);
       } catch (err) {
-        this.log(
+        this.log.warn(
+          { event: 'media.error', callId: req.callId, error: (err as Error).message },
           `media relay: ACK of ${req.callId} forwarded unchanged: ${(err as Error).message}`,
         );
       }
@@ -896,7 +1036,10 @@ export class CallServer {
       if (err instanceof MediaRelayError) {
         res = createResponse(req, 503, 'Service Unavailable (media relay: no free ports)');
         res.set('Retry-After', '5');
-        this.log(`media relay: ${req.method} ${req.callId} refused: ${err.message}`);
+        this.log.warn(
+          { event: 'media.error', callId: req.callId, error: err.message },
+          `media relay: ${req.method} ${req.callId} refused: ${err.message}`,
+        );
       } else if (err instanceof SdpParseError) {
         res = createResponse(req, 488, `Not Acceptable Here (SDP: ${err.message})`.slice(0, 150));
       } else throw err;
@@ -910,7 +1053,8 @@ export class CallServer {
     try {
       this.media!.response(res);
     } catch (err) {
-      this.log(
+      this.log.warn(
+        { event: 'media.error', callId: res.callId, error: (err as Error).message },
         `media relay: ${res.status} of ${res.callId} forwarded unchanged: ${(err as Error).message}`,
       );
     }

@@ -25,6 +25,10 @@ export const DEFAULT_SCANNER_USER_AGENTS: readonly string[] = [
   'vaxsipuseragent',
 ];
 
+/** The levels `--log-level` and `log.level` accept (pino's). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 const transport = z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']);
 const port = z.number().int().min(0).max(65535);
 
@@ -188,8 +192,20 @@ export const configSchema = z
       .object({
         /** Branches one request is forked to at most (the first by q when a user has more). */
         maxBranches: z.number().int().min(1).max(100).default(10),
+        /**
+         * Timer C (RFC 3261 §16.6 step 11): a call still ringing this long with no final answer is
+         * cancelled, answered 408 and recorded with cause `timeout`. The RFC asks for more than 3
+         * minutes; operators often ring for less (Kamailio's fr_inv_timer is 120 s).
+         */
+        ringTimeoutSeconds: z.number().int().min(1).max(3600).default(181),
       })
-      .default({ maxBranches: 10 }),
+      .default({ maxBranches: 10, ringTimeoutSeconds: 181 }),
+    /** The server's log (src/server/server-log.ts): JSON lines on stderr, readable on a TTY. */
+    log: z
+      .object({
+        level: z.enum(LOG_LEVELS).default('info'),
+      })
+      .default({ level: 'info' }),
     users: z.array(userSchema).default([]),
     dialplan: z.array(ruleSchema).default([]),
     trunks: z.array(trunkSchema).default([]),

@@ -144,7 +144,9 @@ export class ProxyBranchSet {
   private onTimerC(branch: Branch): void {
     if (branch.final) return;
     if (branch.provisional) {
-      // A provisional was seen: CANCEL it; the 487 (or whatever comes) closes the branch.
+      // A provisional was seen: CANCEL it; whatever comes closes the branch, and the 487 to our
+      // CANCEL counts as the 408 of a branch that never answered (§16.8), not as a caller's hang-up.
+      branch.timedOut = true;
       this.cancelBranch(branch);
     } else {
       this.onNoAnswer(branch);
@@ -167,7 +169,10 @@ export class ProxyBranchSet {
   private onFinal(branch: Branch, res: SipResponse): void {
     this.events.onMessage?.('from-downstream', res, branch.target.destination, branch.target);
     const first = !branch.final;
-    branch.final ??= res;
+    branch.final ??=
+      branch.timedOut && res.status === 487
+        ? createResponse(branch.request, 408, 'Request Timeout')
+        : res;
     clearTimeout(branch.timerC);
     if (res.status >= 200 && res.status < 300) {
       // Every 2xx goes upstream, the first and any later one (§16.7 step 5, RFC 6026).
@@ -248,6 +253,11 @@ export class ProxyBranchSet {
       branch.target.connectionId !== undefined ? { connectionId: branch.target.connectionId } : {};
     this.events.onMessage?.('downstream', cancel, branch.target.destination);
     this.layer.sendRequest(cancel, branch.target.destination, {}, opts);
+    // §9.1: a UAS that never answers the INVITE after our CANCEL does not keep the branch (and
+    // the caller) waiting: after 64*T1 the branch counts as timed out.
+    clearTimeout(branch.timerC);
+    branch.timerC = setTimeout(() => this.onNoAnswer(branch), 64 * this.layer.timers.T1);
+    branch.timerC.unref();
   }
 
   private checkComplete(): void {

@@ -53,11 +53,35 @@ export function formatTarget(source: RequestSource): string {
   return `${source.protocol}:${host}:${source.port}`;
 }
 
+/** A binding the registrar added, refreshed or removed (the server logs each). */
+export type BindingChange =
+  | {
+      action: 'added' | 'refreshed';
+      aor: string;
+      contact: string;
+      /** Where the REGISTER came from (transport:address:port). */
+      source: string;
+      expires: number;
+      userAgent?: string;
+    }
+  | {
+      action: 'removed';
+      aor: string;
+      contact: string;
+      source: string;
+      /**
+       * Expires 0 (or Contact: *) from the phone, dropped to stay within maxBindings, or
+       * expired (found by the server's periodic purge).
+       */
+      reason: 'unregistered' | 'over-cap' | 'expired';
+    };
+
 export class Registrar {
   constructor(
     private readonly store: Store,
     private readonly policy: RegistrarPolicy,
     private readonly now: () => number = Date.now,
+    private readonly onChange: (change: BindingChange) => void = () => {},
   ) {}
 
   /**
@@ -89,6 +113,13 @@ export class Registrar {
       for (const b of this.store.bindingsFor(aor, now)) {
         if (b.callId === callId && b.cseq >= cseq) continue; // an older request replayed
         this.store.removeBinding(aor, b.contact);
+        this.onChange({
+          action: 'removed',
+          aor,
+          contact: b.contact,
+          source: formatTarget(source),
+          reason: 'unregistered',
+        });
       }
       return this.ok(req, aor, now);
     }
@@ -137,6 +168,14 @@ export class Registrar {
     for (const p of planned) {
       if (p.expires === 0) {
         this.store.removeBinding(aor, p.uri);
+        if (existing.has(p.uri))
+          this.onChange({
+            action: 'removed',
+            aor,
+            contact: p.uri,
+            source: formatTarget(source),
+            reason: 'unregistered',
+          });
         continue;
       }
       const binding: BindingRecord = {
@@ -151,6 +190,14 @@ export class Registrar {
         connectionId: source.connectionId,
       };
       this.store.putBinding(binding);
+      this.onChange({
+        action: existing.has(p.uri) ? 'refreshed' : 'added',
+        aor,
+        contact: p.uri,
+        source: binding.target,
+        expires: p.expires,
+        ...(req.userAgent !== undefined ? { userAgent: req.userAgent.slice(0, 80) } : {}),
+      });
     }
     // Over the cap: the bindings closest to expiry (the least recently refreshed) make room.
     const bound = this.store.bindingsFor(aor, now);
@@ -162,7 +209,16 @@ export class Registrar {
         .slice(0, bound.length - maxBindings)
         .map((b) => b.contact),
     );
-    for (const contact of dropped) this.store.removeBinding(aor, contact);
+    for (const contact of dropped) {
+      this.store.removeBinding(aor, contact);
+      this.onChange({
+        action: 'removed',
+        aor,
+        contact,
+        source: formatTarget(source),
+        reason: 'over-cap',
+      });
+    }
     return this.ok(
       req,
       aor,

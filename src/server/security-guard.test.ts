@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pino } from 'pino';
 import { parseMessage, SipRequest } from '../sip/index.ts';
 import type { Endpoint, InboundMessage } from '../transport/index.ts';
 import { validateConfig } from './config.ts';
@@ -47,7 +48,11 @@ function setup(overrides: Partial<SecurityConfig> = {}, maxTracked?: number) {
   const guard = new SecurityGuard(security(overrides), {
     now: () => clock.t,
     maxTracked,
-    log: (l) => lines.push(l),
+    // The guard's log as JSON lines (what serve writes when stderr is not a TTY): their messages.
+    logger: pino(
+      { level: 'info' },
+      { write: (line: string) => lines.push((JSON.parse(line) as { msg: string }).msg) },
+    ),
   });
   const req = request('Linphone/5.0');
   const send = (source: Endpoint, r = req) => guard.admit(r, inbound(r, source));

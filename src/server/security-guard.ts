@@ -33,6 +33,7 @@ import type { RequestGuard } from './call-server.ts';
 import type { ServerConfig } from './config.ts';
 import { BanList, type Ban } from './ban-list.ts';
 import { RateLimiter } from './rate-limiter.ts';
+import { silentLogger, type Logger } from './server-log.ts';
 
 export type SecurityConfig = ServerConfig['security'];
 
@@ -43,8 +44,8 @@ export interface SecurityGuardOptions {
   maxTracked?: number;
   /** Bans held at most (default 10 000). */
   maxBans?: number;
-  /** Told about every new ban, users under attack and (rate-limited) scanner drops. */
-  log?: (line: string) => void;
+  /** Told about every new ban (`ban`), users under attack (`user.attacked`) and, rate-limited, scanner drops (`scanner`). */
+  logger?: Logger;
 }
 
 /** What the guard did since it started. */
@@ -98,7 +99,7 @@ export class SecurityGuard implements RequestGuard {
   private readonly trusted: Set<string>;
   private readonly now: () => number;
   private readonly maxTracked: number;
-  private readonly log: (line: string) => void;
+  private readonly log: Logger;
   /** How long a successful source stays protected from user-rule bans (ms). */
   private readonly goodSourceMs: number;
   private readonly scannerSources = new Map<string, ScannerRecord>();
@@ -111,7 +112,7 @@ export class SecurityGuard implements RequestGuard {
   ) {
     this.now = opts.now ?? Date.now;
     this.maxTracked = opts.maxTracked ?? 10_000;
-    this.log = opts.log ?? (() => {});
+    this.log = opts.logger ?? silentLogger();
     this.banList = new BanList(opts.maxBans);
     this.requests = new RateLimiter({
       windowMs: config.rateLimit.perSeconds * 1000,
@@ -176,7 +177,10 @@ export class SecurityGuard implements RequestGuard {
     if (this.userFailures.hit(user, now) >= bf.maxFailures) {
       this.userFailures.forget(user);
       record.underAttackUntil = now + bf.banSeconds * 1000;
-      this.log(`security: user ${user} under attack (${bf.maxFailures} failures)`);
+      this.log.warn(
+        { event: 'user.attacked', user, failures: bf.maxFailures, seconds: bf.banSeconds },
+        `security: user ${user} under attack (${bf.maxFailures} failures)`,
+      );
       const windowStart = now - bf.windowSeconds * 1000;
       for (const [from, at] of record.failedFrom) {
         if (at >= windowStart && !this.succeededRecently(record, from, now))
@@ -226,7 +230,8 @@ export class SecurityGuard implements RequestGuard {
     this.banList.ban(address, reason, seconds, now, user);
     if (wasBanned) return;
     this.stats.bansIssued++;
-    this.log(
+    this.log.warn(
+      { event: 'ban', source: address, reason, seconds, ...(user !== undefined ? { user } : {}) },
       `security: banned ${address} for ${seconds} s (${reason}${user !== undefined ? ` on user ${user}` : ''})`,
     );
   }
@@ -242,7 +247,8 @@ export class SecurityGuard implements RequestGuard {
   private reportScanner(req: SipRequest, source: Endpoint): void {
     const now = this.now();
     const address = source.address;
-    const ua = JSON.stringify((req.userAgent ?? '').slice(0, 80));
+    const userAgent = (req.userAgent ?? '').slice(0, 80);
+    const ua = JSON.stringify(userAgent);
     let record = this.scannerSources.get(address);
     if (record) {
       this.scannerSources.delete(address); // re-inserted below: the map's order is recency
@@ -251,6 +257,7 @@ export class SecurityGuard implements RequestGuard {
         const seconds = Math.round((now - record.reportedAt) / 1000);
         this.scannerLine(
           now,
+          { source: address, userAgent, dropped: record.unreported },
           `security: scanner ${address}: ${record.unreported} more ${record.unreported === 1 ? 'request' : 'requests'} dropped in the last ${seconds} s (User-Agent ${ua})`,
         );
         record.reportedAt = now;
@@ -264,24 +271,26 @@ export class SecurityGuard implements RequestGuard {
       record = { reportedAt: now, unreported: 0 };
       this.scannerLine(
         now,
+        { source: formatEndpoint(source), userAgent, method: req.method.slice(0, 20), dropped: 1 },
         `security: dropped ${req.method.slice(0, 20)} from scanner ${formatEndpoint(source)} (User-Agent ${ua}); more from ${address} are counted, reported at most once a minute`,
       );
     }
     this.scannerSources.set(address, record);
   }
 
-  private scannerLine(now: number, line: string): void {
+  private scannerLine(now: number, fields: Record<string, unknown>, line: string): void {
     const budget = this.scannerLog;
     if (now - budget.since >= SCANNER_LOG_INTERVAL_MS) {
       if (budget.withheld > 0)
-        this.log(
+        this.log.warn(
+          { event: 'scanner', withheld: budget.withheld },
           `security: ${budget.withheld} more scanner reports withheld in the last minute (trapezoid_security_dropped_total counts every drop)`,
         );
       this.scannerLog = { since: now, lines: 0, withheld: 0 };
     }
     if (this.scannerLog.lines < SCANNER_LOG_LINES) {
       this.scannerLog.lines++;
-      this.log(line);
+      this.log.warn({ event: 'scanner', ...fields }, line);
     } else {
       this.scannerLog.withheld++;
     }

@@ -5,6 +5,7 @@ import { newCallId, newTag, SipRequest, type SipResponse } from '../sip/index.ts
 import type { TransactionLayer } from '../transaction/index.ts';
 import { hostForHeader, type Endpoint } from '../transport/index.ts';
 import { DigestClient } from '../ua/digest-client.ts';
+import { silentLogger, type Logger } from './server-log.ts';
 
 export interface TrunkRegistrationOptions {
   name: string;
@@ -15,7 +16,8 @@ export interface TrunkRegistrationOptions {
   /** Our address as the provider should reach it (a listener). */
   contact: Endpoint;
   auth?: { username: string; password: string };
-  log?: (line: string) => void;
+  /** Told of every change of state (`trunk.registration`); refreshes that change nothing at debug. */
+  logger?: Logger;
 }
 
 export type TrunkRegistrationState = 'registering' | 'registered' | 'failed' | 'stopped';
@@ -36,12 +38,32 @@ export class TrunkRegistration {
   private readonly digest?: DigestClient;
   private authTries = 0;
   private waiters: Array<(state: TrunkRegistrationState) => void> = [];
+  private readonly log: Logger;
+  /** The outcome last logged at info: a refresh that keeps it is logged at debug only. */
+  private logged: TrunkRegistrationState | undefined;
 
   constructor(
     private readonly layer: TransactionLayer,
     private readonly opts: TrunkRegistrationOptions,
   ) {
     if (opts.auth) this.digest = new DigestClient(opts.auth.username, opts.auth.password);
+    this.log = opts.logger ?? silentLogger();
+  }
+
+  private stateLog(state: 'registered' | 'failed', status: number, message: string): void {
+    const level = this.logged === state ? 'debug' : state === 'failed' ? 'warn' : 'info';
+    this.logged = state;
+    this.log[level](
+      {
+        event: 'trunk.registration',
+        trunk: this.opts.name,
+        aor: this.opts.aor,
+        state,
+        status,
+        ...(state === 'registered' ? { expires: this.granted } : { retrySeconds: RETRY_MS / 1000 }),
+      },
+      `trunk ${this.opts.name}: ${message}`,
+    );
   }
 
   start(): void {
@@ -99,8 +121,10 @@ export class TrunkRegistration {
       const ours = res.contact.find((c) => c.expires !== undefined);
       this.granted = ours?.expires ?? res.expires ?? this.opts.expires;
       this.state = 'registered';
-      this.opts.log?.(
-        `trunk ${this.opts.name}: registered as ${this.opts.aor} for ${this.granted} s`,
+      this.stateLog(
+        'registered',
+        res.status,
+        `registered as ${this.opts.aor} for ${this.granted} s`,
       );
       this.schedule(Math.max(5, this.granted * 0.9) * 1000, () => {
         this.state = 'registering';
@@ -117,8 +141,10 @@ export class TrunkRegistration {
     this.lastStatus = status;
     this.state = 'failed';
     this.authTries = 0;
-    this.opts.log?.(
-      `trunk ${this.opts.name}: registration failed (${status}), retrying in ${RETRY_MS / 1000} s`,
+    this.stateLog(
+      'failed',
+      status,
+      `registration failed (${status}), retrying in ${RETRY_MS / 1000} s`,
     );
     this.schedule(RETRY_MS, () => {
       this.state = 'registering';

@@ -79,7 +79,7 @@ test('bindings: several per AOR ordered by q, refresh, expiry and purge, survive
     store.bindingsFor('sip:1000@d', 1000).find((b) => b.contact.endsWith('.1'))?.target,
     'udp:192.0.2.9:40000',
   );
-  assert.equal(store.purgeExpired(1000), 1);
+  assert.equal(store.purgeExpired(1000).length, 1);
   store.close();
   const again = new SqliteStore(path);
   assert.equal(again.allBindings(0).length, 2);

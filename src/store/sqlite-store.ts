@@ -10,6 +10,7 @@ import type {
   CdrCause,
   CdrRecord,
   DialogRecord,
+  ExpiredBinding,
   Store,
   UserRecord,
 } from './store.ts';
@@ -222,7 +223,9 @@ export class SqliteStore implements Store {
         'SELECT value FROM secrets WHERE name = ?',
       ),
       putSecret: db.prepare('INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)'),
-      purge: db.prepare('DELETE FROM bindings WHERE expires_at <= ?'),
+      purge: db.prepare<[number], { aor: string; contact: string; target: string }>(
+        'DELETE FROM bindings WHERE expires_at <= ? RETURNING aor, contact, target',
+      ),
       addCdr: db.prepare(
         `INSERT INTO cdrs (call_id, caller, callee, dialled, start, answer, end, duration, final_status,
            final_reason, hung_up_by, trunk, packets, lost, jitter_ms, mos, dropped, cause, dialog)
@@ -318,8 +321,8 @@ export class SqliteStore implements Store {
   allBindings(now: number): BindingRecord[] {
     return this.stmt.allBindings.all(now).map(toBinding);
   }
-  purgeExpired(now: number): number {
-    return this.stmt.purge.run(now).changes;
+  purgeExpired(now: number): ExpiredBinding[] {
+    return this.stmt.purge.all(now);
   }
 
   openDialogs(callId: string, now: number): DialogRecord[] {

@@ -12,6 +12,13 @@ export interface UserRecord {
   displayName?: string;
 }
 
+/** A binding deleted because it expired. */
+export interface ExpiredBinding {
+  aor: string;
+  contact: string;
+  target: string;
+}
+
 export interface BindingRecord {
   /** Address of record, 'sip:1000@demo.trapezoid'. */
   aor: string;
@@ -134,8 +141,8 @@ export interface Store extends DialogPersistence {
   /** Bindings of an AOR that have not expired at `now`, highest q first. */
   bindingsFor(aor: string, now: number): BindingRecord[];
   allBindings(now: number): BindingRecord[];
-  /** Deletes expired bindings; returns how many. */
-  purgeExpired(now: number): number;
+  /** Deletes expired bindings; returns them. */
+  purgeExpired(now: number): ExpiredBinding[];
 
   /**
    * Writes one CDR and commits it before returning; returns its id. `dialog`: the answered

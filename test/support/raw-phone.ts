@@ -29,6 +29,8 @@ export class RawPhone {
   private readonly waiting = new Map<string, (res: SipResponse) => void>();
   /** Answers to give: status for requests by method (default 200; null: do not answer). */
   answers = new Map<string, number | null>();
+  /** INVITEs answered with a provisional only (answers INVITE < 200), by branch: a CANCEL ends them. */
+  private readonly ringing = new Map<string, { req: SipRequest; toTag: string }>();
 
   private constructor(readonly address: string) {
     this.socket = createSocket('udp4');
@@ -71,6 +73,16 @@ export class RawPhone {
     if (req.method === 'ACK') return;
     const status = this.answers.has(req.method) ? this.answers.get(req.method)! : 200;
     if (status === null) return;
+    const branch = req.via[0]?.branch ?? '';
+    if (req.method === 'CANCEL' && this.ringing.has(branch)) {
+      // As a UA does (§9.2): 200 to the CANCEL, then 487 to the INVITE still ringing.
+      const invite = this.ringing.get(branch)!;
+      this.ringing.delete(branch);
+      this.socket.send(createResponse(req, 200).toBuffer(), port, address);
+      const terminated = createResponse(invite.req, 487, undefined, { toTag: invite.toTag });
+      this.socket.send(terminated.toBuffer(), port, address);
+      return;
+    }
     const res = createResponse(
       req,
       status,
@@ -81,6 +93,9 @@ export class RawPhone {
       res.set('Contact', `<sip:callee@${this.hostPort}>`);
       for (const rr of req.getAll('Record-Route')) res.append('Record-Route', rr);
     }
+    // An INVITE answered with a provisional only keeps ringing until it is cancelled.
+    if (req.method === 'INVITE' && status < 200 && !req.to.tag)
+      this.ringing.set(branch, { req, toTag: res.to.tag ?? '' });
     this.socket.send(res.toBuffer(), port, address);
   }
 
