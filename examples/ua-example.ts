@@ -1,14 +1,16 @@
 // A runnable tour of the user agent library: two user agents in one process, Bob answering and
 // Alice calling him, straight over loopback UDP (no server needed).
 //
-//   node --import tsx examples/ua-example.ts
+//   node --conditions=trapezoid-source --import tsx examples/ua-example.ts
+//
+// (in a program that installed the package: `import ... from 'trapezoid'` just works.)
 //
 // With a registrar / proxy, give `server` and `password` and register first:
 //   const ua = new UserAgent({ uri: 'sip:1000@demo.trapezoid', password: 'secret', server: 'udp:127.0.0.1:5060' });
 //   await ua.start();
 //   await ua.register();                       // digest challenges (401/407) are answered for you
 //   const call = await ua.invite('1001');      // a user in our domain, or any 'sip:' URI
-import { CallFailedError, UserAgent } from '../src/ua/index.ts';
+import { CallFailedError, UserAgent } from 'trapezoid';
 
 const bob = new UserAgent({ uri: 'sip:bob@127.0.0.1', listen: 'udp:127.0.0.1:0' });
 const alice = new UserAgent({ uri: 'sip:alice@127.0.0.1', listen: 'udp:127.0.0.1:0' });

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PEERS=(sip-tester tshark kamailio baresip sipvicious sipsak sox chromium openssl sngrep tcpdump tmux)
+PEERS=(sip-tester tshark kamailio baresip sipvicious sipsak sox chromium openssl sngrep tcpdump tmux redis-server postgresql)
 
 if [[ "${1:-}" != "--no-peers" ]]; then
   missing=()

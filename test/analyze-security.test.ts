@@ -13,15 +13,8 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzeCaptureFile } from '../src/analyze/index.ts';
 import type { SecurityFinding } from '../src/analyze/index.ts';
-import {
-  ethernetFrame,
-  ipPacket,
-  IPPROTO_UDP,
-  PacketDecoder,
-  readCaptureFile,
-  udpSegment,
-  writePcap,
-} from '../src/capture/index.ts';
+import { PacketDecoder, readCaptureFile, writePcap } from '../src/capture/index.ts';
+import { ethernetFrame, ipPacket, IPPROTO_UDP, udpSegment } from '../src/capture/packet-builder.ts';
 import type { FrameToWrite } from '../src/capture/index.ts';
 import { buildUdpPcap } from './analyze-capture-builder.ts';
 import type { UdpDatagram } from './analyze-capture-builder.ts';

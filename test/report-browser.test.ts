@@ -13,6 +13,16 @@ import { needTool } from './support/peers.ts';
 import { renderHtmlReport, renderSvg } from '../src/render/index.ts';
 import { exampleReport } from '../src/render/example-calls.ts';
 
+/**
+ * What the page code reads of an element. The project compiles without the DOM library (and
+ * @types/react, pulled in by the terminal view, declares an empty global HTMLElement), so the
+ * page-side callbacks name the two members they use.
+ */
+interface DomElement {
+  getAttribute(name: string): string | null;
+  getBoundingClientRect(): { top: number };
+}
+
 const SAMPLE_RATE = 8000;
 
 /** The little of the browser's DOM the page functions use (the project compiles without lib.dom). */
@@ -106,7 +116,7 @@ test('HTML report works in headless Chromium', { timeout: 90_000 }, async (t) =>
       assert.equal(await ladder.count(), 1);
       const arrows = page.locator('#call-detail [data-testid="arrow"]');
       const order = await arrows.evaluateAll((els) =>
-        els.map((e) => Number(e.getAttribute('data-index'))),
+        els.map((e) => Number((e as unknown as DomElement).getAttribute('data-index'))),
       );
       assert.deepEqual(
         order,
@@ -114,7 +124,9 @@ test('HTML report works in headless Chromium', { timeout: 90_000 }, async (t) =>
         `arrows of call ${i}`,
       );
       // The arrows are drawn top to bottom in that order.
-      const tops = await arrows.evaluateAll((els) => els.map((e) => e.getBoundingClientRect().top));
+      const tops = await arrows.evaluateAll((els) =>
+        els.map((e) => (e as unknown as DomElement).getBoundingClientRect().top),
+      );
       assert.deepEqual(
         tops,
         [...tops].sort((a, b) => a - b),

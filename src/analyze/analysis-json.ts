@@ -66,29 +66,7 @@ export function analysisJson(
   report: AnalysisReport,
   options: { ladders?: ReadonlySet<string>; audio?: AudioClip[]; audioDir?: string } = {},
 ): AnalysisJson {
-  const calls = report.calls.map((c): CallJson => {
-    const out: CallJson = {
-      callId: c.callId,
-      from: c.from,
-      to: c.to,
-      fromDisplay: c.fromDisplay ?? null,
-      toDisplay: c.toDisplay ?? null,
-      firstMethod: c.firstMethod,
-      state: c.state,
-      finalStatus: c.finalStatus ?? null,
-      finalReason: c.finalReason ?? null,
-      hungUpBy: c.hungUpBy ?? null,
-      start: c.start,
-      duration: c.duration,
-      messages: c.messages.length,
-      retransmissions: c.messages.filter((m) => m.retransmission).length,
-      hosts: c.hosts.map((h) => h.id),
-      dtmf: c.dtmf ?? '',
-      rtpStreams: c.rtp.map((s) => s.ssrc),
-    };
-    if (options.ladders?.has(c.callId)) out.ladder = c;
-    return out;
-  });
+  const calls = report.calls.map((c) => callJson(c, options.ladders?.has(c.callId) ?? false));
   const json: AnalysisJson = {
     source: report.source ?? null,
     frames: report.frames,
@@ -110,4 +88,29 @@ export function analysisJson(
     }));
   }
   return json;
+}
+
+/** One call's JSON (an element of `calls`); with `ladder`, its whole ladder model too. */
+export function callJson(c: LadderCall, ladder = false): CallJson {
+  const out: CallJson = {
+    callId: c.callId,
+    from: c.from,
+    to: c.to,
+    fromDisplay: c.fromDisplay ?? null,
+    toDisplay: c.toDisplay ?? null,
+    firstMethod: c.firstMethod,
+    state: c.state,
+    finalStatus: c.finalStatus ?? null,
+    finalReason: c.finalReason ?? null,
+    hungUpBy: c.hungUpBy ?? null,
+    start: c.start,
+    duration: c.duration,
+    messages: c.messages.length,
+    retransmissions: c.messages.filter((m) => m.retransmission).length,
+    hosts: c.hosts.map((h) => h.id),
+    dtmf: c.dtmf ?? '',
+    rtpStreams: c.rtp.map((s) => s.ssrc),
+  };
+  if (ladder) out.ladder = c;
+  return out;
 }

@@ -75,10 +75,7 @@ export function buildReport(
   const shownRecords: CallRecord[] = [];
   for (const record of analysis.calls.calls.values()) {
     if (options.hideOptions && record.firstMethod === 'OPTIONS') continue;
-    const call = ladderCall(record);
-    call.rtp = byCall.get(record.callId) ?? [];
-    const digits = callDigits(analysis, record, call.rtp);
-    if (digits) call.dtmf = digits;
+    const call = callWithMedia(analysis, record, byCall.get(record.callId) ?? []);
     if (filter && !matchesFilter(call, filter)) continue;
     calls.push(call);
     shownRecords.push(record);
@@ -126,6 +123,31 @@ export function buildReport(
   };
 }
 
+/** A call's ladder model with its RTP streams and DTMF attached. */
+function callWithMedia(
+  analysis: CaptureAnalysis,
+  record: CallRecord,
+  streams: RtpStreamSummary[],
+): LadderCall {
+  const call = ladderCall(record);
+  call.rtp = streams;
+  const digits = callDigits(analysis, record, call.rtp);
+  if (digits) call.dtmf = digits;
+  return call;
+}
+
+/** One call as a report shows it (live analysis: the call list row, its ladder, its streams). */
+export function callReport(
+  analysis: CaptureAnalysis,
+  record: CallRecord,
+): { call: LadderCall; rtpStreams: RtpStreamSummary[] } {
+  const streams: RtpStreamSummary[] = [];
+  for (const s of analysis.rtp.streams) {
+    if (s.callId === record.callId) streams.push(streamSummary(s, analysis));
+  }
+  return { call: callWithMedia(analysis, record, streams), rtpStreams: streams };
+}
+
 /** The SIP statistics of some calls' messages (what a filter shows). */
 function statisticsOf(records: CallRecord[], parseErrors: number): SipStatistics {
   const counter = new SipStatisticsCounter();
@@ -163,7 +185,7 @@ export function formatSsrc(ssrc: number): string {
   return '0x' + (ssrc >>> 0).toString(16).padStart(8, '0');
 }
 
-function streamSummary(s: RtpStream, analysis: CaptureAnalysis): RtpStreamSummary {
+export function streamSummary(s: RtpStream, analysis: CaptureAnalysis): RtpStreamSummary {
   const snap = s.snapshot();
   const codec = codecName(s, snap.payloadTypes);
   const digits = analysis.dtmf.digits(s).map((d) => d.digit);

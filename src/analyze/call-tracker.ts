@@ -3,6 +3,7 @@
 // SIP layer; only a compact record of it is kept (the fields a call list and a ladder need, and the
 // raw bytes when asked for), so memory follows the number of SIP messages, not of packets.
 import {
+  formatHostPort,
   parseMessage,
   parseTolerant,
   SipParseError,
@@ -10,7 +11,6 @@ import {
   SipResponse,
 } from '../sip/index.ts';
 import type { SipDeviation, SipMessage, TolerantReading } from '../sip/index.ts';
-import { formatEndpoint } from './endpoint.ts';
 import { dtmfFromInfo } from './info-dtmf.ts';
 import { readSessionMedia } from './session-media.ts';
 import type { MediaEndpoint } from './session-media.ts';
@@ -126,7 +126,15 @@ export interface CallTrackerOptions {
   keepRaw?: boolean;
   /** Called for every media endpoint found in SDP, once the message carrying it is seen. */
   onMediaEndpoint?: (callId: string, endpoint: MediaEndpoint, side: 'caller' | 'callee') => void;
+  /** Called after each message is filed under its call (live analysis follows calls with it). */
+  onMessage?: (call: CallRecord, record: SipMessageRecord) => void;
 }
+
+/**
+ * Endpoints remembered as signalling before the set starts over: a server seen for hours meets
+ * many clients, and the set only keeps the RTP heuristics off SIP ports.
+ */
+const MAX_SIGNALLING_ENDPOINTS = 65536;
 
 export class CallTracker {
   readonly calls = new Map<string, CallRecord>();
@@ -138,10 +146,17 @@ export class CallTracker {
   readonly signallingEndpoints = new Set<string>();
   private readonly keepRaw: boolean;
   private readonly onMediaEndpoint: CallTrackerOptions['onMediaEndpoint'];
+  private readonly onMessage: CallTrackerOptions['onMessage'];
 
   constructor(options: CallTrackerOptions = {}) {
     this.keepRaw = options.keepRaw ?? true;
     this.onMediaEndpoint = options.onMediaEndpoint;
+    this.onMessage = options.onMessage;
+  }
+
+  /** Drops a call and its messages (live analysis bounds memory this way). */
+  forget(callId: string): void {
+    this.calls.delete(callId);
   }
 
   /**
@@ -213,8 +228,8 @@ export class CallTracker {
     const failure: SipParseFailure = {
       frame: origin.frame,
       ts: origin.ts,
-      src: formatEndpoint(origin.src, origin.srcPort),
-      dst: formatEndpoint(origin.dst, origin.dstPort),
+      src: formatHostPort(origin.src, origin.srcPort),
+      dst: formatHostPort(origin.dst, origin.dstPort),
       reason: err instanceof Error ? errorReason(err) : String(err),
     };
     if (err instanceof SipParseError) {
@@ -226,8 +241,8 @@ export class CallTracker {
 
   /** The compact record of a message: every header it needs is read here (and may throw). */
   private read(msg: SipMessage, origin: MessageOrigin): SipMessageRecord {
-    const from = formatEndpoint(origin.src, origin.srcPort);
-    const to = formatEndpoint(origin.dst, origin.dstPort);
+    const from = formatHostPort(origin.src, origin.srcPort);
+    const to = formatHostPort(origin.dst, origin.dstPort);
     const cseq = msg.cseq;
     const isRequest = msg instanceof SipRequest;
     const record: SipMessageRecord = {
@@ -262,6 +277,7 @@ export class CallTracker {
 
   /** Files a record under its call: retransmission, statistics, SDP, DTMF. */
   private file(msg: SipMessage, record: SipMessageRecord, buf: Buffer, callId: string): void {
+    if (this.signallingEndpoints.size >= MAX_SIGNALLING_ENDPOINTS) this.signallingEndpoints.clear();
     this.signallingEndpoints.add(record.from);
     this.signallingEndpoints.add(record.to);
     const isRequest = record.kind === 'request';
@@ -292,6 +308,7 @@ export class CallTracker {
     }
     if (this.keepRaw) record.raw = Buffer.from(buf);
     call.messages.push(record);
+    this.onMessage?.(call, record);
   }
 
   private readBody(

@@ -19,9 +19,11 @@ import {
   WebSocketDeframer,
 } from '../capture/index.ts';
 import type { CaptureError, CaptureFrame, Packet, TcpData, UdpView } from '../capture/index.ts';
-import { StreamFramer } from '../transport/stream-framer.ts';
+import { StreamFramer } from '../sip/stream-framer.ts';
 import { CallTracker } from './call-tracker.ts';
+import type { CallRecord, SipMessageRecord } from './call-tracker.ts';
 import { RtpTracker } from './rtp-tracker.ts';
+import type { RtpStream } from './rtp-tracker.ts';
 import { SecurityFindings } from './security-findings.ts';
 import { looksLikeSip } from './sip-sniff.ts';
 import { StreamDtmf } from './stream-dtmf.ts';
@@ -37,6 +39,8 @@ export interface CaptureAnalysisOptions {
   keepAudio?: boolean;
   /** Look for security findings (`--security`; default false): SIP is parsed a second time. */
   security?: boolean;
+  /** Called after each SIP message is filed under its call (live analysis). */
+  onMessage?: (call: CallRecord, record: SipMessageRecord) => void;
 }
 
 type TcpMode = 'unknown' | 'sip' | 'ws-handshake' | 'ws';
@@ -67,6 +71,7 @@ export class CaptureAnalysis {
     this.calls = new CallTracker({
       keepRaw: options.keepRaw ?? true,
       onMediaEndpoint: (callId, endpoint) => this.rtp.addEndpoint(callId, endpoint),
+      onMessage: options.onMessage,
     });
     this.rtp = new RtpTracker({
       keepAudio: options.keepAudio ?? false,
@@ -118,9 +123,28 @@ export class CaptureAnalysis {
     this.decoder.decodeRecord(buf, start, end, index, ts, linkType);
   }
 
+  /** One HEPv3 message from a collector socket (`--hep`): its inner packet, numbered as the next frame. */
+  hep(payload: Buffer, ts: number): void {
+    this.frames++;
+    this.decoder.decodeHep(payload, this.frames, ts);
+  }
+
   finish(): void {
     this.decoder.finish();
     this.dtmf.finish();
+  }
+
+  /**
+   * Drops calls with their RTP streams and DTMF (live analysis keeps memory bounded this way),
+   * and heuristic streams (of no call) that `dropStream` names.
+   */
+  forget(callIds: ReadonlySet<string>, dropStream?: (s: RtpStream) => boolean): void {
+    for (const id of callIds) this.calls.forget(id);
+    const gone = this.rtp.forget(
+      (s) => (s.callId !== null && callIds.has(s.callId)) || (dropStream?.(s) ?? false),
+      callIds,
+    );
+    for (const s of gone) this.dtmf.forget(s);
   }
 
   private warn(frame: number | undefined, msg: string): void {

@@ -1,4 +1,8 @@
-// The capture analyzer: capture -> calls, SIP statistics, RTP streams and quality, DTMF, audio.
+/**
+ * The capture analyzer: capture -> calls, SIP statistics, RTP streams and quality, DTMF, audio.
+ *
+ * @module trapezoid/analyze
+ */
 export { CaptureAnalysis, analyzeCaptureFile } from './capture-analysis.ts';
 export type { CaptureAnalysisOptions, CaptureReadResult } from './capture-analysis.ts';
 export { buildReport, formatSsrc } from './analysis-report.ts';
@@ -31,3 +35,16 @@ export { dtmfFromInfo } from './info-dtmf.ts';
 export { selectCallById, defaultCall } from './call-select.ts';
 export type { CallSelection } from './call-select.ts';
 export type { MalformedSip } from './call-tracker.ts';
+export { LiveAnalysis, DEFAULT_MAX_CALLS } from './live-analysis.ts';
+export type { FinishedCall, LiveAnalysisOptions } from './live-analysis.ts';
+export { LiveSession } from './live-session.ts';
+export type {
+  LiveEnd,
+  LiveSessionOptions,
+  LiveSource,
+  LiveStarted,
+  LiveWriteOptions,
+} from './live-session.ts';
+export { callReport, streamSummary } from './analysis-report.ts';
+export { callJson } from './analysis-json.ts';
+export { callPcap, callReportModel } from './call-export.ts';

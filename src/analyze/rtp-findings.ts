@@ -20,7 +20,7 @@
 import { Evidence, plural } from './finding-evidence.ts';
 import type { SecurityFinding } from './finding-evidence.ts';
 import { formatSsrc } from './analysis-report.ts';
-import { formatEndpoint } from './endpoint.ts';
+import { formatHostPort } from '../sip/index.ts';
 import type { UdpPacket } from './rtp-tracker.ts';
 
 // RFC 3550 §5.1 fixed header: sequence number at byte 2, timestamp at 4, SSRC at 8.
@@ -154,7 +154,7 @@ export class RtpFindings {
       d = {
         dstAddress: p.dst,
         dstPort: p.dstPort,
-        dst: formatEndpoint(p.dst, p.dstPort),
+        dst: formatHostPort(p.dst, p.dstPort),
         ssrc,
         sources: [p.src],
         sourcePorts: [p.srcPort],
@@ -199,7 +199,7 @@ export class RtpFindings {
         srcPort: p.srcPort,
         dst: p.dst,
         dstPort: p.dstPort,
-        name: `${formatEndpoint(p.src, p.srcPort)} -> ${formatEndpoint(p.dst, p.dstPort)}`,
+        name: `${formatHostPort(p.src, p.srcPort)} -> ${formatHostPort(p.dst, p.dstPort)}`,
         ssrc,
         main: track,
         alt: undefined,
@@ -318,7 +318,7 @@ function dropIdle<T extends { lastArrival: number }>(
 
 function destinationFindings(d: DestinationState): SecurityFinding[] {
   if (d.sources.length < 2 || d.switches < INJECTION_MIN_SWITCHES) return [];
-  const names = d.sources.map((a, i) => formatEndpoint(a, d.sourcePorts[i]));
+  const names = d.sources.map((a, i) => formatHostPort(a, d.sourcePorts[i]));
   const others = names.slice(1).join(', ');
   return [
     {

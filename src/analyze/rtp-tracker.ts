@@ -14,34 +14,28 @@
 // IDLE_SECONDS of capture time are closed (their numbers frozen) so memory follows open streams.
 import { addressWords } from '../capture/index.ts';
 import type { UdpView } from '../capture/index.ts';
-import { looksLikeRtcp, looksLikeRtp, RtpStreamStats } from '../media/index.ts';
+import {
+  isRtpVersion2At,
+  looksLikeDtmfEvent,
+  looksLikeRtcp,
+  looksLikeRtp,
+  RTP_FIXED_HEADER_LENGTH,
+  rtpHeaderLengthAt,
+  rtpMarkerAt,
+  rtpPayload,
+  rtpPayloadTypeAt,
+  rtpSequenceAt,
+  rtpSsrcAt,
+  rtpTimestampAt,
+  RtpStreamStats,
+} from '../media/index.ts';
 import type { RtpStreamStatsSnapshot } from '../media/index.ts';
-import { formatEndpoint } from './endpoint.ts';
+import { formatHostPort } from '../sip/index.ts';
 import type { MediaEndpoint, PayloadFormat } from './session-media.ts';
 import { staticPayloadFormat } from './session-media.ts';
 import { VoiceJitter } from './voice-jitter.ts';
 
-//  0                   1                   2                   3
-//  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-// |V=2|P|X|  CC   |M|     PT      |       sequence number         |
-// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-// |                           timestamp                           |
-// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-// |           synchronization source (SSRC) identifier            |
-// +=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+
-// (RFC 3550 §5.1) The hot path reads these fixed fields in place, without allocating.
-const RTP_HEADER_LENGTH = 12;
-const VERSION_MASK = 0xc0;
-const VERSION_2 = 0x80;
-const CSRC_COUNT_MASK = 0x0f;
-const EXTENSION_BIT = 0x10;
-const PADDING_BIT = 0x20;
-const MARKER_BIT = 0x80;
-const PAYLOAD_TYPE_MASK = 0x7f;
-const SEQUENCE_OFFSET = 2;
-const TIMESTAMP_OFFSET = 4;
-const SSRC_OFFSET = 8;
+// The RTP header (RFC 3550 §5.1) is read by media's rtp*At readers: in place, allocating nothing.
 /** PT 72-79 with the marker bit are RTCP packet types 200-207 (RFC 5761 §4). */
 const RTCP_PT_FIRST = 72;
 const RTCP_PT_LAST = 79;
@@ -57,6 +51,8 @@ const HEURISTIC_MAX_CANDIDATES = 4096;
 /** Packets held for one candidate flow (late ones included) before it starts over. */
 const HEURISTIC_MAX_HELD = 4 * HEURISTIC_MIN_PACKETS;
 const IDLE_SECONDS = 60;
+/** Endpoints of forgotten calls remembered (RtpTracker.retired). */
+const MAX_RETIRED_ENDPOINTS = 65536;
 const SWEEP_EVERY_SECONDS = 10;
 
 /** The fields of a decoded UDP packet the tracker reads (the capture layer's Packet has them). */
@@ -84,14 +80,10 @@ type PayloadKind = 'g711' | 'event' | 'other' | 'probe';
 /** The first dynamic payload type (RFC 3551 §6). */
 const DYNAMIC_PT_FIRST = 96;
 /**
- * An RFC 4733 event payload (§2.3): event (8 bits), E, R, volume (6 bits), duration (16 bits):
- * 4 bytes. A dynamic payload type with no SDP is taken for telephone-event, as Wireshark takes
- * payload type 101 by its preference, once EVENT_PROBE_PACKETS packets in a row have this shape
- * with a DTMF or flash event (0-16, RFC 4733 §3.2), R = 0, and one timestamp per event.
+ * A dynamic payload type with no SDP is taken for telephone-event, as Wireshark takes payload
+ * type 101 by its preference, once EVENT_PROBE_PACKETS packets in a row have the shape of an
+ * RFC 4733 DTMF or flash event (media's looksLikeDtmfEvent) and one timestamp per event.
  */
-const EVENT_PAYLOAD_LENGTH = 4;
-const EVENT_MAX_DTMF = 16;
-const EVENT_RESERVED_BIT = 0x40;
 const EVENT_PROBE_PACKETS = 2;
 const TELEPHONE_EVENT: PayloadFormat = { name: 'telephone-event', clockRate: 8000 };
 
@@ -190,11 +182,11 @@ export class RtpStream {
   }
 
   get srcId(): string {
-    return formatEndpoint(this.src, this.srcPort);
+    return formatHostPort(this.src, this.srcPort);
   }
 
   get dstId(): string {
-    return formatEndpoint(this.dst, this.dstPort);
+    return formatHostPort(this.dst, this.dstPort);
   }
 
   get closed(): boolean {
@@ -302,10 +294,7 @@ export class RtpStream {
    * other packet makes it 'other' for good. Returns the kind to count this packet as.
    */
   probe(pt: number, payload: Buffer, timestamp: number): PayloadKind {
-    const shaped =
-      payload.length === EVENT_PAYLOAD_LENGTH &&
-      payload[0] <= EVENT_MAX_DTMF &&
-      (payload[1] & EVENT_RESERVED_BIT) === 0;
+    const shaped = looksLikeDtmfEvent(payload);
     if (!shaped) {
       this.kinds.set(pt, 'other');
       this.lastKindPt = -1;
@@ -385,6 +374,11 @@ export class RtpTracker {
   readonly streams: RtpStream[] = [];
   private readonly endpoints = new Map<string, Map<number, EndpointEntry>>();
   /**
+   * SDP endpoints of calls forgotten while their media may still flow ('address port'): their
+   * packets are passed over, not taken for new heuristic streams. Starts over past a bound.
+   */
+  private readonly retired = new Set<string>();
+  /**
    * Open streams by SSRC, keyed by the SSRC as a signed 32-bit number (`ssrc | 0`: a small
    * integer for V8, so a lookup allocates nothing). Closed streams leave their list.
    */
@@ -421,6 +415,44 @@ export class RtpTracker {
     ports.set(endpoint.port, { callId, formats: endpoint.formats });
   }
 
+  /**
+   * Forgets streams (their call was evicted, or they are heuristic streams long closed): they
+   * leave every list, and the call's SDP endpoints are released. Returns the streams removed.
+   */
+  forget(which: (stream: RtpStream) => boolean, callIds?: ReadonlySet<string>): RtpStream[] {
+    const gone = new Set<RtpStream>();
+    let kept = 0;
+    for (const s of this.streams) {
+      if (which(s)) gone.add(s);
+      else this.streams[kept++] = s;
+    }
+    this.streams.length = kept;
+    if (gone.size > 0) {
+      const open = this.openStreams.filter((s) => !gone.has(s));
+      this.openStreams.length = 0;
+      this.openStreams.push(...open);
+      for (const [ssrc, list] of this.bySsrc) {
+        const rest = list.filter((s) => !gone.has(s));
+        if (rest.length === 0) this.bySsrc.delete(ssrc);
+        else if (rest.length !== list.length) this.bySsrc.set(ssrc, rest);
+      }
+      // Closed, a stream is skipped by the flow cache, which may still hold it.
+      for (const s of gone) if (!s.closed) s.close();
+    }
+    if (callIds !== undefined && callIds.size > 0) {
+      for (const [address, ports] of this.endpoints) {
+        for (const [port, entry] of ports) {
+          if (!callIds.has(entry.callId)) continue;
+          ports.delete(port);
+          if (this.retired.size >= MAX_RETIRED_ENDPOINTS) this.retired.clear();
+          this.retired.add(`${address} ${port}`);
+        }
+        if (ports.size === 0) this.endpoints.delete(address);
+      }
+    }
+    return [...gone];
+  }
+
   isMediaEndpoint(address: string, port: number): boolean {
     return this.endpoints.get(address)?.has(port) ?? false;
   }
@@ -431,16 +463,16 @@ export class RtpTracker {
    */
   handle(p: UdpPacket): boolean {
     const b = p.payload;
-    if (b.length < RTP_HEADER_LENGTH || (b[0] & VERSION_MASK) !== VERSION_2) return false;
+    if (b.length < RTP_FIXED_HEADER_LENGTH || !isRtpVersion2At(b)) return false;
     if (p.ts - this.lastSweep > SWEEP_EVERY_SECONDS) this.sweep(p.ts);
-    const pt = b[1] & PAYLOAD_TYPE_MASK;
+    const pt = rtpPayloadTypeAt(b);
     const rtcpLike = pt >= RTCP_PT_FIRST && pt <= RTCP_PT_LAST;
-    const ssrc = b.readUInt32BE(SSRC_OFFSET);
+    const ssrc = rtpSsrcAt(b);
     // Most packets belong to a stream already open: one lookup by SSRC, no address strings.
     if (!rtcpLike) {
       const known = this.find(p, ssrc);
       if (known) {
-        if (!headerFits(b)) return false;
+        if (rtpHeaderLengthAt(b) < 0) return false;
         this.count(known, b, 0, b.length, p.ts, pt);
         return true;
       }
@@ -452,13 +484,19 @@ export class RtpTracker {
         this.rtcpPackets++;
         return true;
       }
-      if (!headerFits(b)) return false;
+      if (rtpHeaderLengthAt(b) < 0) return false;
       const stream =
         this.find(p, ssrc) ?? this.open(p, ssrc, entry.callId, 'sdp', entry.formats, pt);
       this.count(stream, b, 0, b.length, p.ts, pt);
       return true;
     }
     if (rtcpLike) return false;
+    if (
+      this.retired.size > 0 &&
+      (this.retired.has(`${p.dst} ${p.dstPort}`) || this.retired.has(`${p.src} ${p.srcPort}`))
+    ) {
+      return true;
+    }
     return this.consider(p, ssrc, pt);
   }
 
@@ -471,11 +509,11 @@ export class RtpTracker {
     const b = v.data;
     const at = v.start;
     const end = v.end;
-    if (end - at < RTP_HEADER_LENGTH || (b[at] & VERSION_MASK) !== VERSION_2) return false;
-    const pt = b[at + 1] & PAYLOAD_TYPE_MASK;
+    if (end - at < RTP_FIXED_HEADER_LENGTH || !isRtpVersion2At(b, at)) return false;
+    const pt = rtpPayloadTypeAt(b, at);
     if (pt >= RTCP_PT_FIRST && pt <= RTCP_PT_LAST) return false;
     if (v.ts - this.lastSweep > SWEEP_EVERY_SECONDS) this.sweep(v.ts);
-    const ssrc = b.readInt32BE(at + SSRC_OFFSET);
+    const ssrc = rtpSsrcAt(b, at) | 0; // signed: the key the flow cache compares
     // A direct-mapped cache of flows first (one array slot), the SSRC map on a miss.
     const slot =
       Math.imul(ssrc ^ ((v.srcPort << 16) | v.dstPort), FLOW_HASH_MULTIPLIER) >>> FLOW_CACHE_SHIFT;
@@ -494,7 +532,7 @@ export class RtpTracker {
       if (stream === undefined) return false;
       this.flowCache[slot] = stream;
     }
-    if (!headerFitsAt(b, at, end)) return false;
+    if (rtpHeaderLengthAt(b, at, end) < 0) return false;
     this.count(stream, b, at, end, v.ts, pt);
     return true;
   }
@@ -551,19 +589,19 @@ export class RtpTracker {
     arrival: number,
     pt: number,
   ): void {
-    const seq = (b[at + SEQUENCE_OFFSET] << 8) | b[at + SEQUENCE_OFFSET + 1];
-    const timestamp = b.readUInt32BE(at + TIMESTAMP_OFFSET);
-    const marker = (b[at + 1] & MARKER_BIT) !== 0;
+    const seq = rtpSequenceAt(b, at);
+    const timestamp = rtpTimestampAt(b, at);
+    const marker = rtpMarkerAt(b, at);
     let kind = stream.kindOf(pt);
-    if (kind === 'probe') kind = stream.probe(pt, payloadOf(b.subarray(at, end)), timestamp);
+    if (kind === 'probe') kind = stream.probe(pt, rtpPayload(b.subarray(at, end)), timestamp);
     stream.add(seq, timestamp, arrival, pt, marker, kind === 'event' || kind === 'probe');
     if (kind === 'g711') {
       if (stream.kept) {
-        const payload = Buffer.from(payloadOf(b.subarray(at, end)));
+        const payload = Buffer.from(rtpPayload(b.subarray(at, end)));
         stream.kept.push({ timestamp, arrival, payloadType: pt, payload });
       }
     } else if (kind === 'event' && this.onPacket) {
-      this.onPacket(stream, pt, payloadOf(b.subarray(at, end)), timestamp, arrival, marker);
+      this.onPacket(stream, pt, rtpPayload(b.subarray(at, end)), timestamp, arrival, marker);
     }
   }
 
@@ -573,15 +611,15 @@ export class RtpTracker {
     if (pt >= RTCP_PT_FIRST && pt <= RTCP_PT_LAST) return false;
     if (!looksLikeRtp(b) || looksLikeRtcp(b)) return false;
     if (
-      this.signalling.has(formatEndpoint(p.src, p.srcPort)) ||
-      this.signalling.has(formatEndpoint(p.dst, p.dstPort))
+      this.signalling.has(formatHostPort(p.src, p.srcPort)) ||
+      this.signalling.has(formatHostPort(p.dst, p.dstPort))
     ) {
       return false;
     }
     const key = `${p.src}|${p.srcPort}|${p.dst}|${p.dstPort}|${ssrc}`;
-    const seq = b.readUInt16BE(SEQUENCE_OFFSET);
-    const timestamp = b.readUInt32BE(TIMESTAMP_OFFSET);
-    const marker = (b[1] & MARKER_BIT) !== 0;
+    const seq = rtpSequenceAt(b);
+    const timestamp = rtpTimestampAt(b);
+    const marker = rtpMarkerAt(b);
     const packet = {
       frame: p.frame,
       seq,
@@ -589,7 +627,7 @@ export class RtpTracker {
       arrival: p.ts,
       pt,
       marker,
-      payload: this.keepAudio ? Buffer.from(payloadOf(b)) : undefined,
+      payload: this.keepAudio ? Buffer.from(rtpPayload(b)) : undefined,
     };
     let candidate = this.candidates.get(key);
     let ahead = false;
@@ -672,33 +710,6 @@ export class RtpTracker {
     }
     open.length = kept;
   }
-}
-
-function headerFits(b: Buffer): boolean {
-  return headerFitsAt(b, 0, b.length);
-}
-
-/** The RTP header at b[at, end), with its CSRCs and extension, fits in the datagram. */
-function headerFitsAt(b: Buffer, at: number, end: number): boolean {
-  const first = b[at];
-  let length = RTP_HEADER_LENGTH + (first & CSRC_COUNT_MASK) * 4;
-  if (first & EXTENSION_BIT) {
-    if (end - at < length + 4) return false;
-    const words = (b[at + length + 2] << 8) | b[at + length + 3];
-    length += 4 + words * 4;
-  }
-  return end - at >= length;
-}
-
-/** The payload of an RTP packet: after CSRCs and the header extension, padding removed. */
-export function payloadOf(b: Buffer): Buffer {
-  let offset = RTP_HEADER_LENGTH + (b[0] & CSRC_COUNT_MASK) * 4;
-  if (b[0] & EXTENSION_BIT && b.length >= offset + 4) {
-    offset += 4 + b.readUInt16BE(offset + 2) * 4;
-  }
-  let end = b.length;
-  if (b[0] & PADDING_BIT && end > offset) end -= Math.min(b[end - 1], end - offset);
-  return b.subarray(Math.min(offset, end), end);
 }
 
 export function isTelephoneEvent(f: PayloadFormat | undefined): boolean {

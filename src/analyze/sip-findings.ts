@@ -16,29 +16,11 @@
 //                        fuzzing, parser probes, scanners, or a broken client. Read tolerantly,
 //                        they also go through every check above.
 import type { SipMessage } from '../sip/index.ts';
-import { SipRequest, SipResponse } from '../sip/index.ts';
+import { SCANNER_USER_AGENTS, SipRequest, SipResponse } from '../sip/index.ts';
 import type { MessageOrigin } from './call-tracker.ts';
 import { addressScope, canonicalIp } from './finding-address.ts';
 import { BoundedMap, Evidence, plural } from './finding-evidence.ts';
 import type { SecurityFinding } from './finding-evidence.ts';
-
-/**
- * User-Agent substrings (lower case) of tools that announce themselves as scanners: sipvicious
- * (friendly-scanner, sipvicious), sipcli, sip-scan, SIVuS, iWar, sundayddr, pplsip,
- * VaxSIPUserAgent (seen in scanning campaigns), smap.
- */
-export const SCANNER_USER_AGENTS = [
-  'friendly-scanner',
-  'sipvicious',
-  'sipcli',
-  'sip-scan',
-  'sivus',
-  'iwar',
-  'sundayddr',
-  'pplsip',
-  'vaxsipuseragent',
-  'smap',
-];
 
 /**
  * Distinct users one source must try and be refused for, to be a scanner by behaviour. A phone

@@ -40,6 +40,11 @@ export class StreamDtmf {
     }
   }
 
+  /** Lets a stream's detector and digits go (its call was evicted). */
+  forget(stream: RtpStream): void {
+    this.byStream.delete(stream);
+  }
+
   digits(stream: RtpStream): DtmfDigit[] {
     return this.byStream.get(stream)?.digits ?? [];
   }

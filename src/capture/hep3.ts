@@ -3,6 +3,11 @@
 import { inflateSync, gunzipSync } from 'node:zlib';
 import { ipv4ToString, ipv6ToString } from './ip-address.ts';
 import type { HepInfo, Packet } from './packet.ts';
+import { ipv4Bytes as ipv4AddressBytes, ipv6Bytes } from './packet-builder.ts';
+
+function ipBytes(address: string): Buffer {
+  return address.includes(':') ? ipv6Bytes(address) : ipv4AddressBytes(address);
+}
 
 /*
  Header:
@@ -164,4 +169,55 @@ export function decodeHep3(payload: Buffer, frame: number, ts: number): Packet |
     payload: body,
     hep,
   };
+}
+
+/** What a HEPv3 message carries (encodeHep3's input). */
+export interface Hep3Message {
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  proto: 'udp' | 'tcp';
+  /** Seconds since the epoch (µs kept). */
+  ts: number;
+  payload: Buffer;
+  /** HEP protocol type (chunk 11): 1 SIP (default), 5 RTCP, ... */
+  payloadType?: number;
+  captureId?: number;
+}
+
+const HEP_PROTO_SIP = 1;
+
+/** One HEPv3 message (the inverse of decodeHep3): IP family, addresses, ports, time, payload. */
+export function encodeHep3(m: Hep3Message): Buffer {
+  const v6 = m.src.includes(':');
+  const addrLen = v6 ? 16 : 4;
+  const sec = Math.floor(m.ts);
+  const usec = Math.min(999999, Math.round((m.ts - sec) * 1e6));
+  const sizes = [1, 1, addrLen, addrLen, 2, 2, 4, 4, 1, 4, m.payload.length];
+  const total = HEADER_BYTES + sizes.reduce((n, v) => n + CHUNK_HEADER_BYTES + v, 0);
+  const out = Buffer.alloc(total);
+  out.writeUInt32BE(HEP3_ID, 0);
+  out.writeUInt16BE(total, HDR_TOTAL_LENGTH);
+  let p = HEADER_BYTES;
+  const chunk = (type: number, length: number): number => {
+    out.writeUInt16BE(VENDOR_GENERIC, p + CHUNK_VENDOR);
+    out.writeUInt16BE(type, p + CHUNK_TYPE);
+    out.writeUInt16BE(CHUNK_HEADER_BYTES + length, p + CHUNK_LENGTH);
+    const at = p + CHUNK_HEADER_BYTES;
+    p = at + length;
+    return at;
+  };
+  out[chunk(HepChunk.IP_FAMILY, 1)] = v6 ? HEP_FAMILY_IPV6 : HEP_FAMILY_IPV4;
+  out[chunk(HepChunk.IP_PROTO, 1)] = m.proto === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP;
+  ipBytes(m.src).copy(out, chunk(v6 ? HepChunk.IPV6_SRC : HepChunk.IPV4_SRC, addrLen));
+  ipBytes(m.dst).copy(out, chunk(v6 ? HepChunk.IPV6_DST : HepChunk.IPV4_DST, addrLen));
+  out.writeUInt16BE(m.srcPort, chunk(HepChunk.SRC_PORT, 2));
+  out.writeUInt16BE(m.dstPort, chunk(HepChunk.DST_PORT, 2));
+  out.writeUInt32BE(sec >>> 0, chunk(HepChunk.TS_SEC, 4));
+  out.writeUInt32BE(usec, chunk(HepChunk.TS_USEC, 4));
+  out[chunk(HepChunk.PROTO_TYPE, 1)] = m.payloadType ?? HEP_PROTO_SIP;
+  out.writeUInt32BE((m.captureId ?? 0) >>> 0, chunk(HepChunk.CAPTURE_ID, 4));
+  m.payload.copy(out, chunk(HepChunk.PAYLOAD, m.payload.length));
+  return out;
 }

@@ -1,4 +1,8 @@
-// Public API of the capture layer: readers, decoder, WebSocket deframing, HEPv3.
+/**
+ * Public API of the capture layer: readers, decoder, WebSocket deframing, HEPv3.
+ *
+ * @module trapezoid/capture
+ */
 export { CaptureError, LinkType, type CaptureFrame } from './capture-frame.ts';
 export { CaptureReader } from './capture-reader.ts';
 export {
@@ -19,9 +23,20 @@ export {
 export { DEFAULT_FRAGMENT_LIMITS, type FragmentLimits } from './ip-fragments.ts';
 export { DEFAULT_TCP_LIMITS, type TcpLimits } from './tcp-reassembly.ts';
 export { WebSocketDeframer, isWebSocketUpgrade, findHttpHeadEnd } from './websocket.ts';
-export { decodeHep3, isHep3, HEP3_PORT } from './hep3.ts';
+export { decodeHep3, encodeHep3, isHep3, HEP3_PORT } from './hep3.ts';
+export { readCaptureStream, type CaptureStreamResult } from './read-capture-stream.ts';
+export {
+  LiveCapture,
+  pickTool,
+  type CaptureTool,
+  type LiveCaptureOptions,
+} from './live-capture.ts';
+export { HepCollector, parseHepAddress, type HepAddress } from './hep-collector.ts';
+export { PcapFileWriter, type PcapFileWriterOptions } from './pcap-file-writer.ts';
+export { PacketFrames, type FramedPayload } from './packet-frames.ts';
 export { addressWords, ipv4ToString, ipv6ToString } from './ip-address.ts';
-// Fixture and export helpers (tests of other layers can build captures with these).
+// Writing captures (pcap, pcapng). The packet builders that make test frames
+// (./packet-builder.ts) are not part of the surface: tests import that file directly.
 export {
   writePcap,
   writePcapng,
@@ -31,16 +46,3 @@ export {
   type PcapngPacket,
   type PcapngSection,
 } from './capture-writer.ts';
-export {
-  ethernetFrame,
-  ipPacket,
-  ipv4Packet,
-  ipv6Packet,
-  ipv4Fragments,
-  ipv6Fragments,
-  tcpSegment,
-  udpSegment,
-  TcpFlag,
-  IPPROTO_TCP,
-  IPPROTO_UDP,
-} from './packet-builder.ts';

@@ -236,6 +236,17 @@ export class PacketDecoder {
     }
   }
 
+  /**
+   * One HEPv3 message received as it is (a HEP collector's socket, not a captured frame): its
+   * inner packet goes to the handlers as if unwrapped from a frame numbered `index`.
+   */
+  decodeHep(payload: Buffer, index: number, ts: number): void {
+    this.stats.frames++;
+    this.frame = index;
+    this.ts = ts;
+    this.hep(index, ts, payload);
+  }
+
   /** Ends all TCP streams, delivering what is still held (skipping gaps, with a warning). */
   finish(): void {
     this.tcp.finish();

@@ -22,8 +22,20 @@ import {
   renderFindingsText,
   renderRtpTable,
   selectCallById,
+  callJson,
+  LiveSession,
 } from '../analyze/index.ts';
-import type { AnalysisReport, AudioClip, FilterTerm } from '../analyze/index.ts';
+import type {
+  AnalysisReport,
+  AudioClip,
+  FilterTerm,
+  FinishedCall,
+  LiveSource,
+  LiveStarted,
+  SecurityFinding,
+} from '../analyze/index.ts';
+import { parseHepAddress } from '../capture/index.ts';
+import { loadCallView } from '../tui/index.ts';
 import {
   renderCallList,
   renderHtmlReport,
@@ -54,6 +66,15 @@ interface AnalyzeFlags {
   output?: string;
   json?: boolean;
   wide?: boolean;
+  live?: string;
+  bpf?: string;
+  hep?: string;
+  write?: string;
+  writeSize?: string;
+  writeFiles?: string;
+  limit?: string;
+  tui?: boolean;
+  duration?: string;
 }
 
 export function register(program: Command): void {
@@ -62,7 +83,7 @@ export function register(program: Command): void {
     .description(
       'analyse a pcap/pcapng capture: calls, SIP statistics, RTP streams, ladders, audio',
     )
-    .argument('<capture>', 'pcap or pcapng file')
+    .argument('[capture]', "pcap or pcapng file, or '-' for a capture streamed on stdin")
     .showHelpAfterError('(trapezoid analyze --help for usage)')
     .option('--calls', 'list the calls (like Wireshark VoIP Calls)')
     .option(
@@ -86,10 +107,28 @@ export function register(program: Command): void {
       '--wide',
       'never truncate From, To and Call-ID (the default when stdout is not a terminal)',
     )
+    .option('--live <iface>', 'capture live from a network interface (through tcpdump or dumpcap)')
+    .option('--bpf <expr>', "with --live: a capture filter (pcap-filter), e.g. 'udp port 5060'")
+    .option('--hep <udp:addr:port>', 'collect HEPv3 (Kamailio siptrace, heplify, sngrep -H)')
+    .option('--write <file>', 'live: save what is captured as pcap')
+    .option('--write-size <MB>', 'with --write: start a new file (FILE.1, FILE.2...) past MB')
+    .option('--write-files <n>', 'with --write-size: keep only the newest N files')
+    .option(
+      '--limit <calls>',
+      'live: calls kept in memory, the oldest finished dropped first',
+      '10000',
+    )
+    .option('--tui', 'live: the terminal view (the default when stdout is a terminal)')
+    .option('--no-tui', 'live: one JSON line per finished call even on a terminal')
+    .option('--duration <seconds>', 'live: stop after SECONDS')
     .addHelpText(
       'after',
       `
 With no selection flag: the call list, SIP statistics and RTP streams.
+Live (--live IFACE, --hep udp:ADDR:PORT, or '-' for pcap on stdin): on a terminal, a call list
+that updates as calls come (Enter: the call's ladder, message, RTP and DTMF); piped, one JSON line
+per finished call {"event":"call","call":{...},"rtpStreams":[...]}, per finding with --security
+{"event":"finding",...}, and {"event":"end",...} when the capture ends (Ctrl-C, --duration, EOF).
 --format html writes a self-contained report (ladders, streams, audio players, security findings).
 --security adds "findings" to --json: [{kind, severity, text, frames, frameCount}].
 --filter selects calls, and with them the SIP statistics and RTP streams shown.
@@ -102,8 +141,21 @@ ${FILTER_HELP}
 Exit status: 0 when analysed (also a capture broken part way: what precedes the break is
 analysed and a warning says where it broke), 2 on usage errors or a file that is not a capture.`,
     )
-    .action(async (capture: string, flags: AnalyzeFlags, command: Command) => {
-      await runAnalyze(capture, flags, command);
+    .action(async (capture: string | undefined, flags: AnalyzeFlags, command: Command) => {
+      if (capture === '-' || flags.live !== undefined || flags.hep !== undefined) {
+        await runLive(capture, flags, command);
+        return;
+      }
+      if (capture === undefined) {
+        command.error(
+          'error: give a capture file, - (stdin), --live IFACE or --hep udp:ADDR:PORT',
+          {
+            exitCode: 2,
+            code: 'trapezoid.usage',
+          },
+        );
+      }
+      await runAnalyze(capture!, flags, command);
     });
 }
 
@@ -111,6 +163,16 @@ async function runAnalyze(capture: string, flags: AnalyzeFlags, command: Command
   const usage = (message: string): never =>
     command.error(`error: ${message}`, { exitCode: 2, code: 'trapezoid.usage' });
 
+  for (const [flag, given] of [
+    ['--write', flags.write],
+    ['--write-size', flags.writeSize],
+    ['--write-files', flags.writeFiles],
+    ['--bpf', flags.bpf],
+    ['--duration', flags.duration],
+    ['--tui', flags.tui],
+  ] as const) {
+    if (given !== undefined) usage(`${flag} is for live analysis (-, --live or --hep)`);
+  }
   const format: Format = flags.json ? 'json' : flags.format;
   let filter: FilterTerm[] = [];
   if (flags.filter !== undefined) {
@@ -273,4 +335,126 @@ function progressBar(total: number): cliProgress.SingleBar | undefined {
   );
   bar.start(total, 0);
   return bar;
+}
+
+/** A positive whole number from a flag, or a usage error. */
+function positive(
+  name: string,
+  value: string | undefined,
+  usage: (m: string) => never,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) usage(`${name} ${value}: expected a positive number`);
+  return n;
+}
+
+/** `analyze -`, `--live IFACE`, `--hep udp:ADDR:PORT`: the terminal view or JSON lines. */
+async function runLive(
+  capture: string | undefined,
+  flags: AnalyzeFlags,
+  command: Command,
+): Promise<void> {
+  const usage = (message: string): never =>
+    command.error(`error: ${message}`, { exitCode: 2, code: 'trapezoid.usage' });
+  const sources = [capture === '-', flags.live !== undefined, flags.hep !== undefined];
+  if (sources.filter(Boolean).length > 1 || (capture !== undefined && capture !== '-')) {
+    usage('give one source: a file, - (stdin), --live IFACE or --hep udp:ADDR:PORT');
+  }
+  const fileOnly: Array<[string, unknown]> = [
+    ['--ladder', flags.ladder],
+    ['--wav', flags.wav],
+    ['--filter', flags.filter],
+    ['--output', flags.output],
+    ['--calls', flags.calls],
+    ['--rtp', flags.rtp],
+  ];
+  for (const [flag, given] of fileOnly) {
+    if (given !== undefined)
+      usage(`${flag} is for a capture file (analyze the --write file with it)`);
+  }
+  if (flags.format !== 'text' && flags.format !== 'json') {
+    usage(`--format ${flags.format} is for a capture file (analyze the --write file with it)`);
+  }
+  if (flags.bpf !== undefined && flags.live === undefined) usage('--bpf goes with --live IFACE');
+  if (flags.write === undefined && (flags.writeSize ?? flags.writeFiles) !== undefined) {
+    usage('--write-size and --write-files go with --write FILE');
+  }
+  let source: LiveSource;
+  if (flags.hep !== undefined) {
+    try {
+      source = { kind: 'hep', address: parseHepAddress(flags.hep) };
+    } catch (err) {
+      usage((err as Error).message);
+    }
+  } else if (flags.live !== undefined) {
+    source = { kind: 'interface', iface: flags.live, ...(flags.bpf ? { bpf: flags.bpf } : {}) };
+  } else {
+    if (process.stdin.isTTY)
+      usage('- reads a capture from stdin: pipe one in (tcpdump -w - | ...)');
+    source = { kind: 'stream', stream: process.stdin, name: 'stdin' };
+  }
+  const limit = positive('--limit', flags.limit, usage);
+  const writeSize = positive('--write-size', flags.writeSize, usage);
+  const writeFiles = positive('--write-files', flags.writeFiles, usage);
+  const duration = positive('--duration', flags.duration, usage);
+  const security = flags.security === true;
+  const tui = flags.tui ?? (Boolean(process.stdout.isTTY) && !flags.json);
+  const line = (value: unknown): void => {
+    process.stdout.write(JSON.stringify(value) + '\n');
+  };
+  const session = new LiveSession({
+    source: source!,
+    maxCalls: limit,
+    security,
+    // The view shows messages and saves calls: it keeps their bytes.
+    keepRaw: tui,
+    ...(flags.write
+      ? {
+          write: {
+            path: flags.write,
+            limitBytes: writeSize !== undefined ? Math.round(writeSize * 1e6) : 0,
+            files: writeFiles ?? 0,
+          },
+        }
+      : {}),
+    ...(duration !== undefined ? { durationSeconds: duration } : {}),
+    ...(tui
+      ? {}
+      : {
+          onCallEnd: (f: FinishedCall) =>
+            line({ event: 'call', call: callJson(f.call), rtpStreams: f.rtpStreams }),
+          onFinding: (finding: SecurityFinding) => line({ event: 'finding', finding }),
+        }),
+  });
+  const stop = (): void => void session.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let started: LiveStarted;
+  try {
+    started = await session.start();
+  } catch (err) {
+    process.stderr.write(`trapezoid: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (tui) {
+    const runCallView = await loadCallView();
+    try {
+      await runCallView(session, { started });
+    } catch (err) {
+      process.stderr.write(`trapezoid: ${(err as Error).message}\n`);
+      process.exitCode = 2;
+      await session.stop();
+      return;
+    }
+  } else line({ event: 'listening', ...started });
+  const end = await session.done;
+  if (!tui) line({ event: 'end', ...end, error: end.error?.message });
+  if (end.error && end.frames === 0) {
+    process.stderr.write(
+      `trapezoid: ${started.source} is not a pcap or pcapng capture: ${end.error.reason}\n`,
+    );
+    process.exitCode = 2;
+  }
 }

@@ -16,18 +16,27 @@ program
   .showHelpAfterError()
   .exitOverride();
 
-// Subcommands register themselves here (one line each).
-const commands: Array<{ register(p: Command): void }> = [
-  // (commands are added as their layers land)
-  await import('./serve.ts'),
-  await import('./user.ts'),
-  await import('./cdr.ts'),
-  await import('./analyze.ts'),
-  await import('./phone.ts'),
-  await import('./parse.ts'),
-  await import('./cert.ts'),
-];
-for (const c of commands) c.register(program);
+// Subcommands register themselves here (one line each). Only the command being run is loaded:
+// each pulls in its own layers (serve: the server, SQLite, pino; analyze: capture and render), so
+// `trapezoid --version` loads none of them and `trapezoid analyze` none of the server's. Help and
+// unknown commands load them all, so that commander can list them and suggest the closest.
+const commandModules: Record<string, () => Promise<{ register(p: Command): void }>> = {
+  serve: () => import('./serve.ts'),
+  user: () => import('./user.ts'),
+  cdr: () => import('./cdr.ts'),
+  analyze: () => import('./analyze.ts'),
+  phone: () => import('./phone.ts'),
+  parse: () => import('./parse.ts'),
+  cert: () => import('./cert.ts'),
+};
+const first = process.argv[2];
+const wanted =
+  first === '-V' || first === '--version'
+    ? []
+    : first !== undefined && Object.hasOwn(commandModules, first)
+      ? [first]
+      : Object.keys(commandModules);
+for (const name of wanted) (await commandModules[name]!()).register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,23 +1,13 @@
 // `trapezoid serve`: the call server. With no --config it starts the embedded demo: 127.0.0.1:5060
 // (UDP and TCP), domain demo.trapezoid, users 1000 and 1001 with fresh random passwords printed at
-// start, state in ./trapezoid.db.
+// start, state in ./trapezoid.db. Thin: the config is chosen and the summary printed here; what
+// runs is built by startServer (src/server/start-server.ts).
 import { Option, type Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import pc from 'picocolors';
-import { CallServer } from '../server/call-server.ts';
-import {
-  ConfigError,
-  loadConfig,
-  mediaRelayAddress,
-  validateConfig,
-  type ServerConfig,
-} from '../server/config.ts';
-import { MediaRelay } from '../server/media-relay.ts';
-import { HttpApi, isLoopbackAddress } from '../server/http-api.ts';
-import { SecurityGuard } from '../server/security-guard.ts';
+import { ConfigError, loadConfig, validateConfig, type ServerConfig } from '../server/config.ts';
 import { createServerLogger, LOG_LEVELS, type LogLevel } from '../server/server-log.ts';
-import { provisionUsers, randomPassword } from '../server/users.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
+import { startServer } from '../server/start-server.ts';
+import { randomPassword } from '../server/users.ts';
 import { formatEndpoint } from '../transport/index.ts';
 
 export interface ServeOptions {
@@ -37,26 +27,6 @@ export function resolveConfig(opts: { config?: string; db?: string }): {
   return { config, demo: !opts.config };
 }
 
-/**
- * The security settings the guard runs with: a trunk is recognised by its address (its
- * inboundAddresses, else its peers' host:port), so those addresses are trusted like
- * security.trustedSources: a provider's call volume is not a flood to ban.
- */
-export function trustingTrunks(config: ServerConfig): ServerConfig['security'] {
-  const trunkSources = config.trunks.flatMap(
-    (t) =>
-      t.inboundAddresses ??
-      t.peers.map(
-        (p) =>
-          `${p.host.includes(':') && !p.host.startsWith('[') ? `[${p.host}]` : p.host}:${p.port}`,
-      ),
-  );
-  return {
-    ...config.security,
-    trustedSources: [...config.security.trustedSources, ...trunkSources],
-  };
-}
-
 export function register(program: Command): void {
   program
     .command('serve')
@@ -73,81 +43,45 @@ export function register(program: Command): void {
       ).choices(LOG_LEVELS),
     )
     .action(async (opts: ServeOptions) => {
+      const invalid = (err: ConfigError) => {
+        process.stderr.write(
+          `trapezoid serve: invalid config ${opts.config ?? err.source}:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`,
+        );
+        process.exit(2);
+      };
       let resolved;
       try {
         resolved = resolveConfig(opts);
       } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(
-            `trapezoid serve: invalid config ${err.source}:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`,
-          );
-          process.exit(2);
-        }
+        if (err instanceof ConfigError) invalid(err);
         throw err;
       }
       const { config, demo } = resolved;
-      const store = new SqliteStore(config.database);
       const users = demo
         ? [
             { user: '1000', password: randomPassword() },
             { user: '1001', password: randomPassword() },
           ]
         : config.users;
-      provisionUsers(store, config.domain, users);
-      let tls: { key: Buffer; cert: Buffer } | undefined;
-      if (config.tls) {
-        try {
-          tls = { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) };
-        } catch (err) {
-          process.stderr.write(
-            `trapezoid serve: cannot read tls.key / tls.cert: ${(err as Error).message}\n`,
-          );
-          process.exit(2);
-        }
-      }
       const logger = createServerLogger({ level: opts.logLevel ?? config.log.level });
-      const guard = new SecurityGuard(trustingTrunks(config), { logger });
-      let relay: MediaRelay | undefined;
-      if (config.media.mode === 'relay') {
-        relay = new MediaRelay({
-          address: mediaRelayAddress(config),
-          ports: config.media.ports,
-          timeoutSeconds: config.media.timeoutSeconds,
-        });
-        await relay.ready();
+      let running;
+      try {
+        running = await startServer(config, { users, logger });
+      } catch (err) {
+        if (err instanceof ConfigError) invalid(err);
+        throw err;
       }
-      const server = new CallServer({
-        config,
-        store,
-        logger,
-        guard,
-        ...(tls ? { tls } : {}),
-        ...(relay ? { relay } : {}),
-      });
-      const listening = await server.start();
-      const api = new HttpApi(server, store, {
-        bans: () => guard.bans(),
-        security: () => guard.stats,
-        access: { token: config.http.token, hosts: config.http.hosts },
-      });
-      const http = await api.listen(config.http.address, config.http.port);
-      logger.info(
-        { event: 'listening', transport: 'http', address: http.address, port: http.port },
-        `HTTP API listening on http://${http.address}:${http.port}`,
-      );
-      // Who may use the API: the token, and the Host names besides localhost and IP addresses.
-      const httpAccess = {
-        token: api.tokenRequired,
-        loopbackOnly: isLoopbackAddress(config.http.address),
-        hosts: config.http.hosts,
-      };
+      const { http, httpAccess, relay, capture } = running;
 
       const summary = {
         event: 'listening',
         domain: config.domain,
-        sip: listening.map(formatEndpoint),
-        http: `http://${http.address}:${http.port}`,
+        sip: running.sip.map(formatEndpoint),
+        http: http.url,
         httpAccess,
+        console: `${http.url}/`,
+        capture: config.capture.enabled,
+        ...(config.hep ? { hep: config.hep.collector } : {}),
         database: config.database,
         media: relay
           ? { mode: 'relay', address: relay.address, ports: config.media.ports }
@@ -162,10 +96,12 @@ export function register(program: Command): void {
           pc.bold(`trapezoid call server${demo ? ' (embedded demo)' : ''}`),
           `  domain    ${config.domain}`,
           `  SIP       ${summary.sip.join(', ')}`,
+          `  console   ${summary.console}`,
           `  HTTP API  ${summary.http}/api/registrations  /api/calls  /api/cdrs  /api/bans  /metrics`,
           `            ${httpAccess.token ? `token required (Authorization: Bearer <http.token>)${httpAccess.loopbackOnly ? '' : ', listening beyond loopback'}` : 'loopback only, no token'}; Host: ${['localhost', 'IP addresses', ...httpAccess.hosts].join(', ')}`,
           `  database  ${config.database}`,
           `  media     ${relay ? `relay on ${relay.address} ports ${config.media.ports}` : 'direct (phone to phone)'}`,
+          `  capture   ${capture ? `per call, last ${config.capture.maxCalls} calls (/api/calls/{id}/pcap)` : 'off'}${config.hep ? `; HEP to ${config.hep.collector} id ${config.hep.id}` : ''}`,
         ];
         if (demo) {
           out.push('  demo users (new passwords at every start):');
@@ -180,13 +116,11 @@ export function register(program: Command): void {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
-      await api.close();
-      await server.stop();
-      await relay?.close();
-      store.close();
-      const stopped = { event: 'stopped', security: guard.stats };
-      if (opts.json) process.stdout.write(`${JSON.stringify(stopped)}\n`);
-      logger.info({ event: 'stopped', security: guard.stats }, 'stopped');
-      logger.flush();
+      await running.stop();
+      if (opts.json) {
+        process.stdout.write(
+          `${JSON.stringify({ event: 'stopped', security: running.security })}\n`,
+        );
+      }
     });
 }

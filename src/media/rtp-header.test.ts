@@ -4,7 +4,19 @@ import fc from 'fast-check';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { needTool, sharedDir } from '../../test/support/peers.ts';
-import { looksLikeRtcp, looksLikeRtp, parseRtpHeader } from './rtp-header.ts';
+import {
+  isRtpVersion2At,
+  looksLikeRtcp,
+  looksLikeRtp,
+  parseRtpHeader,
+  rtpHeaderLengthAt,
+  rtpMarkerAt,
+  rtpPayload,
+  rtpPayloadTypeAt,
+  rtpSequenceAt,
+  rtpSsrcAt,
+  rtpTimestampAt,
+} from './rtp-header.ts';
 
 test('fixed header fields at the offsets of RFC 3550 5.1', () => {
   const packet = Buffer.from('80e3 1234 deadbeef cafebabe 0102030405'.replace(/ /g, ''), 'hex');
@@ -157,4 +169,54 @@ test('random bytes never make the parser throw, and a parse fits inside the buff
     }),
     { numRuns: 3000 },
   );
+});
+
+// The in-place readers are what the analyzer, the relay and SRTP use: they must read exactly what
+// parseRtpHeader reads, at any offset in a larger buffer (a datagram inside a captured frame).
+test('the in-place readers agree with parseRtpHeader at any offset', () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 80 }),
+      fc.uint8Array({ maxLength: 20 }),
+      (bytes, before) => {
+        if (bytes.length > 0) bytes[0] = (bytes[0]! & 0x3f) | 0x80;
+        const at = before.length;
+        const framed = Buffer.concat([
+          Buffer.from(before),
+          Buffer.from(bytes),
+          Buffer.from([9, 9]),
+        ]);
+        const end = at + bytes.length;
+        const h = parseRtpHeader(bytes);
+        const length = rtpHeaderLengthAt(framed, at, end);
+        if (!h) {
+          // Refused by the parser: a header that does not fit, or padding that does not.
+          if (length >= 0)
+            assert.ok(bytes[0]! & 0x20, "only bad padding is the reader's to ignore");
+          return;
+        }
+        assert.equal(length, h.headerLength);
+        assert.ok(isRtpVersion2At(framed, at));
+        assert.equal(rtpPayloadTypeAt(framed, at), h.payloadType);
+        assert.equal(rtpMarkerAt(framed, at), h.marker);
+        assert.equal(rtpSequenceAt(framed, at), h.sequenceNumber);
+        assert.equal(rtpTimestampAt(framed, at), h.timestamp);
+        assert.equal(rtpSsrcAt(framed, at), h.ssrc);
+        assert.deepEqual(
+          rtpPayload(Buffer.from(bytes)),
+          Buffer.from(bytes).subarray(h.payloadOffset, h.payloadOffset + h.payloadLength),
+        );
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});
+
+test('a header that runs past the datagram has no length; version 1 is not RTP', () => {
+  const packet = Buffer.from('82e3 1234 deadbeef cafebabe 00000001'.replace(/ /g, ''), 'hex');
+  assert.equal(rtpHeaderLengthAt(packet), -1, 'two CSRCs announced, one present');
+  assert.equal(rtpHeaderLengthAt(packet, 0, 11), -1, 'shorter than the fixed header');
+  const v1 = Buffer.from('40e3 1234 deadbeef cafebabe'.replace(/ /g, ''), 'hex');
+  assert.equal(isRtpVersion2At(v1), false);
+  assert.equal(rtpHeaderLengthAt(v1), -1);
 });

@@ -24,6 +24,10 @@
 //
 // length counts 32-bit words of extension data, not including the 4-byte extension header.
 // With P set, the last payload octet says how many octets of padding (itself included) to drop.
+//
+// The one place the RTP header is read: media, SRTP, the phone, the call server's relay and the
+// capture analyzer all read it here. The rtp*At readers read one field in place at an offset,
+// allocating nothing (the analyzer's and the relay's hot paths); parseRtpHeader reads them all.
 
 export const RTP_VERSION = 2;
 export const RTP_FIXED_HEADER_LENGTH = 12;
@@ -31,17 +35,21 @@ export const RTP_CSRC_LENGTH = 4;
 export const RTP_EXTENSION_HEADER_LENGTH = 4;
 
 // Octet 0
-const VERSION_SHIFT = 6;
-const PADDING_BIT = 0x20;
-const EXTENSION_BIT = 0x10;
+export const RTP_VERSION_SHIFT = 6;
+export const RTP_PADDING_BIT = 0x20;
+export const RTP_EXTENSION_BIT = 0x10;
 const CSRC_COUNT_MASK = 0x0f;
+export const RTP_MAX_CSRC = 15;
 // Octet 1
-const MARKER_BIT = 0x80;
+export const RTP_MARKER_BIT = 0x80;
 const PAYLOAD_TYPE_MASK = 0x7f;
 // Offsets of the fixed header fields
-const SEQUENCE_OFFSET = 2;
-const TIMESTAMP_OFFSET = 4;
-const SSRC_OFFSET = 8;
+export const RTP_SEQUENCE_OFFSET = 2;
+export const RTP_TIMESTAMP_OFFSET = 4;
+export const RTP_SSRC_OFFSET = 8;
+/** Offset of the extension's length (in 32-bit words) within its 4-octet header. */
+const EXTENSION_LENGTH_OFFSET = 2;
+const WORD = 4;
 
 /** RTCP packet types SR (200) .. XR (207): RFC 3550, RFC 4585, RFC 3611. */
 export const RTCP_TYPE_FIRST = 200;
@@ -52,6 +60,76 @@ export const RTCP_TYPE_LAST = 207;
  */
 const RTCP_COLLIDING_PT_FIRST = 72;
 const RTCP_COLLIDING_PT_LAST = 76;
+
+/** Whether the octet at `at` starts an RTP (or RTCP) packet: version 2. */
+export function isRtpVersion2At(buf: Uint8Array, at = 0): boolean {
+  return buf[at]! >> RTP_VERSION_SHIFT === RTP_VERSION;
+}
+
+/** The payload type (7 bits) of the packet at `at`. */
+export function rtpPayloadTypeAt(buf: Uint8Array, at = 0): number {
+  return buf[at + 1]! & PAYLOAD_TYPE_MASK;
+}
+
+/** The marker bit of the packet at `at`. */
+export function rtpMarkerAt(buf: Uint8Array, at = 0): boolean {
+  return (buf[at + 1]! & RTP_MARKER_BIT) !== 0;
+}
+
+/** The sequence number of the packet at `at`. */
+export function rtpSequenceAt(buf: Uint8Array, at = 0): number {
+  return (buf[at + RTP_SEQUENCE_OFFSET]! << 8) | buf[at + RTP_SEQUENCE_OFFSET + 1]!;
+}
+
+function u32At(buf: Uint8Array, at: number): number {
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}
+
+/** The timestamp of the packet at `at`. */
+export function rtpTimestampAt(buf: Uint8Array, at = 0): number {
+  return u32At(buf, at + RTP_TIMESTAMP_OFFSET);
+}
+
+/** The SSRC of the packet at `at` (unsigned). */
+export function rtpSsrcAt(buf: Uint8Array, at = 0): number {
+  return u32At(buf, at + RTP_SSRC_OFFSET);
+}
+
+/**
+ * Octets of header (fixed part, CSRCs, extension) of the version-2 packet in buf[at, end), or
+ * -1 when it is not version 2 or its header does not fit. Padding is not looked at.
+ */
+export function rtpHeaderLengthAt(buf: Uint8Array, at = 0, end = buf.length): number {
+  if (end - at < RTP_FIXED_HEADER_LENGTH) return -1;
+  const b0 = buf[at]!;
+  if (b0 >> RTP_VERSION_SHIFT !== RTP_VERSION) return -1;
+  let length = RTP_FIXED_HEADER_LENGTH + (b0 & CSRC_COUNT_MASK) * RTP_CSRC_LENGTH;
+  if (b0 & RTP_EXTENSION_BIT) {
+    if (end - at < length + RTP_EXTENSION_HEADER_LENGTH) return -1;
+    const o = at + length + EXTENSION_LENGTH_OFFSET;
+    const words = (buf[o]! << 8) | buf[o + 1]!;
+    length += RTP_EXTENSION_HEADER_LENGTH + words * WORD;
+  }
+  return end - at >= length ? length : -1;
+}
+
+/**
+ * The payload of an RTP packet, a view after its CSRCs and header extension with its padding
+ * removed. Lenient, for captures: a header extension or padding count that runs past the end is
+ * clipped rather than refused (parseRtpHeader refuses such a packet).
+ */
+export function rtpPayload(buf: Buffer): Buffer {
+  const b0 = buf[0]!;
+  let offset = RTP_FIXED_HEADER_LENGTH + (b0 & CSRC_COUNT_MASK) * RTP_CSRC_LENGTH;
+  if (b0 & RTP_EXTENSION_BIT && buf.length >= offset + RTP_EXTENSION_HEADER_LENGTH) {
+    const words =
+      (buf[offset + EXTENSION_LENGTH_OFFSET]! << 8) | buf[offset + EXTENSION_LENGTH_OFFSET + 1]!;
+    offset += RTP_EXTENSION_HEADER_LENGTH + words * WORD;
+  }
+  let end = buf.length;
+  if (b0 & RTP_PADDING_BIT && end > offset) end -= Math.min(buf[end - 1]!, end - offset);
+  return buf.subarray(Math.min(offset, end), end);
+}
 
 export interface RtpHeader {
   version: number;
@@ -85,10 +163,10 @@ export interface RtpHeader {
 export function parseRtpHeader(buf: Uint8Array): RtpHeader | undefined {
   if (buf.length < RTP_FIXED_HEADER_LENGTH) return undefined;
   const b0 = buf[0]!;
-  const version = b0 >> VERSION_SHIFT;
+  const version = b0 >> RTP_VERSION_SHIFT;
   if (version !== RTP_VERSION) return undefined;
-  const padding = (b0 & PADDING_BIT) !== 0;
-  const extension = (b0 & EXTENSION_BIT) !== 0;
+  const padding = (b0 & RTP_PADDING_BIT) !== 0;
+  const extension = (b0 & RTP_EXTENSION_BIT) !== 0;
   const csrcCount = b0 & CSRC_COUNT_MASK;
   const b1 = buf[1]!;
   const view = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -125,11 +203,11 @@ export function parseRtpHeader(buf: Uint8Array): RtpHeader | undefined {
     padding,
     extension,
     csrcCount,
-    marker: (b1 & MARKER_BIT) !== 0,
+    marker: (b1 & RTP_MARKER_BIT) !== 0,
     payloadType: b1 & PAYLOAD_TYPE_MASK,
-    sequenceNumber: view.readUInt16BE(SEQUENCE_OFFSET),
-    timestamp: view.readUInt32BE(TIMESTAMP_OFFSET),
-    ssrc: view.readUInt32BE(SSRC_OFFSET),
+    sequenceNumber: rtpSequenceAt(buf),
+    timestamp: rtpTimestampAt(buf),
+    ssrc: rtpSsrcAt(buf),
     csrc,
     headerLength: offset,
     paddingLength,
@@ -188,7 +266,7 @@ export function looksLikeRtcp(buf: Uint8Array): boolean {
   let first = true;
   while (offset < buf.length) {
     if (buf.length - offset < RTCP_HEADER_LENGTH) return false;
-    if (buf[offset]! >> VERSION_SHIFT !== RTP_VERSION) return false;
+    if (!isRtpVersion2At(buf, offset)) return false;
     const type = buf[offset + RTCP_TYPE_OFFSET]!;
     if (first && (type < RTCP_TYPE_FIRST || type > RTCP_TYPE_LAST)) return false;
     // Later packets may be of types we do not know (for example APP = 204 or future ones).

@@ -58,12 +58,7 @@
 // packets from 0, per SSRC, and is both the cipher's packet index and the replay index.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import {
-  RTP_CSRC_LENGTH,
-  RTP_EXTENSION_HEADER_LENGTH,
-  RTP_FIXED_HEADER_LENGTH,
-  RTP_VERSION,
-} from './rtp-header.ts';
+import { isRtpVersion2At, rtpHeaderLengthAt, rtpSequenceAt, rtpSsrcAt } from './rtp-header.ts';
 import {
   AES_BLOCK_LENGTH,
   AesCounterMode,
@@ -121,14 +116,7 @@ function emptyStats(): SrtpStats {
   return { protected: 0, unprotected: 0, authFailures: 0, replayed: 0, tooOld: 0, malformed: 0 };
 }
 
-// RTP header octets read here (see rtp-header.ts for the full diagram).
-const VERSION_SHIFT = 6;
-const EXTENSION_BIT = 0x10;
-const CSRC_COUNT_MASK = 0x0f;
-const SEQUENCE_OFFSET = 2;
-const SSRC_OFFSET = 8;
-const EXTENSION_LENGTH_OFFSET = 2;
-const EXTENSION_WORD = 4;
+// The RTP header is read by rtp-header.ts (its diagram is there).
 const ROC_LENGTH = 4;
 
 // RTCP: the first 8 octets (header and sender SSRC) are sent in the clear.
@@ -160,23 +148,6 @@ export function estimatePacketIndex(seq: number, highest: number | undefined): n
   }
   if (v < 0) v = 0;
   return v * SEQUENCE_SPACE + seq;
-}
-
-/**
- * Octets of RTP header (fixed part, CSRCs, extension) in buf, or undefined when buf is not
- * version 2 or the header does not fit in the first `limit` octets.
- */
-function rtpHeaderLength(buf: Buffer, limit: number): number | undefined {
-  if (limit < RTP_FIXED_HEADER_LENGTH) return undefined;
-  const b0 = buf[0]!;
-  if (b0 >> VERSION_SHIFT !== RTP_VERSION) return undefined;
-  let length = RTP_FIXED_HEADER_LENGTH + (b0 & CSRC_COUNT_MASK) * RTP_CSRC_LENGTH;
-  if (b0 & EXTENSION_BIT) {
-    if (limit < length + RTP_EXTENSION_HEADER_LENGTH) return undefined;
-    const words = buf.readUInt16BE(length + EXTENSION_LENGTH_OFFSET);
-    length += RTP_EXTENSION_HEADER_LENGTH + words * EXTENSION_WORD;
-  }
-  return length <= limit ? length : undefined;
 }
 
 /** What one direction of one session key set needs: cipher, salt, authentication key. */
@@ -250,10 +221,10 @@ export class SrtpContext {
    * the caller's bug, not the network's).
    */
   protect(rtp: Buffer): Buffer {
-    const headerLength = rtpHeaderLength(rtp, rtp.length);
-    if (headerLength === undefined) throw new RangeError('SRTP protect: not an RTP packet');
-    const ssrc = rtp.readUInt32BE(SSRC_OFFSET);
-    const seq = rtp.readUInt16BE(SEQUENCE_OFFSET);
+    const headerLength = rtpHeaderLengthAt(rtp);
+    if (headerLength < 0) throw new RangeError('SRTP protect: not an RTP packet');
+    const ssrc = rtpSsrcAt(rtp);
+    const seq = rtpSequenceAt(rtp);
     const highest = this.#sent.get(ssrc);
     const index = estimatePacketIndex(seq, highest);
     if (highest === undefined || index > highest) this.#sent.set(ssrc, index);
@@ -279,13 +250,13 @@ export class SrtpContext {
     const stats = this.stats;
     const mki = this.#mki;
     const authenticatedLength = srtp.length - this.tagLength - mki.length;
-    const headerLength = rtpHeaderLength(srtp, authenticatedLength);
-    if (headerLength === undefined) {
+    const headerLength = rtpHeaderLengthAt(srtp, 0, authenticatedLength);
+    if (headerLength < 0) {
       stats.malformed++;
       return 'malformed';
     }
-    const ssrc = srtp.readUInt32BE(SSRC_OFFSET);
-    const seq = srtp.readUInt16BE(SEQUENCE_OFFSET);
+    const ssrc = rtpSsrcAt(srtp);
+    const seq = rtpSequenceAt(srtp);
     const window = this.#received.get(ssrc);
     const index = estimatePacketIndex(seq, window?.highest);
 
@@ -320,7 +291,7 @@ export class SrtpContext {
 
   /** Encrypts and authenticates one (compound) RTCP packet. Throws when it is not RTCP. */
   protectRtcp(rtcp: Buffer): Buffer {
-    if (rtcp.length < RTCP_CLEAR_LENGTH || rtcp[0]! >> VERSION_SHIFT !== RTP_VERSION) {
+    if (rtcp.length < RTCP_CLEAR_LENGTH || !isRtpVersion2At(rtcp)) {
       throw new RangeError('SRTCP protect: not an RTCP packet');
     }
     const ssrc = rtcp.readUInt32BE(RTCP_SSRC_OFFSET);
@@ -347,7 +318,7 @@ export class SrtpContext {
     const mki = this.#mki;
     const indexEnd = srtcp.length - SRTCP_TAG_LENGTH - mki.length;
     const rtcpLength = indexEnd - SRTCP_INDEX_LENGTH;
-    if (rtcpLength < RTCP_CLEAR_LENGTH || srtcp[0]! >> VERSION_SHIFT !== RTP_VERSION) {
+    if (rtcpLength < RTCP_CLEAR_LENGTH || !isRtpVersion2At(srtcp)) {
       stats.malformed++;
       return 'malformed';
     }

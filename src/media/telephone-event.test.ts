@@ -9,6 +9,7 @@ import {
   digitToEvent,
   DtmfEventDetector,
   eventToDigit,
+  looksLikeDtmfEvent,
   parseTelephoneEvent,
   type DetectedEvent,
 } from './telephone-event.ts';
@@ -197,4 +198,23 @@ test('digits in SIP_DTMF2.cap match what tshark decodes', (t) => {
     theirs,
   );
   assert.equal(ours.map((e) => e.digit).join(''), '6789123');
+});
+
+test('the shape of a DTMF or flash event: 4 octets, event 0-16, R clear', () => {
+  assert.ok(
+    looksLikeDtmfEvent(buildTelephoneEvent({ event: 11, end: true, volume: 10, duration: 800 })),
+  );
+  assert.ok(
+    looksLikeDtmfEvent(buildTelephoneEvent({ event: 16, end: false, volume: 0, duration: 0 })),
+  );
+  assert.ok(
+    !looksLikeDtmfEvent(buildTelephoneEvent({ event: 17, end: false, volume: 0, duration: 0 })),
+  );
+  const reserved = buildTelephoneEvent({ event: 1, end: false, volume: 10, duration: 160 });
+  reserved[1]! |= 0x40;
+  assert.ok(!looksLikeDtmfEvent(reserved), 'R set');
+  assert.ok(
+    !looksLikeDtmfEvent(Buffer.from([1, 10, 0, 160, 0])),
+    'five octets: voice, not an event',
+  );
 });

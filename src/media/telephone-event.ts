@@ -49,6 +49,19 @@ export function parseTelephoneEvent(payload: Uint8Array): TelephoneEvent | undef
   };
 }
 
+/**
+ * Whether a payload has the shape of a DTMF or flash event: exactly 4 octets, an event 0-16
+ * (section 3.2) and the R bit clear. What a capture reader goes by for a dynamic payload type
+ * no SDP names.
+ */
+export function looksLikeDtmfEvent(payload: Uint8Array): boolean {
+  return (
+    payload.length === TELEPHONE_EVENT_LENGTH &&
+    payload[EVENT_OFFSET]! <= FLASH_EVENT &&
+    (payload[FLAGS_OFFSET]! & RESERVED_BIT) === 0
+  );
+}
+
 /** Writes a telephone-event payload (the R bit is sent as zero). */
 export function buildTelephoneEvent(event: TelephoneEvent): Buffer {
   const out = Buffer.alloc(TELEPHONE_EVENT_LENGTH);

@@ -15,7 +15,7 @@
 import { createSocket } from 'node:dgram';
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import type { Endpoint } from '../transport/index.ts';
+import { formatEndpoint, isSecureProtocol, type Endpoint } from '../transport/index.ts';
 
 /** RFC 5626 §4.4.1 double-CRLF keep-alive: a SIP element ignores it. */
 const KEEP_ALIVE = Buffer.from('\r\n\r\n');
@@ -24,11 +24,6 @@ const PROBE_FIRST_MS = 500;
 const PROBE_MAX_MS = 4000;
 /** How long a diagnosing connection may take. */
 const CONNECT_TIMEOUT_MS = 5000;
-
-/** `udp:127.0.0.1:5060`, `tls:[::1]:5061`. */
-export function endpointText(e: Endpoint): string {
-  return `${e.protocol}:${isIP(e.address) === 6 ? `[${e.address}]` : e.address}:${e.port}`;
-}
 
 /** What the user gave that led to a server, and what the phone trusts over TLS. */
 export interface ServerCheck {
@@ -39,7 +34,7 @@ export interface ServerCheck {
 }
 
 function noServer(targets: Endpoint | Endpoint[], what: string, check: ServerCheck): string {
-  const where = (Array.isArray(targets) ? targets : [targets]).map(endpointText).join(' or ');
+  const where = (Array.isArray(targets) ? targets : [targets]).map(formatEndpoint).join(' or ');
   return `no SIP server at ${where}: ${what}. Is the server running there? Check ${check.named}.`;
 }
 
@@ -58,7 +53,7 @@ export interface UdpServerWatch {
  * see the top of the file, until closed.
  */
 export function watchUdpServers(targets: readonly Endpoint[], check: ServerCheck): UdpServerWatch {
-  const distinct = [...new Map(targets.map((t) => [endpointText(t), t])).values()];
+  const distinct = [...new Map(targets.map((t) => [formatEndpoint(t), t])).values()];
   const probes = distinct.map(probeUdp);
   const unreachable = Promise.all(probes.map((p) => p.refused)).then(() =>
     noServer(distinct, 'the host answered "port unreachable" (ECONNREFUSED)', check),
@@ -116,7 +111,7 @@ export function diagnoseConnection(
   check: ServerCheck,
 ): Promise<string | undefined> {
   if (target.protocol === 'udp') return Promise.resolve(undefined);
-  const secure = target.protocol === 'tls' || target.protocol === 'wss';
+  const secure = isSecureProtocol(target.protocol);
   const host = target.address;
   return new Promise((resolve) => {
     const socket: Socket = secure
@@ -165,7 +160,7 @@ function connectionProblem(
   const problem = CERTIFICATE_PROBLEMS[code];
   if (problem) {
     return (
-      `TLS: the certificate of ${endpointText(target)} is not trusted: ${problem} (${code}). ` +
+      `TLS: the certificate of ${formatEndpoint(target)} is not trusted: ${problem} (${code}). ` +
       (check.tlsCa
         ? `--tls-ca ${check.tlsCa.path} holds neither it nor the CA that signed it.`
         : 'To trust it, give the certificate (or the CA that signed it) with --tls-ca FILE.')
@@ -173,11 +168,11 @@ function connectionProblem(
   }
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return (
-      `TLS: the certificate of ${endpointText(target)} is not for the name or address connected ` +
+      `TLS: the certificate of ${formatEndpoint(target)} is not for the name or address connected ` +
       `to (${err.message}). Connect by a name it names, or give the server a certificate for it.`
     );
   }
-  return `cannot connect to ${endpointText(target)}: ${err.message}${code ? ` (${code})` : ''}`;
+  return `cannot connect to ${formatEndpoint(target)}: ${err.message}${code ? ` (${code})` : ''}`;
 }
 
 export interface HintContext {

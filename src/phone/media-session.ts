@@ -56,6 +56,7 @@ import {
   type SessionDescription,
   type SrtpSuite,
 } from '../media/index.ts';
+import { formatHostPort } from '../sip/index.ts';
 import { silence, type AudioSource } from './audio-source.ts';
 import { WavRecorder } from './wav-recorder.ts';
 
@@ -206,10 +207,6 @@ async function bindPair(
   }
   const range = ports ? ` in ${ports.low}-${ports.high}` : '';
   throw new Error(`no free pair of RTP/RTCP ports${range} on ${address}`);
-}
-
-function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 function sameHost(a: string, b: string): boolean {
@@ -481,8 +478,8 @@ export class MediaSession {
       ptime: this.ptime,
       direction,
       srtp: this.srtpSuite,
-      local: hostPort(this.localAddress, this.localPort),
-      remote: hostPort(n.remoteAddress, n.remotePort),
+      local: formatHostPort(this.localAddress, this.localPort),
+      remote: formatHostPort(n.remoteAddress, n.remotePort),
     };
   }
 

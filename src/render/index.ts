@@ -1,4 +1,8 @@
-// Ladder diagrams and reports: pure functions of the call model in ./model.ts.
+/**
+ * Ladder diagrams and reports: pure functions of the call model in ./model.ts.
+ *
+ * @module trapezoid/render
+ */
 export type {
   LadderCall,
   LadderHost,

@@ -11,8 +11,3 @@ export function messageClass(m: Pick<LadderMessage, 'kind' | 'status'>): Message
   if (hundreds >= 6) return '6xx';
   return `${hundreds}xx` as MessageClass;
 }
-
-/** True for the classes drawn as failures (red). */
-export function isFailureClass(c: MessageClass): boolean {
-  return c === '4xx' || c === '5xx' || c === '6xx';
-}

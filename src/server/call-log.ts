@@ -98,9 +98,24 @@ export interface CallHandle {
   onFinal(req: SipRequest, res: SipResponse, dialog?: DialogRecord): void;
 }
 
+/** Sees each message the log keeps and each change of a call (call-tap.ts: capture, console). */
+export interface CallLogTap {
+  /** The `index`th message of the call was kept; it went from `from` to `to`. */
+  message(
+    call: ActiveCall,
+    logged: LoggedMessage,
+    index: number,
+    from: Endpoint,
+    to: Endpoint,
+  ): void;
+  /** The call was answered or ended. */
+  changed(call: ActiveCall): void;
+}
+
 export class CallLog {
   private readonly active = new Map<string, ActiveCall>();
   private readonly recentCalls: ActiveCall[] = [];
+  tap?: CallLogTap;
 
   constructor(
     private readonly store: Store,
@@ -136,12 +151,12 @@ export class CallLog {
     }
     if (!call && req.method === 'BYE') call = this.resume(req);
     if (!call) return undefined;
-    this.push(call, formatEndpoint(inbound.source), formatEndpoint(inbound.local), req);
+    this.push(call, inbound.source, inbound.local, req);
     const c = call;
     return {
       onMessage: (direction, message, peer, local) => {
-        const us = formatEndpoint(local);
-        const them = formatEndpoint(peer);
+        const us = local;
+        const them = peer;
         if (direction === 'from-downstream') {
           this.push(c, them, us, message);
           const answered = !('method' in message) && message.status >= 200 && message.status < 300;
@@ -155,20 +170,22 @@ export class CallLog {
   observeAck(req: SipRequest, inbound: InboundMessage, forwarded: SipRequest, to: Endpoint): void {
     const call = this.active.get(req.callId);
     if (!call) return;
-    this.push(call, formatEndpoint(inbound.source), formatEndpoint(inbound.local), req);
-    this.push(call, formatEndpoint(inbound.local), formatEndpoint(to), forwarded);
+    this.push(call, inbound.source, inbound.local, req);
+    this.push(call, inbound.local, to, forwarded);
   }
 
-  private push(call: ActiveCall, from: string, to: string, m: SipRequest | SipResponse): void {
+  private push(call: ActiveCall, from: Endpoint, to: Endpoint, m: SipRequest | SipResponse): void {
     if (call.messages.length >= MAX_MESSAGES) return;
     // What is kept is shown on /api/calls: never a digest response (it can be cracked offline).
-    call.messages.push({
+    const logged = {
       ts: Date.now(),
-      from,
-      to,
+      from: formatEndpoint(from),
+      to: formatEndpoint(to),
       label: label(m),
       raw: redactCredentials(m.toString()),
-    });
+    };
+    call.messages.push(logged);
+    this.tap?.message(call, logged, call.messages.length - 1, from, to);
   }
 
   /**
@@ -308,6 +325,7 @@ export class CallLog {
           { event: 'call.answered', callId: call.callId, caller: call.caller, callee: call.callee },
           `call ${call.callId.slice(0, 40)}: answered`,
         );
+        this.tap?.changed(call);
         return;
       }
       if (call.answer !== undefined) return; // a late non-2xx fork after the answer
@@ -369,6 +387,7 @@ export class CallLog {
     this.active.delete(call.callId);
     this.recentCalls.push(call);
     if (this.recentCalls.length > MAX_RECENT) this.recentCalls.shift();
+    this.tap?.changed(call);
   }
 
   private expireOld(): void {

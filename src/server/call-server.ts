@@ -41,6 +41,9 @@ import {
   defaultPort,
   formatEndpoint,
   hostForHeader,
+  isSecureProtocol,
+  protocolForUri,
+  protocolFromToken,
   responseDestination,
   type Endpoint,
   type InboundMessage,
@@ -56,6 +59,7 @@ import { ProxyBranchSet, type ForwardTarget } from './proxy-branch-set.ts';
 import { ProxyDialogs, ROUTE_TOKEN_PARAM } from './proxy-dialogs.ts';
 import { Registrar, addressOfRecord, type BindingChange } from './registrar.ts';
 import { CallLog, aorOf, type CallInfo } from './call-log.ts';
+import { TracedTransportLayer, type WireTap } from './traced-transport.ts';
 import type { CdrCause } from '../store/store.ts';
 import { DigestClient } from '../ua/digest-client.ts';
 import { TrunkRegistration } from './trunk-registration.ts';
@@ -86,6 +90,8 @@ export interface CallServerOptions {
   tls?: { key: string | Buffer; cert: string | Buffer };
   /** The media relay (config media.mode: relay): SDP is rewritten so RTP flows through it. */
   relay?: MediaRelay;
+  /** Sees every SIP message on the wire, received or sent (HEP out: hep-sender.ts). */
+  wireTap?: WireTap;
 }
 
 const SUPPORTED_METHODS =
@@ -139,13 +145,12 @@ function localTag(): string {
 
 /** Where a URI points: its transport, host and port (numeric hosts and explicit ports only, plus node's resolver). */
 export function uriDestination(uri: SipUri): Endpoint {
-  const param = uri.params.transport?.toLowerCase();
+  const param = uri.params.transport;
+  const sips = uri.scheme.toLowerCase() === 'sips';
+  const named = param ? protocolForUri(param, sips) : undefined;
+  // A sips: URI is reached over TLS whatever else it names (§26.2.2); sip: defaults to UDP.
   const protocol: TransportProtocol =
-    param === 'tcp' || param === 'tls' || param === 'ws' || param === 'wss'
-      ? param
-      : uri.scheme === 'sips'
-        ? 'tls'
-        : 'udp';
+    named && (!sips || isSecureProtocol(named)) ? named : sips ? 'tls' : 'udp';
   const address = uri.host.startsWith('[') ? uri.host.slice(1, -1) : uri.host;
   return { protocol, address, port: uri.port ?? defaultPort(protocol) };
 }
@@ -201,7 +206,7 @@ export class CallServer {
     // A large UDP receive buffer absorbs bursts while the event loop is busy (a GC pause, a CDR
     // commit): without it, responses arriving in a burst are dropped by the kernel and calls
     // fail with 408 after Timer B. The kernel caps it at net.core.rmem_max.
-    this.transport = new TransportLayer({
+    const transport = new TracedTransportLayer({
       udpBufferSize: UDP_BUFFER_BYTES,
       firstMessageTimeout: config.transport.firstMessageTimeoutSeconds * 1000,
       messageTimeout: config.transport.messageTimeoutSeconds * 1000,
@@ -214,6 +219,8 @@ export class CallServer {
       // SBCs): otherwise a request could make our response go to a third host (reflection).
       trustMaddr: (d) => trustedMaddr.has(d.address) || trustedMaddr.has(`${d.address}:${d.port}`),
     });
+    transport.tap = opts.wireTap;
+    this.transport = transport;
     this.layer = new TransactionLayer(this.transport, opts.timers);
     this.transport.onMalformed(() => this.metrics.malformed++);
     this.registrar = new Registrar(store, config.registrar, Date.now, (change) =>
@@ -255,7 +262,7 @@ export class CallServer {
         `${interrupted} answered call(s) had no end when the server last stopped: CDR cause server-restart`,
       );
     for (const l of this.opts.config.listen) {
-      const secure = l.transport === 'tls' || l.transport === 'wss';
+      const secure = isSecureProtocol(l.transport);
       const bound = await this.transport.listen({
         protocol: l.transport,
         address: l.address,
@@ -441,7 +448,7 @@ export class CallServer {
   /** With security.tlsOnly, our users must come over TLS (or secure WebSocket). */
   private refuseCleartext(tx: ServerTransaction, inbound: InboundMessage): boolean {
     const p = inbound.source.protocol;
-    if (!this.opts.config.security.tlsOnly || p === 'tls' || p === 'wss') return false;
+    if (!this.opts.config.security.tlsOnly || isSecureProtocol(p)) return false;
     this.respond(tx, createResponse(tx.request, 403, 'Forbidden (TLS required: use sips)'));
     return true;
   }
@@ -1085,9 +1092,10 @@ export class CallServer {
     );
   }
 
-  private isOurVia(via: { host: string; port?: number }): boolean {
+  private isOurVia(via: { host: string; port?: number; transport: string }): boolean {
     const bare = via.host.startsWith('[') ? via.host.slice(1, -1) : via.host;
-    return this.listeners.some((l) => this.listensOn(l, bare) && (via.port ?? 5060) === l.port);
+    const port = via.port ?? defaultPort(protocolFromToken(via.transport) ?? 'udp');
+    return this.listeners.some((l) => this.listensOn(l, bare) && port === l.port);
   }
 
   private viaHeader(destination: Endpoint, branch: string): string {

@@ -229,7 +229,12 @@ test('http beyond loopback needs http.token; a token is long enough; hosts are n
     /^http\.hosts\[0\]: a host name/m,
   );
   assert.equal(problems({ http: { hosts: ['pbx.example', '.lab.example'] } }), '');
-  assert.deepEqual(validateConfig({}).http, { address: '127.0.0.1', port: 8060, hosts: [] });
+  assert.deepEqual(validateConfig({}).http, {
+    address: '127.0.0.1',
+    port: 8060,
+    hosts: [],
+    readWithoutToken: false,
+  });
 });
 
 test('monitoring tools are not scanners: sipsak is not in the default scanner list', () => {

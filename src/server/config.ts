@@ -7,29 +7,21 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { isIP } from 'node:net';
+import { SCANNER_USER_AGENTS } from '../sip/index.ts';
+import { isSecureProtocol, PROTOCOL_NAMES, type TransportProtocol } from '../transport/index.ts';
 import { isLoopbackAddress } from './http-api.ts';
 
 /**
- * User-Agent substrings of SIP scanners and attack tools (security.scannerUserAgents' default).
- * Monitoring tools are not scanners: sipsak, the Nagios/Icinga check_sip probes and SIPp get
- * their answers.
+ * security.scannerUserAgents' default: the User-Agent substrings of scanning tools that the
+ * analyzer's security findings report too (one list, src/sip/scanner-user-agents.ts).
  */
-export const DEFAULT_SCANNER_USER_AGENTS: readonly string[] = [
-  'friendly-scanner',
-  'sipvicious',
-  'sipcli',
-  'sip-scan',
-  'iwar',
-  'sundayddr',
-  'pplsip',
-  'vaxsipuseragent',
-];
+export const DEFAULT_SCANNER_USER_AGENTS: readonly string[] = SCANNER_USER_AGENTS;
 
 /** The levels `--log-level` and `log.level` accept (pino's). */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-const transport = z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']);
+const transport = z.enum(PROTOCOL_NAMES as [TransportProtocol, ...TransportProtocol[]]);
 const port = z.number().int().min(0).max(65535);
 
 const listenSchema = z.object({
@@ -161,8 +153,48 @@ export const configSchema = z
               ),
           )
           .default([]),
+        /**
+         * GET requests (the live console, read only) need no token even when one is set; actions
+         * (unban) still do. For a console a whole team may watch.
+         */
+        readWithoutToken: z.boolean().default(false),
       })
-      .default({ address: '127.0.0.1', port: 8060, hosts: [] }),
+      .default({ address: '127.0.0.1', port: 8060, hosts: [], readWithoutToken: false }),
+    /**
+     * Per-call capture (src/server/call-capture.ts): each call's SIP kept in a bounded ring for
+     * GET /api/calls/{id}/pcap and the console's download button.
+     */
+    capture: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Calls kept; the oldest go first. */
+        maxCalls: z.number().int().min(1).default(1000),
+        /** Bytes of SIP kept over all calls. */
+        maxBytes: z
+          .number()
+          .int()
+          .min(65536)
+          .default(64 * 1024 * 1024),
+        /** A call whose last message is older than this is dropped. */
+        maxAgeSeconds: z.number().int().min(1).default(3600),
+      })
+      .default({ enabled: true, maxCalls: 1000, maxBytes: 64 * 1024 * 1024, maxAgeSeconds: 3600 }),
+    /**
+     * HEP out (src/server/hep-sender.ts): every SIP message received or sent, as HEPv3 over UDP to
+     * a collector (HOMER, Kamailio sipcapture, sngrep -L), like Kamailio's siptrace.
+     */
+    hep: z
+      .object({
+        collector: z
+          .string()
+          .regex(
+            /^udp:(\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):\d{1,5}$/,
+            'udp:HOST:PORT, e.g. udp:127.0.0.1:9060',
+          ),
+        /** HEP capture agent id (chunk 12), to tell this server apart at the collector. */
+        id: z.number().int().min(0).max(0xffffffff).default(2001),
+      })
+      .optional(),
     auth: z
       .object({
         realm: z.string().optional(),
@@ -324,7 +356,7 @@ export const configSchema = z
       }
     });
     cfg.listen.forEach((l, i) => {
-      if ((l.transport === 'tls' || l.transport === 'wss') && !cfg.tls) {
+      if (isSecureProtocol(l.transport) && !cfg.tls) {
         ctx.addIssue({
           code: 'custom',
           path: ['listen', i, 'transport'],

@@ -53,7 +53,18 @@
 import dgram, { type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { estimateMos, RtpStreamStats, type RtpMap } from '../media/index.ts';
+import {
+  estimateMos,
+  isRtpVersion2At,
+  RTP_FIXED_HEADER_LENGTH,
+  rtpMarkerAt,
+  rtpPayloadTypeAt,
+  rtpSequenceAt,
+  rtpSsrcAt,
+  rtpTimestampAt,
+  RtpStreamStats,
+  type RtpMap,
+} from '../media/index.ts';
 import { PortPool } from './port-pool.ts';
 import { isUnspecifiedAddress, rewriteSdp, sdpMediaEndpoints } from './sdp-rewrite.ts';
 
@@ -149,17 +160,9 @@ export interface RelaySessionStats {
   streams: RelayStreamStats[];
 }
 
-/** Byte offsets in the RTP fixed header (RFC 3550 5.1; diagram in src/media/rtp-header.ts). */
-const RTP_VERSION_BYTE = 0;
-const RTP_VERSION_SHIFT = 6;
-const RTP_VERSION = 2;
-const RTP_TYPE_BYTE = 1;
-const RTP_MARKER_MASK = 0x80;
-const RTP_PAYLOAD_TYPE_MASK = 0x7f;
-const RTP_SEQUENCE_OFFSET = 2;
-const RTP_TIMESTAMP_OFFSET = 4;
-const RTP_SSRC_OFFSET = 8;
-const RTP_FIXED_HEADER_LENGTH = 12;
+// The RTP header is read by src/media/rtp-header.ts's in-place readers (RFC 3550 5.1).
+/** The octet of an RTCP packet type (RTP's marker bit and payload type). */
+const RTCP_TYPE_BYTE = 1;
 /** RTCP packet types (SR 200 .. 207) in byte 1, how RFC 5761 section 4 tells RTCP from RTP. */
 const RTCP_TYPE_FIRST = 200;
 const RTCP_TYPE_LAST = 207;
@@ -277,12 +280,12 @@ function onRtpSocket(face: Face, msg: Buffer, rinfo: RemoteInfo): void {
       return;
     }
   } else {
-    const firstType = msg[RTP_TYPE_BYTE] ?? 0;
+    const firstType = msg[RTCP_TYPE_BYTE] ?? 0;
     const minimum =
       stream.mux && firstType >= RTCP_TYPE_FIRST && firstType <= RTCP_TYPE_LAST
         ? RTCP_HEADER_LENGTH
         : RTP_FIXED_HEADER_LENGTH;
-    if (msg.length < minimum || msg[RTP_VERSION_BYTE]! >> RTP_VERSION_SHIFT !== RTP_VERSION) {
+    if (msg.length < minimum || !isRtpVersion2At(msg)) {
       from.invalid++;
       return;
     }
@@ -305,7 +308,7 @@ function onRtpSocket(face: Face, msg: Buffer, rinfo: RemoteInfo): void {
   const side = face.side === 0 ? 1 : 0;
   const to = stream.ends[side];
   const out = stream.faces[side];
-  const type = msg[RTP_TYPE_BYTE]!;
+  const type = msg[RTCP_TYPE_BYTE]!;
   if (type >= RTCP_TYPE_FIRST && type <= RTCP_TYPE_LAST) {
     // RTCP multiplexed on the RTP port (RFC 5761).
     from.rtcpPackets++;
@@ -319,7 +322,7 @@ function onRtpSocket(face: Face, msg: Buffer, rinfo: RemoteInfo): void {
   if (msg.length >= RTP_FIXED_HEADER_LENGTH) {
     from.packets++;
     from.bytes += msg.length;
-    const ssrc = msg.readUInt32BE(RTP_SSRC_OFFSET);
+    const ssrc = rtpSsrcAt(msg);
     let stats = from.stats;
     if (ssrc !== from.ssrc || stats === undefined) {
       if (from.ssrc !== -1) from.ssrcChanges++;
@@ -328,11 +331,11 @@ function onRtpSocket(face: Face, msg: Buffer, rinfo: RemoteInfo): void {
       from.stats = stats;
     }
     stats.update(
-      (msg[RTP_SEQUENCE_OFFSET]! << 8) | msg[RTP_SEQUENCE_OFFSET + 1]!,
-      msg.readUInt32BE(RTP_TIMESTAMP_OFFSET),
+      rtpSequenceAt(msg),
+      rtpTimestampAt(msg),
       now / 1000,
-      type & RTP_PAYLOAD_TYPE_MASK,
-      (type & RTP_MARKER_MASK) !== 0,
+      rtpPayloadTypeAt(msg),
+      rtpMarkerAt(msg),
     );
   }
   if (to.rtpPort !== 0) out.rtp.send(msg, to.rtpPort, to.rtpAddress);
@@ -348,10 +351,7 @@ function onRtcpSocket(face: Face, msg: Buffer, rinfo: RemoteInfo): void {
       return;
     }
   } else {
-    if (
-      msg.length < RTCP_HEADER_LENGTH ||
-      msg[RTP_VERSION_BYTE]! >> RTP_VERSION_SHIFT !== RTP_VERSION
-    ) {
+    if (msg.length < RTCP_HEADER_LENGTH || !isRtpVersion2At(msg)) {
       from.invalid++;
       return;
     }

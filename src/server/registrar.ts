@@ -5,6 +5,7 @@
 // which equals Via received/rport), and calls to that contact go there.
 import {
   createResponse,
+  formatHostPort,
   formatSipDate,
   formatUri,
   type Contact,
@@ -49,8 +50,7 @@ export function addressOfRecord(uri: SipUri): string {
 }
 
 export function formatTarget(source: RequestSource): string {
-  const host = source.address.includes(':') ? `[${source.address}]` : source.address;
-  return `${source.protocol}:${host}:${source.port}`;
+  return `${source.protocol}:${formatHostPort(source.address, source.port)}`;
 }
 
 /** A binding the registrar added, refreshed or removed (the server logs each). */

@@ -27,7 +27,7 @@
 // Bans are by address (every port): an attacker changing ports stays banned. Banned requests are
 // dropped without an answer. Memory is bounded: caps on tracked addresses, users and bans, and
 // stale entries pruned as time passes (no timers: pruning happens on the calls themselves).
-import type { SipRequest } from '../sip/index.ts';
+import { formatHostPort, scannerAgentIn, type SipRequest } from '../sip/index.ts';
 import { formatEndpoint, type Endpoint, type InboundMessage } from '../transport/index.ts';
 import type { RequestGuard } from './call-server.ts';
 import type { ServerConfig } from './config.ts';
@@ -238,9 +238,8 @@ export class SecurityGuard implements RequestGuard {
 
   private isScanner(req: SipRequest): boolean {
     if (this.scanners.length === 0) return false;
-    const ua = req.userAgent?.toLowerCase();
-    if (!ua) return false;
-    return this.scanners.some((s) => ua.includes(s));
+    const ua = req.userAgent;
+    return ua ? scannerAgentIn(ua, this.scanners) !== undefined : false;
   }
 
   /** Logs a scanner drop: the first from an address, then counts (see the file comment). */
@@ -299,10 +298,7 @@ export class SecurityGuard implements RequestGuard {
   private isTrusted(source: Endpoint): boolean {
     if (this.trusted.size === 0) return false;
     const address = source.address.toLowerCase();
-    return (
-      this.trusted.has(address) ||
-      this.trusted.has(`${address.includes(':') ? `[${address}]` : address}:${source.port}`)
-    );
+    return this.trusted.has(address) || this.trusted.has(formatHostPort(address, source.port));
   }
 
   private succeededRecently(record: UserRecord, address: string, now: number): boolean {

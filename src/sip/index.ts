@@ -1,4 +1,8 @@
-// The SIP message layer: everything other layers use comes from here (see README.md).
+/**
+ * The SIP message layer: everything other layers use comes from here (see README.md).
+ *
+ * @module trapezoid/sip
+ */
 
 export { SipParseError } from './parse-error.ts';
 export { parseMessage, type ParseOptions } from './parser.ts';
@@ -39,3 +43,6 @@ export {
 } from './tolerant-parser.ts';
 export { redactCredentials, redactCredentialValue } from './redact.ts';
 export { KNOWN_METHODS } from './bytes.ts';
+export { StreamFramer, FramingError, type StreamFramerOptions } from './stream-framer.ts';
+export { hostForHeader, formatHostPort } from './host-port.ts';
+export { SCANNER_USER_AGENTS, scannerAgentIn } from './scanner-user-agents.ts';

@@ -10,7 +10,6 @@ import {
   HNVCHAR,
   PARAMCHAR,
   PASSWORD,
-  TOKEN,
   URIC,
   USER,
   badCharIndex,
@@ -252,9 +251,4 @@ export function formatUri(uri: SipUri): string {
     first = false;
   }
   return s;
-}
-
-/** True when the text is a token (used by name-addr for unquoted display names). */
-export function isTokenChar(c: number): boolean {
-  return c < 128 && TOKEN[c] === 1;
 }

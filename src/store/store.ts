@@ -41,6 +41,7 @@ export interface BindingRecord {
  *   answered            answered (the row is written then, and its end added at the BYE)
  *   server-restart      answered, and the server restarted before seeing its end (end unknown
  *                       unless a BYE came after the restart)
+ *   node-lost           answered on a cluster node that died; a surviving node closed the row
  *   not-registered      our user has no live binding (480)
  *   no-route            no such user or number here (404)
  *   auth-failed         wrong credentials (403 after a challenge)
@@ -56,6 +57,7 @@ export interface BindingRecord {
 export type CdrCause =
   | 'answered'
   | 'server-restart'
+  | 'node-lost'
   | 'not-registered'
   | 'no-route'
   | 'auth-failed'

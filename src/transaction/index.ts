@@ -1,4 +1,8 @@
-// The transaction layer's public face: import from here only.
+/**
+ * The transaction layer's public face: import from here only.
+ *
+ * @module trapezoid/transaction
+ */
 export { TransactionLayer } from './transaction-layer.ts';
 export type { RequestListener, ResponseListener } from './transaction-layer.ts';
 export { ClientTransaction } from './client-transaction.ts';
@@ -13,4 +17,3 @@ export { DEFAULT_TIMERS } from './timers.ts';
 export type { TransactionTimers } from './timers.ts';
 export type { TransactionStats } from './transaction-context.ts';
 export { ackForNon2xx } from './ack-for-non-2xx.ts';
-export { MAGIC_COOKIE, clientKey, serverKey } from './transaction-key.ts';

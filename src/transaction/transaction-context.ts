@@ -1,6 +1,6 @@
 // What a transaction needs from the layer that owns it.
 import type { SipRequest } from '../sip/index.ts';
-import type { InboundMessage, TransportLayer } from '../transport/index.ts';
+import type { InboundMessage, Transport } from '../transport/index.ts';
 import type { TransactionTimers } from './timers.ts';
 import type { ClientTransaction } from './client-transaction.ts';
 import type { ServerTransaction } from './server-transaction.ts';
@@ -18,7 +18,7 @@ export interface TransactionStats {
 }
 
 export interface TransactionContext {
-  readonly transport: TransportLayer;
+  readonly transport: Transport;
   readonly timers: Readonly<TransactionTimers>;
   readonly stats: TransactionStats;
   clientEnded(tx: ClientTransaction): void;

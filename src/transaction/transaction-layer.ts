@@ -3,7 +3,7 @@
 // matches retransmissions, ACKs and CANCELs to them (§17.2.3, §9.2).
 import { createResponse, formatVia, newBranch, SipRequest } from '../sip/index.ts';
 import type { SipMessage, SipResponse } from '../sip/index.ts';
-import type { Endpoint, InboundMessage, SendResult, TransportLayer } from '../transport/index.ts';
+import type { Endpoint, InboundMessage, SendResult, Transport } from '../transport/index.ts';
 import { DEFAULT_TIMERS } from './timers.ts';
 import type { TransactionTimers } from './timers.ts';
 import type { TransactionContext, TransactionStats } from './transaction-context.ts';
@@ -25,7 +25,7 @@ export type ResponseListener = (response: SipResponse, inbound: InboundMessage) 
 const NO_HANDLERS: ClientHandlers = Object.freeze({});
 
 export class TransactionLayer implements TransactionContext {
-  readonly transport: TransportLayer;
+  readonly transport: Transport;
   readonly timers: Readonly<TransactionTimers>;
   readonly stats: TransactionStats = {
     clientCreated: 0,
@@ -41,7 +41,7 @@ export class TransactionLayer implements TransactionContext {
   private strayListener?: ResponseListener;
   private closed = false;
 
-  constructor(transport: TransportLayer, timers: Partial<TransactionTimers> = {}) {
+  constructor(transport: Transport, timers: Partial<TransactionTimers> = {}) {
     this.transport = transport;
     this.timers = Object.freeze({ ...DEFAULT_TIMERS, ...timers });
     transport.onMessage((inbound) => this.receive(inbound));

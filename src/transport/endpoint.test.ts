@@ -1,12 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  endpointKey,
-  formatEndpoint,
-  hostForHeader,
-  normalizeAddress,
-  protocolFromToken,
-} from './endpoint.ts';
+import { endpointKey, formatEndpoint, hostForHeader, normalizeAddress } from './endpoint.ts';
 
 test('addresses are normalized for keys: brackets, case, IPv4-mapped IPv6', () => {
   assert.equal(normalizeAddress('[::1]'), '::1');
@@ -27,10 +21,4 @@ test('IPv6 hosts get brackets in headers and logs', () => {
   assert.equal(hostForHeader('[::1]'), '[::1]');
   assert.equal(hostForHeader('10.0.0.1'), '10.0.0.1');
   assert.equal(formatEndpoint({ protocol: 'udp', address: '::1', port: 5060 }), 'udp:[::1]:5060');
-});
-
-test('Via transport tokens map to protocols; unknown ones do not', () => {
-  assert.equal(protocolFromToken('UDP'), 'udp');
-  assert.equal(protocolFromToken('WSS'), 'wss');
-  assert.equal(protocolFromToken('SCTP'), undefined);
 });

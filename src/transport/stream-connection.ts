@@ -1,9 +1,9 @@
 // One connection-oriented flow: a TCP or TLS socket (framed by StreamFramer, §18.3) or a
-// WebSocket (one SIP message per WebSocket message, RFC 7118 §5). The TransportLayer owns it.
+// WebSocket (one SIP message per WebSocket message, RFC 7118 §5). The ConnectionPool owns it.
 import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
-import { FramingError, StreamFramer } from './stream-framer.ts';
+import { FramingError, StreamFramer } from '../sip/index.ts';
 import type { Endpoint } from './endpoint.ts';
 import { TransportError } from './transport-error.ts';
 
@@ -42,6 +42,22 @@ function toBuffer(data: RawData): Buffer {
   return Buffer.from(data);
 }
 
+/** What a connection is made of: its ends, its limits, and a socket or a WebSocket. */
+export interface StreamConnectionInit {
+  id: string;
+  remote: Endpoint;
+  local: Endpoint;
+  inbound: boolean;
+  maxMessageSize: number;
+  /** Bytes allowed to wait for the peer to read them; a write beyond closes the connection. */
+  maxWriteBacklog: number;
+  openedAt?: number;
+  socket?: Socket;
+  webSocket?: WebSocket;
+  /** The socket under a WebSocket (where its write backlog is seen). */
+  webSocketTransport?: Socket;
+}
+
 export class StreamConnection {
   readonly id: string;
   readonly remote: Endpoint;
@@ -73,23 +89,7 @@ export class StreamConnection {
   private readonly transportSocket?: Socket;
   private readonly maxWriteBacklog: number;
 
-  constructor(
-    init: {
-      id: string;
-      remote: Endpoint;
-      local: Endpoint;
-      inbound: boolean;
-      maxMessageSize: number;
-      /** Bytes allowed to wait for the peer to read them; a write beyond closes the connection. */
-      maxWriteBacklog: number;
-      openedAt?: number;
-      socket?: Socket;
-      webSocket?: WebSocket;
-      /** The socket under a WebSocket (where its write backlog is seen). */
-      webSocketTransport?: Socket;
-    },
-    owner: ConnectionOwner,
-  ) {
+  constructor(init: StreamConnectionInit, owner: ConnectionOwner) {
     this.id = init.id;
     this.remote = init.remote;
     this.local = init.local;

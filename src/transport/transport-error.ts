@@ -1,7 +1,7 @@
 import type { Endpoint } from './endpoint.ts';
 import { formatEndpoint } from './endpoint.ts';
 
-export type TransportErrorCode = 'connect' | 'closed' | 'no-listener' | 'too-large' | 'send';
+export type TransportErrorCode = 'connect' | 'closed' | 'no-listener' | 'send';
 
 /** A failure to move a message: reported to the transaction layer, never thrown at a peer. */
 export class TransportError extends Error {

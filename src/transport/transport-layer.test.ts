@@ -513,9 +513,9 @@ test('udpBufferSize sets the receive and send buffers of UDP sockets', async () 
   try {
     await a.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
     await b.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
-    type Inside = { udp: { socket: import('node:dgram').Socket }[] };
-    const tuned = (a as unknown as Inside).udp[0].socket;
-    const plain = (b as unknown as Inside).udp[0].socket;
+    type Inside = { transports: { udp: { sockets: { socket: import('node:dgram').Socket }[] } } };
+    const tuned = (a as unknown as Inside).transports.udp.sockets[0].socket;
+    const plain = (b as unknown as Inside).transports.udp.sockets[0].socket;
     // Linux doubles what is asked (bookkeeping) and caps it at rmem_max / wmem_max.
     const cap = (file: string) => Number(readFileSync(file, 'utf8'));
     const rmax = cap('/proc/sys/net/core/rmem_max');

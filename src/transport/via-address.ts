@@ -3,7 +3,8 @@
 import { formatVia } from '../sip/index.ts';
 import type { SipMessage, SipRequest, Via } from '../sip/index.ts';
 import type { Endpoint, TransportProtocol } from './endpoint.ts';
-import { defaultPort, normalizeAddress, protocolFromToken } from './endpoint.ts';
+import { normalizeAddress } from './endpoint.ts';
+import { defaultPort, isReliableProtocol, protocolFromToken } from './protocols.ts';
 
 /** Replaces the top Via of a message with `via` (re-serialized; the others keep their bytes). */
 export function replaceTopVia(message: SipMessage, via: Via): void {
@@ -92,7 +93,7 @@ export function responseDestination(
   const host = via.params.maddr ?? via.received ?? via.host;
   if (!host) return undefined;
   const port =
-    protocol === 'udp' && typeof via.rport === 'number'
+    !isReliableProtocol(protocol) && typeof via.rport === 'number'
       ? via.rport
       : (via.port ?? defaultPort(protocol));
   return { protocol, address: normalizeAddress(host), port };

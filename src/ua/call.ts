@@ -10,7 +10,7 @@ import type {
   ServerTransaction,
   TransactionLayer,
 } from '../transaction/index.ts';
-import type { Endpoint, TransportLayer } from '../transport/index.ts';
+import type { Endpoint, Transport } from '../transport/index.ts';
 import { Dialog } from './dialog.ts';
 import type { UacCore } from './uac-core.ts';
 
@@ -46,7 +46,7 @@ export interface SessionBody {
 export interface CallContext {
   readonly uac: UacCore;
   readonly transactions: TransactionLayer;
-  readonly transport: TransportLayer;
+  readonly transport: Transport;
   readonly t1: number;
   readonly t2: number;
   /** Our Contact header value for this transport. */

@@ -1,12 +1,16 @@
-// The user agent's public face: import from here only.
+/**
+ * The user agent's public face: import from here only.
+ *
+ * @module trapezoid/ua
+ */
 export { UserAgent, ALLOWED_METHODS, parseEndpoint } from './user-agent.ts';
 export type { UserAgentOptions, UserAgentEvents, InviteOptions } from './user-agent.ts';
 export { Call, CallFailedError } from './call.ts';
 export type { CallEnd, CallEvents, CallState, SessionBody } from './call.ts';
 export { IncomingCall } from './incoming-call.ts';
-export { Registration, RegistrationError, refreshDelay } from './registration.ts';
+export { Registration, RegistrationError } from './registration.ts';
 export type { RegistrationEvents } from './registration.ts';
-export { Dialog, dialogKey } from './dialog.ts';
+export { Dialog } from './dialog.ts';
 export type { DialogState } from './dialog.ts';
 export {
   DigestClient,
@@ -15,7 +19,5 @@ export {
   formatCredentials,
 } from './digest-client.ts';
 export type { Challenge, DigestAnswer } from './digest-client.ts';
-export { ServerLocator, orderSrv, uriTransport, defaultPort } from './server-locator.ts';
+export { ServerLocator, uriTransport, defaultPort } from './server-locator.ts';
 export type { ServerTarget, TransportName, ServerLocatorOptions } from './server-locator.ts';
-export { UacCore, localResponse } from './uac-core.ts';
-export type { UacResult, UacHandlers } from './uac-core.ts';

@@ -189,6 +189,23 @@ test('a numeric host makes no DNS query', async () => {
   assert.equal(queries.length, 0);
 });
 
+// The locator's own defaultPort once gave 5060/5061 to ws/wss while the transport layer's gave
+// 80/443; both now read the protocol table, which follows RFC 7118 §3.
+test('WebSocket with no port and no SRV: ports 80 and 443 (RFC 7118 §3), not 5060/5061', async () => {
+  const ws = await locator().locate({
+    scheme: 'sip',
+    host: '127.0.0.8',
+    params: { transport: 'ws' },
+  });
+  assert.deepEqual(short(ws), ['ws:127.0.0.8:80']);
+  const wss = await locator().locate({
+    scheme: 'sips',
+    host: 'plain.test',
+    params: { transport: 'ws' },
+  });
+  assert.deepEqual(short(wss), ['wss:127.0.0.4:443', 'wss:::4:443']);
+});
+
 test('a sips URI uses only secure NAPTR services', async () => {
   const targets = await locator().locate({ scheme: 'sips', host: 'secure.test', params: {} });
   assert.deepEqual(short(targets), ['tls:127.0.0.3:5061', 'tls:::3:5061']);

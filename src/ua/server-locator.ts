@@ -16,8 +16,20 @@
 // A DNS server that cannot be reached counts as one with no records, so the fallback still runs.
 import { promises as dns, type NaptrRecord, type SrvRecord } from 'node:dns';
 import { isIP } from 'node:net';
+import {
+  defaultPort,
+  isSecureProtocol,
+  PROTOCOL_NAMES,
+  PROTOCOLS,
+  protocolForNaptr,
+  protocolForUri,
+} from '../transport/index.ts';
+import type { TransportProtocol } from '../transport/index.ts';
 
-export type TransportName = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
+export { defaultPort };
+
+/** A transport, as the transport layer's protocol table names it. */
+export type TransportName = TransportProtocol;
 
 export interface ServerTarget {
   transport: TransportName;
@@ -50,30 +62,6 @@ export interface ServerLocatorOptions {
   lookup?: SystemLookup;
 }
 
-const NAPTR_SERVICES: Record<string, { transport: TransportName; secure: boolean }> = {
-  'SIP+D2U': { transport: 'udp', secure: false },
-  'SIP+D2T': { transport: 'tcp', secure: false },
-  'SIPS+D2T': { transport: 'tls', secure: true },
-  'SIP+D2W': { transport: 'ws', secure: false },
-  'SIPS+D2W': { transport: 'wss', secure: true },
-};
-
-const SRV_PREFIX: Record<TransportName, string> = {
-  udp: '_sip._udp',
-  tcp: '_sip._tcp',
-  tls: '_sips._tcp',
-  ws: '_sip._ws',
-  wss: '_sips._ws',
-};
-
-export function defaultPort(transport: TransportName): number {
-  return transport === 'tls' || transport === 'wss' ? 5061 : 5060;
-}
-
-function isSecure(t: TransportName): boolean {
-  return t === 'tls' || t === 'wss';
-}
-
 function stripBrackets(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
@@ -82,21 +70,7 @@ function stripBrackets(host: string): string {
 export function uriTransport(uri: LocatableUri): TransportName | undefined {
   const p = uri.params.transport;
   if (typeof p !== 'string') return undefined;
-  const secure = uri.scheme.toLowerCase() === 'sips';
-  switch (p.toLowerCase()) {
-    case 'udp':
-      return 'udp';
-    case 'tcp':
-      return secure ? 'tls' : 'tcp';
-    case 'tls':
-      return 'tls';
-    case 'ws':
-      return secure ? 'wss' : 'ws';
-    case 'wss':
-      return 'wss';
-    default:
-      return undefined;
-  }
+  return protocolForUri(p, uri.scheme.toLowerCase() === 'sips');
 }
 
 interface Srv {
@@ -172,7 +146,7 @@ export class ServerLocator {
       tries: options.tries ?? 2,
     });
     if (options.servers) this.resolver.setServers(options.servers);
-    this.transports = options.transports ?? ['udp', 'tcp', 'tls', 'ws', 'wss'];
+    this.transports = options.transports ?? [...PROTOCOL_NAMES];
     this.random = options.random ?? Math.random;
     this.lookup = options.lookup ?? systemLookup;
   }
@@ -195,7 +169,11 @@ export class ServerLocator {
     if (uri.port !== undefined) return this.addresses(state, host, fallback, uri.port);
     // An explicit transport: SRV for it, else the address records.
     if (explicit) {
-      const viaSrv = await this.srvTargets(state, `${SRV_PREFIX[explicit]}.${host}`, explicit);
+      const viaSrv = await this.srvTargets(
+        state,
+        `${PROTOCOLS[explicit].srvService}.${host}`,
+        explicit,
+      );
       return viaSrv.length > 0
         ? viaSrv
         : this.addresses(state, host, explicit, defaultPort(explicit));
@@ -207,8 +185,8 @@ export class ServerLocator {
     // No NAPTR: SRV for each transport we support, in our order of preference.
     const out: ServerTarget[] = [];
     for (const t of this.transports) {
-      if (secure && !isSecure(t)) continue;
-      out.push(...(await this.srvTargets(state, `${SRV_PREFIX[t]}.${host}`, t)));
+      if (secure && !isSecureProtocol(t)) continue;
+      out.push(...(await this.srvTargets(state, `${PROTOCOLS[t].srvService}.${host}`, t)));
     }
     if (out.length > 0) return out;
     return this.addresses(state, host, fallback, defaultPort(fallback));
@@ -237,13 +215,16 @@ export class ServerLocator {
     const records: NaptrRecord[] = await this.query(state, () => this.resolver.resolveNaptr(host));
     const usable = records
       .filter((r) => r.flags.toLowerCase() === 's')
-      .map((r) => ({ r, svc: NAPTR_SERVICES[r.service.toUpperCase()] }))
-      .filter(({ svc }) => svc !== undefined && this.transports.includes(svc.transport))
-      .filter(({ svc }) => !secure || svc.secure)
+      .map((r) => ({ r, transport: protocolForNaptr(r.service) }))
+      .filter(
+        (u): u is { r: NaptrRecord; transport: TransportName } =>
+          u.transport !== undefined && this.transports.includes(u.transport),
+      )
+      .filter(({ transport }) => !secure || isSecureProtocol(transport))
       .sort((a, b) => a.r.order - b.r.order || a.r.preference - b.r.preference);
     const out: ServerTarget[] = [];
-    for (const { r, svc } of usable) {
-      out.push(...(await this.srvTargets(state, r.replacement, svc.transport)));
+    for (const { r, transport } of usable) {
+      out.push(...(await this.srvTargets(state, r.replacement, transport)));
     }
     return out;
   }

@@ -71,7 +71,7 @@ export class UacCore {
     const uri = route ? route.uri : request.requestUri;
     const params = { ...uri.params };
     if (params.transport === undefined && this.defaultTransport !== 'udp') {
-      params.transport = this.defaultTransport === 'wss' ? 'wss' : this.defaultTransport;
+      params.transport = this.defaultTransport; // the protocol's own name: read back as itself
     }
     const targets = await this.locator.locate({
       scheme: uri.scheme,

@@ -27,8 +27,14 @@ import {
   type TransactionTimers,
 } from '../transaction/index.ts';
 import {
+  defaultPort,
+  hostForHeader,
+  isSecureProtocol,
+  PROTOCOL_NAMES,
   safeReason,
   TransportLayer,
+  uriScheme,
+  uriTransportParam,
   type Endpoint,
   type InboundMessage,
   type TransportOptions,
@@ -104,19 +110,25 @@ export const ALLOWED_METHODS = [
 /** Option tags we support (Require / Supported, §8.2.2.3). */
 const SUPPORTED_OPTIONS: string[] = [];
 
+/** 'udp:' ... 'wss:': a transport prefix of the table, in any case. */
+const TRANSPORT_PREFIX = new RegExp(`^(${PROTOCOL_NAMES.join('|')}):`, 'i');
+const ENDPOINT = new RegExp(
+  `^(?:(${PROTOCOL_NAMES.join('|')}):)?(\\[[^\\]]+\\]|[^:]+)(?::(\\d+))?$`,
+  'i',
+);
+
 /** 'udp:127.0.0.1:5060', 'tcp:[::1]:0', '127.0.0.1:5070', 'udp:0.0.0.0' -> an Endpoint. */
 export function parseEndpoint(text: string, fallback: TransportName = 'udp'): Endpoint {
-  const m = /^(?:(udp|tcp|tls|ws|wss):)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/i.exec(text.trim());
-  if (!m) throw new Error(`not an endpoint: ${text} (expected [udp|tcp|tls|ws|wss:]HOST[:PORT])`);
+  const m = ENDPOINT.exec(text.trim());
+  if (!m) {
+    throw new Error(
+      `not an endpoint: ${text} (expected [${PROTOCOL_NAMES.join('|')}:]HOST[:PORT])`,
+    );
+  }
   const protocol = (m[1]?.toLowerCase() as TransportName | undefined) ?? fallback;
   const address = m[2].replace(/^\[|\]$/g, '');
-  const port =
-    m[3] !== undefined ? Number(m[3]) : protocol === 'tls' || protocol === 'wss' ? 5061 : 5060;
+  const port = m[3] !== undefined ? Number(m[3]) : defaultPort(protocol);
   return { protocol, address, port };
-}
-
-function hostForUri(address: string): string {
-  return address.includes(':') ? `[${address}]` : address;
 }
 
 /** The outbound proxy as a loose-route URI: 'sip:host:port;transport=tcp;lr'. */
@@ -131,17 +143,17 @@ function proxyUri(server: string, transport: TransportName | undefined): string 
       uri.params.transport === undefined && transport && transport !== 'udp'
         ? `;transport=${transport}`
         : '';
-    return `${uri.scheme}:${hostForUri(uri.host.replace(/^\[|\]$/g, ''))}${uri.port ? `:${uri.port}` : ''}${params}${t};lr`;
+    return `${uri.scheme}:${hostForHeader(uri.host.replace(/^\[|\]$/g, ''))}${uri.port ? `:${uri.port}` : ''}${params}${t};lr`;
   }
-  const explicit = /^(udp|tcp|tls|ws|wss):/i.test(server);
+  const explicit = TRANSPORT_PREFIX.test(server);
   const ep = parseEndpoint(server, transport ?? 'udp');
   const hasPort = /:\d+$/.test(server.trim());
-  const scheme = ep.protocol === 'tls' || ep.protocol === 'wss' ? 'sips' : 'sip';
+  const scheme = uriScheme(ep.protocol);
   const tparam =
     ep.protocol === 'udp' && !explicit && !transport
       ? ''
-      : `;transport=${ep.protocol === 'tls' ? 'tcp' : ep.protocol === 'wss' ? 'ws' : ep.protocol}`;
-  return `${scheme}:${hostForUri(ep.address)}${hasPort ? `:${ep.port}` : ''}${tparam};lr`;
+      : `;transport=${uriTransportParam(ep.protocol)}`;
+  return `${scheme}:${hostForHeader(ep.address)}${hasPort ? `:${ep.port}` : ''}${tparam};lr`;
 }
 
 /** Why a request's Contact cannot serve as a remote target (a 400 reason), or undefined. */
@@ -183,9 +195,7 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
     const username = options.username ?? this.aor.user ?? '';
     this.digest =
       options.password !== undefined ? new DigestClient(username, options.password) : undefined;
-    const serverTransport = options.server
-      ? /^(udp|tcp|tls|ws|wss):/i.exec(options.server)?.[1]
-      : undefined;
+    const serverTransport = options.server ? TRANSPORT_PREFIX.exec(options.server)?.[1] : undefined;
     this.defaultTransport =
       options.transport ?? (serverTransport?.toLowerCase() as TransportName | undefined) ?? 'udp';
     this.proxy = options.server ? proxyUri(options.server, options.transport) : undefined;
@@ -249,7 +259,7 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
       this.config.listen ?? `${this.defaultTransport}:127.0.0.1:0`,
       this.defaultTransport,
     );
-    const secure = listen.protocol === 'tls' || listen.protocol === 'wss';
+    const secure = isSecureProtocol(listen.protocol);
     if (secure && !this.config.tls && listen.port !== 0) {
       throw new Error(
         `listening on ${listen.protocol} needs a key and certificate (UserAgentOptions.tls)`,
@@ -317,12 +327,8 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
     const via = this.transport.viaFor(protocol);
     const user = this.aor.user ? `${this.aor.user}@` : '';
     const port = via.port ? `:${via.port}` : '';
-    const t =
-      protocol === 'udp'
-        ? ''
-        : `;transport=${protocol === 'tls' ? 'tcp' : protocol === 'wss' ? 'ws' : protocol}`;
-    const scheme = protocol === 'tls' || protocol === 'wss' ? 'sips' : 'sip';
-    return `<${scheme}:${user}${via.host}${port}${t}>`;
+    const t = protocol === 'udp' ? '' : `;transport=${uriTransportParam(protocol)}`;
+    return `<${uriScheme(protocol)}:${user}${via.host}${port}${t}>`;
   }
 
   /** 'sip:1001@host', '1001' (in our domain) or 'host:port' -> a request URI. */
@@ -332,7 +338,7 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
     if (/^(sips?|tel):/i.test(text)) uri = text;
     else if (text.includes('@')) uri = `sip:${text}`;
     else
-      uri = `sip:${text}@${hostForUri(this.aor.host.replace(/^\[|\]$/g, ''))}${this.aor.port ? `:${this.aor.port}` : ''}`;
+      uri = `sip:${text}@${hostForHeader(this.aor.host.replace(/^\[|\]$/g, ''))}${this.aor.port ? `:${this.aor.port}` : ''}`;
     // Refused here with the parser's reason rather than sent and failed as "no server found".
     parseUri(uri);
     return uri;
@@ -370,7 +376,7 @@ export class UserAgent extends EventEmitter<UserAgentEvents> {
 
   /** The Request-URI of a REGISTER: our domain (§10.2). */
   private registrarUri(): string {
-    return `${this.aor.scheme}:${hostForUri(this.aor.host.replace(/^\[|\]$/g, ''))}${this.aor.port ? `:${this.aor.port}` : ''}`;
+    return `${this.aor.scheme}:${hostForHeader(this.aor.host.replace(/^\[|\]$/g, ''))}${this.aor.port ? `:${this.aor.port}` : ''}`;
   }
 
   // ------------------------------------------------------------------ registration

@@ -1,0 +1,31 @@
+// Where the call log's messages go besides /api/calls: the per-call capture ring (as bytes with
+// their endpoints) and the console's live feed. One object the call log calls (call-log.ts
+// CallLogTap); each part is optional.
+import type { Endpoint } from '../transport/index.ts';
+import type { CallCapture } from './call-capture.ts';
+import type { LoggedCall, LoggedMessage } from './console-model.ts';
+import type { LiveFeed } from './live-feed.ts';
+
+export class CallTap {
+  constructor(
+    private readonly capture: CallCapture | undefined,
+    private readonly feed: LiveFeed | undefined,
+  ) {}
+
+  /** The call log kept the `index`th message of a call, seen from `from` to `to`. */
+  message(
+    call: LoggedCall,
+    logged: LoggedMessage,
+    index: number,
+    from: Endpoint,
+    to: Endpoint,
+  ): void {
+    this.capture?.sip(call.callId, logged.ts, from, to, logged.raw);
+    this.feed?.message(call, logged, index);
+  }
+
+  /** A call began, was answered or ended. */
+  changed(call: LoggedCall): void {
+    this.feed?.changed(call);
+  }
+}

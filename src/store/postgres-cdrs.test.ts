@@ -1,0 +1,285 @@
+// PostgresCdrStore against a real PostgreSQL 15 (started in a temp dir by the test): the
+// CdrStore contract, the schema's migration under concurrent opens, and the spool: PostgreSQL
+// stopped (pg_ctl stop -m fast) while CDRs are being written, and a process restarted with a
+// spool left behind.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { appendFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test, type TestContext } from 'node:test';
+import pg from 'pg';
+import { sharedPostgres } from '../../test/support/postgres-server.ts';
+import {
+  answeredCdr,
+  cdrStoreContract,
+  cdrWriteLatencyMs,
+  dialogOf,
+  endedCdr,
+} from './cdr-store.contract.ts';
+import { PostgresCdrStore } from './postgres-cdrs.ts';
+import { SCHEMA_VERSION } from './postgres-schema.ts';
+
+const shared = sharedPostgres();
+let databases = 0;
+after(() => shared.close());
+const postgres = (t: TestContext) => shared.get(t);
+
+const spoolIn = () => join(mkdtempSync(join(tmpdir(), 'trapezoid-spool-')), 'cdr-spool.jsonl');
+
+/** Options of a store on `url` that retries quickly (the test waits for its replay). */
+const options = (url: string, spoolPath = spoolIn()) => ({
+  url,
+  spoolPath,
+  retryMs: 100,
+  connectTimeoutMs: 2000,
+});
+
+/** Every row of the database, straight from PostgreSQL. */
+async function rowsOf(url: string) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{
+      cdr_key: string;
+      n: string;
+      end: string | null;
+      duration: number | null;
+      cause: string;
+    }>(
+      `SELECT cdr_key, count(*) OVER (PARTITION BY cdr_key) AS n, "end", duration, cause
+       FROM cdrs ORDER BY cdr_key`,
+    );
+    return rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+cdrStoreContract('postgres', {
+  async database(t) {
+    const s = await postgres(t);
+    if (!s) return undefined;
+    const url = await s.createDatabase(`cdrs_${++databases}`);
+    const spoolPath = spoolIn();
+    return { open: () => PostgresCdrStore.open(options(url, spoolPath)) };
+  },
+});
+
+test('postgres schema: concurrent opens migrate once; a newer schema is refused', async (t) => {
+  const s = await postgres(t);
+  if (!s) return;
+  const url = await s.createDatabase('schema_race');
+  const stores = await Promise.all(
+    Array.from({ length: 4 }, () => PostgresCdrStore.open(options(url))),
+  );
+  await Promise.all(stores.map((store) => store.close()));
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ version: number }>(
+      'SELECT version FROM schema_version ORDER BY version',
+    );
+    assert.deepEqual(
+      rows.map((r) => r.version),
+      Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
+    );
+    await client.query('INSERT INTO schema_version (version) VALUES ($1)', [SCHEMA_VERSION + 1]);
+  } finally {
+    await client.end();
+  }
+  await assert.rejects(PostgresCdrStore.open(options(url)), /newer than this trapezoid/);
+});
+
+test('postgres CdrStore: PostgreSQL stopped while CDRs are written: each row once, final', async (t) => {
+  const s = await postgres(t);
+  if (!s) return;
+  const url = await s.createDatabase('outage');
+  const store = await PostgresCdrStore.open(options(url));
+  const BATCH = 20;
+  const BATCHES = 16;
+  const cdrOf = (i: number) => answeredCdr(`outage-${i}`, 1_000_000 + i);
+  let mostSpooled = 0;
+  let stopping: Promise<void> | undefined;
+  let starting: Promise<void> | undefined;
+  try {
+    // Batch b answers calls b*20.. (20 addCdr at once) and ends the calls of batch b-1, so
+    // calls answered before the outage end during it, and calls answered during it end
+    // during or after it.
+    for (let b = 0; b <= BATCHES; b++) {
+      // Batches 5 and 6 race the shutdown; 7 to 10 are written while it is surely down.
+      if (b === 7) await stopping;
+      const writes: Array<Promise<void>> = [];
+      for (let i = b * BATCH; b < BATCHES && i < (b + 1) * BATCH; i++)
+        writes.push(store.addCdr(`k-${i}`, 'node-a', cdrOf(i)));
+      for (let i = (b - 1) * BATCH; b > 0 && i < b * BATCH; i++)
+        writes.push(store.updateCdr(`k-${i}`, endedCdr(cdrOf(i), i % 7)));
+      await Promise.all(writes);
+      mostSpooled = Math.max(mostSpooled, store.spooled);
+      if (b === 4) stopping = s.stop(); // not awaited: writes race the shutdown
+      if (b === 10) {
+        assert.ok(store.spooled > 0, 'writes made while PostgreSQL is down are spooled');
+        starting = s.start();
+      }
+    }
+    await starting;
+    await until('the spool to be replayed', () => store.spooled === 0);
+    await store.flushSpool(); // the round that consumed the last line empties the file
+    const spool = statSync(join(store['spool'].path));
+    assert.equal(spool.size, 0, 'the replayed spool is emptied');
+  } finally {
+    await store.close();
+  }
+  t.diagnostic(`at most ${mostSpooled} writes were waiting in the spool`);
+  assert.ok(mostSpooled > BATCH, `the outage spooled several batches (${mostSpooled})`);
+
+  const rows = await rowsOf(url);
+  assert.equal(rows.length, BATCH * BATCHES);
+  for (let i = 0; i < BATCH * BATCHES; i++) {
+    const row = rows.find((r) => r.cdr_key === `k-${i}`);
+    assert.ok(row, `row k-${i} is there`);
+    assert.equal(Number(row.n), 1, `row k-${i} once`);
+    assert.equal(Number(row.end), Number(endedCdr(cdrOf(i), i % 7).end), `k-${i} has its end`);
+    assert.equal(row.duration, i % 7);
+    assert.equal(row.cause, 'answered');
+  }
+});
+
+test('postgres CdrStore: a process restarted with a spool left behind replays it on open', async (t) => {
+  const s = await postgres(t);
+  if (!s) return;
+  const url = await s.createDatabase('restart');
+  const spoolPath = spoolIn();
+  const first = await PostgresCdrStore.open(options(url, spoolPath));
+  const dialog = dialogOf('restart-11', 'callee-tag', 9e15);
+  const moved = { ...dialog, callee: { ...dialog.callee, hop: 'sip:1001@10.0.0.7:5062' } };
+  await first.addCdr('r-0', 'node-a', answeredCdr('restart-0', 1000));
+  await s.stop();
+  for (let i = 1; i <= 10; i++) {
+    await first.addCdr(`r-${i}`, 'node-a', answeredCdr(`restart-${i}`, 1000 + i));
+    if (i % 2 === 0)
+      await first.updateCdr(`r-${i}`, endedCdr(answeredCdr(`restart-${i}`, 1000 + i), 3));
+  }
+  await first.updateCdr('r-0', endedCdr(answeredCdr('restart-0', 1000), 8));
+  // A target refresh of the dialog of a call answered during the outage.
+  await first.addCdr('r-11', 'node-a', answeredCdr('restart-11', 2000), dialog);
+  await first.updateDialog(moved);
+  assert.equal(first.spooled, 18);
+  await first.close();
+  const lines = readFileSync(spoolPath, 'utf8').split('\n').filter(Boolean);
+  assert.equal(lines.length, 18, 'the spool outlives the process');
+  // A damaged line is set aside, not replayed; a process killed while writing its spool leaves
+  // a partial last line, never acknowledged: it is dropped.
+  appendFileSync(spoolPath, 'not json\n');
+  appendFileSync(spoolPath, '{"op":"add","key":"r-torn","node":"node-a","cdr":{"callId"');
+
+  await s.start();
+  const second = await PostgresCdrStore.open(options(url, spoolPath));
+  try {
+    assert.equal(second.spooled, 0);
+    assert.equal(statSync(spoolPath).size, 0);
+    assert.equal(readFileSync(`${spoolPath}.rejected`, 'utf8'), 'not json\n');
+    const rows = await second.listCdrs();
+    assert.deepEqual(
+      rows.map((r) => r.key).sort(),
+      Array.from({ length: 12 }, (_, i) => `r-${i}`).sort(),
+    );
+    const byKey = new Map(rows.map((r) => [r.key, r]));
+    assert.equal(byKey.get('r-0')?.duration, 8);
+    assert.equal(byKey.get('r-2')?.duration, 3);
+    assert.equal(byKey.get('r-1')?.end, undefined);
+    assert.equal((await second.openCdr('restart-1'))?.key, 'r-1');
+    assert.deepEqual(await second.openDialogs('restart-11', 0), [moved]);
+    // Restarted, the node closes its calls whose end it never saw.
+    assert.equal(await second.closeOpenCdrs('node-a', 'server-restart'), 6);
+  } finally {
+    await second.close();
+  }
+});
+
+test('postgres CdrStore: writes acknowledged while PostgreSQL is down survive kill -9', async (t) => {
+  const s = await postgres(t);
+  if (!s) return;
+  const url = await s.createDatabase('killed');
+  const spoolPath = spoolIn();
+  // A writer process: opens the store, then on "go" writes CDRs one after the other and prints
+  // each key once its addCdr resolved (acknowledged: committed or fsync'd to the spool).
+  const writer = `
+    import { PostgresCdrStore } from ${JSON.stringify(new URL('./postgres-cdrs.ts', import.meta.url).pathname)};
+    const store = await PostgresCdrStore.open(${JSON.stringify(options(url, spoolPath))});
+    console.log('open');
+    process.stdin.once('data', async () => {
+      for (let i = 0; ; i++) {
+        await store.addCdr('kill-' + i, 'node-k', { callId: 'kill-' + i, caller: 'a', callee: 'b',
+          dialled: 'b', start: i, answer: i, finalStatus: 200, cause: 'answered' });
+        console.log('acked ' + i);
+      }
+    });`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', writer], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let acked = -1;
+  try {
+    const lines = createInterface({ input: child.stdout! });
+    const seen = (pattern: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const onLine = (line: string) => {
+          const m = /^acked (\d+)$/.exec(line);
+          if (m) acked = Number(m[1]);
+          if (pattern.test(line)) {
+            lines.off('line', onLine);
+            resolve();
+          }
+        };
+        lines.on('line', onLine);
+        child.once('exit', (code) => reject(new Error(`the writer exited (${code})`)));
+      });
+    await seen(/^open$/);
+    await s.stop();
+    child.stdin!.write('go\n');
+    await seen(/^acked 40$/);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+  } finally {
+    child.kill('SIGKILL');
+  }
+  await s.start();
+  const store = await PostgresCdrStore.open(options(url, spoolPath));
+  try {
+    assert.equal(store.spooled, 0);
+    const keys = new Set((await store.listCdrs({ limit: 10_000 })).map((r) => r.key));
+    for (let i = 0; i <= acked; i++) assert.ok(keys.has(`kill-${i}`), `acknowledged kill-${i}`);
+    t.diagnostic(`${acked + 1} acknowledged writes, ${keys.size} rows after the replay`);
+  } finally {
+    await store.close();
+  }
+  const rows = await rowsOf(url);
+  assert.ok(
+    rows.every((r) => Number(r.n) === 1),
+    'no row twice',
+  );
+});
+
+test('postgres CdrStore: latency of addCdr + updateCdr (reported, not asserted)', async (t) => {
+  const s = await postgres(t);
+  if (!s) return;
+  const url = await s.createDatabase('latency');
+  const store = await PostgresCdrStore.open(options(url));
+  try {
+    const ms = await cdrWriteLatencyMs(store, 200);
+    t.diagnostic(`postgres addCdr+updateCdr median ${ms.toFixed(3)} ms over 200 calls`);
+    assert.equal((await store.listCdrs({ limit: 1000 })).length, 200);
+  } finally {
+    await store.close();
+  }
+});

@@ -1,0 +1,112 @@
+// CDRs in the embedded SQLite file, behind the async CdrStore. A write is committed (WAL) before
+// its Promise resolves, so there is never anything to spool: `spooled` is always 0. Keys make
+// addCdr idempotent here too (a second add of a key changes nothing), as on PostgreSQL.
+import type Database from 'better-sqlite3';
+import {
+  CDR_INSERT_COLUMNS,
+  CDR_UPDATE_COLUMNS,
+  cdrInsertValues,
+  cdrQuerySql,
+  cdrUpdateValues,
+  toStoredCdr,
+  type CdrRow,
+} from './cdr-rows.ts';
+import { openSqlite, type SqliteOptions } from './sqlite-schema.ts';
+import type { CdrKey, CdrQuery, CdrRecord, CdrStore, DialogRecord, StoredCdr } from './stores.ts';
+
+export class SqliteCdrStore implements CdrStore {
+  readonly spooled = 0;
+  private readonly stmt;
+  /** listCdrs statements by their SQL (one per combination of filters). */
+  private readonly lists = new Map<string, Database.Statement<Record<string, unknown>, CdrRow>>();
+
+  private constructor(private readonly db: Database.Database) {
+    this.stmt = {
+      add: db.prepare(
+        `INSERT INTO cdrs (${CDR_INSERT_COLUMNS.join(', ')})
+         VALUES (${CDR_INSERT_COLUMNS.map(() => '?').join(', ')})
+         ON CONFLICT (cdr_key) DO NOTHING`,
+      ),
+      update: db.prepare(
+        `UPDATE cdrs SET ${CDR_UPDATE_COLUMNS.map((c, i) => `${c} = @v${i}`).join(', ')},
+           dialog = CASE WHEN @v1 IS NULL THEN dialog ELSE NULL END WHERE cdr_key = @key`,
+      ),
+      has: db.prepare<[string], { one: number }>(
+        'SELECT 1 AS one FROM cdrs WHERE call_id = ? LIMIT 1',
+      ),
+      open: db.prepare<[string], CdrRow>(
+        `SELECT * FROM cdrs WHERE call_id = ? AND answer IS NOT NULL AND end IS NULL
+         ORDER BY id DESC LIMIT 1`,
+      ),
+      dialogs: db.prepare<[string], { dialog: string }>(
+        'SELECT dialog FROM cdrs WHERE call_id = ? AND end IS NULL AND dialog IS NOT NULL ORDER BY id',
+      ),
+      updateDialog: db.prepare(
+        `UPDATE cdrs SET dialog = ? WHERE call_id = ? AND end IS NULL AND dialog IS NOT NULL
+           AND json_extract(dialog, '$.calleeTag') = ?`,
+      ),
+      close: db.prepare(
+        `UPDATE cdrs SET cause = ? WHERE node = ? AND answer IS NOT NULL AND end IS NULL
+           AND cause = 'answered'`,
+      ),
+    };
+  }
+
+  static async open(options: SqliteOptions): Promise<SqliteCdrStore> {
+    return new SqliteCdrStore(openSqlite(options));
+  }
+
+  async addCdr(key: CdrKey, node: string, cdr: CdrRecord, dialog?: DialogRecord): Promise<void> {
+    this.stmt.add.run(...cdrInsertValues(key, node, cdr, dialog));
+  }
+
+  async updateCdr(key: CdrKey, cdr: CdrRecord): Promise<void> {
+    const named: Record<string, unknown> = { key };
+    cdrUpdateValues(cdr).forEach((v, i) => (named[`v${i}`] = v));
+    this.stmt.update.run(named);
+  }
+
+  async hasCdr(callId: string): Promise<boolean> {
+    return this.stmt.has.get(callId) !== undefined;
+  }
+
+  async openCdr(callId: string): Promise<StoredCdr | undefined> {
+    const row = this.stmt.open.get(callId);
+    return row ? toStoredCdr(row) : undefined;
+  }
+
+  async openDialogs(callId: string, now: number): Promise<DialogRecord[]> {
+    return this.stmt.dialogs
+      .all(callId)
+      .map((r) => JSON.parse(r.dialog) as DialogRecord)
+      .filter((d) => d.expiresAt > now);
+  }
+
+  async updateDialog(d: DialogRecord): Promise<void> {
+    this.stmt.updateDialog.run(JSON.stringify(d), d.callId, d.calleeTag);
+  }
+
+  async closeOpenCdrs(node: string, cause: 'server-restart' | 'node-lost'): Promise<number> {
+    return this.stmt.close.run(cause, node).changes;
+  }
+
+  async listCdrs(query: CdrQuery = {}): Promise<StoredCdr[]> {
+    const { where, params, limit } = cdrQuerySql(query, {
+      param: (n) => `@p${n}`,
+      contains: (column, p) => `instr(${column}, ${p}) > 0`,
+    });
+    const sql = `SELECT * FROM cdrs ${where} ORDER BY start DESC, id DESC LIMIT @limit`;
+    let stmt = this.lists.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare<Record<string, unknown>, CdrRow>(sql);
+      this.lists.set(sql, stmt);
+    }
+    const named: Record<string, unknown> = { limit };
+    params.forEach((v, i) => (named[`p${i + 1}`] = v));
+    return stmt.all(named).map(toStoredCdr);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

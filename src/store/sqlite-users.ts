@@ -1,0 +1,65 @@
+// Users in the embedded SQLite file (the users table of sqlite-store.ts), behind the async
+// UserStore: each call is one committed statement.
+import type Database from 'better-sqlite3';
+import { openSqlite, type SqliteOptions } from './sqlite-schema.ts';
+import type { UserRecord, UserStore } from './stores.ts';
+
+interface UserRow {
+  user: string;
+  domain: string;
+  ha1_md5: string;
+  ha1_sha256: string | null;
+  display_name: string | null;
+}
+
+function toUser(r: UserRow): UserRecord {
+  const u: UserRecord = { user: r.user, domain: r.domain, ha1Md5: r.ha1_md5 };
+  if (r.ha1_sha256 !== null) u.ha1Sha256 = r.ha1_sha256;
+  if (r.display_name !== null) u.displayName = r.display_name;
+  return u;
+}
+
+export class SqliteUserStore implements UserStore {
+  private readonly stmt;
+
+  private constructor(private readonly db: Database.Database) {
+    this.stmt = {
+      put: db.prepare(
+        `INSERT INTO users (user, domain, ha1_md5, ha1_sha256, display_name)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (user, domain) DO UPDATE SET ha1_md5 = excluded.ha1_md5,
+           ha1_sha256 = excluded.ha1_sha256, display_name = excluded.display_name`,
+      ),
+      remove: db.prepare('DELETE FROM users WHERE user = ? AND domain = ?'),
+      get: db.prepare<[string, string], UserRow>(
+        'SELECT * FROM users WHERE user = ? AND domain = ?',
+      ),
+      all: db.prepare<[], UserRow>('SELECT * FROM users ORDER BY domain, user'),
+      inDomain: db.prepare<[string], UserRow>(
+        'SELECT * FROM users WHERE domain = ? ORDER BY domain, user',
+      ),
+    };
+  }
+
+  static async open(options: SqliteOptions): Promise<SqliteUserStore> {
+    return new SqliteUserStore(openSqlite(options));
+  }
+
+  async putUser(u: UserRecord): Promise<void> {
+    this.stmt.put.run(u.user, u.domain, u.ha1Md5, u.ha1Sha256 ?? null, u.displayName ?? null);
+  }
+  async removeUser(user: string, domain: string): Promise<boolean> {
+    return this.stmt.remove.run(user, domain).changes > 0;
+  }
+  async getUser(user: string, domain: string): Promise<UserRecord | undefined> {
+    const row = this.stmt.get.get(user, domain);
+    return row ? toUser(row) : undefined;
+  }
+  async listUsers(domain?: string): Promise<UserRecord[]> {
+    const rows = domain === undefined ? this.stmt.all.all() : this.stmt.inDomain.all(domain);
+    return rows.map(toUser);
+  }
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

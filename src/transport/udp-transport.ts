@@ -1,0 +1,107 @@
+// SIP over UDP (RFC 3261 §18): one socket per listener; a datagram is one message. Responses
+// leave from the socket their request came in on, requests from the first socket of the
+// destination's address family (so listen on UDP before sending over it).
+import { createSocket } from 'node:dgram';
+import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
+import type { Endpoint } from './endpoint.ts';
+import { isIPv6, normalizeAddress } from './endpoint.ts';
+import { TransportError } from './transport-error.ts';
+import type { ListenOptions, SendOptions, SendResult } from './inbound-message.ts';
+import type { ProtocolTransport, TransportHost } from './transport.ts';
+
+interface UdpListener {
+  socket: UdpSocket;
+  local: Endpoint;
+}
+
+/** A datagram of only CR, LF, space or tab: a keep-alive, not a message. */
+function isWhitespaceOnly(data: Buffer): boolean {
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i];
+    if (b !== 0x0d && b !== 0x0a && b !== 0x20 && b !== 0x09) return false;
+  }
+  return true;
+}
+
+function sameAddress(a: Endpoint, b: Endpoint): boolean {
+  return normalizeAddress(a.address) === normalizeAddress(b.address);
+}
+
+export class UdpTransport implements ProtocolTransport {
+  readonly protocol = 'udp' as const;
+  private readonly host: TransportHost;
+  private readonly sockets: UdpListener[] = [];
+
+  constructor(host: TransportHost) {
+    this.host = host;
+  }
+
+  listen(opts: ListenOptions): Promise<Endpoint> {
+    const type = isIPv6(opts.address) ? 'udp6' : 'udp4';
+    const buffer = this.host.settings.udpBufferSize;
+    const socket = createSocket(
+      buffer && buffer > 0
+        ? { type, reuseAddr: false, recvBufferSize: buffer, sendBufferSize: buffer }
+        : { type, reuseAddr: false },
+    );
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => {
+        socket.close();
+        reject(new TransportError('no-listener', `cannot listen: ${err.message}`, undefined, err));
+      };
+      socket.once('error', onError);
+      socket.bind(opts.port, normalizeAddress(opts.address), () => {
+        socket.off('error', onError);
+        const address = socket.address();
+        const local: Endpoint = { protocol: 'udp', address: address.address, port: address.port };
+        socket.on('error', (err) => this.host.emitError(err));
+        socket.on('message', (data: Buffer, rinfo: RemoteInfo) => {
+          if (isWhitespaceOnly(data)) return; // keep-alive datagrams are not messages
+          this.host.receive(
+            data,
+            { protocol: 'udp', address: rinfo.address, port: rinfo.port },
+            local,
+          );
+        });
+        this.sockets.push({ socket, local });
+        resolve(local);
+      });
+    });
+  }
+
+  /** Out of the socket `opts.local` names when given (a response leaves where its request came in). */
+  send(buffer: Buffer, destination: Endpoint, opts: SendOptions): Promise<SendResult> {
+    const local = opts.local;
+    const wantV6 = isIPv6(destination.address);
+    const listener =
+      (local &&
+        this.sockets.find((u) => u.local.port === local.port && sameAddress(u.local, local))) ??
+      this.sockets.find((u) => isIPv6(u.local.address) === wantV6);
+    if (!listener) {
+      return Promise.reject(
+        new TransportError('no-listener', 'no UDP socket for this address family', destination),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      listener.socket.send(
+        buffer,
+        destination.port,
+        normalizeAddress(destination.address),
+        (err) => {
+          if (err) reject(new TransportError('send', err.message, destination, err));
+          else {
+            this.host.stats.sent++;
+            resolve({ endpoint: destination });
+          }
+        },
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    const sockets = this.sockets.splice(0);
+    await Promise.all(
+      sockets.map((u) => new Promise<void>((resolve) => u.socket.close(() => resolve()))),
+    );
+  }
+}
