@@ -1,21 +1,49 @@
-// bench/proxy: SIPp uac -> proxy -> SIPp uas, stepping the call rate, for trapezoid and for
-// Kamailio on the same route, same machine, same run. For each proxy: the highest offered rate at
-// which every call completed. Last line: one JSON object
-//   {"bench":"proxy","trapezoid":N,"kamailio":N,"ratio":X,"rss_mb":N}
+// bench/proxy: SIPp uac -> proxy -> SIPp uas, stepping the offered call rate, for trapezoid and
+// for Kamailio on the same route, same machine, same run. For each proxy and each step it prints
+// the offered rate, the calls completed (%), the failed calls, the proxy's CPU seconds per 1000
+// completed calls and its RSS; then, per proxy, the highest offered rate at which >= 99.9 % of the
+// calls completed (a "clean" step). The last line is one JSON object:
+//   {"bench":"proxy","trapezoid":N,"kamailio":N,"ratio":X,"cpu_ratio":X,"cpu_rate":N,
+//    "rss_mb":N,"proxies":{"trapezoid":{...},"kamailio":{...}}}
+//   trapezoid, kamailio: highest clean offered rate (calls/s); ratio = trapezoid / kamailio.
+//   cpu_ratio: Kamailio's CPU per call / trapezoid's CPU per call at cpu_rate, the highest offered
+//     rate at which both were clean (above 1 trapezoid uses less CPU); cpu_ratio_by_rate gives
+//     the same at every rate both were clean. Measured over the load window (see below).
+//   rss_mb: trapezoid's peak RSS (VmHWM: exact for its one process).
+//   proxies.NAME: clean_rate, peak_rss_mb (summed over the processes, sampled every 500 ms),
+//     peak_pss_mb (the same in PSS: shared pages counted once), hwm_mb (sum of each process's
+//     VmHWM), processes, and steps [{rate, calls, completed_pct, failed, cpu_s_per_1000,
+//     cpu_s_per_1000_drain, rss_mb}].
 //
-//   npm run bench:proxy [-- --rates 250,500,1000 --seconds 5]
+//   npm run bench:proxy [-- --rates 250,500,1000 --seconds 5 --drain 3000 --warmup 3 --log-level warn]
+//
+// Before the ladder each proxy carries --warmup seconds of calls at the first rate, not scored
+// (printed): a proxy in service is warm, and trapezoid's JIT would bill compilation to step 1.
+//
+// CPU: utime + stime from /proc/PID/stat (bench/procstat.ts) of every process of the proxy: for
+// Kamailio its main process and every forked worker (its process group and descendants), for
+// trapezoid its one Node process (all its threads are in it). Read before SIPp starts and at the
+// end of the load window: when SIPp has placed its calls and they had 1 s to end (or when SIPp
+// exits, if earlier). cpu_s_per_1000_drain also counts the drain after the window (until the next
+// step starts): late retransmissions and transaction timers. Timers of a step that fire after
+// its drain (trapezoid keeps transactions 32 s) land in later steps of the same proxy.
 //
 // Kamailio gets a fair start: 2 workers and -m 2048 shared memory (its default 64 MB runs out
 // under load and fails every call), and the caller (bench/scenarios/uac-any-order.xml) accepts a
 // 180 forwarded after the 200, which Kamailio's parallel workers sometimes do. trapezoid runs
-// `trapezoid serve` with a config that routes the dialled "service" to the uas over a trunk.
+// `trapezoid serve` with a config that routes the dialled "service" to the uas over a trunk, at
+// --log-level warn (default; `--log-level info` adds its per-call log lines), as Kamailio logs
+// nothing per call at debug=1. Its CDRs go to its SQLite database, as they must (Kamailio keeps
+// no call records here).
 // Between steps both proxies drain for a while, so leftovers of one step (late
-// retransmissions) cannot fail calls of the next.
+// retransmissions) cannot fail calls of the next. A proxy stops climbing at its first step that
+// is not clean.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MemorySampler, treeCpuSeconds, treeHwmMb, treeStats } from './procstat.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -24,8 +52,15 @@ const arg = (name: string, dflt: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
 };
 const rates = arg('rates', '250,500,1000,1500,2000,2500,3000').split(',').map(Number);
-const seconds = Number(arg('seconds', '5'));
+const stepSeconds = Number(arg('seconds', '5'));
 const drainMs = Number(arg('drain', '3000'));
+/** trapezoid's log level. Kamailio runs with debug=1 and logs nothing per call; at `info`
+ * trapezoid writes two JSON lines per call (routing decision, end), so the default is `warn`. */
+const logLevel = arg('log-level', 'warn');
+/** Seconds of unmeasured calls at the first rate before the ladder (JIT warm-up), 0 for none. */
+const warmupSeconds = Number(arg('warmup', '3'));
+/** A step is clean when at least this share of the offered calls completed. */
+const CLEAN_SHARE = 0.999;
 const work = mkdtempSync(join(tmpdir(), 'trapezoid-bench-proxy-'));
 
 const PORTS = {
@@ -69,24 +104,31 @@ process.on('SIGTERM', () => process.exit(143));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function peakRssMb(pid: number): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const m = /VmHWM:\s+(\d+) kB/.exec(status);
-    return m ? Math.round(Number(m[1]) / 1024) : 0;
-  } catch {
-    return 0;
-  }
+interface StepResult {
+  calls: number;
+  ok: number;
+  failed: number;
+  /** CPU seconds of the proxy's processes over the load window, and until the drain ended. */
+  cpuLoad: number;
+  cpuDrain: number;
+  /** Highest summed RSS of the proxy sampled during the step, in MB. */
+  rssMb: number;
 }
 
-/** Runs one SIPp uac step and returns successful and failed call counts from its stat file. */
+/** Runs one SIPp uac step against the proxy whose process tree is rooted at `proxyPid`: successful
+ * and failed call counts from SIPp's stat file, the proxy's CPU time, then the drain. */
 async function step(
   target: number,
   uacPort: number,
   rate: number,
-): Promise<{ ok: number; failed: number }> {
+  proxyPid: number,
+  memory: MemorySampler,
+  seconds: number,
+): Promise<StepResult> {
   const dir = mkdtempSync(join(work, `uac-${target}-${rate}-`));
   const calls = rate * seconds;
+  memory.takeStepPeak();
+  const cpu0 = treeCpuSeconds(proxyPid);
   const child = spawn(
     'sipp',
     [
@@ -119,16 +161,46 @@ async function step(
   // SIPp's own -timeout should end the step; a watchdog makes sure a stuck SIPp cannot hang the
   // bench (the step then counts every call as failed).
   const watchdog = setTimeout(() => child.kill('SIGKILL'), (seconds + 60) * 1000);
-  await new Promise((r) => child.on('exit', r));
+  const exited = new Promise((r) => child.on('exit', r));
+  // The load window: SIPp places calls for `seconds`; the calls have no pause, so 1 s more lets
+  // the last ones end. SIPp exiting earlier (all calls done) ends it too.
+  let windowTimer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    exited,
+    new Promise((r) => (windowTimer = setTimeout(r, seconds * 1000 + 1000))),
+  ]);
+  clearTimeout(windowTimer);
+  const cpu1 = treeCpuSeconds(proxyPid);
+  await exited;
   clearTimeout(watchdog);
+  await sleep(drainMs);
+  const cpu2 = treeCpuSeconds(proxyPid);
+  const { rssMb } = memory.takeStepPeak();
   const csv = readdirSync(dir).find((f) => f.endsWith('_.csv'));
-  if (!csv) return { ok: 0, failed: calls };
+  const result = { calls, cpuLoad: cpu1 - cpu0, cpuDrain: cpu2 - cpu0, rssMb };
+  if (!csv) return { ...result, ok: 0, failed: calls };
   const rows = readFileSync(join(dir, csv), 'utf8').trim().split('\n');
   const last = rows[rows.length - 1]!.split(';');
-  // SIPp's stat columns: 16th SuccessfulCall(C), 18th FailedCall(C) (1-based).
+  // SIPp's stat columns: 16th SuccessfulCall(C), 18th FailedCall(C) (1-based). Calls SIPp never
+  // placed or never ended count as failed too.
   const ok = Number(last[15]);
   const failed = Number(last[17]) + Math.max(0, calls - ok - Number(last[17]));
-  return { ok, failed };
+  return { ...result, ok, failed };
+}
+
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+/** CPU seconds per 1000 completed calls (null when none completed). */
+const per1000 = (cpu: number, ok: number) => (ok > 0 ? round((cpu / ok) * 1000, 3) : null);
+
+interface StepRow {
+  rate: number;
+  calls: number;
+  completed_pct: number;
+  failed: number;
+  cpu_s_per_1000: number | null;
+  cpu_s_per_1000_drain: number | null;
+  rss_mb: number;
+  clean: boolean;
 }
 
 async function main(): Promise<void> {
@@ -151,14 +223,22 @@ async function main(): Promise<void> {
   );
   const trapezoid = start(
     process.execPath,
-    [join(root, 'bin', 'trapezoid.js'), 'serve', '--config', cfg, '--json'],
+    [
+      join(root, 'bin', 'trapezoid.js'),
+      'serve',
+      '--config',
+      cfg,
+      '--json',
+      '--log-level',
+      logLevel,
+    ],
     'trapezoid',
   );
   const kcfg = readFileSync(join(root, 'bench', 'kamailio', 'proxy.cfg'), 'utf8')
     .replaceAll('@SIP_PORT@', String(PORTS.kamailio))
     .replaceAll('@NEXT_HOP@', `127.0.0.1:${PORTS.uasK}`);
   writeFileSync(join(work, 'kamailio.cfg'), kcfg);
-  start(
+  const kamailio = start(
     'kamailio',
     [
       '-f',
@@ -207,40 +287,131 @@ async function main(): Promise<void> {
     'uas-kamailio',
   );
   await sleep(3000);
+  // A proxy that could not start (a port taken by another run) would make every step of it fail
+  // for SIPp's whole timeout: stop here instead.
+  for (const [name, c] of [
+    ['trapezoid', trapezoid],
+    ['kamailio', kamailio],
+  ] as const) {
+    if (c.pid === undefined || c.exitCode !== null || c.signalCode !== null) {
+      throw new Error(`${name} did not start (is another bench using ports 18060-18120?)`);
+    }
+  }
 
-  const best = { trapezoid: 0, kamailio: 0 };
-  const alive = { trapezoid: true, kamailio: true };
+  const names = ['trapezoid', 'kamailio'] as const;
+  type Name = (typeof names)[number];
+  const pids: Record<Name, number> = { trapezoid: trapezoid.pid!, kamailio: kamailio.pid! };
+  const memory: Record<Name, MemorySampler> = {
+    trapezoid: new MemorySampler(pids.trapezoid),
+    kamailio: new MemorySampler(pids.kamailio),
+  };
+  const processes: Record<Name, number> = {
+    trapezoid: treeStats(pids.trapezoid).length,
+    kamailio: treeStats(pids.kamailio).length,
+  };
+  const best: Record<Name, number> = { trapezoid: 0, kamailio: 0 };
+  const alive: Record<Name, boolean> = { trapezoid: true, kamailio: true };
+  const steps: Record<Name, StepRow[]> = { trapezoid: [], kamailio: [] };
   process.stdout.write(
-    `calls per step: ${seconds} s at each rate; drain ${drainMs} ms between steps\n`,
+    `${stepSeconds} s at each offered rate; drain ${drainMs} ms after each step; clean = >= ${CLEAN_SHARE * 100} % of calls completed\n` +
+      `processes measured: trapezoid ${processes.trapezoid}, kamailio ${processes.kamailio} (main + workers)\n` +
+      'CPU = CPU s per 1000 completed calls over the load window (in brackets: with the drain)\n',
   );
-  process.stdout.write('rate      trapezoid ok/failed    kamailio ok/failed\n');
+  // Both proxies first carry a few seconds of calls that are not scored: a long-running proxy is
+  // warm, and trapezoid's JIT would otherwise bill its compilation to the first step.
+  if (warmupSeconds > 0) {
+    for (const name of names) {
+      const r = await step(
+        name === 'trapezoid' ? PORTS.trapezoid : PORTS.kamailio,
+        name === 'trapezoid' ? PORTS.uacT : PORTS.uacK,
+        rates[0]!,
+        pids[name],
+        memory[name],
+        warmupSeconds,
+      );
+      process.stdout.write(
+        `${name} warm-up (not scored): ${rates[0]}/s for ${warmupSeconds} s, ${r.ok}/${r.calls} completed, CPU ${per1000(r.cpuLoad, r.ok) ?? '-'} s/1000\n`,
+      );
+    }
+  }
+  process.stdout.write('proxy       rate/s  completed   failed   CPU s/1000 (drain)   RSS MB\n');
   for (const rate of rates) {
     if (!alive.trapezoid && !alive.kamailio) break;
-    const cells: string[] = [];
-    for (const name of ['trapezoid', 'kamailio'] as const) {
-      if (!alive[name]) {
-        cells.push('        -        ');
-        continue;
-      }
+    for (const name of names) {
+      if (!alive[name]) continue;
       const r = await step(
         name === 'trapezoid' ? PORTS.trapezoid : PORTS.kamailio,
         name === 'trapezoid' ? PORTS.uacT : PORTS.uacK,
         rate,
+        pids[name],
+        memory[name],
+        stepSeconds,
       );
-      cells.push(`${String(r.ok).padStart(8)}/${String(r.failed).padEnd(8)}`);
-      if (r.failed === 0 && r.ok === rate * seconds) best[name] = rate;
+      const clean = r.ok >= r.calls * CLEAN_SHARE;
+      const row: StepRow = {
+        rate,
+        calls: r.calls,
+        completed_pct: round((r.ok / r.calls) * 100, 2),
+        failed: r.failed,
+        cpu_s_per_1000: per1000(r.cpuLoad, r.ok),
+        cpu_s_per_1000_drain: per1000(r.cpuDrain, r.ok),
+        rss_mb: Math.round(r.rssMb),
+        clean,
+      };
+      steps[name].push(row);
+      if (clean) best[name] = rate;
       else alive[name] = false;
-      await sleep(drainMs);
+      process.stdout.write(
+        `${name.padEnd(10)} ${String(rate).padStart(7)}  ${row.completed_pct.toFixed(2).padStart(8)} % ${String(row.failed).padStart(8)}   ${String(row.cpu_s_per_1000 ?? '-').padStart(8)} (${String(row.cpu_s_per_1000_drain ?? '-').padStart(7)})  ${String(row.rss_mb).padStart(8)}${clean ? '' : '   <- not clean'}\n`,
+      );
     }
-    process.stdout.write(`${String(rate).padEnd(8)}  ${cells.join('      ')}\n`);
   }
-  const rss = trapezoid.pid ? peakRssMb(trapezoid.pid) : 0;
-  const ratio = best.kamailio > 0 ? Math.round((best.trapezoid / best.kamailio) * 100) / 100 : 0;
+  for (const name of names) memory[name].stop();
+
+  // CPU per call compared at the same offered rate: every rate both were clean, and as the
+  // headline the highest of them.
+  const cpuRatioByRate: Record<string, number> = {};
+  for (const t of steps.trapezoid) {
+    const k = steps.kamailio.find((row) => row.rate === t.rate);
+    if (!t.clean || !k?.clean || !t.cpu_s_per_1000 || !k.cpu_s_per_1000) continue;
+    cpuRatioByRate[t.rate] = round(k.cpu_s_per_1000 / t.cpu_s_per_1000, 2);
+  }
+  const bothClean = Object.keys(cpuRatioByRate).map(Number);
+  const cpuRate = bothClean.length > 0 ? Math.max(...bothClean) : null;
+  const cpuRatio = cpuRate !== null ? cpuRatioByRate[cpuRate]! : null;
+  const hwm = { trapezoid: treeHwmMb(pids.trapezoid), kamailio: treeHwmMb(pids.kamailio) };
+  const ratio = best.kamailio > 0 ? round(best.trapezoid / best.kamailio, 2) : 0;
+  const summary = (name: Name) => ({
+    clean_rate: best[name],
+    processes: processes[name],
+    peak_rss_mb: Math.round(memory[name].peakRssMb),
+    peak_pss_mb: Math.round(memory[name].peakPssMb),
+    hwm_mb: Math.round(hwm[name]),
+    steps: steps[name],
+  });
+  for (const name of names) {
+    const s = summary(name);
+    process.stdout.write(
+      `${name}: highest clean rate ${s.clean_rate}/s; peak RSS ${s.peak_rss_mb} MB summed over ${s.processes} process(es) (PSS ${s.peak_pss_mb} MB, sum of VmHWM ${s.hwm_mb} MB)\n`,
+    );
+  }
   process.stdout.write(
-    `highest clean rate: trapezoid ${best.trapezoid}/s, kamailio ${best.kamailio}/s; trapezoid peak RSS ${rss} MB\n`,
+    cpuRate !== null
+      ? `CPU per call, kamailio / trapezoid, at ${cpuRate}/s (highest rate both clean): ${cpuRatio}\n`
+      : 'CPU per call: no rate at which both were clean, no cpu_ratio\n',
   );
   process.stdout.write(
-    `${JSON.stringify({ bench: 'proxy', trapezoid: best.trapezoid, kamailio: best.kamailio, ratio, rss_mb: rss })}\n`,
+    `${JSON.stringify({
+      bench: 'proxy',
+      trapezoid: best.trapezoid,
+      kamailio: best.kamailio,
+      ratio,
+      cpu_ratio: cpuRatio,
+      cpu_rate: cpuRate,
+      cpu_ratio_by_rate: cpuRatioByRate,
+      rss_mb: Math.round(hwm.trapezoid),
+      proxies: { trapezoid: summary('trapezoid'), kamailio: summary('kamailio') },
+    })}\n`,
   );
   stopAll();
 }

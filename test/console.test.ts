@@ -74,7 +74,12 @@ test(
     if (!tshark) return;
     ensureConsoleBuilt();
 
-    const [sip, http] = [await freePort(), await freePort()];
+    const [sip, http, carrier1, carrier2] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const relayPorts = await freePortRange(80);
     const phoneRtp = await freePortRange(20);
     const server = await serve(
@@ -87,6 +92,16 @@ test(
           rateLimit: { requests: 20, perSeconds: 1, banSeconds: 120 },
           trustedSources: ['127.0.0.1'],
         },
+        // A trunk no call goes to: the panel lists its peers in failover order.
+        trunks: [
+          {
+            name: 'carrier',
+            peers: [
+              { host: '127.0.0.1', port: carrier1 },
+              { host: '127.0.0.1', port: carrier2 },
+            ],
+          },
+        ],
         users: [
           { user: '2001', password: 'caller-pw-2001' },
           { user: '2002', password: 'callee-pw-2002' },
@@ -153,6 +168,16 @@ test(
     await page.getByTestId('token-input').press('Enter');
     await page.waitForSelector('[data-testid="feed-status"].ok', { timeout: 10_000 });
     assert.match((await page.getByTestId('access').textContent()) ?? '', /actions allowed/);
+    // The trunks panel: each peer in failover order, no call sent to either yet
+    // (test/server-relay-capture.test.ts checks a failover through /api/trunks).
+    const peers = page
+      .locator('[data-testid="trunk"]', { hasText: 'carrier' })
+      .getByTestId('trunk-peer');
+    await peers.nth(1).waitFor({ timeout: 5_000 });
+    assert.deepEqual(await peers.allTextContents(), [
+      `1. udp:127.0.0.1:${carrier1} no call yet`,
+      `2. udp:127.0.0.1:${carrier2} no call yet`,
+    ]);
 
     // Two phones register: both appear.
     const server_ = `127.0.0.1:${sip}`;

@@ -85,7 +85,8 @@ before(() => {
   );
   assert.ok(shipped.includes('bin/trapezoid.js'), 'bin shipped');
   assert.ok(!shipped.some((f) => f.startsWith('src/')), `no sources shipped: ${shipped.join(' ')}`);
-  assert.ok(!shipped.some((f) => /\.test\.(js|d\.ts)$/.test(f)), 'no tests shipped');
+  assert.ok(!shipped.some((f) => /\.(test|contract)\.(js|d\.ts)$/.test(f)), 'no tests shipped');
+  assert.ok(shipped.includes('LICENSE'), 'the licence is shipped');
 
   // An empty project installs the tarball (its dependencies from npm's cache when there).
   app = join(scratch, 'app');

@@ -313,7 +313,7 @@ test('SIPp -> serve (media: relay) -> SIPp: SDP points at the relay, RTP flows t
   const csv = spawnSync(process.execPath, [bin, 'cdr', '--db', s.db, '--csv'], {
     encoding: 'utf8',
   });
-  assert.match(csv.stdout.split('\n')[0]!, /,packets,lost,jitterMs,mos,dropped$/);
+  assert.match(csv.stdout.split('\r\n')[0]!, /,packets,lost,jitterMs,mos,dropped$/);
 });
 
 test('packets injected at a relay port mid-call by a third socket are dropped, counted, not delivered', async (t) => {

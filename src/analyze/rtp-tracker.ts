@@ -19,6 +19,7 @@ import {
   looksLikeDtmfEvent,
   looksLikeRtcp,
   looksLikeRtp,
+  isRtcpPayloadType,
   RTP_FIXED_HEADER_LENGTH,
   rtpHeaderLengthAt,
   rtpMarkerAt,
@@ -36,9 +37,6 @@ import { staticPayloadFormat } from './session-media.ts';
 import { VoiceJitter } from './voice-jitter.ts';
 
 // The RTP header (RFC 3550 §5.1) is read by media's rtp*At readers: in place, allocating nothing.
-/** PT 72-79 with the marker bit are RTCP packet types 200-207 (RFC 5761 §4). */
-const RTCP_PT_FIRST = 72;
-const RTCP_PT_LAST = 79;
 
 /** The flow cache of handleView: 2^13 slots, indexed by a multiplicative hash of SSRC and ports. */
 const FLOW_CACHE_BITS = 13;
@@ -466,7 +464,7 @@ export class RtpTracker {
     if (b.length < RTP_FIXED_HEADER_LENGTH || !isRtpVersion2At(b)) return false;
     if (p.ts - this.lastSweep > SWEEP_EVERY_SECONDS) this.sweep(p.ts);
     const pt = rtpPayloadTypeAt(b);
-    const rtcpLike = pt >= RTCP_PT_FIRST && pt <= RTCP_PT_LAST;
+    const rtcpLike = isRtcpPayloadType(pt);
     const ssrc = rtpSsrcAt(b);
     // Most packets belong to a stream already open: one lookup by SSRC, no address strings.
     if (!rtcpLike) {
@@ -511,7 +509,7 @@ export class RtpTracker {
     const end = v.end;
     if (end - at < RTP_FIXED_HEADER_LENGTH || !isRtpVersion2At(b, at)) return false;
     const pt = rtpPayloadTypeAt(b, at);
-    if (pt >= RTCP_PT_FIRST && pt <= RTCP_PT_LAST) return false;
+    if (isRtcpPayloadType(pt)) return false;
     if (v.ts - this.lastSweep > SWEEP_EVERY_SECONDS) this.sweep(v.ts);
     const ssrc = rtpSsrcAt(b, at) | 0; // signed: the key the flow cache compares
     // A direct-mapped cache of flows first (one array slot), the SSRC map on a miss.
@@ -608,7 +606,7 @@ export class RtpTracker {
   /** The heuristic path: a flow must prove itself over several packets before it is a stream. */
   private consider(p: UdpPacket, ssrc: number, pt: number): boolean {
     const b = p.payload;
-    if (pt >= RTCP_PT_FIRST && pt <= RTCP_PT_LAST) return false;
+    if (isRtcpPayloadType(pt)) return false;
     if (!looksLikeRtp(b) || looksLikeRtcp(b)) return false;
     if (
       this.signalling.has(formatHostPort(p.src, p.srcPort)) ||

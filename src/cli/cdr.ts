@@ -1,36 +1,8 @@
 // `trapezoid cdr`: the call detail records the server wrote, as a table, JSON or CSV.
 import type { Command } from 'commander';
 import { SqliteStore } from '../store/sqlite-store.ts';
-import type { CdrRecord } from '../store/store.ts';
+import { cdrCsv } from '../server/console-model.ts';
 import { resolveConfig } from './serve.ts';
-
-const COLUMNS: Array<keyof CdrRecord> = [
-  'id',
-  'callId',
-  'caller',
-  'callee',
-  'dialled',
-  'start',
-  'answer',
-  'end',
-  'duration',
-  'finalStatus',
-  'finalReason',
-  'cause',
-  'hungUpBy',
-  'trunk',
-  'packets',
-  'lost',
-  'jitterMs',
-  'mos',
-  'dropped',
-];
-
-function csvCell(v: unknown): string {
-  if (v === undefined || v === null) return '';
-  const s = typeof v === 'number' ? String(v) : String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
 
 const iso = (ms?: number) => (ms === undefined ? '' : new Date(ms).toISOString());
 
@@ -42,7 +14,7 @@ export function register(program: Command): void {
     .option('--db <path>', 'SQLite database file (default ./trapezoid.db)')
     .option('-n, --limit <n>', 'how many', '100')
     .option('--json', 'JSON array')
-    .option('--csv', 'CSV with a header line (times in ms since the epoch)')
+    .option('--csv', 'CSV with a header line, as the console exports it (times in ISO 8601 UTC)')
     .action(
       (opts: { config?: string; db?: string; limit: string; json?: boolean; csv?: boolean }) => {
         const limit = Number(opts.limit);
@@ -59,9 +31,7 @@ export function register(program: Command): void {
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(cdrs, null, 2)}\n`);
         } else if (opts.csv) {
-          const lines = [COLUMNS.join(',')];
-          for (const c of cdrs) lines.push(COLUMNS.map((k) => csvCell(c[k])).join(','));
-          process.stdout.write(lines.join('\n') + '\n');
+          process.stdout.write(cdrCsv(cdrs));
         } else {
           for (const c of cdrs) {
             process.stdout.write(

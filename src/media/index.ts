@@ -12,6 +12,7 @@ export {
   RTP_FIXED_HEADER_LENGTH,
   parseRtpHeader,
   looksLikeRtp,
+  isRtcpPayloadType,
   looksLikeRtcp,
   isRtpVersion2At,
   rtpHeaderLengthAt,

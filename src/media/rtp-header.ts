@@ -55,11 +55,17 @@ const WORD = 4;
 export const RTCP_TYPE_FIRST = 200;
 export const RTCP_TYPE_LAST = 207;
 /**
- * RTP payload types that collide with RTCP packet types 200-204 when the marker bit is set
- * (RFC 5761 section 4): 72-76 must not be used for RTP on a shared port.
+ * RTP payload types that read as RTCP when RTP and RTCP share a port (RFC 5761 §4): with the
+ * marker bit set, PT 72-79 is the second byte of RTCP packet types 200-207 (SR, RR, SDES, BYE,
+ * APP, and RFC 4585's RTPFB/PSFB and RFC 3611's XR). Such a packet is taken for RTCP.
  */
 const RTCP_COLLIDING_PT_FIRST = 72;
-const RTCP_COLLIDING_PT_LAST = 76;
+const RTCP_COLLIDING_PT_LAST = 79;
+
+/** Whether an RTP payload type (the 7 bits after the marker) is one of RTCP's (RFC 5761 §4). */
+export function isRtcpPayloadType(payloadType: number): boolean {
+  return payloadType >= RTCP_COLLIDING_PT_FIRST && payloadType <= RTCP_COLLIDING_PT_LAST;
+}
 
 /** Whether the octet at `at` starts an RTP (or RTCP) packet: version 2. */
 export function isRtpVersion2At(buf: Uint8Array, at = 0): boolean {
@@ -230,12 +236,7 @@ export function parseRtpHeader(buf: Uint8Array): RtpHeader | undefined {
 export function looksLikeRtp(buf: Uint8Array): boolean {
   const header = parseRtpHeader(buf);
   if (!header) return false;
-  if (
-    header.payloadType >= RTCP_COLLIDING_PT_FIRST &&
-    header.payloadType <= RTCP_COLLIDING_PT_LAST
-  ) {
-    return false;
-  }
+  if (isRtcpPayloadType(header.payloadType)) return false;
   if (header.ssrc === 0 && header.timestamp === 0 && header.sequenceNumber === 0) return false;
   return true;
 }

@@ -61,7 +61,7 @@ test('a call capture is a pcapng of its SIP over UDP and TCP, with addresses, po
 });
 
 test('the ring keeps at most maxCalls calls and maxBytes bytes, oldest dropped first', () => {
-  const cap = new CallCapture({ maxCalls: 2, maxBytes: 1000, maxAgeSeconds: 3600, rtp: 'off' });
+  const cap = new CallCapture({ maxCalls: 2, maxBytes: 1000, maxAgeSeconds: 3600, rtp: 'none' });
   const now = Date.now();
   cap.sip('a', now, phone, server, Buffer.alloc(100));
   cap.sip('b', now, phone, server, Buffer.alloc(100));
@@ -78,7 +78,7 @@ test('the ring keeps at most maxCalls calls and maxBytes bytes, oldest dropped f
 });
 
 test('calls older than maxAgeSeconds are dropped', () => {
-  const cap = new CallCapture({ maxCalls: 10, maxBytes: 1e6, maxAgeSeconds: 60, rtp: 'off' });
+  const cap = new CallCapture({ maxCalls: 10, maxBytes: 1e6, maxAgeSeconds: 60, rtp: 'none' });
   const now = Date.now();
   cap.sip('old', now - 61_000, phone, server, Buffer.alloc(10));
   cap.sip('new', now, phone, server, Buffer.alloc(10));
@@ -103,7 +103,7 @@ test('relayed RTP: headers only are cut after the header, the wire length kept; 
   const { udp, frames } = read(cap.pcapng('x')!);
   assert.equal(frames[1], 20 + 8 + 172, 'original length: IP + UDP + the whole RTP packet');
   assert.equal(udp[1]!.srcPort, 4000);
-  const off = new CallCapture({ maxCalls: 10, maxBytes: 1e6, maxAgeSeconds: 60, rtp: 'off' });
+  const off = new CallCapture({ maxCalls: 10, maxBytes: 1e6, maxAgeSeconds: 60, rtp: 'none' });
   off.sip('x', Date.now(), phone, server, sip('INVITE', 'x'));
   off.rtp('x', Date.now(), a, b, rtp);
   assert.equal(off.packets('x')!.length, 1);

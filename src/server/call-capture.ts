@@ -12,14 +12,16 @@
 // the server read it). TCP directions get consecutive sequence numbers from the first message.
 import { LinkType, PacketFrames, writePcapng, type PcapngPacket } from '../capture/index.ts';
 import type { Endpoint } from '../transport/index.ts';
+import { rtpHeaderLengthAt } from '../media/index.ts';
+import type { RelayedPacket } from './media-relay.ts';
 
 /** What to keep of relayed RTP: nothing, the RTP header only, or the whole packet. */
-export type RtpCapture = 'off' | 'headers' | 'packets';
+export type RtpCapture = 'none' | 'headers' | 'packets';
 
 export interface CaptureLimits {
   /** Calls kept (the oldest go first). */
   maxCalls: number;
-  /** Bytes of packet data kept over all calls. */
+  /** Bytes kept over all calls: packet data, and a relayed packet's record too. */
   maxBytes: number;
   /** A call whose last packet is older than this is dropped. */
   maxAgeSeconds: number;
@@ -54,13 +56,21 @@ interface CallPackets {
   dropped: number;
 }
 
-/** Size of an RTP header with its CSRC list and extension (RFC 3550 §5.1, §5.3.1). */
+/**
+ * How much of a relayed packet a headers-only capture keeps: its RTP header with CSRC list and
+ * extension (media's reader, RFC 3550 §5.1, §5.3.1), or all of it when it is no RTP.
+ */
 export function rtpHeaderLength(packet: Buffer): number {
-  if (packet.length < 12) return packet.length;
-  let n = 12 + 4 * (packet[0]! & 0x0f);
-  if (packet[0]! & 0x10 && packet.length >= n + 4) n += 4 + 4 * packet.readUInt16BE(n + 2);
-  return Math.min(n, packet.length);
+  const n = rtpHeaderLengthAt(packet);
+  return n < 0 ? packet.length : n;
 }
+
+/**
+ * What a kept relayed packet costs in memory besides its data (its record, its endpoints and
+ * the Buffer object: about 230 bytes measured on Node 20 for a headers-only packet), counted
+ * against maxBytes so the bound holds for many small RTP headers too.
+ */
+const RTP_ENTRY_OVERHEAD = 228;
 
 /** Expired calls are looked for at most this often. */
 const EXPIRE_EVERY_MS = 1000;
@@ -73,7 +83,7 @@ export class CallCapture {
 
   constructor(readonly limits: CaptureLimits = DEFAULT_CAPTURE_LIMITS) {}
 
-  /** Bytes of packet data held now. */
+  /** Bytes held now: packet data, and a relayed packet's record too (see RTP_ENTRY_OVERHEAD). */
   get bytes(): number {
     return this.totalBytes;
   }
@@ -94,7 +104,7 @@ export class CallCapture {
   /** Records one relayed RTP/RTCP packet of a call, as much of it as `limits.rtp` says. */
   rtp(callId: string, ts: number, src: Endpoint, dst: Endpoint, packet: Buffer): void {
     const mode = this.limits.rtp;
-    if (mode === 'off' || !this.calls.has(callId)) return;
+    if (mode === 'none' || !this.calls.has(callId)) return;
     if (mode === 'packets') return this.add(callId, { ts, src, dst, data: Buffer.from(packet) });
     const n = rtpHeaderLength(packet);
     this.add(callId, {
@@ -106,7 +116,32 @@ export class CallCapture {
     });
   }
 
-  private add(callId: string, p: CapturedPacket): void {
+  /**
+   * Records a packet the media relay passed on (MediaRelay.packetTap) as the server saw it: the
+   * sender's packet to the relay, and the relay's to the receiver (when it was sent on), both
+   * sharing one copy of the data. RTP as much as `limits.rtp` says; RTCP whole (it is all
+   * header and report). Nothing for a call the ring holds no SIP of.
+   */
+  relayed(p: RelayedPacket, relayAddress: string): void {
+    const mode = this.limits.rtp;
+    if (mode === 'none' || !this.calls.has(p.callId)) return;
+    const whole = mode === 'packets' || p.rtcp;
+    const n = whole ? p.packet.length : rtpHeaderLength(p.packet);
+    const data = Buffer.from(n === p.packet.length ? p.packet : p.packet.subarray(0, n));
+    const origLen = n === p.packet.length ? undefined : p.packet.length;
+    const cut = origLen === undefined ? {} : { origLen };
+    const from: Endpoint = { protocol: 'udp', address: p.from.address, port: p.from.port };
+    const relayIn: Endpoint = { protocol: 'udp', address: relayAddress, port: p.inPort };
+    const size = data.length + RTP_ENTRY_OVERHEAD;
+    this.add(p.callId, { ts: p.ts, src: from, dst: relayIn, data, ...cut }, size);
+    if (p.to === undefined) return;
+    const relayOut: Endpoint = { protocol: 'udp', address: relayAddress, port: p.outPort };
+    const to: Endpoint = { protocol: 'udp', address: p.to.address, port: p.to.port };
+    this.add(p.callId, { ts: p.ts, src: relayOut, dst: to, data, ...cut }, size);
+  }
+
+  /** Keeps a packet; `size` is what it counts against maxBytes (default: its data). */
+  private add(callId: string, p: CapturedPacket, size = p.data.length): void {
     if (p.ts - this.lastExpiry >= EXPIRE_EVERY_MS) this.expire(p.ts);
     let call = this.calls.get(callId);
     if (!call) {
@@ -117,14 +152,14 @@ export class CallCapture {
       this.calls.delete(callId);
       this.calls.set(callId, call);
     }
-    if (p.data.length > this.limits.maxBytes - call.bytes) {
+    if (size > this.limits.maxBytes - call.bytes) {
       call.dropped++;
       return;
     }
     call.packets.push(p);
-    call.bytes += p.data.length;
+    call.bytes += size;
     call.last = p.ts;
-    this.totalBytes += p.data.length;
+    this.totalBytes += size;
     // Oldest calls first, never the one being written.
     for (const [id, c] of this.calls) {
       if (this.totalBytes <= this.limits.maxBytes && this.calls.size <= this.limits.maxCalls) break;

@@ -51,6 +51,7 @@ import {
 } from '../transport/index.ts';
 import type { Store } from '../store/store.ts';
 import type { ServerConfig } from './config.ts';
+import type { TrunkPeerOutcome, TrunkPeerState } from './console-model.ts';
 import { DialPlan, type DialRule } from './dial-plan.ts';
 import { silentLogger, type Logger } from './server-log.ts';
 import { DigestAuthenticator } from './digest-authenticator.ts';
@@ -191,6 +192,8 @@ export class CallServer {
   private listeners: Endpoint[] = [];
   /** Outbound registrations of trunks toward their providers, by trunk name. */
   readonly trunkRegistrations = new Map<string, TrunkRegistration>();
+  /** How the last INVITE to each peer of each trunk ended, by trunk name then peer index. */
+  private readonly trunkOutcomes = new Map<string, (TrunkPeerOutcome | undefined)[]>();
   private readonly log: Logger;
   private purge?: NodeJS.Timeout;
   /** Key of the decoy HA1s of unknown users (see authenticate). */
@@ -698,6 +701,9 @@ export class CallServer {
         ...(auth ? { auth } : {}),
       });
       const first = peers.shift()!;
+      // The peer being tried, and whether its outcome is known (failover saw its final).
+      const tried = () => trunk.peers.length - peers.length - 1;
+      let settled = false;
       this.routeLog(req, callerAor, `${number}@${trunk.domain ?? first.host}`, {
         ...routeFields,
         action: 'trunk',
@@ -713,6 +719,8 @@ export class CallServer {
         trunkIn: fromTrunk?.name,
         failover: (res) => {
           const retry = res === undefined || res.status === 503 || res.status === 408;
+          this.trunkOutcome(trunk.name, tried(), res?.status ?? 408, retry && peers.length > 0);
+          settled = !retry || peers.length === 0;
           const next = retry ? peers.shift() : undefined;
           if (next)
             this.log.info(
@@ -726,6 +734,9 @@ export class CallServer {
               `call ${req.callId}: trunk ${trunk.name} answered ${res?.status ?? 'nothing'}, trying ${next.host}:${next.port}`,
             );
           return next ? [toPeer(next)] : undefined;
+        },
+        onFinal: (res) => {
+          if (!settled) this.trunkOutcome(trunk.name, tried(), res.status, false);
         },
       });
       return;
@@ -858,6 +869,29 @@ export class CallServer {
     };
   }
 
+  /** Each trunk's peers in order, with how the last INVITE sent to each ended (the console). */
+  trunkPeers(): { name: string; peers: TrunkPeerState[] }[] {
+    return [...this.trunks.values()].map((t) => {
+      const outcomes = this.trunkOutcomes.get(t.name);
+      return {
+        name: t.name,
+        peers: t.peers.map((p, i) => {
+          const last = outcomes?.[i];
+          return {
+            peer: `${p.transport}:${hostForHeader(p.host)}:${p.port}`,
+            ...(last ? { last: { ...last } } : {}),
+          };
+        }),
+      };
+    });
+  }
+
+  private trunkOutcome(name: string, peer: number, status: number, failedOver: boolean): void {
+    let outcomes = this.trunkOutcomes.get(name);
+    if (!outcomes) this.trunkOutcomes.set(name, (outcomes = []));
+    outcomes[peer] = { ts: Date.now(), status, failedOver };
+  }
+
   private forward(
     req: SipRequest,
     tx: ServerTransaction,
@@ -874,6 +908,8 @@ export class CallServer {
       calleeAor?: string;
       /** An in-dialog request sent by the dialog's caller (a BYE: who hung up). */
       byCaller?: boolean;
+      /** The final response about to go upstream. */
+      onFinal?: (res: SipResponse) => void;
     },
   ): void {
     const template = req.clone();
@@ -916,6 +952,7 @@ export class CallServer {
         failover: call.failover,
         beforeFinal: (res) => {
           this.metrics.countResponse(res.status);
+          call.onFinal?.(res);
           // An answer's CDR carries the dialog's route (one commit): a restarted server routes
           // its BYE.
           const answered = creating && res.status >= 200 && res.status < 300;

@@ -161,7 +161,7 @@ export const configSchema = z
       })
       .default({ address: '127.0.0.1', port: 8060, hosts: [], readWithoutToken: false }),
     /**
-     * Per-call capture (src/server/call-capture.ts): each call's SIP kept in a bounded ring for
+     * Per-call capture (src/server/call-capture.ts): each call's SIP (and relayed RTP) kept in a bounded ring for
      * GET /api/calls/{id}/pcap and the console's download button.
      */
     capture: z
@@ -169,7 +169,10 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         /** Calls kept; the oldest go first. */
         maxCalls: z.number().int().min(1).default(1000),
-        /** Bytes of SIP kept over all calls. */
+        /**
+         * Bytes kept over all calls: SIP and relayed RTP (each kept RTP packet also counts the
+         * ~230 bytes its record takes in memory, so headers-only RTP stays within the bound).
+         */
         maxBytes: z
           .number()
           .int()
@@ -177,8 +180,20 @@ export const configSchema = z
           .default(64 * 1024 * 1024),
         /** A call whose last message is older than this is dropped. */
         maxAgeSeconds: z.number().int().min(1).default(3600),
+        /**
+         * With `media: relay`, what is kept of each relayed RTP packet (both legs: to and from
+         * the relay): nothing, its header only (the file keeps the length on the wire), or the
+         * whole packet. RTCP is kept whole unless `none`.
+         */
+        rtp: z.enum(['none', 'headers', 'packets']).default('headers'),
       })
-      .default({ enabled: true, maxCalls: 1000, maxBytes: 64 * 1024 * 1024, maxAgeSeconds: 3600 }),
+      .default({
+        enabled: true,
+        maxCalls: 1000,
+        maxBytes: 64 * 1024 * 1024,
+        maxAgeSeconds: 3600,
+        rtp: 'headers',
+      }),
     /**
      * HEP out (src/server/hep-sender.ts): every SIP message received or sent, as HEPv3 over UDP to
      * a collector (HOMER, Kamailio sipcapture, sngrep -L), like Kamailio's siptrace.

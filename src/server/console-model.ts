@@ -52,8 +52,28 @@ export interface MetricsSample {
   responses: Record<string, number>;
 }
 
+/** How the last INVITE the server sent to one peer of a trunk ended. */
+export interface TrunkPeerOutcome {
+  /** When its final response came (or it timed out), milliseconds since the epoch. */
+  ts: number;
+  /** The peer's final status; 408 when it did not answer in time. */
+  status: number;
+  /** The call was then tried on the next peer (failover on 503, 408 or no answer). */
+  failedOver: boolean;
+}
+
+/** One peer of a trunk, in the order calls try them. */
+export interface TrunkPeerState {
+  /** transport:host:port */
+  peer: string;
+  /** Undefined until a call was sent to it. */
+  last?: TrunkPeerOutcome;
+}
+
 export interface TrunkState {
   name: string;
+  /** The peers in failover order, with their last outcome (always sent by /api/trunks). */
+  peers: TrunkPeerState[];
   /** Outbound registration toward the provider, when the trunk registers. */
   registration?: {
     state: 'registering' | 'registered' | 'failed' | 'stopped';
@@ -300,9 +320,13 @@ export const CDR_CSV_COLUMNS = [
   'lost',
   'jitterMs',
   'mos',
+  'dropped',
 ] as const;
 
-/** RFC 4180 CSV of CDR rows; times as ISO 8601 UTC. A cell starting with = + - @ is quoted with a ' (no formula injection in spreadsheets). */
+/**
+ * RFC 4180 CSV of CDR rows (the console's export and `trapezoid cdr --csv`); times as ISO 8601
+ * UTC. A cell starting with = + - @ is quoted with a ' (no formula injection in spreadsheets).
+ */
 export function cdrCsv(rows: readonly CdrRecord[]): string {
   const cell = (v: unknown, key: string): string => {
     if (v === undefined || v === null) return '';

@@ -10,7 +10,7 @@
 //                            &format=csv
 //   GET /api/bans            sources banned now: address, reason, attacked user, until, drops
 //   DELETE /api/bans/{addr}  lifts a ban (an action: needs the token, see below)
-//   GET /api/trunks          trunks and their outbound registration
+//   GET /api/trunks          trunks: their peers' last outcomes (failover), outbound registration
 //   GET /api/media           media relay sessions in progress, per stream and direction
 //   GET /metrics             Prometheus text format
 //
@@ -315,10 +315,16 @@ export class HttpApi {
   }
 
   private trunks(): TrunkState[] {
-    return [...this.callServer.trunkRegistrations].map(([name, r]) => ({
-      name,
-      registration: { state: r.state, lastStatus: r.lastStatus, granted: r.granted },
-    }));
+    return this.callServer.trunkPeers().map(({ name, peers }) => {
+      const r = this.callServer.trunkRegistrations.get(name);
+      return {
+        name,
+        peers,
+        ...(r
+          ? { registration: { state: r.state, lastStatus: r.lastStatus, granted: r.granted } }
+          : {}),
+      };
+    });
   }
 
   private metricsSample(): MetricsSample {

@@ -65,7 +65,7 @@ test('the live feed: a hello with the calls, state once, calls as they change, a
       hasCapture: () => true,
       bindings: () => [],
       bans: () => [],
-      trunks: () => [{ name: 'carrier' }],
+      trunks: () => [{ name: 'carrier', peers: [] }],
       media: () => [],
       metrics: () => ({
         ts: Date.now(),
@@ -100,7 +100,7 @@ test('the live feed: a hello with the calls, state once, calls as they change, a
     hello.type === 'hello' && hello.calls.map((c) => [c.callId, c.state, c.capture]),
     [['c1', 'trying', true]],
   );
-  assert.deepEqual((await all.nextOf('trunks')).trunks, [{ name: 'carrier' }]);
+  assert.deepEqual((await all.nextOf('trunks')).trunks, [{ name: 'carrier', peers: [] }]);
   assert.equal((await all.nextOf('metrics')).sample.activeCalls, 1);
 
   const one = new EventReader((await fetch(`${base}/call`)).body!);

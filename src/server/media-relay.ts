@@ -13,6 +13,7 @@
 //   relay.end(callId);                          // BYE, CANCEL, final error: frees the ports
 //   relay.onSessionEnd(listener);               // more listeners like onEnd
 //   relay.totals(); relay.allStats();           // counters since the start (/metrics), sessions (/api/media)
+//   relay.packetTap = (p: RelayedPacket) => ... // each packet relayed (the per-call capture)
 //   await relay.close();
 //
 // The call server drives it through MediaRelayProxy (media-relay-proxy.ts): which SIP messages
@@ -43,6 +44,10 @@
 //   (the phone moved) unlatches P.
 // - RTCP is relayed on port + 1; with a=rtcp-mux (RFC 5761) in both SDPs, RTCP (packet type
 //   200-207) shares the RTP port.
+// - packetTap, when set, is told of every RTP and RTCP packet relayed (not of dropped or invalid
+//   ones), with its call, its sender, the relay ports it arrived at and left from, and its
+//   receiver. Unset (the default), the relay's per-packet path reads one field and allocates
+//   nothing for it. The packet's Buffer is the one received: a tap that keeps it must copy it.
 // - A session with no relayed packet for `timeoutSeconds` (counted from its last SDP or its last
 //   packet) is ended and its ports freed; onEnd tells the server, with the final statistics.
 //
@@ -91,6 +96,28 @@ export interface MediaRelayOptions {
 }
 
 export type RelayEndReason = 'end' | 'timeout' | 'close';
+
+/** A packet the relay passed on, as MediaRelay.packetTap is told of it. */
+export interface RelayedPacket {
+  callId: string;
+  /** RTCP (on the RTCP port, or multiplexed on the RTP port), else RTP. */
+  rtcp: boolean;
+  /** When it arrived: milliseconds since the epoch, fractional. */
+  ts: number;
+  /** The sender, and the relay port it arrived at. */
+  from: RelayAddress;
+  inPort: number;
+  /**
+   * The relay port it left from and where it went; `to` is undefined when it could not be sent
+   * on (the other party has not said where it receives yet).
+   */
+  outPort: number;
+  to: RelayAddress | undefined;
+  /** The packet as received (the socket's Buffer: copy what is kept). */
+  packet: Buffer;
+}
+
+export type RelayPacketTap = (packet: RelayedPacket) => void;
 
 export interface RelayAddress {
   address: string;
@@ -270,7 +297,12 @@ class RelaySession {
 }
 
 /** Where a packet that arrived on one face goes: the other face, to the other party. */
-function onRtpSocket(face: Face, msg: Buffer, rinfo: RemoteInfo): void {
+function onRtpSocket(
+  face: Face,
+  msg: Buffer,
+  rinfo: RemoteInfo,
+  tap: RelayPacketTap | undefined,
+): void {
   const stream = face.stream;
   if (stream === undefined) return;
   const from = stream.ends[face.side];
@@ -314,8 +346,15 @@ function onRtpSocket(face: Face, msg: Buffer, rinfo: RemoteInfo): void {
     from.rtcpPackets++;
     if (stream.mux) {
       if (to.rtpPort !== 0) out.rtp.send(msg, to.rtpPort, to.rtpAddress);
-    } else if (to.rtcpPort !== 0) {
-      out.rtcp.send(msg, to.rtcpPort, to.rtcpAddress);
+      if (tap !== undefined) {
+        tell(tap, stream, rinfo, face.port, out.port, to.rtpAddress, to.rtpPort, msg, true, now);
+      }
+    } else {
+      if (to.rtcpPort !== 0) out.rtcp.send(msg, to.rtcpPort, to.rtcpAddress);
+      if (tap !== undefined) {
+        const [toAddress, toPort] = [to.rtcpAddress, to.rtcpPort];
+        tell(tap, stream, rinfo, face.port, out.port + 1, toAddress, toPort, msg, true, now);
+      }
     }
     return;
   }
@@ -339,9 +378,17 @@ function onRtpSocket(face: Face, msg: Buffer, rinfo: RemoteInfo): void {
     );
   }
   if (to.rtpPort !== 0) out.rtp.send(msg, to.rtpPort, to.rtpAddress);
+  if (tap !== undefined) {
+    tell(tap, stream, rinfo, face.port, out.port, to.rtpAddress, to.rtpPort, msg, false, now);
+  }
 }
 
-function onRtcpSocket(face: Face, msg: Buffer, rinfo: RemoteInfo): void {
+function onRtcpSocket(
+  face: Face,
+  msg: Buffer,
+  rinfo: RemoteInfo,
+  tap: RelayPacketTap | undefined,
+): void {
   const stream = face.stream;
   if (stream === undefined) return;
   const from = stream.ends[face.side];
@@ -364,16 +411,49 @@ function onRtcpSocket(face: Face, msg: Buffer, rinfo: RemoteInfo): void {
     from.rtcpAddress = rinfo.address;
     from.rtcpPort = rinfo.port;
   }
-  stream.session.lastActivityMs = performance.now();
+  const now = performance.now();
+  stream.session.lastActivityMs = now;
   from.rtcpPackets++;
   const side = face.side === 0 ? 1 : 0;
   const to = stream.ends[side];
   const out = stream.faces[side];
+  const inPort = face.port + 1;
   if (stream.mux) {
     if (to.rtpPort !== 0) out.rtp.send(msg, to.rtpPort, to.rtpAddress);
-  } else if (to.rtcpPort !== 0) {
-    out.rtcp.send(msg, to.rtcpPort, to.rtcpAddress);
+    if (tap !== undefined) {
+      tell(tap, stream, rinfo, inPort, out.port, to.rtpAddress, to.rtpPort, msg, true, now);
+    }
+  } else {
+    if (to.rtcpPort !== 0) out.rtcp.send(msg, to.rtcpPort, to.rtcpAddress);
+    if (tap !== undefined) {
+      tell(tap, stream, rinfo, inPort, out.port + 1, to.rtcpAddress, to.rtcpPort, msg, true, now);
+    }
   }
+}
+
+/** Tells packetTap of a relayed packet (only called when one is set). */
+function tell(
+  tap: RelayPacketTap,
+  stream: RelayStream,
+  rinfo: RemoteInfo,
+  inPort: number,
+  outPort: number,
+  toAddress: string,
+  toPort: number,
+  packet: Buffer,
+  rtcp: boolean,
+  now: number,
+): void {
+  tap({
+    callId: stream.session.callId,
+    rtcp,
+    ts: performance.timeOrigin + now,
+    from: { address: rinfo.address, port: rinfo.port },
+    inPort,
+    outPort,
+    to: toPort !== 0 ? { address: toAddress, port: toPort } : undefined,
+    packet,
+  });
 }
 
 function codecName(stream: RelayStream, payloadType: number | undefined): string | undefined {
@@ -393,6 +473,8 @@ export class MediaRelay {
   bindFailures = 0;
   /** Errors reported by relay sockets, since the start. */
   socketErrors = 0;
+  /** Told of every packet relayed (see the top of the file); unset, it costs nothing. */
+  packetTap: RelayPacketTap | undefined = undefined;
 
   private readonly pool: PortPool;
   private readonly family: 4 | 6;
@@ -649,8 +731,8 @@ export class MediaRelay {
       this.open.add(socket);
       socket.on('error', () => this.socketErrors++);
     }
-    face.rtp.on('message', (msg, rinfo) => onRtpSocket(face, msg, rinfo));
-    face.rtcp.on('message', (msg, rinfo) => onRtcpSocket(face, msg, rinfo));
+    face.rtp.on('message', (msg, rinfo) => onRtpSocket(face, msg, rinfo, this.packetTap));
+    face.rtcp.on('message', (msg, rinfo) => onRtcpSocket(face, msg, rinfo, this.packetTap));
     return face;
   }
 

@@ -121,9 +121,13 @@ export async function startServer(
     closers.push(() => callServer.stop());
     const sip = await callServer.start();
 
-    const capture = checked.capture.enabled
-      ? new CallCapture({ ...checked.capture, rtp: 'off' })
-      : undefined;
+    const { rtp, ...limits } = checked.capture;
+    const capture = checked.capture.enabled ? new CallCapture({ ...limits, rtp }) : undefined;
+    // The relayed RTP of a call goes into its capture; without this the relay's tap stays unset.
+    if (relay && capture && rtp !== 'none') {
+      const relayAddress = relay.address;
+      relay.packetTap = (p) => capture.relayed(p, relayAddress);
+    }
     const api = new HttpApi(callServer, store, {
       bans: () => guard.bans(),
       unban: (address) => guard.unban(address),

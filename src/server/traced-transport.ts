@@ -3,7 +3,7 @@
 // `hep:` sends to a collector (hep-sender.ts), as Kamailio's siptrace does. Without a tap set it
 // is the plain TransportLayer.
 import { TransportLayer, type Endpoint } from '../transport/index.ts';
-import type { SendOptions, SendResult } from '../transport/inbound-message.ts';
+import type { SendOptions, SendResult } from '../transport/index.ts';
 
 /**
  * Sees one message on the wire (data is the transport's buffer: copy it if kept); `ts` in

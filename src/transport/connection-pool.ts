@@ -239,16 +239,7 @@ export class ConnectionPool implements ConnectionOwner {
       return;
     }
     this.open({
-      remote: {
-        protocol,
-        address: normalizeAddress(socket.remoteAddress ?? ''),
-        port: socket.remotePort ?? 0,
-      },
-      local: {
-        protocol,
-        address: normalizeAddress(socket.localAddress ?? local.address),
-        port: socket.localPort ?? local.port,
-      },
+      ...socketEndpoints(socket, protocol, local),
       inbound: true,
       ...(openedAt !== undefined ? { openedAt } : {}),
       socket,
@@ -426,4 +417,24 @@ export class ConnectionPool implements ConnectionOwner {
 /** The key of a socket in its handshake or upgrade: a TLSSocket has its TCP socket's. */
 function pendingKey(socket: Socket): string {
   return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? 0}`;
+}
+
+/** The two ends of an accepted socket as endpoints of `protocol` (the listener's as a fallback). */
+export function socketEndpoints(
+  socket: Socket,
+  protocol: TransportProtocol,
+  listener: Endpoint,
+): { remote: Endpoint; local: Endpoint } {
+  return {
+    remote: {
+      protocol,
+      address: normalizeAddress(socket.remoteAddress ?? ''),
+      port: socket.remotePort ?? 0,
+    },
+    local: {
+      protocol,
+      address: normalizeAddress(socket.localAddress ?? listener.address),
+      port: socket.localPort ?? listener.port,
+    },
+  };
 }

@@ -1,7 +1,8 @@
 // The transports SIP runs over, and every fact about one that more than one layer needs: the
 // single table that the transport layer, the server locator (RFC 3263), the call server's
-// configuration and router, and the user agent's Contact and Route all read. Adding a transport
-// is one entry here plus one file implementing ProtocolTransport (see transport-layer.ts).
+// configuration and router, and the user agent's Contact and Route all read. Each entry also
+// names the file that carries the protocol (`carrier`, a ProtocolTransport): adding a transport
+// is one new file implementing ProtocolTransport plus one entry here.
 //
 // protocol  reliable  secure  port  SRV (RFC 3263 §4.1)  NAPTR       URI transport=  Via token
 // udp       no        no      5060  _sip._udp            SIP+D2U     udp             UDP
@@ -15,6 +16,12 @@
 // WebSocket server is an HTTP server, and a `ws://host/` with no port connects to 80. RFC 7118
 // §5.2 gives WebSocket one URI transport parameter, `ws`, secured by the sips: scheme, as TLS
 // shares `tcp` (RFC 3261 §26.2.2: transport=tls is deprecated; it is still read).
+
+import type { ProtocolTransport, TransportHost } from './transport.ts';
+import { TcpTransport } from './tcp-transport.ts';
+import { TlsTransport } from './tls-transport.ts';
+import { UdpTransport } from './udp-transport.ts';
+import { WebSocketTransport } from './websocket-transport.ts';
 
 export interface ProtocolFacts {
   /** §17: the transaction layer retransmits only over unreliable transports. */
@@ -40,6 +47,15 @@ export interface ProtocolFacts {
   readonly invalidViaHost: boolean;
 }
 
+/** A table entry: the facts, and the transport that carries the protocol. */
+interface ProtocolEntry extends ProtocolFacts {
+  /**
+   * Makes the protocol's transport for a transport layer. Called when a TransportLayer is built,
+   * never while this module loads (the transport files import this table too).
+   */
+  readonly carrier: (host: TransportHost) => ProtocolTransport;
+}
+
 const TABLE = {
   udp: {
     reliable: false,
@@ -51,6 +67,7 @@ const TABLE = {
     viaTransport: 'UDP',
     crlfKeepAlive: false,
     invalidViaHost: false,
+    carrier: (host: TransportHost): ProtocolTransport => new UdpTransport(host),
   },
   tcp: {
     reliable: true,
@@ -62,6 +79,7 @@ const TABLE = {
     viaTransport: 'TCP',
     crlfKeepAlive: true,
     invalidViaHost: false,
+    carrier: (host: TransportHost): ProtocolTransport => new TcpTransport(host),
   },
   tls: {
     reliable: true,
@@ -73,6 +91,7 @@ const TABLE = {
     viaTransport: 'TLS',
     crlfKeepAlive: true,
     invalidViaHost: false,
+    carrier: (host: TransportHost): ProtocolTransport => new TlsTransport(host),
   },
   ws: {
     reliable: true,
@@ -84,6 +103,7 @@ const TABLE = {
     viaTransport: 'WS',
     crlfKeepAlive: false,
     invalidViaHost: true,
+    carrier: (host: TransportHost): ProtocolTransport => new WebSocketTransport(host, 'ws'),
   },
   wss: {
     reliable: true,
@@ -95,14 +115,22 @@ const TABLE = {
     viaTransport: 'WSS',
     crlfKeepAlive: false,
     invalidViaHost: true,
+    carrier: (host: TransportHost): ProtocolTransport => new WebSocketTransport(host, 'wss'),
   },
-} as const satisfies Record<string, ProtocolFacts>;
+} as const satisfies Record<string, ProtocolEntry>;
 
 /** The transports of RFC 3261 §18 plus WebSocket (RFC 7118): the keys of the table. */
 export type TransportProtocol = keyof typeof TABLE;
 
 /** The table, by protocol. */
 export const PROTOCOLS: Readonly<Record<TransportProtocol, ProtocolFacts>> = TABLE;
+
+/** The transport that carries a protocol (for the transport layer). */
+export function protocolCarrier(
+  protocol: TransportProtocol,
+): (host: TransportHost) => ProtocolTransport {
+  return TABLE[protocol].carrier;
+}
 
 /** Every protocol, in the table's order (UDP first). */
 export const PROTOCOL_NAMES: readonly TransportProtocol[] = Object.keys(

@@ -9,7 +9,7 @@ import { parseMessage, SipParseError, SipRequest } from '../sip/index.ts';
 import type { SipMessage, SipResponse, Via } from '../sip/index.ts';
 import type { Endpoint, TransportProtocol } from './endpoint.ts';
 import { hostForHeader, isIPv6, normalizeAddress } from './endpoint.ts';
-import { isReliableProtocol, PROTOCOL_NAMES, PROTOCOLS } from './protocols.ts';
+import { isReliableProtocol, PROTOCOL_NAMES, PROTOCOLS, protocolCarrier } from './protocols.ts';
 import { TransportError } from './transport-error.ts';
 import type {
   InboundMessage,
@@ -27,30 +27,12 @@ import { askRport, replaceTopVia, responseDestination, stampReceived } from './v
 import type {
   PreparedMessage,
   ProtocolTransport,
-  ProtocolTransportFactory,
   Transport,
   TransportHost,
   TransportSettings,
 } from './transport.ts';
-import { UdpTransport } from './udp-transport.ts';
-import { TcpTransport } from './tcp-transport.ts';
-import { TlsTransport } from './tls-transport.ts';
-import { WebSocketTransport } from './websocket-transport.ts';
 
 export type { PreparedMessage } from './transport.ts';
-
-/**
- * The file that carries each protocol of the table (protocols.ts). A new transport is one new
- * file implementing ProtocolTransport, its facts in the table, and its line here (the compiler
- * asks for it once the table has the entry).
- */
-const TRANSPORTS: Readonly<Record<TransportProtocol, ProtocolTransportFactory>> = {
-  udp: (host) => new UdpTransport(host),
-  tcp: (host) => new TcpTransport(host),
-  tls: (host) => new TlsTransport(host),
-  ws: (host, protocol) => new WebSocketTransport(host, protocol),
-  wss: (host, protocol) => new WebSocketTransport(host, protocol),
-};
 
 const DEFAULT_MAX_MESSAGE_SIZE = 65535;
 const DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 64;
@@ -146,8 +128,7 @@ export class TransportLayer implements Transport, TransportHost {
     this.addRport = options.rport ?? true;
     this.connections = new ConnectionPool(this);
     const transports = {} as Record<TransportProtocol, ProtocolTransport>;
-    for (const protocol of PROTOCOL_NAMES)
-      transports[protocol] = TRANSPORTS[protocol](this, protocol);
+    for (const protocol of PROTOCOL_NAMES) transports[protocol] = protocolCarrier(protocol)(this);
     this.transports = transports;
   }
 

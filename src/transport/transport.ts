@@ -85,9 +85,3 @@ export interface ProtocolTransport {
   /** Closes its listeners (the pool closes stream connections). */
   close(): Promise<void>;
 }
-
-/** Makes the ProtocolTransport of one protocol for a layer. */
-export type ProtocolTransportFactory = (
-  host: TransportHost,
-  protocol: TransportProtocol,
-) => ProtocolTransport;

@@ -15,6 +15,7 @@ import type { ListenOptions, SendOptions, SendResult } from './inbound-message.t
 import type { StreamConnection } from './stream-connection.ts';
 import type { ProtocolTransport, TransportHost } from './transport.ts';
 import { listenServer } from './listen-server.ts';
+import { socketEndpoints } from './connection-pool.ts';
 import { CONNECT_TIMEOUT_MS } from './connect-socket.ts';
 
 /** RFC 7118 §4: the WebSocket subprotocol. */
@@ -69,16 +70,7 @@ export class WebSocketTransport implements ProtocolTransport {
         return;
       }
       pool.open({
-        remote: {
-          protocol,
-          address: normalizeAddress(socket.remoteAddress ?? ''),
-          port: socket.remotePort ?? 0,
-        },
-        local: {
-          protocol,
-          address: normalizeAddress(socket.localAddress ?? local.address),
-          port: socket.localPort ?? local.port,
-        },
+        ...socketEndpoints(socket, protocol, local),
         inbound: true,
         ...(openedAt !== undefined ? { openedAt } : {}),
         webSocket: ws,

@@ -265,6 +265,37 @@ function renderBans(bans: Ban[]): void {
   );
 }
 
+/** A trunk's peers in failover order, each with how the last call sent to it ended. */
+function trunkPeers(t: TrunkState): HTMLElement {
+  return el(
+    'div',
+    { class: 'trunk-peers' },
+    ...(t.peers ?? []).map((p, i) => {
+      const last = p.last;
+      const outcome = last
+        ? [
+            el(
+              'span',
+              {
+                class: `badge ${last.status < 300 ? 'st-completed' : 'st-failed'}`,
+                'data-testid': 'peer-status',
+              },
+              String(last.status),
+            ),
+            last.failedOver ? ' failed over to the next · ' : ' · ',
+            time(last.ts),
+          ]
+        : ['no call yet'];
+      return el(
+        'div',
+        { 'data-testid': 'trunk-peer', ...(last?.failedOver ? { class: 'failed-over' } : {}) },
+        `${i + 1}. ${p.peer} `,
+        ...outcome,
+      );
+    }),
+  );
+}
+
 function renderTrunks(trunks: TrunkState[]): void {
   $('trunk-body').replaceChildren(
     ...trunks.map((t) =>
@@ -272,6 +303,7 @@ function renderTrunks(trunks: TrunkState[]): void {
         'tr',
         { 'data-testid': 'trunk' },
         el('td', {}, t.name),
+        el('td', {}, trunkPeers(t)),
         el('td', {}, t.registration?.state ?? 'no registration'),
         el(
           'td',
