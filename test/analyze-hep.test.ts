@@ -13,16 +13,9 @@ import { repoRoot, needTool } from './support/peers.ts';
 import { freePort, freePortRange } from './support/ports.ts';
 import { Peer, scratchDir } from './ua-sipp-peer.ts';
 import { InProcessPhone } from './support/in-process-phone.ts';
+import { jsonLines, sleep, until, type Line } from './support/json-lines.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Line = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-const lines = (text: string): Line[] =>
-  text
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Line);
 
 function udpPortFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -30,19 +23,6 @@ function udpPortFree(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
     s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
-}
-
-async function until(
-  what: string,
-  ok: () => boolean,
-  ms: number,
-  why: () => string,
-): Promise<void> {
-  const start = Date.now();
-  while (!ok()) {
-    if (Date.now() - start > ms) throw new Error(`timeout waiting for ${what}: ${why()}`);
-    await sleep(50);
-  }
 }
 
 /** Registrar + stateful proxy (no auth), every SIP message mirrored as HEPv3 by siptrace. */
@@ -109,7 +89,7 @@ test('HEP from Kamailio siptrace: one JSON line per call, the same numbers as th
     20_000,
     () => analyzer.stdout + analyzer.stderr,
   );
-  assert.equal(lines(analyzer.stdout)[0]!.port, hep);
+  assert.equal(jsonLines(analyzer.stdout)[0]!.port, hep);
 
   writeFileSync(join(dir, 'kamailio.cfg'), kamailioConfig(sip, hep));
   const kamailio = new Peer(
@@ -158,14 +138,14 @@ test('HEP from Kamailio siptrace: one JSON line per call, the same numbers as th
   const invite = (l: Line): boolean => l.event === 'call' && l.call.firstMethod === 'INVITE';
   await until(
     'the call line',
-    () => lines(analyzer.stdout).some(invite),
+    () => jsonLines(analyzer.stdout).some(invite),
     15_000,
     () => analyzer.stdout,
   );
   analyzer.child.kill('SIGINT');
   await analyzer.finish(10_000);
 
-  const out = lines(analyzer.stdout);
+  const out = jsonLines(analyzer.stdout);
   const end = out.find((l) => l.event === 'end')!;
   assert.ok(end, analyzer.stdout);
   assert.equal(end.hepInvalid, 0);

@@ -13,30 +13,9 @@ import { repoRoot, needTool, inCI } from './support/peers.ts';
 import { freePort, freePortRange } from './support/ports.ts';
 import { Peer, scratchDir } from './ua-sipp-peer.ts';
 import { InProcessPhone } from './support/in-process-phone.ts';
+import { jsonLines, sleep, until, type Line } from './support/json-lines.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Line = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-function lines(text: string): Line[] {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Line);
-}
-
-async function until(
-  what: string,
-  ok: () => boolean,
-  ms: number,
-  why: () => string,
-): Promise<void> {
-  const start = Date.now();
-  while (!ok()) {
-    if (Date.now() - start > ms) throw new Error(`timeout waiting for ${what}: ${why()}`);
-    await sleep(50);
-  }
-}
 
 test('live capture on lo and a pcap pipe on stdin report each call as the saved file does', async (t) => {
   if (!needTool(t, 'tcpdump')) return;
@@ -172,13 +151,13 @@ test('live capture on lo and a pcap pipe on stdin report each call as the saved 
   const answered = (l: Line): boolean => l.event === 'call' && l.call.dtmf === '12';
   await until(
     'the call on --live',
-    () => lines(live.stdout).some(answered),
+    () => jsonLines(live.stdout).some(answered),
     15_000,
     () => live.stdout,
   );
   await until(
     'the call on stdin',
-    () => lines(pipedOut).some(answered),
+    () => jsonLines(pipedOut).some(answered),
     15_000,
     () => pipedOut + pipedErr,
   );
@@ -188,8 +167,8 @@ test('live capture on lo and a pcap pipe on stdin report each call as the saved 
   tcpdump.kill('SIGINT');
   assert.equal(await pipedExit, 0, pipedErr);
 
-  const fromLive = lines(live.stdout);
-  const fromPipe = lines(pipedOut);
+  const fromLive = jsonLines(live.stdout);
+  const fromPipe = jsonLines(pipedOut);
   const end = fromLive.find((l) => l.event === 'end')!;
   assert.ok(end, live.stdout);
   assert.equal(end.written.frames, end.frames, 'every frame captured was saved');

@@ -16,10 +16,9 @@ import { encodeHep3 } from '../src/capture/index.ts';
 import { repoRoot, needTool } from './support/peers.ts';
 import { freePort } from './support/ports.ts';
 import { scratchDir } from './ua-sipp-peer.ts';
+import { sleep, type Line } from './support/json-lines.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Line = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 class Tmux {
   readonly name: string;

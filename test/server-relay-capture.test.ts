@@ -24,7 +24,8 @@ import type { CdrRecord, TrunkState } from '../src/server/console-model.ts';
 import { MediaRelay, type RelayedPacket } from '../src/server/media-relay.ts';
 import { needTool, repoRoot } from './support/peers.ts';
 import { freePort, freePortBlock } from './support/ports.ts';
-import { Peer, scratchDir, sippErrors } from './ua-sipp-peer.ts';
+import { uacPlayingPcap } from './support/sipp-scenarios.ts';
+import { Peer, scratchDir, sippErrors, waitForOutput } from './ua-sipp-peer.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
 const HOST = '127.0.0.1';
@@ -34,70 +35,6 @@ const PLAYED = 50;
 const RELAY_PORTS = 200;
 /** The RTP header the capture keeps of each packet, in a raw-IP frame: IPv4 + UDP + RTP. */
 const HEADERS_FRAME = 20 + 8 + 12;
-
-const uacScenario = (pcap: string, pauseMs: number) => `<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="caller playing G.711 from a pcap">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: [service] <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: sip:sipp@[local_ip]:[local_port]
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 8
-      a=rtpmap:8 PCMA/8000
-    ]]>
-  </send>
-  <recv response="100" optional="global"/>
-  <recv response="180" optional="global"/>
-  <recv response="183" optional="global"/>
-  <recv response="200" rtd="true"/>
-  <send>
-    <![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Contact: sip:sipp@[local_ip]:[local_port]
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <nop>
-    <action>
-      <exec play_pcap_audio="${pcap}"/>
-    </action>
-  </nop>
-  <pause milliseconds="${pauseMs}"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Contact: sip:sipp@[local_ip]:[local_port]
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>
-</scenario>
-`;
 
 interface Stream {
   src: string;
@@ -130,15 +67,6 @@ function tsharkStreams(text: string): Stream[] {
 const key = (s: Stream) => `${s.src} > ${s.dst} ${s.ssrc}`;
 const byKey = (rows: Stream[]) =>
   rows.map((s) => `${key(s)}: ${s.packets} pkts, ${s.lost} lost`).sort();
-
-async function waitFor(peer: Peer, re: RegExp, ms: number): Promise<void> {
-  const start = Date.now();
-  while (!re.test(peer.stdout + peer.stderr)) {
-    if (peer.child.exitCode !== null) throw new Error(`exited: ${peer.stdout}${peer.stderr}`);
-    if (Date.now() - start > ms) throw new Error(`no ${re} within ${ms} ms: ${peer.stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('a relayed call failed over on a trunk: its pcap has the relayed RTP (analyze and tshark agree with the CDR), /api/trunks shows the failover', async (t) => {
   const tshark = needTool(t, 'tshark', 'tshark');
@@ -206,7 +134,8 @@ test('a relayed call failed over on a trunk: its pcap has the relayed RTP (analy
       await serve.finish(10_000).catch(() => serve.kill());
     }
   });
-  await waitFor(serve, /"event":"listening"[^\n]*"transport":"http"/, 15_000);
+  // --json: the summary line comes once the SIP and HTTP listeners are up.
+  await waitForOutput(serve, /"event":"listening"/, 15_000);
   const api = async (path: string) => {
     const res = await fetch(`http://${HOST}:${http}${path}`);
     assert.equal(res.status, 200, `${path}: ${res.status}`);
@@ -224,7 +153,7 @@ test('a relayed call failed over on a trunk: its pcap has the relayed RTP (analy
 
   const uacDir = scratchDir();
   const scenario = join(uacDir, 'uac.xml');
-  writeFileSync(scenario, uacScenario(pcap, PLAYED * 30 + 1200));
+  writeFileSync(scenario, uacPlayingPcap(pcap, PLAYED * 30 + 1200));
   const started = Date.now();
   const uac = new Peer(
     'sipp',

@@ -25,7 +25,8 @@ import {
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import { needTool, repoRoot } from './support/peers.ts';
 import { freePort, freePortBlock } from './support/ports.ts';
-import { Peer, scratchDir, sippErrors } from './ua-sipp-peer.ts';
+import { uacPlayingPcap } from './support/sipp-scenarios.ts';
+import { Peer, scratchDir, sippErrors, waitForOutput } from './ua-sipp-peer.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
 const HOST = '127.0.0.1';
@@ -42,72 +43,6 @@ const RELAY_PORTS = 40;
 /** SIPp's media: its RTP port (-mp), the RTCP port after it, and the pair after those. */
 const sippMediaPorts = () => freePortBlock(4, { align: 2 });
 
-function uacScenario(pcap: string, pauseMs: number): string {
-  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="relay uac: G.711 from a pcap">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: [service] <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: sip:sipp@[local_ip]:[local_port]
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 8
-      a=rtpmap:8 PCMA/8000
-    ]]>
-  </send>
-  <recv response="100" optional="global"/>
-  <recv response="180" optional="global"/>
-  <recv response="183" optional="global"/>
-  <recv response="200" rtd="true"/>
-  <send>
-    <![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Contact: sip:sipp@[local_ip]:[local_port]
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <nop>
-    <action>
-      <exec play_pcap_audio="${pcap}"/>
-    </action>
-  </nop>
-  <pause milliseconds="${pauseMs}"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Contact: sip:sipp@[local_ip]:[local_port]
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>
-</scenario>
-`;
-}
-
 interface Cdr {
   finalStatus: number;
   hungUpBy?: string;
@@ -123,15 +58,6 @@ interface RelayStream {
   relayPort: number;
   latched?: { address: string; port: number };
   packets: number;
-}
-
-async function waitFor(peer: Peer, re: RegExp, ms: number): Promise<void> {
-  const start = Date.now();
-  while (!re.test(peer.stdout)) {
-    if (peer.child.exitCode !== null) throw new Error(`exited: ${peer.stdout}${peer.stderr}`);
-    if (Date.now() - start > ms) throw new Error(`no ${re} within ${ms} ms: ${peer.stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** serve (relay on), a SIPp uas echoing RTP, and what a uac needs to call through them. */
@@ -196,7 +122,7 @@ async function setUp(t: TestContext) {
       await serve.finish(10_000).catch(() => serve.kill());
     }
   });
-  await waitFor(serve, /"event":"listening"/, 15_000);
+  await waitForOutput(serve, /"event":"listening"/, 15_000);
   const api = async <T>(path: string): Promise<T> => {
     const res = await fetch(`http://${HOST}:${http}${path}`);
     return (path === '/metrics' ? res.text() : res.json()) as Promise<T>;
@@ -204,7 +130,7 @@ async function setUp(t: TestContext) {
   const startUac = (pauseMs: number) => {
     const uacDir = scratchDir();
     const scenario = join(uacDir, 'uac.xml');
-    writeFileSync(scenario, uacScenario(pcap, pauseMs));
+    writeFileSync(scenario, uacPlayingPcap(pcap, pauseMs));
     const peer = new Peer(
       'sipp',
       [

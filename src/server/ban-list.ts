@@ -2,13 +2,9 @@
 // dropped; it ends by itself at `until`. The list is bounded: expired bans are pruned as time
 // goes by, and when it is full the ban closest to its end makes room.
 
-export type BanReason =
-  /** More requests than security.rateLimit allows (a flood, a scan at full speed). */
-  | 'rate-limit'
-  /** Too many failed authentications from this source. */
-  | 'brute-force'
-  /** Failed authentication against a user already under attack from elsewhere. */
-  | 'user-under-attack';
+import type { BanReason } from '../store/stores.ts';
+
+export type { BanReason };
 
 /** A ban as listed on /api/bans. */
 export interface Ban {

@@ -5,27 +5,31 @@
 import type { LadderCall, LadderHost, LadderMessage, CallState } from '../render/model.ts';
 import type { BindingRecord, CdrCause, CdrRecord } from '../store/store.ts';
 import type { Ban } from './ban-list.ts';
-import type { LoggedMessage } from './call-log.ts';
+import type { ActiveCall, LoggedMessage } from './call-log.ts';
 import type { MediaSummary } from './media-relay-proxy.ts';
 import type { RelaySessionStats } from './media-relay.ts';
 
 export type { LoggedMessage, BindingRecord, CdrRecord, CdrCause, Ban, MediaSummary };
 
-/** A call as the console lists it (GET /api/calls/{id} adds `messages`). */
-export interface CallSummary {
-  callId: string;
-  caller: string;
-  callee: string;
-  dialled: string;
-  /** Milliseconds since the epoch. */
-  start: number;
-  answer?: number;
-  end?: number;
-  finalStatus?: number;
-  finalReason?: string;
-  cause?: CdrCause;
-  hungUpBy?: 'caller' | 'callee';
-  trunk?: string;
+/**
+ * A call as the console lists it (GET /api/calls/{id} adds `messages`): the call log's own
+ * fields (call-log.ts ActiveCall) and what the console adds.
+ */
+export interface CallSummary extends Pick<
+  ActiveCall,
+  | 'callId'
+  | 'caller'
+  | 'callee'
+  | 'dialled'
+  | 'start'
+  | 'answer'
+  | 'end'
+  | 'finalStatus'
+  | 'finalReason'
+  | 'cause'
+  | 'hungUpBy'
+  | 'trunk'
+> {
   /** 'trying' before any answer, 'ringing' after a 18x, then 'answered', then 'ended' or 'failed'. */
   state: 'trying' | 'ringing' | 'answered' | 'ended' | 'failed';
   /** The codec the answer chose (first payload of the answer's m=audio), when SDP was seen. */

@@ -1,7 +1,7 @@
 // What every LocationStore engine agrees on: a binding's target as one string (the form the
 // bindings table has always held, 'udp:192.0.2.1:5060', 'tcp:[2001:db8::1]:5061'), the order
 // of an AOR's bindings, and the JSON a binding is kept as where the engine holds documents.
-import type { Binding, BindingTarget } from './stores.ts';
+import type { Binding, BindingTarget, ContactUpdate, RegistrationUpdate } from './stores.ts';
 
 /** A binding as stored: the Binding plus when it was last written (for the tie-break). */
 export interface StoredBinding extends Binding {
@@ -69,4 +69,22 @@ export function toBinding(s: StoredBinding): Binding {
 /** Sorted public bindings of stored ones. */
 export function orderedBindings(stored: StoredBinding[]): Binding[] {
   return stored.sort(compareBindings).map(toBinding);
+}
+
+/** The binding a REGISTER's contact (with expires > 0) writes, as every engine stores it. */
+export function storedBinding(u: RegistrationUpdate, c: ContactUpdate): StoredBinding {
+  const b: StoredBinding = {
+    aor: u.aor,
+    contact: c.contact,
+    target: u.target,
+    flow: u.flow,
+    q: c.q,
+    expiresAt: u.now + c.expires * 1000,
+    callId: u.callId,
+    cseq: u.cseq,
+    refreshedAt: u.now,
+  };
+  if (c.userAgent !== undefined) b.userAgent = c.userAgent;
+  if (c.path !== undefined && c.path.length > 0) b.path = c.path;
+  return b;
 }

@@ -10,7 +10,7 @@
 //
 // register() is one Lua script: the §10.3 ordering check, the changes and the cap are applied
 // as one step, so two nodes registering the same AOR at once cannot interleave.
-import { orderedBindings, toBinding, type StoredBinding } from './binding-codec.ts';
+import { orderedBindings, storedBinding, toBinding, type StoredBinding } from './binding-codec.ts';
 import {
   connectRedis,
   RedisKeys,
@@ -235,19 +235,7 @@ export class RedisLocationStore implements LocationStore {
       u.removeAll ? 0 : u.contacts.length,
     ];
     for (const c of u.removeAll ? [] : u.contacts) {
-      const b: StoredBinding = {
-        aor: u.aor,
-        contact: c.contact,
-        target: u.target,
-        flow: u.flow,
-        q: c.q,
-        expiresAt: u.now + c.expires * 1000,
-        callId: u.callId,
-        cseq: u.cseq,
-        refreshedAt: u.now,
-      };
-      if (c.userAgent !== undefined) b.userAgent = c.userAgent;
-      if (c.path !== undefined && c.path.length > 0) b.path = c.path;
+      const b = storedBinding(u, c);
       args.push(c.contact, c.expires * 1000, c.expires === 0 ? '' : JSON.stringify(b));
     }
     const reply = (await REGISTER.run(this.client, keys, args)) as [0] | [1, string[], string[]];

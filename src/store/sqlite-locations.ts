@@ -11,6 +11,7 @@ import {
   formatBindingTarget,
   orderedBindings,
   parseBindingTarget,
+  storedBinding,
   toBinding,
   type StoredBinding,
 } from './binding-codec.ts';
@@ -182,19 +183,7 @@ export class SqliteLocationStore implements LocationStore {
         remove(c.contact, live.has(c.contact) ? 'unregistered' : undefined);
         continue;
       }
-      const b: StoredBinding = {
-        aor: u.aor,
-        contact: c.contact,
-        target: u.target,
-        flow: u.flow,
-        q: c.q,
-        expiresAt: u.now + c.expires * 1000,
-        callId: u.callId,
-        cseq: u.cseq,
-        refreshedAt: u.now,
-      };
-      if (c.userAgent !== undefined) b.userAgent = c.userAgent;
-      if (c.path !== undefined && c.path.length > 0) b.path = c.path;
+      const b = storedBinding(u, c);
       this.stmt.put.run({
         aor: b.aor,
         contact: b.contact,

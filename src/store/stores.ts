@@ -11,7 +11,6 @@
 // Every method returns a Promise. A method that says "atomic" does its read-check-write as one
 // step on the engine (a SQLite transaction, a Redis Lua script, a PostgreSQL transaction), so two
 // nodes handling requests for the same AOR or nonce at once cannot interleave.
-import type { BanReason } from '../server/ban-list.ts';
 import type { CdrCause, CdrRecord, DialogRecord, UserRecord } from './store.ts';
 
 export type { CdrCause, CdrRecord, DialogRecord, UserRecord } from './store.ts';
@@ -175,6 +174,15 @@ export interface CdrStore {
 }
 
 // ---- shared security state --------------------------------------------------------------------
+
+/** Why a source is banned (src/server/security-guard.ts issues them). */
+export type BanReason =
+  /** More requests than security.rateLimit allows (a flood, a scan at full speed). */
+  | 'rate-limit'
+  /** Too many failed authentications from this source. */
+  | 'brute-force'
+  /** Failed authentication against a user already under attack from elsewhere. */
+  | 'user-under-attack';
 
 export interface StoredBan {
   source: string;
