@@ -14,7 +14,7 @@ import { RegistrationError, CallFailedError, UserAgent } from '../src/ua/index.t
 import { CallServer } from '../src/server/call-server.ts';
 import { validateConfig } from '../src/server/config.ts';
 import { provisionUsers } from '../src/server/users.ts';
-import { SqliteStore } from '../src/store/sqlite-store.ts';
+import { sqliteStores } from './support/stores.ts';
 import { repoRoot } from './support/peers.ts';
 import { InProcessPhone } from './support/in-process-phone.ts';
 import { RawClient, portIn, scratch, serve, sipRequest, type Served } from './security-peer.ts';
@@ -122,9 +122,9 @@ test('without tls-only, a sips: call is not delivered to a user registered over 
     ],
   });
   const dir = scratch('sips');
-  const store = new SqliteStore(join(dir, 'sips.db'));
-  provisionUsers(store, DOMAIN, config.users);
-  const cleartext = new CallServer({ config, store });
+  const store = await sqliteStores(join(dir, 'sips.db'));
+  await provisionUsers(store.users, DOMAIN, config.users);
+  const cleartext = new CallServer({ config, stores: store });
   await cleartext.start();
   const ua = (user: string) => {
     const agent = new UserAgent({
@@ -153,7 +153,7 @@ test('without tls-only, a sips: call is not delivered to a user registered over 
     await callee.stop();
     await caller.stop();
     await cleartext.stop();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

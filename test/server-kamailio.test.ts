@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CallServer } from '../src/server/call-server.ts';
 import { validateConfig } from '../src/server/config.ts';
 import { provisionUsers } from '../src/server/users.ts';
-import { SqliteStore } from '../src/store/sqlite-store.ts';
+import { sqliteStores } from './support/stores.ts';
 import { UserAgent, type IncomingCall } from '../src/ua/index.ts';
 import { needTool, repoRoot } from './support/peers.ts';
 import { Peer, freePort, scratchDir, sippErrors } from './ua-sipp-peer.ts';
@@ -34,10 +34,14 @@ function udpPortFree(port: number): Promise<boolean> {
   });
 }
 
-async function waitFor(check: () => boolean, ms: number, what: () => string): Promise<void> {
+async function waitFor(
+  check: () => Promise<boolean>,
+  ms: number,
+  what: () => Promise<string>,
+): Promise<void> {
   const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > ms) throw new Error(`timeout: ${what()}`);
+  while (!(await check())) {
+    if (Date.now() - start > ms) throw new Error(`timeout: ${await what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -74,9 +78,9 @@ test('calls cross a trunk to Kamailio in both directions', async (t) => {
       { match: { prefix: '1' }, route: { action: 'local' } },
     ],
   });
-  const store = new SqliteStore(config.database);
-  provisionUsers(store, config.domain, config.users);
-  const server = new CallServer({ config, store });
+  const store = await sqliteStores(config.database);
+  await provisionUsers(store.users, config.domain, config.users);
+  const server = new CallServer({ config, stores: store });
   await server.start();
   const phone = new UserAgent({
     uri: `sip:1000@${DOMAIN}`,
@@ -92,7 +96,7 @@ test('calls cross a trunk to Kamailio in both directions', async (t) => {
     await kamailio.finish(5_000).catch(() => undefined);
     kamailio.kill(); // its workers, should any outlive the main process
     await server.stop();
-    store.close();
+    await store.close();
   });
   // Kamailio is up when its UDP port is taken.
   const start = Date.now();
@@ -165,11 +169,11 @@ test('calls cross a trunk to Kamailio in both directions', async (t) => {
   assert.equal(uacDone.code, 0, `uac behind Kamailio:\n${sippErrors(uacDir)}\n${kamailio.stderr}`);
 
   await waitFor(
-    () => store.listCdrs().filter((c) => c.end !== undefined).length >= 2,
+    async () => (await store.cdrs.listCdrs()).filter((c) => c.end !== undefined).length >= 2,
     5_000,
-    () => JSON.stringify(store.listCdrs()),
+    async () => JSON.stringify(await store.cdrs.listCdrs()),
   );
-  const cdrs = store.listCdrs();
+  const cdrs = await store.cdrs.listCdrs();
   const out = cdrs.find((c) => c.dialled === '5551234');
   const inn = cdrs.find((c) => c.dialled === '1000');
   assert.equal(out?.finalStatus, 200);

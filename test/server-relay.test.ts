@@ -22,7 +22,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../src/sip/index.ts';
-import { SqliteStore } from '../src/store/sqlite-store.ts';
+import { sqliteStores } from './support/stores.ts';
 import { needTool, repoRoot } from './support/peers.ts';
 import { freePort, freePortBlock } from './support/ports.ts';
 import { uacPlayingPcap } from './support/sipp-scenarios.ts';
@@ -429,15 +429,15 @@ async function inProcessServer(t: TestContext, count: number, spare = 4) {
     ],
     dialplan: [{ match: { regex: '^service$' }, route: { action: 'trunk', trunk: 'out' } }],
   });
-  const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'trapezoid-relay-')), 'r.db'));
+  const store = await sqliteStores(join(mkdtempSync(join(tmpdir(), 'trapezoid-relay-')), 'r.db'));
   const relay = new MediaRelay({ address: HOST, ports, timeoutSeconds: 30, spare });
   await relay.ready();
-  const server = new CallServer({ config, store, relay });
+  const server = new CallServer({ config, stores: store, relay });
   await server.start();
   t.after(async () => {
     await server.stop();
     await relay.close();
-    store.close();
+    await store.close();
   });
   /** Whether `port` is in the relay's range. */
   const inRange = (port: number) => port >= ports[0] && port <= ports[1];
@@ -496,7 +496,7 @@ test('in process: 183 and 200 with SDP, ACK, a re-INVITE from the callee and BYE
   e.send(sip, createResponse(bye, 200));
   await c.response(200, 'BYE');
   assert.equal(relay.sessionCount, 0);
-  const [cdr] = store.listCdrs();
+  const [cdr] = await store.cdrs.listCdrs();
   assert.equal(cdr!.callId, 'early-media');
   assert.equal(cdr!.finalStatus, 200);
   assert.equal(cdr!.packets, 0, 'relayed, though no RTP was sent');
@@ -575,7 +575,7 @@ test('in process: CANCEL ends the relay session; no ports left answers 503 with 
   await c.response(487);
   assert.equal(relay.sessionCount, 0);
   assert.equal(relay.portPairsFree, 2);
-  const cdrs = store.listCdrs();
+  const cdrs = await store.cdrs.listCdrs();
   assert.deepEqual(cdrs.map((x) => [x.callId, x.finalStatus, x.cause]).sort(), [
     ['bad-sdp', 488, 'media-unavailable'],
     ['cancelled', 487, 'cancelled'],

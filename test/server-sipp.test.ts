@@ -9,14 +9,15 @@ import { join } from 'node:path';
 import { CallServer } from '../src/server/call-server.ts';
 import { validateConfig } from '../src/server/config.ts';
 import { provisionUsers } from '../src/server/users.ts';
-import { SqliteStore } from '../src/store/sqlite-store.ts';
+import { sqliteStores } from './support/stores.ts';
+import type { Stores } from '../src/store/open-stores.ts';
 import { parseMessage, SipResponse } from '../src/sip/index.ts';
 import { needTool, repoRoot } from './support/peers.ts';
 import { Peer, freePort, scratchDir, sippErrors } from './ua-sipp-peer.ts';
 
 const DOMAIN = 'test.trapezoid';
 let server: CallServer;
-let store: SqliteStore;
+let store: Stores;
 let sipPort: number;
 let uasPort: number;
 let uacPort: number;
@@ -53,15 +54,15 @@ before(async () => {
       },
     ],
   });
-  store = new SqliteStore(config.database);
-  provisionUsers(store, DOMAIN, config.users);
-  server = new CallServer({ config, store });
+  store = await sqliteStores(config.database);
+  await provisionUsers(store.users, DOMAIN, config.users);
+  server = new CallServer({ config, stores: store });
   await server.start();
 });
 
 after(async () => {
   await server.stop();
-  store.close();
+  await store.close();
 });
 
 /** A scenario from test/fixtures/sipp with its @USER@ @PASSWORD@ @DOMAIN@ filled in, written to dir. */
@@ -99,9 +100,9 @@ test('SIPp registers with digest auth; the binding keeps its real source', async
   );
   const done = await run.finish(30_000);
   assert.equal(done.code, 0, `SIPp failed:\n${sippErrors(dir)}\n${done.stdout.slice(-1500)}`);
-  const bindings = store.bindingsFor(`sip:1000@${DOMAIN}`, Date.now());
+  const bindings = await store.locations.lookup(`sip:1000@${DOMAIN}`, Date.now());
   assert.equal(bindings.length, 1);
-  assert.equal(bindings[0]!.target, `udp:127.0.0.1:${port}`);
+  assert.deepEqual(bindings[0]!.target, { protocol: 'udp', address: '127.0.0.1', port });
 });
 
 test('a wrong password is refused with 403, never accepted', async (t) => {
@@ -123,7 +124,7 @@ test('a wrong password is refused with 403, never accepted', async (t) => {
   );
   const done = await run.finish(30_000);
   assert.equal(done.code, 0, `SIPp failed:\n${sippErrors(dir)}`);
-  assert.equal(store.bindingsFor(`sip:1001@${DOMAIN}`, Date.now()).length, 0);
+  assert.equal((await store.locations.lookup(`sip:1001@${DOMAIN}`, Date.now())).length, 0);
 });
 
 test('SIPp uac -> trapezoid -> SIPp uas through a dial-plan rule; one CDR per call', async (t) => {
@@ -132,7 +133,7 @@ test('SIPp uac -> trapezoid -> SIPp uas through a dial-plan rule; one CDR per ca
   const uas = sipp(['-sn', 'uas', '-p', String(uasPort), '-i', '127.0.0.1'], uasDir);
   try {
     await new Promise((r) => setTimeout(r, 300));
-    const before = store.listCdrs({ limit: 10_000 }).length;
+    const before = (await store.cdrs.listCdrs({ limit: 10_000 })).length;
     const dir = scratchDir();
     const uac = sipp(
       [
@@ -154,7 +155,7 @@ test('SIPp uac -> trapezoid -> SIPp uas through a dial-plan rule; one CDR per ca
     );
     const done = await uac.finish(40_000);
     assert.equal(done.code, 0, `SIPp uac failed:\n${sippErrors(dir)}\n${sippErrors(uasDir)}`);
-    const cdrs = store.listCdrs({ limit: 10_000 });
+    const cdrs = await store.cdrs.listCdrs({ limit: 10_000 });
     assert.equal(cdrs.length - before, 20);
     for (const c of cdrs.slice(0, 20)) {
       assert.equal(c.finalStatus, 200);
@@ -208,20 +209,20 @@ function invite(user: string, from = `sip:caller@127.0.0.1:${rawPort}`, n = Math
 
 test('refusals: unknown user 404, no binding 480, dial-plan reject, relay 403, local From 407', async () => {
   // Each refused attempt has its CDR (issue 11), with the cause, written before the answer left.
-  const cdrOf = (request: string) => {
+  const cdrOf = async (request: string) => {
     const callId = /Call-ID: (.*)/.exec(request)![1]!;
-    return store.listCdrs({ limit: 10_000 }).filter((c) => c.callId === callId);
+    return (await store.cdrs.listCdrs({ limit: 10_000 })).filter((c) => c.callId === callId);
   };
   const unknown = invite('4242');
   assert.equal((await ask(unknown)).status, 404);
   assert.deepEqual(
-    cdrOf(unknown).map((c) => [c.finalStatus, c.cause, c.callee, c.answer]),
+    (await cdrOf(unknown)).map((c) => [c.finalStatus, c.cause, c.callee, c.answer]),
     [[404, 'no-route', `4242@${DOMAIN}`, undefined]],
   );
   const unregistered = invite('1001');
   assert.equal((await ask(unregistered)).status, 480);
   assert.deepEqual(
-    cdrOf(unregistered).map((c) => [c.finalStatus, c.cause]),
+    (await cdrOf(unregistered)).map((c) => [c.finalStatus, c.cause]),
     [[480, 'not-registered']],
   );
   const premiumRequest = invite('900123');
@@ -229,7 +230,7 @@ test('refusals: unknown user 404, no binding 480, dial-plan reject, relay 403, l
   assert.equal(premium.status, 403);
   assert.equal(premium.reason, 'No Premium Numbers');
   assert.deepEqual(
-    cdrOf(premiumRequest).map((c) => [c.finalStatus, c.cause]),
+    (await cdrOf(premiumRequest)).map((c) => [c.finalStatus, c.cause]),
     [[403, 'rejected-by-dialplan']],
   );
   // Not from a trunk and claiming to be one of our users: challenged (407) with both algorithms.
@@ -240,7 +241,10 @@ test('refusals: unknown user 404, no binding 480, dial-plan reject, relay 403, l
   );
   assert.equal(stranger.status, 407);
   // A challenge is not an attempt of its own: no CDR for it.
-  assert.equal(store.listCdrs({ limit: 10_000 }).filter((c) => c.finalStatus === 407).length, 0);
+  assert.equal(
+    (await store.cdrs.listCdrs({ limit: 10_000 })).filter((c) => c.finalStatus === 407).length,
+    0,
+  );
   assert.deepEqual(
     stranger.proxyAuthenticate.map((c) => c.params.algorithm),
     ['MD5', 'SHA-256'],
@@ -252,7 +256,7 @@ test('refusals: unknown user 404, no binding 480, dial-plan reject, relay 403, l
   const relay = await ask(relayRequest);
   assert.equal(relay.status, 403);
   assert.deepEqual(
-    cdrOf(relayRequest).map((c) => [c.finalStatus, c.cause]),
+    (await cdrOf(relayRequest)).map((c) => [c.finalStatus, c.cause]),
     [[403, 'forbidden']],
   );
 });

@@ -7,14 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CallServer } from '../src/server/call-server.ts';
 import { validateConfig } from '../src/server/config.ts';
-import { SqliteStore } from '../src/store/sqlite-store.ts';
+import { sqliteStores } from './support/stores.ts';
+import type { Stores } from '../src/store/open-stores.ts';
 import { needTool, repoRoot } from './support/peers.ts';
 import { Peer, freePort, scratchDir, sippErrors } from './ua-sipp-peer.ts';
 
 async function startServer(
   raw: Record<string, unknown>,
   sipPort: number,
-): Promise<{ server: CallServer; store: SqliteStore }> {
+): Promise<{ server: CallServer; store: Stores }> {
   const dir = mkdtempSync(join(tmpdir(), 'trapezoid-trunk-'));
   const config = validateConfig({
     domain: 'trunk.test',
@@ -22,8 +23,8 @@ async function startServer(
     database: join(dir, 't.db'),
     ...raw,
   });
-  const store = new SqliteStore(config.database);
-  const server = new CallServer({ config, store });
+  const store = await sqliteStores(config.database);
+  const server = new CallServer({ config, stores: store });
   await server.start();
   return { server, store };
 }
@@ -68,13 +69,13 @@ test("a trunk answers the provider's 401 and then 407 with its credentials", asy
     );
     const prov = await uas.finish(15_000);
     assert.equal(prov.code, 0, `provider saw bad credentials:\n${sippErrors(provDir)}`);
-    const [cdr] = store.listCdrs();
+    const [cdr] = await store.cdrs.listCdrs();
     assert.equal(cdr?.finalStatus, 200);
     assert.equal(cdr?.trunk, 'provider');
   } finally {
     uas.kill();
     await server.stop();
-    store.close();
+    await store.close();
   }
 });
 
@@ -121,7 +122,7 @@ test('a trunk registers with its provider, answering the challenge', async (t) =
   } finally {
     registrar.kill();
     await server.stop();
-    store.close();
+    await store.close();
   }
 });
 
@@ -171,12 +172,12 @@ test('failover: the first peer answers 503, the call completes through the secon
       `the failing peer was not tried first:\n${sippErrors(downDir)}`,
     );
     assert.equal((await working.finish(10_000)).code, 0, sippErrors(upDir));
-    assert.equal(store.listCdrs()[0]?.finalStatus, 200);
+    assert.equal((await store.cdrs.listCdrs())[0]?.finalStatus, 200);
   } finally {
     failing.kill();
     working.kill();
     await server.stop();
-    store.close();
+    await store.close();
   }
 });
 
@@ -241,7 +242,7 @@ test('a trunk known by its credentials: inbound calls need its inboundAuth when 
     assert.equal(bad.code, 1, 'the call with a wrong password must fail');
     assert.match(sippErrors(badDir), /SIP\/2\.0 403/);
     // The refused attempt has its CDR (issue 11: one row per attempt), with the cause.
-    const refused = store.listCdrs();
+    const refused = await store.cdrs.listCdrs();
     assert.equal(refused.length, 1);
     assert.equal(refused[0]!.finalStatus, 403);
     assert.equal(refused[0]!.cause, 'auth-failed');
@@ -251,13 +252,13 @@ test('a trunk known by its credentials: inbound calls need its inboundAuth when 
     assert.equal(good.code, 0, `partner call failed:\n${sippErrors(goodDir)}`);
     const carrier = await uas.finish(10_000);
     assert.equal(carrier.code, 0, `carrier side:\n${sippErrors(uasDir)}`);
-    const [cdr] = store.listCdrs();
+    const [cdr] = await store.cdrs.listCdrs();
     assert.equal(cdr?.finalStatus, 200);
     assert.equal(cdr?.trunk, 'carrier');
     assert.equal(cdr?.caller, 'sipp@partner.example');
   } finally {
     uas.kill();
     await server.stop();
-    store.close();
+    await store.close();
   }
 });

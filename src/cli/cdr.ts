@@ -1,6 +1,7 @@
 // `trapezoid cdr`: the call detail records the server wrote, as a table, JSON or CSV.
 import type { Command } from 'commander';
-import { SqliteStore } from '../store/sqlite-store.ts';
+import { openRecords } from '../store/open-stores.ts';
+import { storeUrls } from '../server/config.ts';
 import { cdrCsv } from '../server/console-model.ts';
 import { resolveConfig } from './serve.ts';
 
@@ -16,7 +17,13 @@ export function register(program: Command): void {
     .option('--json', 'JSON array')
     .option('--csv', 'CSV with a header line, as the console exports it (times in ISO 8601 UTC)')
     .action(
-      (opts: { config?: string; db?: string; limit: string; json?: boolean; csv?: boolean }) => {
+      async (opts: {
+        config?: string;
+        db?: string;
+        limit: string;
+        json?: boolean;
+        csv?: boolean;
+      }) => {
         const limit = Number(opts.limit);
         if (!Number.isInteger(limit) || limit < 1) {
           process.stderr.write(
@@ -25,9 +32,8 @@ export function register(program: Command): void {
           process.exit(2);
         }
         const { config } = resolveConfig(opts);
-        const store = new SqliteStore(config.database);
-        const cdrs = store.listCdrs({ limit });
-        store.close();
+        const records = await openRecords(storeUrls(config), { node: config.cluster.node });
+        const cdrs = await records.cdrs.listCdrs({ limit }).finally(() => records.close());
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(cdrs, null, 2)}\n`);
         } else if (opts.csv) {

@@ -23,7 +23,10 @@ export function resolveConfig(opts: { config?: string; db?: string }): {
   demo: boolean;
 } {
   const config = opts.config ? loadConfig(opts.config) : validateConfig({});
-  if (opts.db) config.database = opts.db;
+  if (opts.db) {
+    config.database = opts.db;
+    config.store.records = `sqlite:${opts.db}`;
+  }
   return { config, demo: !opts.config };
 }
 
@@ -83,6 +86,8 @@ export function register(program: Command): void {
         capture: config.capture.enabled,
         ...(config.hep ? { hep: config.hep.collector } : {}),
         database: config.database,
+        store: running.stores.describe,
+        node: config.cluster.node,
         media: relay
           ? { mode: 'relay', address: relay.address, ports: config.media.ports }
           : { mode: 'direct' },
@@ -99,7 +104,7 @@ export function register(program: Command): void {
           `  console   ${summary.console}`,
           `  HTTP API  ${summary.http}/api/registrations  /api/calls  /api/cdrs  /api/bans  /metrics`,
           `            ${httpAccess.token ? `token required (Authorization: Bearer <http.token>)${httpAccess.loopbackOnly ? '' : ', listening beyond loopback'}` : 'loopback only, no token'}; Host: ${['localhost', 'IP addresses', ...httpAccess.hosts].join(', ')}`,
-          `  database  ${config.database}`,
+          `  store     records ${running.stores.describe.records}, live state ${running.stores.describe.live}${running.stores.shared ? `  (cluster node ${config.cluster.node})` : ''}`,
           `  media     ${relay ? `relay on ${relay.address} ports ${config.media.ports}` : 'direct (phone to phone)'}`,
           `  capture   ${capture ? `per call, last ${config.capture.maxCalls} calls (/api/calls/{id}/pcap)` : 'off'}${config.hep ? `; HEP to ${config.hep.collector} id ${config.hep.id}` : ''}`,
         ];

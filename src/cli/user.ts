@@ -1,7 +1,8 @@
-// `trapezoid user add|remove|list`: the call server's users, in its SQLite store. Only HA1
+// `trapezoid user add|remove|list`: the call server's users, in its records store (SQLite or PostgreSQL). Only HA1
 // hashes are written; the password is read from --password or asked for nowhere (scripts first).
 import type { Command } from 'commander';
-import { SqliteStore } from '../store/sqlite-store.ts';
+import { openRecords, type RecordStores } from '../store/open-stores.ts';
+import { storeUrls } from '../server/config.ts';
 import { randomPassword, userRecord } from '../server/users.ts';
 import { resolveConfig } from './serve.ts';
 
@@ -12,9 +13,10 @@ interface StoreOptions {
   json?: boolean;
 }
 
-function open(opts: StoreOptions): { store: SqliteStore; domain: string } {
+async function open(opts: StoreOptions): Promise<{ records: RecordStores; domain: string }> {
   const { config } = resolveConfig(opts);
-  return { store: new SqliteStore(config.database), domain: opts.domain ?? config.domain };
+  const records = await openRecords(storeUrls(config), { node: config.cluster.node });
+  return { records, domain: opts.domain ?? config.domain };
 }
 
 export function register(program: Command): void {
@@ -34,30 +36,32 @@ export function register(program: Command): void {
   common(user.command('add <name>').description('add or update a user'))
     .option('-p, --password <password>', 'password (default: a random one, printed)')
     .option('--display-name <name>', 'display name')
-    .action((name: string, opts: StoreOptions & { password?: string; displayName?: string }) => {
-      if (!/^[A-Za-z0-9._+-]+$/.test(name)) {
-        process.stderr.write(
-          `trapezoid user add: "${name}" is not a valid user name (letters, digits, . _ + -)\n`,
+    .action(
+      async (name: string, opts: StoreOptions & { password?: string; displayName?: string }) => {
+        if (!/^[A-Za-z0-9._+-]+$/.test(name)) {
+          process.stderr.write(
+            `trapezoid user add: "${name}" is not a valid user name (letters, digits, . _ + -)\n`,
+          );
+          process.exit(2);
+        }
+        const { records, domain } = await open(opts);
+        const password = opts.password ?? randomPassword();
+        await records.users
+          .putUser(userRecord(name, domain, password, opts.displayName))
+          .finally(() => records.close());
+        const out = { user: name, domain, ...(opts.password ? {} : { password }) };
+        process.stdout.write(
+          opts.json
+            ? `${JSON.stringify(out)}\n`
+            : `added sip:${name}@${domain}${opts.password ? '' : ` password ${password}`}\n`,
         );
-        process.exit(2);
-      }
-      const { store, domain } = open(opts);
-      const password = opts.password ?? randomPassword();
-      store.putUser(userRecord(name, domain, password, opts.displayName));
-      store.close();
-      const out = { user: name, domain, ...(opts.password ? {} : { password }) };
-      process.stdout.write(
-        opts.json
-          ? `${JSON.stringify(out)}\n`
-          : `added sip:${name}@${domain}${opts.password ? '' : ` password ${password}`}\n`,
-      );
-    });
+      },
+    );
 
   common(user.command('remove <name>').description('remove a user')).action(
-    (name: string, opts: StoreOptions) => {
-      const { store, domain } = open(opts);
-      const removed = store.removeUser(name, domain);
-      store.close();
+    async (name: string, opts: StoreOptions) => {
+      const { records, domain } = await open(opts);
+      const removed = await records.users.removeUser(name, domain).finally(() => records.close());
       if (!removed) {
         process.stderr.write(`trapezoid user remove: no user ${name} in ${domain}\n`);
         process.exit(1);
@@ -70,10 +74,11 @@ export function register(program: Command): void {
     },
   );
 
-  common(user.command('list').description('list users')).action((opts: StoreOptions) => {
-    const { store, domain } = open(opts);
-    const users = store.listUsers(opts.domain ? domain : undefined);
-    store.close();
+  common(user.command('list').description('list users')).action(async (opts: StoreOptions) => {
+    const { records, domain } = await open(opts);
+    const users = await records.users
+      .listUsers(opts.domain ? domain : undefined)
+      .finally(() => records.close());
     if (opts.json) {
       process.stdout.write(
         `${JSON.stringify(users.map((u) => ({ user: u.user, domain: u.domain, displayName: u.displayName ?? null })))}\n`,

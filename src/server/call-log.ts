@@ -3,11 +3,20 @@
 // (committed) before the response that decides it leaves: at the 2xx for an answered call (its
 // end is added when the BYE is answered), at the final answer for a failed one, and at once for
 // an attempt the server refuses itself. A crash during a call leaves its row answered with no
-// end; the next start marks such rows `server-restart` (recover()), and a BYE that still comes
-// completes them.
+// end; the next start marks such rows `server-restart` (recover()), a surviving cluster node
+// marks a dead node's rows `node-lost`, and a BYE that still comes completes them. Every write
+// returns its Promise: the caller holds the response back until it settles.
+import { randomUUID } from 'node:crypto';
 import { redactCredentials, type SipRequest, type SipResponse } from '../sip/index.ts';
 import { formatEndpoint, type Endpoint, type InboundMessage } from '../transport/index.ts';
-import type { CdrCause, CdrRecord, DialogRecord, Store } from '../store/store.ts';
+import type {
+  CdrCause,
+  CdrKey,
+  CdrRecord,
+  CdrStore,
+  DialogRecord,
+  StoredCdr,
+} from '../store/stores.ts';
 import type { MediaSummary } from './media-relay-proxy.ts';
 import { silentLogger, type Logger } from './server-log.ts';
 
@@ -39,8 +48,8 @@ export interface ActiveCall {
   trunk?: string;
   fromTag?: string;
   cause?: CdrCause;
-  /** The CDR row written at the answer. */
-  cdrId?: number;
+  /** The key of the CDR row written at the answer. */
+  cdrKey?: CdrKey;
   /** Where the caller's requests came from, and the downstream side that answered. */
   callerEndpoint?: Endpoint;
   calleeEndpoint?: Endpoint;
@@ -94,8 +103,11 @@ export interface CallHandle {
     peer: Endpoint,
     local: Endpoint,
   ): void;
-  /** The final answer to `req`; for an answered INVITE, `dialog` is stored with its CDR. */
-  onFinal(req: SipRequest, res: SipResponse, dialog?: DialogRecord): void;
+  /**
+   * The final answer to `req`; for an answered INVITE, `dialog` is stored with its CDR. The
+   * Promise settles when the CDR is committed (undefined when nothing was written).
+   */
+  onFinal(req: SipRequest, res: SipResponse, dialog?: DialogRecord): Promise<void> | undefined;
 }
 
 /** Sees each message the log keeps and each change of a call (call-tap.ts: capture, console). */
@@ -112,16 +124,40 @@ export interface CallLogTap {
   changed(call: ActiveCall): void;
 }
 
+/** Calls in progress per cluster node (src/store/stores.ts NodeRegistry), told of answers and ends. */
+export interface CallTracker {
+  callStarted(callId: string, key: CdrKey): void;
+  callEnded(callId: string): void;
+}
+
 export class CallLog {
   private readonly active = new Map<string, ActiveCall>();
   private readonly recentCalls: ActiveCall[] = [];
   tap?: CallLogTap;
+  tracker?: CallTracker;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: CdrStore,
+    /** This node's id, written with each CDR. */
+    private readonly node: string,
     private readonly media?: CallMedia,
     private readonly log: Logger = silentLogger(),
   ) {}
+
+  /** Writes a new CDR under a key of ours; failures are logged (the call goes on). */
+  private add(cdr: CdrRecord, dialog?: DialogRecord): { key: CdrKey; written: Promise<void> } {
+    const key = randomUUID();
+    return { key, written: this.guard(this.store.addCdr(key, this.node, cdr, dialog), cdr) };
+  }
+
+  private guard(write: Promise<void>, cdr: CdrRecord): Promise<void> {
+    return write.catch((err: Error) =>
+      this.log.error(
+        { event: 'cdr.error', callId: cdr.callId, error: err.message },
+        `CDR of ${cdr.callId.slice(0, 40)} not written: ${err.message}`,
+      ),
+    );
+  }
 
   get activeCount(): number {
     return this.active.size;
@@ -192,7 +228,7 @@ export class CallLog {
    * An initial INVITE the server answered itself with a final failure (not a challenge): its
    * CDR, with the cause, is written before the answer leaves.
    */
-  rejected(req: SipRequest, res: SipResponse, cause: CdrCause, info: CallInfo): void {
+  rejected(req: SipRequest, res: SipResponse, cause: CdrCause, info: CallInfo): Promise<void> {
     const now = Date.now();
     const logged = this.active.get(req.callId);
     if (logged && logged.answer === undefined) {
@@ -200,8 +236,7 @@ export class CallLog {
       logged.finalStatus = res.status;
       logged.finalReason = res.reason;
       logged.cause = cause;
-      this.finish(logged, now);
-      return;
+      return this.finish(logged, now);
     }
     const cdr: CdrRecord = {
       callId: req.callId,
@@ -216,8 +251,9 @@ export class CallLog {
       cause,
       trunk: info.trunk,
     };
-    this.store.addCdr(cdr);
+    const { written } = this.add(cdr);
     this.endLog(cdr);
+    return written;
   }
 
   /** The outcome of a call attempt, one line: status, cause, duration. */
@@ -245,7 +281,7 @@ export class CallLog {
    * The 2xx of an INVITE a previous process forwarded and died before its answer came: the
    * call is answered now, so it gets its CDR now (start unknown: the answer time stands in).
    */
-  adoptAnswer(res: SipResponse, dialog: DialogRecord): void {
+  async adoptAnswer(res: SipResponse, dialog: DialogRecord): Promise<void> {
     const now = Date.now();
     const active = this.active.get(res.callId);
     if (active) {
@@ -255,11 +291,12 @@ export class CallLog {
         active.finalStatus = res.status;
         active.finalReason = res.reason;
         active.cause = 'answered';
-        active.cdrId = this.store.addCdr(this.cdrOf(active), dialog);
+        await this.answeredRow(active, dialog);
       }
       return;
     }
-    if (this.store.hasCdr(res.callId)) return;
+    if (await this.store.hasCdr(res.callId)) return;
+    if (this.active.has(res.callId)) return; // adopted meanwhile (a retransmission)
     const call: ActiveCall = {
       callId: res.callId,
       caller: aorOf(res.from.uri),
@@ -273,19 +310,47 @@ export class CallLog {
       cause: 'answered',
       messages: [],
     };
-    call.cdrId = this.store.addCdr(this.cdrOf(call), dialog);
     this.active.set(call.callId, call);
+    await this.answeredRow(call, dialog);
   }
 
-  /** At start: answered calls whose end the previous process never saw. Returns how many. */
-  recover(): number {
-    return this.store.closeInterruptedCdrs();
+  /** The row of an answered call, committed with its dialog (and the call counted as up). */
+  private answeredRow(call: ActiveCall, dialog?: DialogRecord): Promise<void> {
+    const { key, written } = this.add(this.cdrOf(call), dialog);
+    call.cdrKey = key;
+    this.tracker?.callStarted(call.callId, key);
+    return written;
   }
+
+  /**
+   * At start: answered calls of this node whose end the previous process never saw get cause
+   * server-restart. Returns how many.
+   */
+  recover(): Promise<number> {
+    return this.store.closeOpenCdrs(this.node, 'server-restart');
+  }
+
+  /**
+   * Before a BYE is routed: a call not in memory (answered before a restart, or before this
+   * node took over) is read back from its open row, so the BYE completes it.
+   */
+  async preload(callId: string): Promise<void> {
+    if (this.active.has(callId)) return;
+    const row = await this.store.openCdr(callId);
+    if (!row || this.active.has(callId)) return;
+    // Taken by the BYE's observe(); one whose routing failed leaves its row here, so few are kept.
+    if (this.resumed.size >= MAX_RECENT) this.resumed.delete(this.resumed.keys().next().value!);
+    this.resumed.set(callId, row);
+  }
+
+  /** Rows read back by preload(), taken by the BYE that follows. */
+  private readonly resumed = new Map<string, StoredCdr>();
 
   /** A BYE for a call not in memory: one answered before a restart, if its row is open. */
   private resume(req: SipRequest): ActiveCall | undefined {
-    const row = this.store.openCdr(req.callId);
-    if (!row || row.id === undefined) return undefined;
+    const row = this.resumed.get(req.callId);
+    if (!row) return undefined;
+    this.resumed.delete(req.callId);
     const call: ActiveCall = {
       callId: row.callId,
       caller: row.caller,
@@ -297,7 +362,7 @@ export class CallLog {
       finalReason: row.finalReason,
       trunk: row.trunk,
       cause: row.cause,
-      cdrId: row.id,
+      cdrKey: row.key,
       messages: [],
     };
     this.active.set(call.callId, call);
@@ -310,36 +375,36 @@ export class CallLog {
     res: SipResponse,
     byCaller?: boolean,
     dialog?: DialogRecord,
-  ): void {
+  ): Promise<void> | undefined {
     const now = Date.now();
     if (req.method === 'INVITE' && req.to.tag === undefined) {
       if (res.status >= 200 && res.status < 300) {
-        if (call.answer !== undefined) return; // a second 2xx (another fork)
+        if (call.answer !== undefined) return undefined; // a second 2xx (another fork)
         call.answer = now;
         call.finalStatus = res.status;
         call.finalReason = res.reason;
         call.cause = 'answered';
         // Committed (with the dialog's route) before the 2xx goes on.
-        call.cdrId = this.store.addCdr(this.cdrOf(call), dialog);
+        const written = this.answeredRow(call, dialog);
         this.log.info(
           { event: 'call.answered', callId: call.callId, caller: call.caller, callee: call.callee },
           `call ${call.callId.slice(0, 40)}: answered`,
         );
         this.tap?.changed(call);
-        return;
+        return written;
       }
-      if (call.answer !== undefined) return; // a late non-2xx fork after the answer
+      if (call.answer !== undefined) return undefined; // a late non-2xx fork after the answer
       call.finalStatus = res.status;
       call.finalReason = res.reason;
       call.cause = causeOfFailure(res.status);
-      this.finish(call, now);
-      return;
+      return this.finish(call, now);
     }
     if (req.method === 'BYE' && call.answer !== undefined && call.end === undefined) {
       const fromCaller = byCaller ?? req.from.tag === call.fromTag;
       call.hungUpBy = fromCaller ? 'caller' : 'callee';
-      this.finish(call, now);
+      return this.finish(call, now);
     }
+    return undefined;
   }
 
   private cdrOf(call: ActiveCall): CdrRecord {
@@ -375,19 +440,27 @@ export class CallLog {
     };
   }
 
-  private finish(call: ActiveCall, now: number): void {
+  private finish(call: ActiveCall, now: number): Promise<void> {
     call.end = now;
     const media = this.media?.end(call.callId);
     if (media) call.media = media;
     // Committed before the response that ends the call is sent.
     const cdr = this.cdrOf(call);
-    if (call.cdrId !== undefined) this.store.updateCdr(call.cdrId, cdr);
-    else call.cdrId = this.store.addCdr(cdr);
+    let written: Promise<void>;
+    if (call.cdrKey !== undefined) {
+      written = this.guard(this.store.updateCdr(call.cdrKey, cdr), cdr);
+      this.tracker?.callEnded(call.callId);
+    } else {
+      const added = this.add(cdr);
+      call.cdrKey = added.key;
+      written = added.written;
+    }
     this.endLog(cdr);
     this.active.delete(call.callId);
     this.recentCalls.push(call);
     if (this.recentCalls.length > MAX_RECENT) this.recentCalls.shift();
     this.tap?.changed(call);
+    return written;
   }
 
   private expireOld(): void {

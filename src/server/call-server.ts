@@ -19,13 +19,14 @@
 //                                           480 for both to an anonymous caller),
 //                                           trunk (failover to the next peer on 503/408/timeout),
 //                                           reject with a code
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import {
   createResponse,
   newBranch,
   parseAuthValue,
   parseUri,
+  SipParseError,
   validateRequest,
   type SipRequest,
   type SipResponse,
@@ -49,19 +50,21 @@ import {
   type InboundMessage,
   type TransportProtocol,
 } from '../transport/index.ts';
-import type { Store } from '../store/store.ts';
+import type { Stores } from '../store/open-stores.ts';
+import type { Binding, NodeInfo } from '../store/stores.ts';
 import type { ServerConfig } from './config.ts';
 import type { TrunkPeerOutcome, TrunkPeerState } from './console-model.ts';
 import { DialPlan, type DialRule } from './dial-plan.ts';
 import { silentLogger, type Logger } from './server-log.ts';
 import { DigestAuthenticator } from './digest-authenticator.ts';
+import { DigestKeyRing } from './digest-key-ring.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ProxyBranchSet, type ForwardTarget } from './proxy-branch-set.ts';
 import { ProxyDialogs, ROUTE_TOKEN_PARAM } from './proxy-dialogs.ts';
-import { Registrar, addressOfRecord, type BindingChange } from './registrar.ts';
+import { LocationService, addressOfRecord, type BindingChange } from './location-service.ts';
 import { CallLog, aorOf, type CallInfo } from './call-log.ts';
 import { TracedTransportLayer, type WireTap } from './traced-transport.ts';
-import type { CdrCause } from '../store/store.ts';
+import type { CdrCause } from '../store/stores.ts';
 import { DigestClient } from '../ua/digest-client.ts';
 import { TrunkRegistration } from './trunk-registration.ts';
 import { userRecord } from './users.ts';
@@ -80,7 +83,8 @@ export interface RequestGuard {
 
 export interface CallServerOptions {
   config: ServerConfig;
-  store: Store;
+  /** The node's stores (src/store/open-stores.ts): users, locations, CDRs, security, nodes. */
+  stores: Stores;
   timers?: Partial<TransactionTimers>;
   /** Timer C in ms (default: config proxy.ringTimeoutSeconds). */
   timerC?: number;
@@ -102,6 +106,21 @@ const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** How often expired bindings are deleted. */
 const PURGE_INTERVAL_MS = 30_000;
+
+/**
+ * The Route parameters naming the connection a cluster node holds: a request another node routes
+ * to one of our flows carries `<sip:us;lr;flow=ID;ftok=MAC>`, the MAC under the cluster's shared
+ * 'flow' secret, so nobody outside the cluster can aim a request at a phone's connection.
+ */
+const FLOW_PARAM = 'flow';
+const FLOW_TOKEN_PARAM = 'ftok';
+/** How long the flow secret is used for new tokens, and how many are kept for checking. */
+const FLOW_SECRET_ROTATE_MS = 24 * 3600 * 1000;
+const FLOW_SECRETS_KEPT = 2;
+/** How long one digest nonce key signs new nonces. */
+const DIGEST_KEY_ROTATE_MS = 3600 * 1000;
+/** The Record-Route token secret: kept as long as stored dialogs may need it. */
+const ROUTE_SECRET_ROTATE_MS = 3650 * 24 * 3600 * 1000;
 
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
 
@@ -156,6 +175,11 @@ export function uriDestination(uri: SipUri): Endpoint {
   return { protocol, address, port: uri.port ?? defaultPort(protocol) };
 }
 
+/** Which of a node's listeners another node uses to reach it: UDP first, then TCP, then TLS. */
+function rankInternal(e: Endpoint): number {
+  return ['udp', 'tcp', 'tls', 'ws', 'wss'].indexOf(e.protocol);
+}
+
 /** 'udp:1.2.3.4:5060' / 'udp:[::1]:5060' back into an Endpoint. */
 export function parseTarget(target: string): Endpoint {
   const first = target.indexOf(':');
@@ -176,7 +200,13 @@ export class CallServer {
   readonly auth: DigestAuthenticator;
   /** The dialogs we record-routed: the only ones in-dialog requests may follow. */
   readonly dialogs: ProxyDialogs;
-  private readonly registrar: Registrar;
+  private readonly locations: LocationService;
+  /** Keys of the flow tokens (newest first), read from the security store at start. */
+  private flowKeys: Buffer[] = [randomBytes(32)];
+  /** Live cluster nodes by id (their SIP listeners), refreshed with each heartbeat. */
+  private liveNodes = new Map<string, NodeInfo>();
+  private heartbeat?: NodeJS.Timeout;
+  private readonly digestKeys: DigestKeyRing;
   private readonly dialPlan: DialPlan;
   private readonly branchSets = new Map<ServerTransaction, ProxyBranchSet>();
   /** What routing learnt of an INVITE attempt before it was refused (for its CDR). */
@@ -200,7 +230,7 @@ export class CallServer {
   private readonly decoyKey = randomBytes(32);
 
   constructor(private readonly opts: CallServerOptions) {
-    const { config, store } = opts;
+    const { config, stores } = opts;
     const trustedMaddr = new Set(
       config.security.trustedSources.map((t) => t.toLowerCase().replace(/^\[(.*)\]/, '$1')),
     );
@@ -226,18 +256,42 @@ export class CallServer {
     this.transport = transport;
     this.layer = new TransactionLayer(this.transport, opts.timers);
     this.transport.onMalformed(() => this.metrics.malformed++);
-    this.registrar = new Registrar(store, config.registrar, Date.now, (change) =>
+    this.locations = new LocationService(stores.locations, config.registrar, Date.now, (change) =>
       this.registrationLog(change),
     );
+    // Nonces are signed with keys every node shares (rotated hourly) and their counts are kept
+    // in the security store: a challenge from one node is answered at another, once.
+    this.digestKeys = new DigestKeyRing(stores.security, {
+      rotateMs: DIGEST_KEY_ROTATE_MS,
+      nonceTtlMs: config.auth.nonceTtlSeconds * 1000,
+      onError: (err: unknown) =>
+        this.log.warn({ event: 'store.error', error: String(err) }, `digest keys: ${String(err)}`),
+    });
+    const ring = this.digestKeys;
     this.auth = new DigestAuthenticator({
       realm: config.auth.realm ?? config.domain,
       algorithms: config.auth.algorithms,
       nonceTtlSeconds: config.auth.nonceTtlSeconds,
+      keys: () => ring.keys(),
+      refreshKeys: () => ring.refresh(),
+      replay: (nonce, nc, ttlMs) => stores.security.useNonce(nonce, nc, ttlMs),
     });
     this.dialPlan = new DialPlan(config.dialplan);
     this.media = opts.relay ? new MediaRelayProxy(opts.relay) : undefined;
-    this.calls = new CallLog(store, this.media, this.log);
-    this.dialogs = new ProxyDialogs(store.secret('record-route'), store);
+    this.calls = new CallLog(stores.cdrs, stores.node, this.media, this.log);
+    if (stores.shared) {
+      const node = stores.node;
+      const warn = (err: Error) =>
+        this.log.warn(
+          { event: 'cluster.error', error: err.message },
+          `node registry: ${err.message}`,
+        );
+      this.calls.tracker = {
+        callStarted: (callId, key) => void stores.nodes.callStarted(node, callId, key).catch(warn),
+        callEnded: (callId) => void stores.nodes.callEnded(node, callId).catch(warn),
+      };
+    }
+    this.dialogs = new ProxyDialogs(randomBytes(32), stores.cdrs);
     for (const t of config.trunks) {
       this.trunks.set(t.name, t);
       if (t.inboundAuth) {
@@ -258,7 +312,18 @@ export class CallServer {
   }
 
   async start(): Promise<Endpoint[]> {
-    const interrupted = this.calls.recover();
+    const { security, nodes, node } = this.opts.stores;
+    await this.digestKeys.start();
+    this.dialogs.useSecret(
+      (await security.secrets('record-route', ROUTE_SECRET_ROTATE_MS, 1))[0]!.key,
+    );
+    this.flowKeys = (await security.secrets('flow', FLOW_SECRET_ROTATE_MS, FLOW_SECRETS_KEPT)).map(
+      (s) => s.key,
+    );
+    // Calls this node had up when it last stopped: ours to close (before any heartbeat says we
+    // are alive again, so no other node claims them meanwhile).
+    await nodes.claimCalls(node);
+    const interrupted = await this.calls.recover();
     if (interrupted > 0)
       this.log.warn(
         { event: 'cdr.recovered', calls: interrupted },
@@ -296,20 +361,64 @@ export class CallServer {
       reg.start();
     }
     // Expired bindings are deleted (and logged) every 30 s; lookups already skip them.
-    this.purge = setInterval(() => this.purgeExpired(), PURGE_INTERVAL_MS);
+    this.purge = setInterval(() => void this.purgeExpired(), PURGE_INTERVAL_MS);
     this.purge.unref();
+    if (this.opts.stores.shared) {
+      await this.beat();
+      const every = this.opts.config.cluster.heartbeatSeconds * 1000;
+      this.heartbeat = setInterval(() => void this.beat(), every);
+      this.heartbeat.unref();
+    }
     return this.listeners;
   }
 
-  private purgeExpired(): void {
-    for (const b of this.opts.store.purgeExpired(Date.now()))
-      this.registrationLog({
-        action: 'removed',
-        aor: b.aor,
-        contact: b.contact,
-        source: b.target,
-        reason: 'expired',
-      });
+  /**
+   * A cluster node's heartbeat: says it is alive, learns which nodes are, and closes the calls of
+   * a node that died (exactly one survivor claims them: their CDRs get cause node-lost).
+   */
+  private async beat(): Promise<void> {
+    const { nodes, cdrs, node } = this.opts.stores;
+    const { deadAfterSeconds } = this.opts.config.cluster;
+    try {
+      await nodes.heartbeat(
+        { node, sip: this.listeners.map(formatEndpoint), seenAt: Date.now() },
+        deadAfterSeconds * 1000,
+      );
+      this.liveNodes = new Map((await nodes.liveNodes()).map((n) => [n.node, n]));
+      for (const dead of await nodes.deadNodesWithCalls()) {
+        if (dead === node) continue;
+        const claimed = await nodes.claimCalls(dead);
+        if (claimed.length === 0) continue;
+        const closed = await cdrs.closeOpenCdrs(dead, 'node-lost');
+        this.log.warn(
+          { event: 'node.lost', node: dead, calls: claimed.length, cdrs: closed },
+          `node ${dead} stopped answering: ${closed} of its call(s) closed with cause node-lost`,
+        );
+      }
+    } catch (err) {
+      this.log.warn(
+        { event: 'cluster.error', error: (err as Error).message },
+        `heartbeat: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  private async purgeExpired(): Promise<void> {
+    try {
+      for (const b of await this.opts.stores.locations.purgeExpired(Date.now()))
+        this.registrationLog({
+          action: 'removed',
+          aor: b.aor,
+          contact: b.contact,
+          source: formatEndpoint(b.target),
+          reason: 'expired',
+        });
+    } catch (err) {
+      this.log.warn(
+        { event: 'store.error', error: (err as Error).message },
+        `purging expired bindings: ${(err as Error).message}`,
+      );
+    }
   }
 
   private registrationLog(change: BindingChange): void {
@@ -321,6 +430,8 @@ export class CallServer {
 
   async stop(): Promise<void> {
     clearInterval(this.purge);
+    clearInterval(this.heartbeat);
+    this.digestKeys.stop();
     for (const r of this.trunkRegistrations.values()) r.stop();
     this.layer.close();
     await this.transport.close();
@@ -342,25 +453,52 @@ export class CallServer {
       return;
     }
     this.metrics.countRequest(req.method);
-    try {
-      if (!tx) {
-        this.forwardAck(req, inbound);
-        return;
-      }
-      this.route(req, tx, inbound);
-    } catch (err) {
-      // A header that parses lazily may still be malformed: answer 400 naming it, never crash.
-      if (tx && !tx.lastResponse) {
-        this.metrics.malformed++;
-        this.respond(
-          tx,
-          createResponse(req, 400, `Bad Request: ${(err as Error).message}`.slice(0, 150)),
-        );
-      }
+    if (!tx) {
+      this.forwardAck(req, inbound).catch(() => {}); // an ACK is never answered
+      return;
     }
+    let routed: Promise<void> | void;
+    try {
+      routed = this.route(req, tx, inbound);
+    } catch (err) {
+      this.failed(req, tx, err);
+      return;
+    }
+    if (routed) routed.catch((err: unknown) => this.failed(req, tx, err));
   }
 
-  private route(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
+  /**
+   * A request whose handling threw: a header that parses lazily was malformed (400 naming it),
+   * or a store did not answer (500, logged). The server never crashes on one.
+   */
+  private failed(req: SipRequest, tx: ServerTransaction, err: unknown): void {
+    if (this.answered(tx)) return;
+    if (err instanceof SipParseError) {
+      this.metrics.malformed++;
+      this.respond(tx, createResponse(req, 400, `Bad Request: ${err.message}`.slice(0, 150)));
+      return;
+    }
+    const message = (err as Error).message ?? String(err);
+    this.log.error(
+      { event: 'request.error', method: req.method, callId: req.callId, error: message },
+      `${req.method} ${req.callId.slice(0, 40)} failed: ${message}`,
+    );
+    const res = createResponse(req, 500, 'Server Internal Error');
+    res.set('Retry-After', '5');
+    this.respond(tx, res);
+  }
+
+  /** The transaction has had its final answer (a CANCEL may answer an INVITE meanwhile). */
+  private answered(tx: ServerTransaction): boolean {
+    const last = tx.lastResponse;
+    return last !== undefined && last.status >= 200;
+  }
+
+  private route(
+    req: SipRequest,
+    tx: ServerTransaction,
+    inbound: InboundMessage,
+  ): Promise<void> | void {
     const problem = validateRequest(req, { proxy: true });
     if (problem) {
       if (problem.status === 400) this.metrics.malformed++;
@@ -385,19 +523,14 @@ export class CallServer {
       return;
     }
     // REGISTER is never part of a dialog (§10.2): a To tag on it changes nothing.
-    if (req.method === 'REGISTER') {
-      this.onRegister(req, tx, inbound);
-      return;
-    }
-    if (req.to.tag !== undefined) {
-      this.routeInDialog(req, tx, inbound);
-      return;
-    }
+    if (req.method === 'REGISTER') return this.onRegister(req, tx, inbound);
+    if (req.to.tag !== undefined) return this.routeInDialog(req, tx, inbound);
     if (req.method === 'OPTIONS' && this.isUs(req.requestUri) && !req.requestUri.user) {
       this.respond(tx, this.optionsOk(req));
       return;
     }
-    this.routeInitial(req, tx, inbound);
+    if (this.routeToFlow(req, tx, inbound)) return;
+    return this.routeInitial(req, tx, inbound);
   }
 
   private optionsOk(req: SipRequest): SipResponse {
@@ -412,8 +545,13 @@ export class CallServer {
    * refused call attempt: its CDR is written first, with `cause` (else one the status implies).
    */
   private respond(tx: ServerTransaction, res: SipResponse, cause?: CdrCause): void {
+    if (this.answered(tx)) return; // answered meanwhile (a CANCEL while a store was asked)
     this.metrics.countResponse(res.status);
     const req = tx.request;
+    // §8.2.6.2: a final response made here (the registrar's too) carries a To tag.
+    if (res.status > 100 && res.to.tag === undefined)
+      res.set('To', `${res.get('To')};tag=${localTag()}`);
+    if (!res.has('Server')) res.set('Server', 'trapezoid');
     if (
       req.method === 'INVITE' &&
       res.status >= 300 &&
@@ -421,16 +559,15 @@ export class CallServer {
       res.status !== 407 &&
       req.to.tag === undefined
     ) {
-      this.calls.rejected(req, res, cause ?? refusalCause(res.status), {
+      const written = this.calls.rejected(req, res, cause ?? refusalCause(res.status), {
         initial: true,
         ...(this.attempts.get(tx) ?? {}),
       });
       this.attempts.delete(tx);
+      // The refusal's CDR is committed before the answer leaves.
+      void written.then(() => tx.respond(res));
+      return;
     }
-    // §8.2.6.2: a final response made here (the registrar's too) carries a To tag.
-    if (res.status > 100 && res.to.tag === undefined)
-      res.set('To', `${res.get('To')};tag=${localTag()}`);
-    if (!res.has('Server')) res.set('Server', 'trapezoid');
     tx.respond(res);
   }
 
@@ -456,13 +593,17 @@ export class CallServer {
     return true;
   }
 
-  private onRegister(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
+  private async onRegister(
+    req: SipRequest,
+    tx: ServerTransaction,
+    inbound: InboundMessage,
+  ): Promise<void> {
     if (!this.isUs(req.requestUri)) {
       this.respond(tx, createResponse(req, 404, 'Not Found (domain not served here)'));
       return;
     }
     if (this.refuseCleartext(tx, inbound)) return;
-    const user = this.authenticate(req, tx, 'WWW-Authenticate', req.authorization);
+    const user = await this.authenticate(req, tx, 'WWW-Authenticate', req.authorization);
     if (user === undefined) return;
     const toUser = req.to.uri.user;
     if (toUser !== user) {
@@ -472,11 +613,12 @@ export class CallServer {
     // sip:1000@domain and sips:1000@domain are one user: one address-of-record (RFC 5630 §4.1);
     // what sips asks for is enforced when a call is routed (routeInitial).
     const aor = addressOfRecord({ ...req.to.uri, scheme: 'sip', host: this.domain });
-    const res = this.registrar.register(req, aor, {
-      protocol: inbound.source.protocol,
-      address: inbound.source.address,
-      port: inbound.source.port,
-      connectionId: inbound.connectionId,
+    const res = await this.locations.register(req, aor, {
+      target: inbound.source,
+      flow: {
+        node: this.opts.stores.node,
+        ...(inbound.connectionId !== undefined ? { connectionId: inbound.connectionId } : {}),
+      },
     });
     this.respond(tx, res);
   }
@@ -490,16 +632,16 @@ export class CallServer {
    * nonce that expired, that we did not issue (a restart) or that is replayed gets a fresh
    * challenge: those are judged before the user matters (or only once the password was right).
    */
-  private authenticate(
+  private async authenticate(
     req: SipRequest,
     tx: ServerTransaction,
     header: 'WWW-Authenticate' | 'Proxy-Authenticate',
     credentials: SipRequest['authorization'],
-  ): string | undefined {
-    const result = this.auth.verify(
+  ): Promise<string | undefined> {
+    const result = await this.auth.verify(
       credentials,
       req.method,
-      (u) => this.opts.store.getUser(u, this.domain) ?? this.decoySecrets(u),
+      async (u) => (await this.opts.stores.users.getUser(u, this.domain)) ?? this.decoySecrets(u),
     );
     if (result.ok) {
       this.opts.guard?.authSucceeded(tx.inbound.source, result.user);
@@ -569,7 +711,10 @@ export class CallServer {
    * `inbound.allowAnonymous` is false, in which case it is challenged), or null when it has
    * been answered (407 challenge, 403 for a wrong answer).
    */
-  private trunkByCredentials(req: SipRequest, tx: ServerTransaction): Trunk | null | undefined {
+  private async trunkByCredentials(
+    req: SipRequest,
+    tx: ServerTransaction,
+  ): Promise<Trunk | null | undefined> {
     const named = req.proxyAuthorization.find((c) =>
       this.trunksByUser.has(c.params.username ?? ''),
     );
@@ -579,7 +724,7 @@ export class CallServer {
       return null;
     }
     const entry = this.trunksByUser.get(named.params.username!)!;
-    const result = this.auth.verify([named], req.method, (u) =>
+    const result = await this.auth.verify([named], req.method, (u) =>
       u === entry.username ? entry.secrets : undefined,
     );
     if (result.ok) return entry.trunk;
@@ -614,21 +759,25 @@ export class CallServer {
     return this.trunkSources.get(`${host}:${source.port}`) ?? this.trunkSources.get(host);
   }
 
-  private routeInitial(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
+  private async routeInitial(
+    req: SipRequest,
+    tx: ServerTransaction,
+    inbound: InboundMessage,
+  ): Promise<void> {
     // A preloaded Route naming us (a phone's outbound proxy setting) is ours to remove (§16.4).
     const routes = req.route;
     if (routes.length > 0 && this.isUs(routes[0]!.uri)) req.removeFirst('Route');
     let fromTrunk = this.trunkForSource(inbound.source);
     const fromLocal = this.isOurHost(req.from.uri.host);
     if (!fromTrunk && !fromLocal) {
-      const identified = this.trunkByCredentials(req, tx);
+      const identified = await this.trunkByCredentials(req, tx);
       if (identified === null) return; // answered: a challenge or a refusal
       fromTrunk = identified;
     }
     let caller: string | undefined;
     if (!fromTrunk && fromLocal) {
       if (this.refuseCleartext(tx, inbound)) return;
-      caller = this.authenticate(req, tx, 'Proxy-Authenticate', req.proxyAuthorization);
+      caller = await this.authenticate(req, tx, 'Proxy-Authenticate', req.proxyAuthorization);
       if (caller === undefined) return;
       if (req.from.uri.user !== caller) {
         this.respond(
@@ -744,8 +893,11 @@ export class CallServer {
     // A local user. To an anonymous caller (neither one of our users nor a trunk) an unknown user
     // and a user with no binding look alike (480), so extensions cannot be enumerated by INVITE.
     // (The bindings are looked up either way: the same work, the same time.)
-    const known = this.opts.store.getUser(number, this.domain) !== undefined;
-    const bindings = this.opts.store.bindingsFor(`sip:${number}@${this.domain}`, Date.now());
+    const [user, bindings] = await Promise.all([
+      this.opts.stores.users.getUser(number, this.domain),
+      this.locations.lookup(`sip:${number}@${this.domain}`),
+    ]);
+    const known = user !== undefined;
     const callee = `${number}@${this.domain}`;
     if (!known && (caller !== undefined || fromTrunk)) {
       this.routeLog(req, callerAor, callee, { ...routeFields, action: 'local', targets: [] });
@@ -753,8 +905,9 @@ export class CallServer {
       return;
     }
     // A sips: Request-URI asks for TLS all the way (RFC 3261 §26.2.2): only TLS/WSS bindings.
-    const usable =
-      ruri.scheme === 'sips' ? bindings.filter((b) => /^(tls|wss):/.test(b.target)) : bindings;
+    const usable = bindings.filter(
+      (b) => (ruri.scheme !== 'sips' || isSecureProtocol(b.target.protocol)) && this.reachable(b),
+    );
     if (!known || usable.length === 0) {
       this.routeLog(req, callerAor, callee, { ...routeFields, action: 'local', targets: [] });
       this.respond(tx, createResponse(req, 480, 'Temporarily Unavailable'));
@@ -762,11 +915,9 @@ export class CallServer {
     }
     // Bindings come highest q first: the first maxBranches are forked to (a cap on the fan-out
     // one INVITE can cause).
-    const targets = usable.slice(0, this.opts.config.proxy.maxBranches).map((b) => ({
-      uri: b.contact,
-      destination: parseTarget(b.target),
-      ...(b.connectionId !== undefined ? { connectionId: b.connectionId } : {}),
-    }));
+    const targets = usable
+      .slice(0, this.opts.config.proxy.maxBranches)
+      .map((b) => this.bindingTarget(b));
     this.routeLog(req, callerAor, callee, {
       ...routeFields,
       action: 'local',
@@ -779,6 +930,91 @@ export class CallServer {
       callerAor,
       calleeAor: `${number}@${this.domain}`,
     });
+  }
+
+  /**
+   * Whether a binding can be reached from this node: ours, or sent to directly (UDP), or held by
+   * a live node of the cluster (a connection only that node has).
+   */
+  private reachable(b: Binding): boolean {
+    if (b.flow.node === this.opts.stores.node || b.flow.connectionId === undefined) return true;
+    return this.liveNodes.has(b.flow.node);
+  }
+
+  /**
+   * Where a request for a binding goes: to the phone (our own connection, or UDP: its address,
+   * whichever node it registered through), or through the node that holds its connection, with
+   * a Route naming that flow. A Path stored with the binding goes on top (RFC 3327 §5.3).
+   */
+  private bindingTarget(b: Binding): ForwardTarget {
+    const path = b.path && b.path.length > 0 ? { route: b.path } : {};
+    const { node } = this.opts.stores;
+    if (b.flow.connectionId === undefined || b.flow.node === node) {
+      return {
+        uri: b.contact,
+        destination: b.target,
+        ...(b.flow.connectionId !== undefined ? { connectionId: b.flow.connectionId } : {}),
+        ...path,
+      };
+    }
+    const holder = this.liveNodes.get(b.flow.node)!;
+    const hop = holder.sip.map(parseTarget).sort((x, y) => rankInternal(x) - rankInternal(y))[0]!;
+    const mac = this.flowMac(this.flowKeys[0]!, b.flow.connectionId);
+    const transport = hop.protocol === 'udp' ? '' : `;transport=${hop.protocol}`;
+    return {
+      uri: b.contact,
+      destination: hop,
+      route: [
+        `<sip:${hostForHeader(hop.address)}:${hop.port};lr${transport};${FLOW_PARAM}=${b.flow.connectionId};${FLOW_TOKEN_PARAM}=${mac}>`,
+        ...(b.path ?? []),
+      ],
+    };
+  }
+
+  private flowMac(key: Buffer, connectionId: string): string {
+    return createHmac('sha256', key)
+      .update(connectionId)
+      .digest()
+      .subarray(0, 12)
+      .toString('base64url');
+  }
+
+  /**
+   * An initial request another node of the cluster routed to a connection we hold (see
+   * bindingTarget): our Route with a valid flow token. It was authenticated and routed there,
+   * and its CDR is written there: here it is only carried to the connection (record-routed,
+   * so the dialog's requests take the same way). False when it is not such a request.
+   */
+  private routeToFlow(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): boolean {
+    const top = req.route[0]?.uri;
+    if (!top || top.params[FLOW_PARAM] === undefined || !this.isUs(top)) return false;
+    const id = top.params[FLOW_PARAM]!;
+    const given = Buffer.from(top.params[FLOW_TOKEN_PARAM] ?? '');
+    const genuine = this.flowKeys.some((k) => {
+      const want = Buffer.from(this.flowMac(k, id));
+      return want.length === given.length && timingSafeEqual(want, given);
+    });
+    if (!genuine) {
+      this.respond(tx, createResponse(req, 403, 'Forbidden (flow token not issued here)'));
+      return true;
+    }
+    req.removeFirst('Route');
+    const connection = this.transport.connection(id);
+    if (!connection) {
+      // RFC 5626 §5.3: the flow is gone; the phone will register again.
+      this.respond(tx, createResponse(req, 430, 'Flow Failed'));
+      return true;
+    }
+    this.forward(
+      req,
+      tx,
+      inbound,
+      [{ uri: req.uri, destination: connection.remote, connectionId: id }],
+      {
+        relayOnly: true,
+      },
+    );
+    return true;
   }
 
   /**
@@ -814,8 +1050,14 @@ export class CallServer {
     );
   }
 
-  private routeInDialog(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
-    const decided = this.dialogRoute(req);
+  private async routeInDialog(
+    req: SipRequest,
+    tx: ServerTransaction,
+    inbound: InboundMessage,
+  ): Promise<void> {
+    if (req.method === 'BYE') await this.calls.preload(req.callId);
+    const decided = await this.dialogRoute(req);
+    if (this.answered(tx)) return;
     if (!decided.ok) {
       this.respond(tx, createResponse(req, decided.status, decided.reason));
       return;
@@ -828,11 +1070,13 @@ export class CallServer {
    * server record-routed, to that dialog's other side (src/server/proxy-dialogs.ts). Pops our own
    * Route (§16.4) on the way.
    */
-  private dialogRoute(
+  private async dialogRoute(
     req: SipRequest,
-  ):
+  ): Promise<
     | { ok: true; target: ForwardTarget; byCaller: boolean }
-    | { ok: false; status: 403 | 481; reason: string } {
+    | { ok: false; status: 403 | 481; reason: string }
+  > {
+    await this.dialogs.preload(req.callId);
     const routes = req.route;
     let viaOurRoute = false;
     if (routes.length > 0 && this.isUs(routes[0]!.uri)) {
@@ -910,8 +1154,14 @@ export class CallServer {
       byCaller?: boolean;
       /** The final response about to go upstream. */
       onFinal?: (res: SipResponse) => void;
+      /**
+       * Carried for another cluster node (routeToFlow): record-routed, but no CDR and no media
+       * relay here (that node writes the CDR and relays the media).
+       */
+      relayOnly?: boolean;
     },
   ): void {
+    if (this.answered(tx)) return; // cancelled while the routing awaited a store
     const template = req.clone();
     template.set('Max-Forwards', String((req.maxForwards ?? 70) - 1));
     this.stripOwnCredentials(template);
@@ -933,15 +1183,17 @@ export class CallServer {
     const senderIsCallee = refresh && this.dialogs.sentByCallee(req);
     if (refresh) this.dialogs.refresh(req, senderIsCallee);
     const loop = this.loopHash(req);
-    const record = this.calls.observe(req, inbound, {
-      initial: isInitial && req.method === 'INVITE',
-      dialled: call.dialled,
-      trunk: call.trunk ?? call.trunkIn,
-      caller: call.callerAor,
-      callee: call.calleeAor,
-      byCaller: call.byCaller,
-    });
-    if (this.media && !this.relayRequest(template, req, tx)) return;
+    const record = call.relayOnly
+      ? undefined
+      : this.calls.observe(req, inbound, {
+          initial: isInitial && req.method === 'INVITE',
+          dialled: call.dialled,
+          trunk: call.trunk ?? call.trunkIn,
+          caller: call.callerAor,
+          callee: call.calleeAor,
+          byCaller: call.byCaller,
+        });
+    if (this.media && !call.relayOnly && !this.relayRequest(template, req, tx)) return;
     const set = new ProxyBranchSet(
       this.layer,
       tx,
@@ -956,7 +1208,7 @@ export class CallServer {
           // An answer's CDR carries the dialog's route (one commit): a restarted server routes
           // its BYE.
           const answered = creating && res.status >= 200 && res.status < 300;
-          record?.onFinal(
+          const written = record?.onFinal(
             req,
             res,
             answered ? this.dialogs.record(req.callId, res.to.tag) : undefined,
@@ -964,6 +1216,7 @@ export class CallServer {
           if (creating && res.status >= 300) this.dialogs.failed(req.callId);
           const ended = (res.status >= 200 && res.status < 300) || res.status === 481;
           if (req.method === 'BYE' && ended) this.dialogs.end(req.callId);
+          return written;
         },
         onMessage: (direction, message, peer, target) => {
           if (direction === 'from-downstream' && !('method' in message)) {
@@ -974,7 +1227,9 @@ export class CallServer {
           record?.onMessage(direction, message, peer, inbound.local);
         },
         onDone: () => this.branchSets.delete(tx),
-        ...(this.media ? { beforeUpstream: (res: SipResponse) => this.relayResponse(res) } : {}),
+        ...(this.media && !call.relayOnly
+          ? { beforeUpstream: (res: SipResponse) => this.relayResponse(res) }
+          : {}),
       },
       this.opts.timerC ?? this.opts.config.proxy.ringTimeoutSeconds * 1000,
     );
@@ -1006,9 +1261,9 @@ export class CallServer {
   }
 
   /** A 2xx's ACK: forwarded statelessly along the dialog's route. */
-  private forwardAck(req: SipRequest, inbound: InboundMessage): void {
+  private async forwardAck(req: SipRequest, inbound: InboundMessage): Promise<void> {
     if (req.method !== 'ACK' || req.to.tag === undefined) return;
-    const decided = this.dialogRoute(req);
+    const decided = await this.dialogRoute(req);
     if (!decided.ok) return; // an ACK is never answered: one off any dialog of ours is dropped
     const next = decided.target;
     const ack = req.clone();
@@ -1042,10 +1297,13 @@ export class CallServer {
     if (res.via.length < 2 || !this.isOurVia(res.via[0]!)) return;
     const out = res.clone();
     out.removeFirst('Via');
+    const send = () => {
+      if (this.media) this.relayResponse(out);
+      this.layer.sendStateless(out).catch(() => {});
+    };
     if (inbound && out.cseq.method === 'INVITE' && out.status >= 200 && out.status < 300)
-      this.adoptAnswer(out, inbound);
-    if (this.media) this.relayResponse(out);
-    this.layer.sendStateless(out).catch(() => {});
+      void this.adoptAnswer(out, inbound).then(send, send);
+    else send();
   }
 
   /**
@@ -1054,7 +1312,7 @@ export class CallServer {
    * genuine, the dialog is taken over (so its ACK and BYE are routed) and the answered call gets
    * its CDR before the 2xx goes on.
    */
-  private adoptAnswer(res: SipResponse, inbound: InboundMessage): void {
+  private async adoptAnswer(res: SipResponse, inbound: InboundMessage): Promise<void> {
     const top = res.via[0];
     const caller = top ? responseDestination(top) : undefined;
     if (!caller) return;
@@ -1062,7 +1320,7 @@ export class CallServer {
       endpoint: inbound.source,
       ...(inbound.connectionId !== undefined ? { connectionId: inbound.connectionId } : {}),
     });
-    if (dialog) this.calls.adoptAnswer(res, dialog);
+    if (dialog) await this.calls.adoptAnswer(res, dialog);
   }
 
   // ---- media relay -----------------------------------------------------------------------

@@ -123,7 +123,39 @@ export const configSchema = z
         { transport: 'udp', address: '127.0.0.1', port: 5060 },
         { transport: 'tcp', address: '127.0.0.1', port: 5060 },
       ]),
+    /** The SQLite file of the embedded default (store.records: sqlite:<database> when unset). */
     database: z.string().min(1).default('./trapezoid.db'),
+    /** Where state is kept (src/store/open-stores.ts); the embedded default needs none of it. */
+    store: z
+      .object({
+        /** Users and CDRs: sqlite:PATH or postgres://user:password@host:port/database. */
+        records: z
+          .string()
+          .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/i, 'sqlite:PATH or postgres://…')
+          .optional(),
+        /** Bindings, digest nonces, bans and node heartbeats: local, or redis://host:port. */
+        live: z
+          .string()
+          .regex(/^(local|rediss?:\/\/.+)$/i, 'local or redis://host:port')
+          .default('local'),
+        /** Where CDRs wait while PostgreSQL is down (default ./trapezoid-cdr-spool-<node>.jsonl). */
+        spool: z.string().min(1).optional(),
+      })
+      .default({ live: 'local' }),
+    /** This process as one node of a cluster sharing store.records and store.live. */
+    cluster: z
+      .object({
+        /** The node's id, unique in the cluster: its CDRs and the flows it holds carry it. */
+        node: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (at most 64)')
+          .default('local'),
+        /** How often the node says it is alive. */
+        heartbeatSeconds: z.number().positive().max(60).default(2),
+        /** A node silent this long is dead: a survivor closes its open calls (cause node-lost). */
+        deadAfterSeconds: z.number().positive().max(600).default(6),
+      })
+      .default({ node: 'local', heartbeatSeconds: 2, deadAfterSeconds: 6 }),
     /** The HTTP API and /metrics (src/server/http-api.ts). */
     http: z
       .object({
@@ -410,6 +442,15 @@ export const configSchema = z
   });
 
 export type ServerConfig = z.infer<typeof configSchema>;
+
+/** The store URLs of a config: `database` stands in for an unset store.records. */
+export function storeUrls(config: ServerConfig): { records: string; live: string; spool?: string } {
+  return {
+    records: config.store.records ?? `sqlite:${config.database}`,
+    live: config.store.live,
+    ...(config.store.spool !== undefined ? { spool: config.store.spool } : {}),
+  };
+}
 
 /** The address the media relay binds and writes into SDP (validated by the schema). */
 export function mediaRelayAddress(config: ServerConfig): string {

@@ -37,7 +37,10 @@ import { isIP, type AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CallServer } from './call-server.ts';
-import type { CdrRecord, Store } from '../store/store.ts';
+import type { Stores } from '../store/open-stores.ts';
+import type { BindingRecord, CdrRecord } from '../store/store.ts';
+import type { Binding } from '../store/stores.ts';
+import { formatEndpoint } from '../transport/index.ts';
 import type { SecurityCounters } from './metrics.ts';
 import type { Ban } from './ban-list.ts';
 import type { CallCapture } from './call-capture.ts';
@@ -74,6 +77,25 @@ const CONSOLE_HEADERS = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
 };
+
+/** Registrations listed by /api/registrations and the console at most. */
+const REGISTRATIONS_LISTED = 10_000;
+
+/** A binding as /api/registrations and the console show it. */
+function bindingView(b: Binding): BindingRecord {
+  return {
+    aor: b.aor,
+    contact: b.contact,
+    target: formatEndpoint(b.target),
+    q: b.q,
+    expiresAt: b.expiresAt,
+    callId: b.callId,
+    cseq: b.cseq,
+    ...(b.userAgent !== undefined ? { userAgent: b.userAgent } : {}),
+    ...(b.flow.connectionId !== undefined ? { connectionId: b.flow.connectionId } : {}),
+    node: b.flow.node,
+  };
+}
 
 /** CDRs searched: the newest this many rows (the store lists newest first). */
 const CDR_SEARCH_WINDOW = 10_000;
@@ -136,11 +158,11 @@ export class HttpApi {
 
   constructor(
     private readonly callServer: CallServer,
-    private readonly store: Store,
+    private readonly stores: Stores,
     private readonly extra: {
       bans?: () => Ban[];
-      /** Lifts a ban; true when there was one. */
-      unban?: (address: string) => boolean;
+      /** Lifts a ban (on every node); true when there was one. */
+      unban?: (address: string) => boolean | Promise<boolean>;
       security?: () => SecurityCounters;
       access?: HttpAccess;
       /** The per-call capture ring, for /api/calls/{id}/pcap. */
@@ -157,7 +179,7 @@ export class HttpApi {
     this.feed = new LiveFeed({
       calls: () => this.callServer.calls.list(),
       hasCapture: (id) => this.extra.capture?.has(id) ?? false,
-      bindings: () => this.store.allBindings(Date.now()),
+      bindings: () => this.registrations,
       bans: () => this.extra.bans?.() ?? [],
       trunks: () => this.trunks(),
       media: () => this.callServer.media?.relay.allStats() ?? [],
@@ -178,7 +200,16 @@ export class HttpApi {
       );
     }
     this.boundAddress = address.toLowerCase().replace(/^\[(.*)\]$/, '$1');
-    const server = createServer((req, res) => this.handle(req, res));
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err: Error) => {
+        if (!res.headersSent) res.writeHead(503, { 'content-type': 'text/plain' });
+        res.end(`store unavailable: ${err.message}\n`);
+      });
+    });
+    // The console's registrations and the metrics' count, read from the store once a second.
+    await this.refreshRegistrations().catch(() => {});
+    this.refresh = setInterval(() => void this.refreshRegistrations().catch(() => {}), 1000);
+    this.refresh.unref();
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -187,7 +218,17 @@ export class HttpApi {
     return server.address() as AddressInfo;
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  /** The live bindings as the API shows them, newest read (see refreshRegistrations). */
+  private registrations: BindingRecord[] = [];
+  private refresh?: NodeJS.Timeout;
+
+  private async refreshRegistrations(): Promise<BindingRecord[]> {
+    const all = await this.stores.locations.all(Date.now(), REGISTRATIONS_LISTED);
+    this.registrations = all.map(bindingView);
+    return this.registrations;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const send = (status: number, type: string, body: string | Buffer, headers = {}) => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...headers });
       res.end(body);
@@ -207,7 +248,7 @@ export class HttpApi {
       const ban = /^\/api\/bans\/([^/]+)$/.exec(path);
       if (ban && this.extra.unban) {
         const address = decodeURIComponent(ban[1]!);
-        return this.extra.unban(address)
+        return (await this.extra.unban(address))
           ? json({ unbanned: address })
           : send(404, 'text/plain', `no ban on ${address.slice(0, 100)}\n`);
       }
@@ -238,7 +279,7 @@ export class HttpApi {
       case '/api/events':
         return this.feed.subscribe(res, this.tokenDigest !== undefined && this.tokenValid(req));
       case '/api/registrations':
-        return json(this.store.allBindings(Date.now()));
+        return json(await this.refreshRegistrations());
       case '/api/calls':
         return json(this.callServer.calls.list());
       case '/api/cdrs': {
@@ -246,11 +287,10 @@ export class HttpApi {
         const limit = q.limit ?? 100;
         const filtered = Object.keys(q).some((k) => k !== 'limit');
         const rows: CdrRecord[] = filtered
-          ? this.store
-              .listCdrs({ limit: CDR_SEARCH_WINDOW })
+          ? (await this.stores.cdrs.listCdrs({ limit: CDR_SEARCH_WINDOW }))
               .filter((r) => cdrMatches(r, q))
               .slice(0, limit)
-          : this.store.listCdrs({ limit });
+          : await this.stores.cdrs.listCdrs({ limit });
         if (url.searchParams.get('format') === 'csv') {
           return send(200, 'text/csv; charset=utf-8', cdrCsv(rows), {
             'content-disposition': 'attachment; filename="cdrs.csv"',
@@ -270,7 +310,7 @@ export class HttpApi {
           'text/plain; version=0.0.4',
           this.callServer.metrics.render({
             activeCalls: this.callServer.activeCalls,
-            bindings: this.store.allBindings(Date.now()).length,
+            bindings: (await this.refreshRegistrations()).length,
             bans: this.extra.bans?.().length,
             security: this.extra.security?.(),
             relay: this.relayCounters(),
@@ -332,7 +372,7 @@ export class HttpApi {
     return {
       ts: Date.now(),
       activeCalls: this.callServer.activeCalls,
-      registrations: this.store.allBindings(Date.now()).length,
+      registrations: this.registrations.length,
       invites: m.requests.get('INVITE') ?? 0,
       responses: Object.fromEntries(m.responses),
     };
@@ -416,6 +456,7 @@ export class HttpApi {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.refresh);
     this.feed.close();
     const s = this.server;
     if (!s) return;

@@ -24,6 +24,7 @@ export type { CallServerOptions, RequestGuard } from './call-server.ts';
 export { DialPlan, compileAsteriskPattern } from './dial-plan.ts';
 export type { DialRule, NumberMatch, Route, RouteAction } from './dial-plan.ts';
 export { DigestAuthenticator, computeHa1 } from './digest-authenticator.ts';
+export { DigestKeyRing } from './digest-key-ring.ts';
 export type {
   DigestAlgorithm,
   DigestAuthenticatorOptions,
@@ -34,5 +35,17 @@ export type {
 export { MediaRelay, MediaRelayError } from './media-relay.ts';
 export type { MediaRelayOptions, RelaySessionStats } from './media-relay.ts';
 export { userRecord, randomPassword } from './users.ts';
-export { SqliteStore } from '../store/sqlite-store.ts';
-export type { Store, UserRecord, BindingRecord, CdrRecord, CdrCause } from '../store/store.ts';
+export { openStores, openRecords, type Stores, type StoreUrls } from '../store/open-stores.ts';
+export type {
+  UserStore,
+  LocationStore,
+  CdrStore,
+  SecurityStore,
+  NodeRegistry,
+  Binding,
+  UserRecord,
+  CdrRecord,
+  CdrCause,
+  StoredCdr,
+} from '../store/stores.ts';
+export type { BindingRecord } from '../store/store.ts';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseMessage, SipRequest } from '../sip/index.ts';
 import { SqliteLocationStore } from '../store/sqlite-locations.ts';
 import { LocationService, type RegisterSource } from './location-service.ts';
-import type { BindingChange } from './registrar.ts';
+import type { BindingChange } from './location-service.ts';
 
 const policy = { minExpires: 60, maxExpires: 3600, defaultExpires: 3600, maxBindings: 3 };
 const source: RegisterSource = {

@@ -12,6 +12,7 @@ import {
   formatSipDate,
   formatUri,
   type Contact,
+  type SipUri,
   type SipRequest,
   type SipResponse,
 } from '../sip/index.ts';
@@ -24,12 +25,55 @@ import type {
   LocationStore,
 } from '../store/stores.ts';
 import { formatEndpoint } from '../transport/index.ts';
-import {
-  DEFAULT_MAX_BINDINGS,
-  MAX_CONTACT_URI_LENGTH,
-  type BindingChange,
-  type RegistrarPolicy,
-} from './registrar.ts';
+
+export interface RegistrarPolicy {
+  minExpires: number;
+  maxExpires: number;
+  defaultExpires: number;
+  /**
+   * The most bindings one AOR may hold (Kamailio's max_contacts). A REGISTER naming more is
+   * refused with 403; one that would go over it drops the bindings closest to expiry to make
+   * room (a phone that moved keeps working), so the 200 listing them stays small.
+   */
+  maxBindings?: number;
+}
+
+/** The default cap on bindings per AOR. */
+export const DEFAULT_MAX_BINDINGS = 10;
+/**
+ * The longest Contact URI bound, in characters: with the cap on bindings it keeps a REGISTER's
+ * 200 (every binding listed) well inside one UDP datagram.
+ */
+export const MAX_CONTACT_URI_LENGTH = 512;
+
+/** The canonical AOR of a URI: scheme, user and host, lower-case host, no port or params. */
+export function addressOfRecord(uri: SipUri): string {
+  const scheme = uri.scheme === 'sips' ? 'sips' : 'sip';
+  return `${scheme}:${uri.user ? `${uri.user}@` : ''}${uri.host.toLowerCase()}`;
+}
+
+/** A binding the registrar added, refreshed or removed (the server logs each). */
+export type BindingChange =
+  | {
+      action: 'added' | 'refreshed';
+      aor: string;
+      contact: string;
+      /** Where the REGISTER came from (transport:address:port). */
+      source: string;
+      expires: number;
+      userAgent?: string;
+    }
+  | {
+      action: 'removed';
+      aor: string;
+      contact: string;
+      source: string;
+      /**
+       * Expires 0 (or Contact: *) from the phone, dropped to stay within maxBindings, or
+       * expired (found by the server's periodic purge).
+       */
+      reason: 'unregistered' | 'over-cap' | 'expired';
+    };
 
 /** Where a REGISTER came from and who holds its connection. */
 export interface RegisterSource {

@@ -20,14 +20,22 @@ export interface ForwardTarget {
   connectionId?: string;
   /** Credentials toward this target (a trunk's provider): 401/407 are answered, up to 3 times. */
   auth?: DigestClient;
+  /**
+   * Route header values put on top of this branch's request: a binding's Path (RFC 3327 §5.3),
+   * or the cluster node that holds the target's connection.
+   */
+  route?: readonly string[];
 }
 
 /** How many times one target's challenges are answered before its 401/407 counts as final. */
 const MAX_AUTH_RETRIES = 3;
 
 export interface BranchSetEvents {
-  /** A final response is about to be sent upstream (CDRs are written here, before it leaves). */
-  beforeFinal?(response: SipResponse): void;
+  /**
+   * A final response is about to be sent upstream (CDRs are written here, before it leaves). A
+   * Promise holds it (and every response after it) back until it settles: the CDR is committed.
+   */
+  beforeFinal?(response: SipResponse): void | Promise<unknown>;
   /** Whether to try the next target list for this final (trunk failover); return the targets. */
   failover?(response: SipResponse | undefined): ForwardTarget[] | undefined;
   /** Requests sent downstream, responses received from there and responses passed upstream. */
@@ -72,6 +80,8 @@ export class ProxyBranchSet {
   private finalSent = false;
   private cancelled = false;
   private done = false;
+  /** A commit the responses going upstream wait for (beforeFinal's Promise), while pending. */
+  private gate: Promise<unknown> | undefined;
 
   constructor(
     private readonly layer: TransactionLayer,
@@ -108,6 +118,8 @@ export class ProxyBranchSet {
   ): void {
     const request = this.template.clone();
     request.uri = target.uri;
+    if (target.route)
+      for (let i = target.route.length - 1; i >= 0; i--) request.prepend('Route', target.route[i]!);
     request.prepend('Via', this.viaHeader(this.branchId(), target));
     for (const c of credentials) request.append(c.header, c.value);
     const branch: Branch = {
@@ -178,7 +190,7 @@ export class ProxyBranchSet {
       // Every 2xx goes upstream, the first and any later one (§16.7 step 5, RFC 6026).
       if (!this.finalSent) {
         this.finalSent = true;
-        this.events.beforeFinal?.(res);
+        this.hold(this.events.beforeFinal?.(res));
         for (const b of this.branches) if (b !== branch) this.cancelBranch(b);
       }
       this.forwardUpstream(res);
@@ -274,7 +286,7 @@ export class ProxyBranchSet {
       }
       this.finalSent = true;
       const upstream = best.status === 503 ? this.rewrite(best, 500) : best;
-      this.events.beforeFinal?.(upstream);
+      this.hold(this.events.beforeFinal?.(upstream));
       this.forwardUpstream(upstream);
     }
     this.done = true;
@@ -303,7 +315,28 @@ export class ProxyBranchSet {
     return out;
   }
 
+  /** Responses going upstream wait for `commit` (a CDR being written); a failure is not ours. */
+  private hold(commit: void | Promise<unknown>): void {
+    if (!commit) return;
+    const gate: Promise<unknown> = (this.gate ?? Promise.resolve())
+      .then(() => commit)
+      .catch(() => {})
+      .finally(() => {
+        if (this.gate === gate) this.gate = undefined;
+      });
+    this.gate = gate;
+  }
+
   private forwardUpstream(res: SipResponse): void {
+    if (this.gate) {
+      const gate = this.gate;
+      void gate.then(() => this.sendUpstream(res));
+      return;
+    }
+    this.sendUpstream(res);
+  }
+
+  private sendUpstream(res: SipResponse): void {
     // Our own 408s were built from the branch request: rebuild them for the upstream side.
     let out: SipResponse;
     if (res.has('Via') && res.via.length === this.serverTx.request.via.length + 1) {

@@ -23,7 +23,11 @@ import {
   type SipUri,
 } from '../sip/index.ts';
 import type { Endpoint } from '../transport/index.ts';
-import type { DialogPersistence, DialogRecord, DialogSideRecord } from '../store/store.ts';
+import type { DialogSideRecord } from '../store/store.ts';
+import type { CdrStore, DialogRecord } from '../store/stores.ts';
+
+/** Answered dialogs are kept with their call's CDR until it gets its end (src/store/stores.ts). */
+export type DialogPersistence = Pick<CdrStore, 'openDialogs' | 'updateDialog'>;
 
 /** The name of our Record-Route URI parameter that carries the dialog token. */
 export const ROUTE_TOKEN_PARAM = 'tzd';
@@ -73,12 +77,17 @@ export class ProxyDialogs {
   private readonly now: () => number;
 
   constructor(
-    private readonly secret: Buffer,
+    private secret: Buffer,
     private readonly persistence?: DialogPersistence,
     opts: { maxDialogs?: number; now?: () => number } = {},
   ) {
     this.maxDialogs = opts.maxDialogs ?? DEFAULT_MAX_DIALOGS;
     this.now = opts.now ?? Date.now;
+  }
+
+  /** Signs tokens with `secret` from now on (the store's, read when the server starts). */
+  useSecret(secret: Buffer): void {
+    this.secret = secret;
   }
 
   /** The token our Record-Route carries for a dialog set up by this Call-ID and From tag. */
@@ -286,7 +295,7 @@ export class ProxyDialogs {
     const tags = fromCallee ? [calleeTag] : [...dialog.callees.keys()];
     for (const tag of tags) {
       const record = this.record(dialog.callId, tag);
-      if (record) this.persistence?.updateDialog(record);
+      if (record) this.persistence?.updateDialog(record).catch(() => {});
     }
   }
 
@@ -301,7 +310,7 @@ export class ProxyDialogs {
   private find(
     req: SipRequest,
   ): { dialog: ProxiedDialog; towardCallee: boolean; toward: DialogSide } | undefined {
-    const dialog = this.dialogs.get(req.callId) ?? this.load(req.callId);
+    const dialog = this.dialogs.get(req.callId);
     if (!dialog || dialog.expiresAt < this.now()) return undefined;
     const fromTag = req.from.tag ?? '';
     const toTag = req.to.tag ?? '';
@@ -327,10 +336,14 @@ export class ProxyDialogs {
       : undefined;
   }
 
-  private load(callId: string): ProxiedDialog | undefined {
-    if (!this.persistence) return undefined;
-    const records = this.persistence.openDialogs(callId, this.now());
-    if (records.length === 0) return undefined;
+  /**
+   * Makes sure a dialog this process does not hold (a restart, or a dialog answered before it)
+   * is read from the store before an in-dialog request of `callId` is routed.
+   */
+  async preload(callId: string): Promise<void> {
+    if (!this.persistence || this.dialogs.has(callId)) return;
+    const records = await this.persistence.openDialogs(callId, this.now());
+    if (records.length === 0 || this.dialogs.has(callId)) return;
     const first = records[0]!;
     const dialog: ProxiedDialog = {
       callId,
@@ -344,7 +357,6 @@ export class ProxyDialogs {
     };
     this.evict();
     this.dialogs.set(callId, dialog);
-    return dialog;
   }
 
   /** Drops expired dialogs from the oldest, and the oldest ones beyond the cap. */

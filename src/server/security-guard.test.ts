@@ -301,3 +301,44 @@ test('BanList: bounded, the ban nearest its end makes room; a ban is extended, n
   assert.equal(c.reason, 'user-under-attack');
   assert.equal(c.until, new Date(501_000).toISOString());
 });
+
+test('BanList.reconcile: becomes the snapshot, without undoing changes made after it was asked for', () => {
+  const list = new BanList({ shared: true });
+  const stored = (source: string, until: number) => ({
+    source,
+    reason: 'rate-limit' as const,
+    until,
+    node: 'other',
+  });
+  list.ban('kept', 'brute-force', 100, 0); // in the snapshot
+  list.ban('gone', 'brute-force', 100, 0); // lifted elsewhere, the announcement missed
+  list.ban('pending', 'brute-force', 100, 0); // its write has not reached the store yet
+  const since = list.version;
+  // Changes after the snapshot was asked for:
+  list.ban('fresh', 'rate-limit', 100, 0); // a new ban here
+  list.lift('unbanned'); // an unban heard here, still in the snapshot
+  const result = list.reconcile(
+    [stored('kept', 100_000), stored('remote', 50_000), stored('unbanned', 80_000)],
+    since,
+    0,
+    (a) => a === 'pending',
+  );
+  assert.deepEqual(result, { applied: 1, lifted: 1 });
+  assert.deepEqual(
+    list
+      .list(0)
+      .map((b) => b.source)
+      .sort(),
+    ['fresh', 'kept', 'pending', 'remote'],
+  );
+  const remote = list.list(0).find((b) => b.source === 'remote')!;
+  assert.equal(remote.node, 'other');
+  assert.equal(remote.until, new Date(50_000).toISOString());
+  // The next reconcile (after the lift was seen by the store) applies the snapshot as it is.
+  const next = list.reconcile([stored('unbanned', 80_000)], list.version, 0);
+  assert.deepEqual(next, { applied: 1, lifted: 4 });
+  assert.deepEqual(
+    list.list(0).map((b) => b.source),
+    ['unbanned'],
+  );
+});

@@ -27,10 +27,19 @@
 // Bans are by address (every port): an attacker changing ports stays banned. Banned requests are
 // dropped without an answer. Memory is bounded: caps on tracked addresses, users and bans, and
 // stale entries pruned as time passes (no timers: pruning happens on the calls themselves).
+//
+// Shared bans (a cluster; options `store` and `node`): every ban this guard issues is also
+// written to the SecurityStore, and the guard applies the bans and unbans of every node to its
+// own list as the store announces them (onBanChange, within about a second), so admit() stays
+// synchronous and reads memory only. Announcements can be missed (a Redis subscriber that
+// reconnects misses what was said meanwhile), so start() and then every resyncMs the list is
+// reconciled with store.bans(now). A write the store refused is retried at the next resync; the
+// local ban holds meanwhile. The counters (rate, failures, users under attack) stay per node.
 import { formatHostPort, scannerAgentIn, type SipRequest } from '../sip/index.ts';
 import { formatEndpoint, type Endpoint, type InboundMessage } from '../transport/index.ts';
 import type { RequestGuard } from './call-server.ts';
 import type { ServerConfig } from './config.ts';
+import type { SecurityStore, StoredBan } from '../store/stores.ts';
 import { BanList, type Ban } from './ban-list.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { silentLogger, type Logger } from './server-log.ts';
@@ -46,6 +55,12 @@ export interface SecurityGuardOptions {
   maxBans?: number;
   /** Told about every new ban (`ban`), users under attack (`user.attacked`) and, rate-limited, scanner drops (`scanner`). */
   logger?: Logger;
+  /** Shares bans with every node through this store (see the file comment); call start(). */
+  store?: SecurityStore;
+  /** This node's id, written into the bans it issues (default 'local'). */
+  node?: string;
+  /** How often the bans are reconciled with the store (ms, default 5000). */
+  resyncMs?: number;
 }
 
 /** What the guard did since it started. */
@@ -68,6 +83,9 @@ interface UserRecord {
 }
 
 const MAX_ADDRESSES_PER_USER = 64;
+
+/** Bans are reconciled with the store this often by default (ms). */
+const RESYNC_MS = 5000;
 
 /** Scanner drops are reported per address at most once in this interval (ms) ... */
 const SCANNER_LOG_INTERVAL_MS = 60_000;
@@ -105,6 +123,19 @@ export class SecurityGuard implements RequestGuard {
   private readonly scannerSources = new Map<string, ScannerRecord>();
   /** The scanner log's budget: lines written and withheld in the current interval. */
   private scannerLog = { since: -Infinity, lines: 0, withheld: 0 };
+  private readonly store: SecurityStore | undefined;
+  private readonly node: string;
+  private readonly resyncMs: number;
+  private readonly maxBans: number;
+  /** Store writes under way (a resync waits for them before it reads). */
+  private readonly writes = new Set<Promise<void>>();
+  /** Bans issued here that the store refused (at most maxBans): written again at the next resync. */
+  private readonly unsynced = new Map<string, StoredBan>();
+  private stopListening: (() => void) | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private resyncing: Promise<void> | undefined;
+  /** Whether the last store operation failed (its failure was logged once). */
+  private storeFailing = false;
 
   constructor(
     private readonly config: SecurityConfig,
@@ -113,7 +144,11 @@ export class SecurityGuard implements RequestGuard {
     this.now = opts.now ?? Date.now;
     this.maxTracked = opts.maxTracked ?? 10_000;
     this.log = opts.logger ?? silentLogger();
-    this.banList = new BanList(opts.maxBans);
+    this.store = opts.store;
+    this.node = opts.node ?? 'local';
+    this.resyncMs = opts.resyncMs ?? RESYNC_MS;
+    this.maxBans = opts.maxBans ?? 10_000;
+    this.banList = new BanList({ maxBans: opts.maxBans, shared: opts.store !== undefined });
     this.requests = new RateLimiter({
       windowMs: config.rateLimit.perSeconds * 1000,
       maxKeys: this.maxTracked,
@@ -204,9 +239,138 @@ export class SecurityGuard implements RequestGuard {
     return this.banList.has(address, this.now());
   }
 
-  /** Lifts the ban on an address (an operator's decision). */
+  /**
+   * Lifts the ban on an address (an operator's decision): here at once and, with a store, on
+   * every node (written in the background; a failure is logged). True when this node held a ban.
+   */
   unban(address: string): boolean {
-    return this.banList.lift(address);
+    const had = this.banList.lift(address);
+    this.unsynced.delete(address);
+    if (this.store) {
+      const store = this.store;
+      this.track(
+        store.unban(address).then(
+          () => this.storeOk(),
+          (err: unknown) => this.storeFailed('unban', err),
+        ),
+      );
+    }
+    return had;
+  }
+
+  /**
+   * Lifts the ban on an address on every node and says whether there was one here or in the
+   * store; rejects when the store cannot be reached (the local ban is lifted all the same).
+   */
+  async liftBan(address: string): Promise<boolean> {
+    const had = this.banList.lift(address);
+    this.unsynced.delete(address);
+    if (!this.store) return had;
+    const shared = await this.store.unban(address);
+    return had || shared;
+  }
+
+  /**
+   * With a store: listens to every node's bans and unbans, reconciles with the store's bans
+   * once (rejects when the store cannot be reached), then every resyncMs. Without one: nothing.
+   */
+  async start(): Promise<void> {
+    const store = this.store;
+    if (!store || this.stopListening) return;
+    this.stopListening = await store.onBanChange((c) => this.heard(c));
+    try {
+      await this.resync();
+    } catch (err) {
+      this.stopListening();
+      this.stopListening = undefined;
+      throw err;
+    }
+    this.resyncTimer = setInterval(() => {
+      this.resync().catch((err: unknown) => this.storeFailed('resync', err));
+    }, this.resyncMs);
+    this.resyncTimer.unref();
+  }
+
+  /** Stops listening and resyncing and waits for the store writes under way (it closes nothing). */
+  async stop(): Promise<void> {
+    clearInterval(this.resyncTimer);
+    this.resyncTimer = undefined;
+    this.stopListening?.();
+    this.stopListening = undefined;
+    await Promise.allSettled([...this.writes, this.resyncing]);
+  }
+
+  /**
+   * Makes this node's bans those of the store: writes again the bans the store refused, then
+   * reads store.bans(now) and applies them, lifting the ones the store no longer has (an unban
+   * whose announcement was missed). One at a time; rejects when the store cannot be reached.
+   */
+  resync(): Promise<void> {
+    this.resyncing ??= this.reconcile().finally(() => (this.resyncing = undefined));
+    return this.resyncing;
+  }
+
+  private async reconcile(): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    for (const [address, ban] of [...this.unsynced]) {
+      await store.ban(ban);
+      if (this.unsynced.get(address) === ban) this.unsynced.delete(address);
+    }
+    // Every change up to `since` has its write issued: wait for them, then read the store.
+    const since = this.banList.version;
+    await Promise.allSettled([...this.writes]);
+    const now = this.now();
+    const stored = await store.bans(now);
+    const { applied, lifted } = this.banList.reconcile(stored, since, now, (address) =>
+      this.unsynced.has(address),
+    );
+    this.storeOk();
+    if (applied + lifted > 0)
+      this.log.debug(
+        { event: 'bans.resync', applied, lifted },
+        `security: ${applied} bans applied and ${lifted} lifted from the shared store`,
+      );
+  }
+
+  /** A ban or unban announced by the store (from any node, this one included). */
+  private heard(change: { action: 'ban' | 'unban'; ban: StoredBan | { source: string } }): void {
+    const source = change.ban.source;
+    if (change.action === 'unban') {
+      this.banList.lift(source);
+      this.unsynced.delete(source);
+      return;
+    }
+    const ban = change.ban as StoredBan;
+    if (typeof ban.until !== 'number' || typeof ban.reason !== 'string') return;
+    const input: Parameters<BanList['apply']>[1] = {
+      reason: ban.reason,
+      until: ban.until,
+      node: ban.node,
+    };
+    if (ban.user !== undefined) input.user = ban.user;
+    this.banList.apply(source, input, this.now());
+  }
+
+  private track(write: Promise<void>): void {
+    this.writes.add(write);
+    void write.finally(() => this.writes.delete(write));
+  }
+
+  private storeOk(): void {
+    if (!this.storeFailing) return;
+    this.storeFailing = false;
+    this.log.info({ event: 'bans.store', ok: true }, 'security: shared ban store reachable again');
+  }
+
+  private storeFailed(what: string, err: unknown): void {
+    if (this.storeFailing) return;
+    this.storeFailing = true;
+    const message = err instanceof Error ? err.message : String(err);
+    this.log.warn(
+      { event: 'bans.store', ok: false, op: what, err: message },
+      `security: shared ban store failed (${what}: ${message}); bans apply on this node, retried every ${Math.round(this.resyncMs / 1000)} s`,
+    );
   }
 
   /** Users tracked now (bounded by maxTracked). */
@@ -227,12 +391,37 @@ export class SecurityGuard implements RequestGuard {
     user?: string,
   ): void {
     const wasBanned = this.banList.has(address, now);
-    this.banList.ban(address, reason, seconds, now, user);
+    const changed = this.banList.ban(address, reason, seconds, now, user);
+    if (changed && this.store) this.share(address, reason, now + seconds * 1000, user);
     if (wasBanned) return;
     this.stats.bansIssued++;
     this.log.warn(
       { event: 'ban', source: address, reason, seconds, ...(user !== undefined ? { user } : {}) },
       `security: banned ${address} for ${seconds} s (${reason}${user !== undefined ? ` on user ${user}` : ''})`,
+    );
+  }
+
+  /** Writes a ban this node issued to the store, in the background. */
+  private share(source: string, reason: Ban['reason'], until: number, user?: string): void {
+    const ban: StoredBan = { source, reason, until, node: this.node };
+    if (user !== undefined) ban.user = user;
+    const store = this.store!;
+    this.track(
+      store.ban(ban).then(
+        () => {
+          if (this.unsynced.get(source) === ban) this.unsynced.delete(source);
+          this.storeOk();
+        },
+        (err: unknown) => {
+          this.unsynced.delete(source);
+          if (this.unsynced.size >= this.maxBans) {
+            const oldest = this.unsynced.keys().next();
+            if (!oldest.done) this.unsynced.delete(oldest.value);
+          }
+          this.unsynced.set(source, ban);
+          this.storeFailed('ban', err);
+        },
+      ),
     );
   }
 

@@ -6,8 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { formatHostPort } from '../sip/index.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
-import type { Store } from '../store/store.ts';
+import { openStores, type Stores } from '../store/open-stores.ts';
 import type { Endpoint } from '../transport/index.ts';
 import { CallCapture } from './call-capture.ts';
 import { CallServer } from './call-server.ts';
@@ -15,6 +14,7 @@ import { CallTap } from './call-tap.ts';
 import {
   ConfigError,
   mediaRelayAddress,
+  storeUrls,
   validateConfig,
   type configSchema,
   type ServerConfig,
@@ -59,7 +59,8 @@ export interface RunningServer {
   readonly http: { address: string; port: number; url: string };
   readonly httpAccess: HttpAccess;
   readonly callServer: CallServer;
-  readonly store: Store;
+  /** The node's stores (config `store`: SQLite by default, Redis and PostgreSQL for a cluster). */
+  readonly stores: Stores;
   /** The media relay (config `media.mode: relay`). */
   readonly relay: MediaRelay | undefined;
   /** The per-call capture ring (config `capture.enabled`). */
@@ -89,11 +90,25 @@ export async function startServer(
     closers.length = 0;
   };
   try {
-    const store = new SqliteStore(checked.database);
-    closers.push(() => store.close());
-    provisionUsers(store, checked.domain, options.users ?? checked.users);
+    const stores = await openStores(storeUrls(checked), {
+      node: checked.cluster.node,
+      onError: (engine, err) =>
+        logger.warn(
+          { event: 'store.error', engine, error: err.message },
+          `${engine}: ${err.message}`,
+        ),
+    });
+    closers.push(() => stores.close());
+    await provisionUsers(stores.users, checked.domain, options.users ?? checked.users);
 
-    const guard = new SecurityGuard(trustingTrunks(checked), { logger });
+    // Bans are shared through the security store: one node's ban drops the source on every node.
+    const guard = new SecurityGuard(trustingTrunks(checked), {
+      logger,
+      store: stores.security,
+      node: checked.cluster.node,
+    });
+    await guard.start();
+    closers.push(() => guard.stop());
     let relay: MediaRelay | undefined;
     if (checked.media.mode === 'relay') {
       relay = new MediaRelay({
@@ -111,7 +126,7 @@ export async function startServer(
 
     const callServer = new CallServer({
       config: checked,
-      store,
+      stores,
       logger,
       guard,
       ...(tls ? { tls } : {}),
@@ -128,9 +143,9 @@ export async function startServer(
       const relayAddress = relay.address;
       relay.packetTap = (p) => capture.relayed(p, relayAddress);
     }
-    const api = new HttpApi(callServer, store, {
+    const api = new HttpApi(callServer, stores, {
       bans: () => guard.bans(),
-      unban: (address) => guard.unban(address),
+      unban: (address) => guard.liftBan(address),
       security: () => guard.stats,
       access: {
         token: checked.http.token,
@@ -165,7 +180,7 @@ export async function startServer(
         readWithoutToken: checked.http.readWithoutToken,
       },
       callServer,
-      store,
+      stores,
       relay,
       capture,
       logger,

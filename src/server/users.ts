@@ -1,6 +1,6 @@
 // Users of the call server: what the store keeps for a password (HA1 hashes, never the password).
 import { randomBytes } from 'node:crypto';
-import type { Store, UserRecord } from '../store/store.ts';
+import type { UserRecord, UserStore } from '../store/stores.ts';
 import { computeHa1 } from './digest-authenticator.ts';
 
 export function userRecord(
@@ -25,8 +25,8 @@ export function randomPassword(): string {
 }
 
 /** Writes the users of a config into the store (HA1s computed from passwords when given). */
-export function provisionUsers(
-  store: Store,
+export async function provisionUsers(
+  store: UserStore,
   domain: string,
   users: ReadonlyArray<{
     user: string;
@@ -35,12 +35,12 @@ export function provisionUsers(
     ha1Sha256?: string;
     displayName?: string;
   }>,
-): void {
+): Promise<void> {
   for (const u of users) {
     if (u.password !== undefined)
-      store.putUser(userRecord(u.user, domain, u.password, u.displayName));
+      await store.putUser(userRecord(u.user, domain, u.password, u.displayName));
     else {
-      store.putUser({
+      await store.putUser({
         user: u.user,
         domain,
         ha1Md5: u.ha1!,

@@ -20,7 +20,10 @@ export class SqliteCdrStore implements CdrStore {
   /** listCdrs statements by their SQL (one per combination of filters). */
   private readonly lists = new Map<string, Database.Statement<Record<string, unknown>, CdrRow>>();
 
-  private constructor(private readonly db: Database.Database) {
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly ownsDb = true,
+  ) {
     this.stmt = {
       add: db.prepare(
         `INSERT INTO cdrs (${CDR_INSERT_COLUMNS.join(', ')})
@@ -54,6 +57,11 @@ export class SqliteCdrStore implements CdrStore {
 
   static async open(options: SqliteOptions): Promise<SqliteCdrStore> {
     return new SqliteCdrStore(openSqlite(options));
+  }
+
+  /** On a database opened by openSqlite and shared with other stores (close leaves it open). */
+  static onDatabase(db: Database.Database): SqliteCdrStore {
+    return new SqliteCdrStore(db, false);
   }
 
   async addCdr(key: CdrKey, node: string, cdr: CdrRecord, dialog?: DialogRecord): Promise<void> {
@@ -107,6 +115,6 @@ export class SqliteCdrStore implements CdrStore {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (this.ownsDb && this.db.open) this.db.close();
   }
 }

@@ -12,10 +12,10 @@
 // Columns are only ever added, never renamed or dropped, so sqlite-store.ts keeps working on a
 // migrated file: its inserts name their columns and leave the new ones NULL.
 import Database from 'better-sqlite3';
-import { SqliteStore } from './sqlite-store.ts';
+import { createLegacySchema } from './sqlite-store.ts';
 
 export interface SqliteOptions {
-  /** The database file ('./trapezoid.db'); ':memory:' is not supported (two connections). */
+  /** The database file ('./trapezoid.db'), or ':memory:' (one connection: open it once). */
   path: string;
   /** NORMAL (default): durable against a killed process; FULL: also against power loss. */
   synchronous?: 'NORMAL' | 'FULL';
@@ -34,13 +34,12 @@ export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Opens the file in WAL mode with the legacy and the async stores' schema in place. */
 export function openSqlite(options: SqliteOptions): Database.Database {
-  if (options.path === ':memory:') throw new Error('sqlite: give a file path, not :memory:');
-  new SqliteStore(options.path, { synchronous: options.synchronous }).close();
   const db = new Database(options.path);
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     db.pragma('busy_timeout = 5000');
+    createLegacySchema(db);
     db.transaction(() => {
       db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
         version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`);

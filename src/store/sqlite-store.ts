@@ -170,6 +170,35 @@ function cdrParams(cdr: CdrRecord) {
   };
 }
 
+/** The tables of the embedded default, made or brought up to date on `db` (see migrateLegacy). */
+export function createLegacySchema(db: Database.Database): void {
+  db.exec(SCHEMA);
+  migrateLegacy(db);
+}
+
+/**
+ * Brings an older file's cdrs table up to date: columns added since, and (before the `cause`
+ * column) the table rebuilt so that duration may be NULL while a call's end is unknown.
+ */
+export function migrateLegacy(db: Database.Database): void {
+  const columns = () =>
+    db.prepare('PRAGMA table_info(cdrs)').all() as Array<{ name: string; notnull: number }>;
+  const have = new Set(columns().map((c) => c.name));
+  const missing = CDR_COLUMNS_ADDED.filter(([name]) => !have.has(name));
+  db.transaction(() => {
+    for (const [name, type] of missing) db.exec(`ALTER TABLE cdrs ADD COLUMN ${name} ${type}`);
+    if (have.has('cause')) return;
+    db.exec(`${CDR_TABLE('cdrs_v2')}
+      INSERT INTO cdrs_v2 (${CDR_COLUMN_LIST}, cause)
+        SELECT ${CDR_COLUMN_LIST},
+          CASE WHEN answer IS NOT NULL THEN 'answered' ELSE 'failed' END FROM cdrs;
+      DROP TABLE cdrs;
+      ALTER TABLE cdrs_v2 RENAME TO cdrs;
+      CREATE INDEX IF NOT EXISTS cdrs_start ON cdrs (start);
+      CREATE INDEX IF NOT EXISTS cdrs_call_id ON cdrs (call_id);`);
+  })();
+}
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt;
@@ -263,23 +292,7 @@ export class SqliteStore implements Store {
    * end is unknown; old rows get the cause their answer implies.
    */
   private migrate(): void {
-    const columns = () =>
-      this.db.prepare('PRAGMA table_info(cdrs)').all() as Array<{ name: string; notnull: number }>;
-    const have = new Set(columns().map((c) => c.name));
-    const missing = CDR_COLUMNS_ADDED.filter(([name]) => !have.has(name));
-    this.db.transaction(() => {
-      for (const [name, type] of missing)
-        this.db.exec(`ALTER TABLE cdrs ADD COLUMN ${name} ${type}`);
-      if (have.has('cause')) return;
-      this.db.exec(`${CDR_TABLE('cdrs_v2')}
-        INSERT INTO cdrs_v2 (${CDR_COLUMN_LIST}, cause)
-          SELECT ${CDR_COLUMN_LIST},
-            CASE WHEN answer IS NOT NULL THEN 'answered' ELSE 'failed' END FROM cdrs;
-        DROP TABLE cdrs;
-        ALTER TABLE cdrs_v2 RENAME TO cdrs;
-        CREATE INDEX IF NOT EXISTS cdrs_start ON cdrs (start);
-        CREATE INDEX IF NOT EXISTS cdrs_call_id ON cdrs (call_id);`);
-    })();
+    migrateLegacy(this.db);
   }
 
   putUser(u: UserRecord): void {

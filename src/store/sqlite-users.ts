@@ -22,7 +22,10 @@ function toUser(r: UserRow): UserRecord {
 export class SqliteUserStore implements UserStore {
   private readonly stmt;
 
-  private constructor(private readonly db: Database.Database) {
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly ownsDb = true,
+  ) {
     this.stmt = {
       put: db.prepare(
         `INSERT INTO users (user, domain, ha1_md5, ha1_sha256, display_name)
@@ -45,6 +48,11 @@ export class SqliteUserStore implements UserStore {
     return new SqliteUserStore(openSqlite(options));
   }
 
+  /** On a database opened by openSqlite and shared with other stores (close leaves it open). */
+  static onDatabase(db: Database.Database): SqliteUserStore {
+    return new SqliteUserStore(db, false);
+  }
+
   async putUser(u: UserRecord): Promise<void> {
     this.stmt.put.run(u.user, u.domain, u.ha1Md5, u.ha1Sha256 ?? null, u.displayName ?? null);
   }
@@ -60,6 +68,6 @@ export class SqliteUserStore implements UserStore {
     return rows.map(toUser);
   }
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (this.ownsDb && this.db.open) this.db.close();
   }
 }

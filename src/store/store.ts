@@ -34,6 +34,8 @@ export interface BindingRecord {
   userAgent?: string;
   /** Connection the REGISTER came on, for connection-oriented transports. */
   connectionId?: string;
+  /** The cluster node holding that connection (or that took the REGISTER). */
+  node?: string;
 }
 
 /**
