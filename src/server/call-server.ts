@@ -19,8 +19,7 @@
 //                                           480 for both to an anonymous caller),
 //                                           trunk (failover to the next peer on 503/408/timeout),
 //                                           reject with a code
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { networkInterfaces } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import {
   createResponse,
   newBranch,
@@ -41,23 +40,24 @@ import {
   TransportLayer,
   defaultPort,
   formatEndpoint,
-  hostForHeader,
   isSecureProtocol,
   protocolForUri,
-  protocolFromToken,
   responseDestination,
   type Endpoint,
   type InboundMessage,
   type TransportProtocol,
 } from '../transport/index.ts';
 import type { Stores } from '../store/open-stores.ts';
-import type { Binding, NodeInfo } from '../store/stores.ts';
 import type { ServerConfig } from './config.ts';
-import type { TrunkPeerOutcome, TrunkPeerState } from './console-model.ts';
+import type { TrunkPeerState } from './console-model.ts';
 import { DialPlan, type DialRule } from './dial-plan.ts';
-import { silentLogger, type Logger } from './server-log.ts';
+import { printable, silentLogger, type Logger } from './server-log.ts';
 import { DigestAuthenticator } from './digest-authenticator.ts';
 import { DigestKeyRing } from './digest-key-ring.ts';
+import { AuthPolicy } from './auth-policy.ts';
+import { ClusterMember } from './cluster-member.ts';
+import { LocalIdentity } from './local-identity.ts';
+import { TrunkRouter } from './trunk-router.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ProxyBranchSet, type ForwardTarget } from './proxy-branch-set.ts';
 import { ProxyDialogs, ROUTE_TOKEN_PARAM } from './proxy-dialogs.ts';
@@ -65,9 +65,7 @@ import { LocationService, addressOfRecord, type BindingChange } from './location
 import { CallLog, aorOf, type CallInfo } from './call-log.ts';
 import { TracedTransportLayer, type WireTap } from './traced-transport.ts';
 import type { CdrCause } from '../store/stores.ts';
-import { DigestClient } from '../ua/digest-client.ts';
 import { TrunkRegistration } from './trunk-registration.ts';
-import { userRecord } from './users.ts';
 import { MediaRelayError, type MediaRelay } from './media-relay.ts';
 import { MediaRelayProxy } from './media-relay-proxy.ts';
 import { SdpParseError } from '../media/index.ts';
@@ -107,35 +105,12 @@ const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
 /** How often expired bindings are deleted. */
 const PURGE_INTERVAL_MS = 30_000;
 
-/**
- * The Route parameters naming the connection a cluster node holds: a request another node routes
- * to one of our flows carries `<sip:us;lr;flow=ID;ftok=MAC>`, the MAC under the cluster's shared
- * 'flow' secret, so nobody outside the cluster can aim a request at a phone's connection.
- */
-const FLOW_PARAM = 'flow';
-const FLOW_TOKEN_PARAM = 'ftok';
-/** How long the flow secret is used for new tokens, and how many are kept for checking. */
-const FLOW_SECRET_ROTATE_MS = 24 * 3600 * 1000;
-const FLOW_SECRETS_KEPT = 2;
 /** How long one digest nonce key signs new nonces. */
 const DIGEST_KEY_ROTATE_MS = 3600 * 1000;
 /** The Record-Route token secret: kept as long as stored dialogs may need it. */
 const ROUTE_SECRET_ROTATE_MS = 3650 * 24 * 3600 * 1000;
 
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
-
-type Trunk = ServerConfig['trunks'][number];
-
-let localAddressCache: Set<string> | undefined;
-function localAddresses(): Set<string> {
-  if (!localAddressCache) {
-    localAddressCache = new Set(['127.0.0.1', '::1']);
-    for (const list of Object.values(networkInterfaces())) {
-      for (const a of list ?? []) localAddressCache.add(a.address.toLowerCase());
-    }
-  }
-  return localAddressCache;
-}
 
 /** The cause of a call attempt the server refused itself, by the status it answered. */
 function refusalCause(status: number): CdrCause {
@@ -151,11 +126,6 @@ function describeMatch(match: DialRule['match']): string {
   if ('prefix' in match) return `prefix ${match.prefix}`;
   if ('pattern' in match) return `pattern ${match.pattern}`;
   return `regex ${match.regex}`;
-}
-
-/** A peer-controlled string made safe for a readable log line: no control characters, bounded. */
-function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f]/g, '?').slice(0, 120);
 }
 
 /** A To tag for a response made here. */
@@ -175,21 +145,6 @@ export function uriDestination(uri: SipUri): Endpoint {
   return { protocol, address, port: uri.port ?? defaultPort(protocol) };
 }
 
-/** Which of a node's listeners another node uses to reach it: UDP first, then TCP, then TLS. */
-function rankInternal(e: Endpoint): number {
-  return ['udp', 'tcp', 'tls', 'ws', 'wss'].indexOf(e.protocol);
-}
-
-/** 'udp:1.2.3.4:5060' / 'udp:[::1]:5060' back into an Endpoint. */
-export function parseTarget(target: string): Endpoint {
-  const first = target.indexOf(':');
-  const last = target.lastIndexOf(':');
-  const protocol = target.slice(0, first) as TransportProtocol;
-  let address = target.slice(first + 1, last);
-  if (address.startsWith('[')) address = address.slice(1, -1);
-  return { protocol, address, port: Number(target.slice(last + 1)) };
-}
-
 export class CallServer {
   readonly transport: TransportLayer;
   readonly layer: TransactionLayer;
@@ -201,33 +156,24 @@ export class CallServer {
   /** The dialogs we record-routed: the only ones in-dialog requests may follow. */
   readonly dialogs: ProxyDialogs;
   private readonly locations: LocationService;
-  /** Keys of the flow tokens (newest first), read from the security store at start. */
-  private flowKeys: Buffer[] = [randomBytes(32)];
-  /** Live cluster nodes by id (their SIP listeners), refreshed with each heartbeat. */
-  private liveNodes = new Map<string, NodeInfo>();
-  private heartbeat?: NodeJS.Timeout;
   private readonly digestKeys: DigestKeyRing;
+  /** Who may do what: our users' digest credentials, trunks by credentials. */
+  private readonly policy: AuthPolicy;
+  /** Our domain and addresses. */
+  private readonly identity: LocalIdentity;
+  /** This node among the cluster's (heartbeats, flows held by other nodes). */
+  private readonly cluster: ClusterMember;
+  /** The dial plan's trunk action: trunks, their peers, failover. */
+  private readonly trunks: TrunkRouter;
   private readonly dialPlan: DialPlan;
   private readonly branchSets = new Map<ServerTransaction, ProxyBranchSet>();
   /** What routing learnt of an INVITE attempt before it was refused (for its CDR). */
   private readonly attempts = new WeakMap<ServerTransaction, Omit<CallInfo, 'initial'>>();
-  private readonly trunks = new Map<string, Trunk>();
-  private readonly trunkSources = new Map<string, Trunk>();
-  /** Trunks that identify themselves by credentials (`inboundAuth`), by user name. */
-  private readonly trunksByUser = new Map<
-    string,
-    { trunk: Trunk; username: string; secrets: { ha1Md5: string; ha1Sha256: string } }
-  >();
   private readonly domain: string;
-  private listeners: Endpoint[] = [];
   /** Outbound registrations of trunks toward their providers, by trunk name. */
   readonly trunkRegistrations = new Map<string, TrunkRegistration>();
-  /** How the last INVITE to each peer of each trunk ended, by trunk name then peer index. */
-  private readonly trunkOutcomes = new Map<string, (TrunkPeerOutcome | undefined)[]>();
   private readonly log: Logger;
   private purge?: NodeJS.Timeout;
-  /** Key of the decoy HA1s of unknown users (see authenticate). */
-  private readonly decoyKey = randomBytes(32);
 
   constructor(private readonly opts: CallServerOptions) {
     const { config, stores } = opts;
@@ -292,37 +238,30 @@ export class CallServer {
       };
     }
     this.dialogs = new ProxyDialogs(randomBytes(32), stores.cdrs);
-    for (const t of config.trunks) {
-      this.trunks.set(t.name, t);
-      if (t.inboundAuth) {
-        const realm = config.auth.realm ?? config.domain;
-        const { username, password } = t.inboundAuth;
-        const record = userRecord(username, realm, password);
-        this.trunksByUser.set(username, {
-          trunk: t,
-          username,
-          secrets: { ha1Md5: record.ha1Md5, ha1Sha256: record.ha1Sha256 ?? '' },
-        });
-      }
-      const sources = t.inboundAddresses ?? t.peers.map((p) => `${p.host}:${p.port}`);
-      for (const s of sources) this.trunkSources.set(s.toLowerCase(), t);
-    }
+    this.identity = new LocalIdentity(this.domain, this.transport);
+    this.policy = new AuthPolicy({
+      auth: this.auth,
+      users: stores.users,
+      domain: this.domain,
+      trunks: config.trunks,
+      allowAnonymous: config.inbound.allowAnonymous,
+      metrics: this.metrics,
+      log: this.log,
+      ...(opts.guard ? { guard: opts.guard } : {}),
+    });
+    this.cluster = new ClusterMember(stores, config.cluster, this.log);
+    this.trunks = new TrunkRouter(config.trunks, this.log);
     this.layer.onRequest((req, tx, inbound) => this.onRequest(req, tx, inbound));
     this.layer.onStrayResponse((res, inbound) => this.onStrayResponse(res, inbound));
   }
 
   async start(): Promise<Endpoint[]> {
-    const { security, nodes, node } = this.opts.stores;
+    const { security } = this.opts.stores;
     await this.digestKeys.start();
     this.dialogs.useSecret(
       (await security.secrets('record-route', ROUTE_SECRET_ROTATE_MS, 1))[0]!.key,
     );
-    this.flowKeys = (await security.secrets('flow', FLOW_SECRET_ROTATE_MS, FLOW_SECRETS_KEPT)).map(
-      (s) => s.key,
-    );
-    // Calls this node had up when it last stopped: ours to close (before any heartbeat says we
-    // are alive again, so no other node claims them meanwhile).
-    await nodes.claimCalls(node);
+    await this.cluster.prepare();
     const interrupted = await this.calls.recover();
     if (interrupted > 0)
       this.log.warn(
@@ -337,7 +276,7 @@ export class CallServer {
         port: l.port,
         ...(secure && this.opts.tls ? { tls: this.opts.tls } : {}),
       });
-      this.listeners.push(bound);
+      this.identity.listeners.push(bound);
       this.log.info(
         { event: 'listening', transport: bound.protocol, address: bound.address, port: bound.port },
         `SIP listening on ${formatEndpoint(bound)}`,
@@ -347,7 +286,8 @@ export class CallServer {
       if (!t.register) continue;
       const peer = t.peers[0]!;
       const contact =
-        this.listeners.find((l) => l.protocol === peer.transport) ?? this.listeners[0]!;
+        this.identity.listeners.find((l) => l.protocol === peer.transport) ??
+        this.identity.listeners[0]!;
       const reg = new TrunkRegistration(this.layer, {
         name: t.name,
         aor: t.register.aor,
@@ -363,44 +303,8 @@ export class CallServer {
     // Expired bindings are deleted (and logged) every 30 s; lookups already skip them.
     this.purge = setInterval(() => void this.purgeExpired(), PURGE_INTERVAL_MS);
     this.purge.unref();
-    if (this.opts.stores.shared) {
-      await this.beat();
-      const every = this.opts.config.cluster.heartbeatSeconds * 1000;
-      this.heartbeat = setInterval(() => void this.beat(), every);
-      this.heartbeat.unref();
-    }
-    return this.listeners;
-  }
-
-  /**
-   * A cluster node's heartbeat: says it is alive, learns which nodes are, and closes the calls of
-   * a node that died (exactly one survivor claims them: their CDRs get cause node-lost).
-   */
-  private async beat(): Promise<void> {
-    const { nodes, cdrs, node } = this.opts.stores;
-    const { deadAfterSeconds } = this.opts.config.cluster;
-    try {
-      await nodes.heartbeat(
-        { node, sip: this.listeners.map(formatEndpoint), seenAt: Date.now() },
-        deadAfterSeconds * 1000,
-      );
-      this.liveNodes = new Map((await nodes.liveNodes()).map((n) => [n.node, n]));
-      for (const dead of await nodes.deadNodesWithCalls()) {
-        if (dead === node) continue;
-        const claimed = await nodes.claimCalls(dead);
-        if (claimed.length === 0) continue;
-        const closed = await cdrs.closeOpenCdrs(dead, 'node-lost');
-        this.log.warn(
-          { event: 'node.lost', node: dead, calls: claimed.length, cdrs: closed },
-          `node ${dead} stopped answering: ${closed} of its call(s) closed with cause node-lost`,
-        );
-      }
-    } catch (err) {
-      this.log.warn(
-        { event: 'cluster.error', error: (err as Error).message },
-        `heartbeat: ${(err as Error).message}`,
-      );
-    }
+    await this.cluster.start(this.identity.listeners);
+    return this.identity.listeners;
   }
 
   private async purgeExpired(): Promise<void> {
@@ -430,7 +334,7 @@ export class CallServer {
 
   async stop(): Promise<void> {
     clearInterval(this.purge);
-    clearInterval(this.heartbeat);
+    this.cluster.stop();
     this.digestKeys.stop();
     for (const r of this.trunkRegistrations.values()) r.stop();
     this.layer.close();
@@ -603,8 +507,12 @@ export class CallServer {
       return;
     }
     if (this.refuseCleartext(tx, inbound)) return;
-    const user = await this.authenticate(req, tx, 'WWW-Authenticate', req.authorization);
-    if (user === undefined) return;
+    const decided = await this.policy.user(req, inbound.source, 'WWW-Authenticate');
+    if (!decided.ok) {
+      this.respond(tx, decided.response, decided.cause);
+      return;
+    }
+    const user = decided.who;
     const toUser = req.to.uri.user;
     if (toUser !== user) {
       this.respond(tx, createResponse(req, 403, 'Forbidden (may only register your own address)'));
@@ -623,142 +531,6 @@ export class CallServer {
     this.respond(tx, res);
   }
 
-  /**
-   * Challenges or checks credentials. Returns the authenticated user, or undefined after having
-   * answered. Unknown users and wrong passwords are answered alike, so extensions cannot be told
-   * apart: no credentials get a 401/407 challenge whoever the user; a wrong answer (wrong
-   * password, unknown user, malformed credentials) gets 403, the same reason phrase and the same
-   * work done (an unknown user is checked against a decoy HA1, so the hashing takes as long). A
-   * nonce that expired, that we did not issue (a restart) or that is replayed gets a fresh
-   * challenge: those are judged before the user matters (or only once the password was right).
-   */
-  private async authenticate(
-    req: SipRequest,
-    tx: ServerTransaction,
-    header: 'WWW-Authenticate' | 'Proxy-Authenticate',
-    credentials: SipRequest['authorization'],
-  ): Promise<string | undefined> {
-    const result = await this.auth.verify(
-      credentials,
-      req.method,
-      async (u) => (await this.opts.stores.users.getUser(u, this.domain)) ?? this.decoySecrets(u),
-    );
-    if (result.ok) {
-      this.opts.guard?.authSucceeded(tx.inbound.source, result.user);
-      return result.user;
-    }
-    // A nonce we did not issue is most often one from before a restart (the nonce key is new at
-    // every start): like an expired one it gets a fresh challenge with stale=true and is not a
-    // failure, so phones that resend an old nonce once are not banned for it.
-    const stale = result.failure === 'stale' || result.failure === 'invalid-nonce';
-    if (result.failure !== 'missing' && !stale) {
-      this.metrics.authFailures++;
-      this.authFailedLog(req, tx, result.user, result.failure);
-      this.opts.guard?.authFailed(tx.inbound.source, result.user);
-    }
-    if (
-      result.failure === 'bad-response' ||
-      result.failure === 'unknown-user' ||
-      result.failure === 'malformed'
-    ) {
-      this.respond(tx, createResponse(req, 403, 'Forbidden'), 'auth-failed');
-      return undefined;
-    }
-    const status = header === 'WWW-Authenticate' ? 401 : 407;
-    const res = createResponse(
-      req,
-      status,
-      status === 401 ? 'Unauthorized' : 'Proxy Authentication Required',
-    );
-    for (const ch of this.auth.challenges(stale)) res.append(header, ch);
-    this.respond(tx, res);
-    return undefined;
-  }
-
-  /** One line per failed digest check: who, from where, why; never the credentials themselves. */
-  private authFailedLog(
-    req: SipRequest,
-    tx: ServerTransaction,
-    user: string | undefined,
-    reason: string,
-    trunk?: string,
-  ): void {
-    const source = formatEndpoint(tx.inbound.source);
-    this.log.warn(
-      {
-        event: 'auth.failed',
-        method: req.method,
-        user: user ?? null,
-        source,
-        reason,
-        callId: req.callId,
-        ...(trunk ? { trunk } : {}),
-      },
-      `auth failed: ${req.method} from ${source}${user !== undefined ? ` as ${printable(user)}` : ''} (${reason})`,
-    );
-  }
-
-  /** HA1s no password matches, stable per user name: an unknown user costs the same hashing. */
-  private decoySecrets(user: string): { ha1Md5: string; ha1Sha256: string } {
-    const mac = createHmac('sha256', this.decoyKey).update(user).digest('hex');
-    return { ha1Md5: mac.slice(0, 32), ha1Sha256: mac };
-  }
-
-  /**
-   * A request from an unknown source that is not from one of our users: a trunk may identify
-   * itself with its `inboundAuth` credentials (Proxy-Authorization, our realm). Returns the
-   * trunk, undefined when the request names none (an anonymous call, allowed unless
-   * `inbound.allowAnonymous` is false, in which case it is challenged), or null when it has
-   * been answered (407 challenge, 403 for a wrong answer).
-   */
-  private async trunkByCredentials(
-    req: SipRequest,
-    tx: ServerTransaction,
-  ): Promise<Trunk | null | undefined> {
-    const named = req.proxyAuthorization.find((c) =>
-      this.trunksByUser.has(c.params.username ?? ''),
-    );
-    if (!named) {
-      if (this.opts.config.inbound.allowAnonymous) return undefined;
-      this.challenge(tx, 407, false);
-      return null;
-    }
-    const entry = this.trunksByUser.get(named.params.username!)!;
-    const result = await this.auth.verify([named], req.method, (u) =>
-      u === entry.username ? entry.secrets : undefined,
-    );
-    if (result.ok) return entry.trunk;
-    if (result.failure === 'stale' || result.failure === 'invalid-nonce') {
-      this.challenge(tx, 407, true);
-      return null;
-    }
-    if (result.failure === 'missing') {
-      this.challenge(tx, 407, false);
-      return null;
-    }
-    this.metrics.authFailures++;
-    this.authFailedLog(req, tx, entry.username, result.failure, entry.trunk.name);
-    this.opts.guard?.authFailed(tx.inbound.source, entry.username);
-    this.respond(tx, createResponse(req, 403, 'Forbidden'), 'auth-failed');
-    return null;
-  }
-
-  private challenge(tx: ServerTransaction, status: 401 | 407, stale: boolean): void {
-    const res = createResponse(
-      tx.request,
-      status,
-      status === 401 ? 'Unauthorized' : 'Proxy Authentication Required',
-    );
-    const header = status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate';
-    for (const ch of this.auth.challenges(stale)) res.append(header, ch);
-    this.respond(tx, res);
-  }
-
-  private trunkForSource(source: Endpoint): Trunk | undefined {
-    const host = source.address.toLowerCase();
-    return this.trunkSources.get(`${host}:${source.port}`) ?? this.trunkSources.get(host);
-  }
-
   private async routeInitial(
     req: SipRequest,
     tx: ServerTransaction,
@@ -767,18 +539,25 @@ export class CallServer {
     // A preloaded Route naming us (a phone's outbound proxy setting) is ours to remove (§16.4).
     const routes = req.route;
     if (routes.length > 0 && this.isUs(routes[0]!.uri)) req.removeFirst('Route');
-    let fromTrunk = this.trunkForSource(inbound.source);
+    let fromTrunk = this.trunks.fromSource(inbound.source);
     const fromLocal = this.isOurHost(req.from.uri.host);
     if (!fromTrunk && !fromLocal) {
-      const identified = await this.trunkByCredentials(req, tx);
-      if (identified === null) return; // answered: a challenge or a refusal
-      fromTrunk = identified;
+      const identified = await this.policy.trunk(req, inbound.source);
+      if (!identified.ok) {
+        this.respond(tx, identified.response, identified.cause); // a challenge or a refusal
+        return;
+      }
+      fromTrunk = identified.who;
     }
     let caller: string | undefined;
     if (!fromTrunk && fromLocal) {
       if (this.refuseCleartext(tx, inbound)) return;
-      caller = await this.authenticate(req, tx, 'Proxy-Authenticate', req.proxyAuthorization);
-      if (caller === undefined) return;
+      const decided = await this.policy.user(req, inbound.source, 'Proxy-Authenticate');
+      if (!decided.ok) {
+        this.respond(tx, decided.response, decided.cause);
+        return;
+      }
+      caller = decided.who;
       if (req.from.uri.user !== caller) {
         this.respond(
           tx,
@@ -831,7 +610,6 @@ export class CallServer {
       return;
     }
     if (action.action === 'trunk') {
-      const trunk = this.trunks.get(action.trunk)!;
       if (caller === undefined && !fromTrunk?.transit) {
         // Only our authenticated users (or a trunk allowed transit) may reach a trunk: no toll fraud.
         this.respond(
@@ -840,53 +618,22 @@ export class CallServer {
         );
         return;
       }
-      const peers = [...trunk.peers];
-      const auth = trunk.auth
-        ? new DigestClient(trunk.auth.username, trunk.auth.password)
-        : undefined;
-      const toPeer = (p: Trunk['peers'][number]): ForwardTarget => ({
-        uri: `sip:${number}@${trunk.domain ?? hostForHeader(p.host)}${trunk.domain ? '' : `:${p.port}`}`,
-        destination: { protocol: p.transport, address: p.host, port: p.port },
-        ...(auth ? { auth } : {}),
-      });
-      const first = peers.shift()!;
-      // The peer being tried, and whether its outcome is known (failover saw its final).
-      const tried = () => trunk.peers.length - peers.length - 1;
-      let settled = false;
-      this.routeLog(req, callerAor, `${number}@${trunk.domain ?? first.host}`, {
+      const plan = this.trunks.plan(action.trunk, number, req.callId);
+      this.routeLog(req, callerAor, plan.callee, {
         ...routeFields,
         action: 'trunk',
-        trunk: trunk.name,
-        targets: [`${first.transport}:${hostForHeader(first.host)}:${first.port}`],
+        trunk: plan.trunk.name,
+        targets: [plan.firstPeer],
       });
-      this.forward(req, tx, inbound, [toPeer(first)], {
-        trunk: trunk.name,
+      this.forward(req, tx, inbound, [plan.first], {
+        trunk: plan.trunk.name,
         dialled,
         callerAor,
-        calleeAor: `${number}@${trunk.domain ?? first.host}`,
+        calleeAor: plan.callee,
         caller: caller ?? fromTrunk?.name,
         trunkIn: fromTrunk?.name,
-        failover: (res) => {
-          const retry = res === undefined || res.status === 503 || res.status === 408;
-          this.trunkOutcome(trunk.name, tried(), res?.status ?? 408, retry && peers.length > 0);
-          settled = !retry || peers.length === 0;
-          const next = retry ? peers.shift() : undefined;
-          if (next)
-            this.log.info(
-              {
-                event: 'call.failover',
-                callId: req.callId,
-                trunk: trunk.name,
-                status: res?.status ?? 408,
-                next: `${next.transport}:${hostForHeader(next.host)}:${next.port}`,
-              },
-              `call ${req.callId}: trunk ${trunk.name} answered ${res?.status ?? 'nothing'}, trying ${next.host}:${next.port}`,
-            );
-          return next ? [toPeer(next)] : undefined;
-        },
-        onFinal: (res) => {
-          if (!settled) this.trunkOutcome(trunk.name, tried(), res.status, false);
-        },
+        failover: plan.failover,
+        onFinal: plan.onFinal,
       });
       return;
     }
@@ -906,7 +653,9 @@ export class CallServer {
     }
     // A sips: Request-URI asks for TLS all the way (RFC 3261 §26.2.2): only TLS/WSS bindings.
     const usable = bindings.filter(
-      (b) => (ruri.scheme !== 'sips' || isSecureProtocol(b.target.protocol)) && this.reachable(b),
+      (b) =>
+        (ruri.scheme !== 'sips' || isSecureProtocol(b.target.protocol)) &&
+        this.cluster.reachable(b),
     );
     if (!known || usable.length === 0) {
       this.routeLog(req, callerAor, callee, { ...routeFields, action: 'local', targets: [] });
@@ -917,7 +666,7 @@ export class CallServer {
     // one INVITE can cause).
     const targets = usable
       .slice(0, this.opts.config.proxy.maxBranches)
-      .map((b) => this.bindingTarget(b));
+      .map((b) => this.cluster.target(b));
     this.routeLog(req, callerAor, callee, {
       ...routeFields,
       action: 'local',
@@ -933,53 +682,6 @@ export class CallServer {
   }
 
   /**
-   * Whether a binding can be reached from this node: ours, or sent to directly (UDP), or held by
-   * a live node of the cluster (a connection only that node has).
-   */
-  private reachable(b: Binding): boolean {
-    if (b.flow.node === this.opts.stores.node || b.flow.connectionId === undefined) return true;
-    return this.liveNodes.has(b.flow.node);
-  }
-
-  /**
-   * Where a request for a binding goes: to the phone (our own connection, or UDP: its address,
-   * whichever node it registered through), or through the node that holds its connection, with
-   * a Route naming that flow. A Path stored with the binding goes on top (RFC 3327 §5.3).
-   */
-  private bindingTarget(b: Binding): ForwardTarget {
-    const path = b.path && b.path.length > 0 ? { route: b.path } : {};
-    const { node } = this.opts.stores;
-    if (b.flow.connectionId === undefined || b.flow.node === node) {
-      return {
-        uri: b.contact,
-        destination: b.target,
-        ...(b.flow.connectionId !== undefined ? { connectionId: b.flow.connectionId } : {}),
-        ...path,
-      };
-    }
-    const holder = this.liveNodes.get(b.flow.node)!;
-    const hop = holder.sip.map(parseTarget).sort((x, y) => rankInternal(x) - rankInternal(y))[0]!;
-    const mac = this.flowMac(this.flowKeys[0]!, b.flow.connectionId);
-    const transport = hop.protocol === 'udp' ? '' : `;transport=${hop.protocol}`;
-    return {
-      uri: b.contact,
-      destination: hop,
-      route: [
-        `<sip:${hostForHeader(hop.address)}:${hop.port};lr${transport};${FLOW_PARAM}=${b.flow.connectionId};${FLOW_TOKEN_PARAM}=${mac}>`,
-        ...(b.path ?? []),
-      ],
-    };
-  }
-
-  private flowMac(key: Buffer, connectionId: string): string {
-    return createHmac('sha256', key)
-      .update(connectionId)
-      .digest()
-      .subarray(0, 12)
-      .toString('base64url');
-  }
-
-  /**
    * An initial request another node of the cluster routed to a connection we hold (see
    * bindingTarget): our Route with a valid flow token. It was authenticated and routed there,
    * and its CDR is written there: here it is only carried to the connection (record-routed,
@@ -987,18 +689,15 @@ export class CallServer {
    */
   private routeToFlow(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): boolean {
     const top = req.route[0]?.uri;
-    if (!top || top.params[FLOW_PARAM] === undefined || !this.isUs(top)) return false;
-    const id = top.params[FLOW_PARAM]!;
-    const given = Buffer.from(top.params[FLOW_TOKEN_PARAM] ?? '');
-    const genuine = this.flowKeys.some((k) => {
-      const want = Buffer.from(this.flowMac(k, id));
-      return want.length === given.length && timingSafeEqual(want, given);
-    });
-    if (!genuine) {
+    if (!top || !this.isUs(top)) return false;
+    const flow = this.cluster.flowRoute(req);
+    if (flow.kind === 'none') return false;
+    if (flow.kind === 'forged') {
       this.respond(tx, createResponse(req, 403, 'Forbidden (flow token not issued here)'));
       return true;
     }
     req.removeFirst('Route');
+    const id = flow.connectionId;
     const connection = this.transport.connection(id);
     if (!connection) {
       // RFC 5626 §5.3: the flow is gone; the phone will register again.
@@ -1115,25 +814,7 @@ export class CallServer {
 
   /** Each trunk's peers in order, with how the last INVITE sent to each ended (the console). */
   trunkPeers(): { name: string; peers: TrunkPeerState[] }[] {
-    return [...this.trunks.values()].map((t) => {
-      const outcomes = this.trunkOutcomes.get(t.name);
-      return {
-        name: t.name,
-        peers: t.peers.map((p, i) => {
-          const last = outcomes?.[i];
-          return {
-            peer: `${p.transport}:${hostForHeader(p.host)}:${p.port}`,
-            ...(last ? { last: { ...last } } : {}),
-          };
-        }),
-      };
-    });
-  }
-
-  private trunkOutcome(name: string, peer: number, status: number, failedOver: boolean): void {
-    let outcomes = this.trunkOutcomes.get(name);
-    if (!outcomes) this.trunkOutcomes.set(name, (outcomes = []));
-    outcomes[peer] = { ts: Date.now(), status, failedOver };
+    return this.trunks.peers();
   }
 
   private forward(
@@ -1175,14 +856,14 @@ export class CallServer {
       });
       template.prepend(
         'Record-Route',
-        `<${this.ownUri(inbound.local)};lr;${ROUTE_TOKEN_PARAM}=${token}>`,
+        `<${this.identity.ownUri(inbound.local)};lr;${ROUTE_TOKEN_PARAM}=${token}>`,
       );
     }
     // A target refresh (§12.2): the side that sends it is reached at its new Contact from now on.
     const refresh = !isInitial && (req.method === 'INVITE' || req.method === 'UPDATE');
     const senderIsCallee = refresh && this.dialogs.sentByCallee(req);
     if (refresh) this.dialogs.refresh(req, senderIsCallee);
-    const loop = this.loopHash(req);
+    const loop = this.identity.loopHash(req);
     const record = call.relayOnly
       ? undefined
       : this.calls.observe(req, inbound, {
@@ -1198,7 +879,7 @@ export class CallServer {
       this.layer,
       tx,
       template,
-      (branch, target) => this.viaHeader(target.destination, branch),
+      (branch, target) => this.identity.viaHeader(target.destination, branch),
       () => `z9hG4bK${loop}.${newBranch().slice(7)}`,
       {
         failover: call.failover,
@@ -1270,7 +951,7 @@ export class CallServer {
     this.stripOwnCredentials(ack);
     ack.set('Max-Forwards', String((req.maxForwards ?? 70) - 1));
     ack.uri = next.uri;
-    ack.prepend('Via', this.viaHeader(next.destination, newBranch()));
+    ack.prepend('Via', this.identity.viaHeader(next.destination, newBranch()));
     if (this.media) {
       // A late offer's answer: the ACK cannot be refused, so a failure only loses the relay.
       try {
@@ -1362,69 +1043,25 @@ export class CallServer {
     }
   }
 
-  // ---- who we are -------------------------------------------------------------------------
-
-  /** Whether a listener answers at this address (a wildcard listener at every local address). */
-  private listensOn(l: Endpoint, bare: string): boolean {
-    if (l.address === bare) return true;
-    if (l.address !== '0.0.0.0' && l.address !== '::') return false;
-    return localAddresses().has(bare);
-  }
+  // ---- who we are (src/server/local-identity.ts) --------------------------------------------
 
   private isOurHost(host: string): boolean {
-    const h = host.toLowerCase();
-    if (h === this.domain) return true;
-    const bare = h.startsWith('[') ? h.slice(1, -1) : h;
-    return this.listeners.some((l) => this.listensOn(l, bare));
+    return this.identity.isOurHost(host);
   }
 
   private isUs(uri: SipUri): boolean {
-    const h = uri.host.toLowerCase();
-    if (h === this.domain) return true;
-    const bare = h.startsWith('[') ? h.slice(1, -1) : h;
-    return this.listeners.some(
-      (l) => this.listensOn(l, bare) && (uri.port ?? defaultPort(l.protocol)) === l.port,
-    );
+    return this.identity.isUs(uri);
   }
 
   private isOurVia(via: { host: string; port?: number; transport: string }): boolean {
-    const bare = via.host.startsWith('[') ? via.host.slice(1, -1) : via.host;
-    const port = via.port ?? defaultPort(protocolFromToken(via.transport) ?? 'udp');
-    return this.listeners.some((l) => this.listensOn(l, bare) && port === l.port);
+    return this.identity.isOurVia(via);
   }
 
-  private viaHeader(destination: Endpoint, branch: string): string {
-    const via = this.transport.viaFor(destination.protocol, destination.address);
-    return `SIP/2.0/${via.transport} ${via.host}${via.port ? `:${via.port}` : ''};branch=${branch}`;
-  }
-
-  private ownUri(local: Endpoint): string {
-    const transport = local.protocol === 'udp' ? '' : `;transport=${local.protocol}`;
-    return `sip:${hostForHeader(local.address)}:${local.port}${transport}`;
-  }
-
-  /** §16.6 step 8: a hash of what makes this request this request, put in our branch. */
-  private loopHash(req: SipRequest): string {
-    const h = createHash('md5');
-    h.update(req.uri)
-      .update('|')
-      .update(req.from.tag ?? '')
-      .update('|')
-      .update(req.to.tag ?? '');
-    h.update('|').update(req.callId).update('|').update(String(req.cseq.seq));
-    for (const r of req.getAll('Route')) h.update('|').update(r);
-    return h.digest('hex').slice(0, 10);
-  }
-
-  /** §16.3 step 4: our own Via with the same loop hash means the request came back unchanged. */
   private isLoop(req: SipRequest): boolean {
-    const vias = req.via;
-    if (vias.length < 2) return false;
-    const mark = `z9hG4bK${this.loopHash(req)}.`;
-    return vias.some((v) => this.isOurVia(v) && v.branch?.startsWith(mark) === true);
+    return this.identity.isLoop(req);
   }
 
   describe(): string {
-    return this.listeners.map(formatEndpoint).join(', ');
+    return this.identity.listeners.map(formatEndpoint).join(', ');
   }
 }

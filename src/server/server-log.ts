@@ -68,3 +68,8 @@ export function createServerLogger(opts: ServerLogOptions): Logger {
     destination({ fd, sync: false }),
   );
 }
+
+/** A peer-controlled string made safe for a readable log line: no control characters, bounded. */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, '?').slice(0, 120);
+}

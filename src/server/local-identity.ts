@@ -1,0 +1,100 @@
+// Who the call server is (RFC 3261 §16.4, §16.3 step 4): the domain it serves and the addresses it
+// listens on, so it can tell a URI, a Route or a Via that names itself from one naming someone
+// else; the Via and Record-Route URI it puts on what it forwards; and the loop check on the branch
+// it writes (§16.6 step 8).
+import { createHash } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
+import type { SipRequest, SipUri } from '../sip/index.ts';
+import {
+  defaultPort,
+  hostForHeader,
+  protocolFromToken,
+  type Endpoint,
+  type TransportLayer,
+} from '../transport/index.ts';
+
+let localAddressCache: Set<string> | undefined;
+function localAddresses(): Set<string> {
+  if (!localAddressCache) {
+    localAddressCache = new Set(['127.0.0.1', '::1']);
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) localAddressCache.add(a.address.toLowerCase());
+    }
+  }
+  return localAddressCache;
+}
+
+export class LocalIdentity {
+  /** The listeners as bound (set when the server has started). */
+  listeners: Endpoint[] = [];
+
+  constructor(
+    /** The domain served, lower case. */
+    readonly domain: string,
+    private readonly transport: Pick<TransportLayer, 'viaFor'>,
+  ) {}
+
+  /** Whether a listener answers at this address (a wildcard listener at every local address). */
+  private listensOn(l: Endpoint, bare: string): boolean {
+    if (l.address === bare) return true;
+    if (l.address !== '0.0.0.0' && l.address !== '::') return false;
+    return localAddresses().has(bare);
+  }
+
+  /** The host is our domain or one of our addresses (any port). */
+  isOurHost(host: string): boolean {
+    const h = host.toLowerCase();
+    if (h === this.domain) return true;
+    const bare = h.startsWith('[') ? h.slice(1, -1) : h;
+    return this.listeners.some((l) => this.listensOn(l, bare));
+  }
+
+  /** The URI names us: our domain, or an address and port we listen on. */
+  isUs(uri: SipUri): boolean {
+    const h = uri.host.toLowerCase();
+    if (h === this.domain) return true;
+    const bare = h.startsWith('[') ? h.slice(1, -1) : h;
+    return this.listeners.some(
+      (l) => this.listensOn(l, bare) && (uri.port ?? defaultPort(l.protocol)) === l.port,
+    );
+  }
+
+  isOurVia(via: { host: string; port?: number; transport: string }): boolean {
+    const bare = via.host.startsWith('[') ? via.host.slice(1, -1) : via.host;
+    const port = via.port ?? defaultPort(protocolFromToken(via.transport) ?? 'udp');
+    return this.listeners.some((l) => this.listensOn(l, bare) && port === l.port);
+  }
+
+  /** Our Via toward `destination` (the listener that will send it), with `branch`. */
+  viaHeader(destination: Endpoint, branch: string): string {
+    const via = this.transport.viaFor(destination.protocol, destination.address);
+    return `SIP/2.0/${via.transport} ${via.host}${via.port ? `:${via.port}` : ''};branch=${branch}`;
+  }
+
+  /** Our URI at the listener `local` (a Record-Route names the one the request came in on). */
+  ownUri(local: Endpoint): string {
+    const transport = local.protocol === 'udp' ? '' : `;transport=${local.protocol}`;
+    return `sip:${hostForHeader(local.address)}:${local.port}${transport}`;
+  }
+
+  /** §16.6 step 8: a hash of what makes this request this request, put in our branch. */
+  loopHash(req: SipRequest): string {
+    const h = createHash('md5');
+    h.update(req.uri)
+      .update('|')
+      .update(req.from.tag ?? '')
+      .update('|')
+      .update(req.to.tag ?? '');
+    h.update('|').update(req.callId).update('|').update(String(req.cseq.seq));
+    for (const r of req.getAll('Route')) h.update('|').update(r);
+    return h.digest('hex').slice(0, 10);
+  }
+
+  /** §16.3 step 4: our own Via with the same loop hash means the request came back unchanged. */
+  isLoop(req: SipRequest): boolean {
+    const vias = req.via;
+    if (vias.length < 2) return false;
+    const mark = `z9hG4bK${this.loopHash(req)}.`;
+    return vias.some((v) => this.isOurVia(v) && v.branch?.startsWith(mark) === true);
+  }
+}
