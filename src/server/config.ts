@@ -428,6 +428,13 @@ export const configSchema = z
         });
       }
     }
+    if (cfg.cluster.deadAfterSeconds <= cfg.cluster.heartbeatSeconds * 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster', 'deadAfterSeconds'],
+        message: `must be more than two heartbeats (cluster.heartbeatSeconds ${cfg.cluster.heartbeatSeconds}): one late heartbeat would declare a live node dead`,
+      });
+    }
     const seen = new Set<string>();
     cfg.users.forEach((u, i) => {
       if (seen.has(u.user)) {

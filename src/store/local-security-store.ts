@@ -16,6 +16,12 @@ export interface LocalSecurityStoreOptions {
   now?: () => number;
   /** Nonces remembered at most at once (default 100 000): the oldest are forgotten first. */
   maxNonces?: number;
+  /**
+   * Secrets kept in memory even with a database: those that sign nonces, whose counts are kept
+   * in memory too. A key that outlived a restart would make a nonce from before it valid again
+   * with its counts forgotten, and a captured request replayable once.
+   */
+  memoryOnly?: readonly string[];
 }
 
 const KEYED_SECRETS_TABLE = `
@@ -44,11 +50,13 @@ export class LocalSecurityStore implements SecurityStore {
   private readonly ownsDb: boolean;
   private readonly now: () => number;
   private readonly maxNonces: number;
+  private readonly memoryOnly: ReadonlySet<string>;
   private readonly stmt;
 
   constructor(opts: LocalSecurityStoreOptions = {}) {
     this.now = opts.now ?? Date.now;
     this.maxNonces = opts.maxNonces ?? 100_000;
+    this.memoryOnly = new Set(opts.memoryOnly ?? []);
     if (typeof opts.database === 'string') {
       this.db = new Database(opts.database);
       this.db.pragma('journal_mode = WAL');
@@ -140,7 +148,7 @@ export class LocalSecurityStore implements SecurityStore {
   }
 
   async secrets(name: string, rotateMs: number, keep: number): Promise<KeyedSecret[]> {
-    return this.stmt
+    return this.stmt && !this.memoryOnly.has(name)
       ? this.storedSecrets(name, rotateMs, keep)
       : this.heldSecrets(name, rotateMs, keep);
   }

@@ -19,6 +19,9 @@ import { openSqlite } from './sqlite-schema.ts';
 import { SqliteUserStore } from './sqlite-users.ts';
 import type { CdrStore, LocationStore, NodeRegistry, SecurityStore, UserStore } from './stores.ts';
 
+/** The security store's name for the digest nonce keys (src/server/digest-key-ring.ts). */
+export const DIGEST_SECRET = 'digest';
+
 export interface StoreUrls {
   /** 'sqlite:./trapezoid.db' (or a bare path) | 'postgres://…' */
   records: string;
@@ -153,7 +156,11 @@ export async function openStores(urls: StoreUrls, opts: OpenStoresOptions): Prom
       const memory = db ? undefined : new Database(':memory:');
       if (memory) closers.push(() => memory.close());
       const l = new SqliteLocationStore((db ?? memory)!, { node: opts.node });
-      const s = new LocalSecurityStore(db ? { database: db } : {});
+      // The digest nonce keys stay in memory with the nonce counts (see memoryOnly).
+      const s = new LocalSecurityStore({
+        ...(db ? { database: db } : {}),
+        memoryOnly: [DIGEST_SECRET],
+      });
       const n = new LocalNodeRegistry();
       closers.push(
         () => n.close(),
