@@ -8,7 +8,9 @@ import { createHash } from 'node:crypto';
 import { createClient } from 'redis';
 
 function newClient(url: string) {
-  return createClient({ url });
+  // While the connection is down a command fails at once instead of waiting in a queue: the
+  // server answers 500 (Retry-After) rather than holding the request until Redis returns.
+  return createClient({ url, disableOfflineQueue: true, socket: { connectTimeout: 3000 } });
 }
 
 /** The client type the stores use (node-redis, its default protocol and type mapping). */

@@ -36,13 +36,17 @@ function pingOnce(port: number): Promise<boolean> {
 }
 
 /**
- * Starts redis-server for the test `t` and stops it when `t` ends. Returns undefined when the
+ * Starts redis-server for the test `t` (on `opts.port` to stand in for one that was stopped) and
+ * stops it when `t` ends. Returns undefined when the
  * test was skipped because redis-server is missing (never under CI=true).
  */
-export async function startRedis(t: TestContext): Promise<RedisServer | undefined> {
+export async function startRedis(
+  t: TestContext,
+  opts: { port?: number } = {},
+): Promise<RedisServer | undefined> {
   const bin = needTool(t, 'redis-server');
   if (!bin) return undefined;
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   let out = '';
   const child: ChildProcess = spawn(
     bin,
