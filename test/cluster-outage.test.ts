@@ -63,7 +63,7 @@ test('Redis down: REGISTER is answered 500 at once; back up: the node serves aga
   assert.ok(back);
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const res = await phone.register(300).catch((err: unknown) => err);
+    const res = await phone.register(300).catch((err: unknown) => err as Error);
     if (!(res instanceof Error) && res.status === 200) break;
     if (Date.now() > deadline) assert.fail(`no 200 within 15 s of Redis returning: ${String(res)}`);
     await new Promise((r) => setTimeout(r, 250));

@@ -6,7 +6,7 @@
 // end; the next start marks such rows `server-restart` (recover()), a surviving cluster node
 // marks a dead node's rows `node-lost`, and a BYE that still comes completes them. Every write
 // returns its Promise: the caller holds the response back until it settles.
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { redactCredentials, type SipRequest, type SipResponse } from '../sip/index.ts';
 import { formatEndpoint, type Endpoint, type InboundMessage } from '../transport/index.ts';
 import type {
@@ -144,9 +144,22 @@ export class CallLog {
     private readonly log: Logger = silentLogger(),
   ) {}
 
+  /** This process's part of every CDR key (two processes of one node never share it). */
+  private readonly keyTag = randomBytes(4).toString('hex');
+  private keySeq = 0;
+
+  /**
+   * A new CDR key: time first (ordered keys go to the end of the key index, not all over it),
+   * then a counter, this process's tag and the node: unique across nodes and restarts.
+   */
+  private newKey(): CdrKey {
+    const seq = (this.keySeq = (this.keySeq + 1) % 0x1000000);
+    return `${Date.now().toString(36).padStart(9, '0')}${seq.toString(36).padStart(5, '0')}-${this.keyTag}-${this.node}`;
+  }
+
   /** Writes a new CDR under a key of ours; failures are logged (the call goes on). */
   private add(cdr: CdrRecord, dialog?: DialogRecord): { key: CdrKey; written: Promise<void> } {
-    const key = randomUUID();
+    const key = this.newKey();
     return { key, written: this.guard(this.store.addCdr(key, this.node, cdr, dialog), cdr) };
   }
 

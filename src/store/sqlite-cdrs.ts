@@ -14,8 +14,16 @@ import {
 import { openSqlite, type SqliteOptions } from './sqlite-schema.ts';
 import type { CdrKey, CdrQuery, CdrRecord, CdrStore, DialogRecord, StoredCdr } from './stores.ts';
 
+interface PendingWrite {
+  write(): unknown;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
 export class SqliteCdrStore implements CdrStore {
   readonly spooled = 0;
+  private readonly pending: PendingWrite[] = [];
+  private readonly writeAll: (batch: PendingWrite[]) => void;
   private readonly stmt;
   /** listCdrs statements by their SQL (one per combination of filters). */
   private readonly lists = new Map<string, Database.Statement<Record<string, unknown>, CdrRow>>();
@@ -53,6 +61,9 @@ export class SqliteCdrStore implements CdrStore {
            AND cause = 'answered'`,
       ),
     };
+    this.writeAll = db.transaction((batch: PendingWrite[]) => {
+      for (const w of batch) w.write();
+    });
   }
 
   static async open(options: SqliteOptions): Promise<SqliteCdrStore> {
@@ -64,26 +75,66 @@ export class SqliteCdrStore implements CdrStore {
     return new SqliteCdrStore(db, false);
   }
 
-  async addCdr(key: CdrKey, node: string, cdr: CdrRecord, dialog?: DialogRecord): Promise<void> {
-    this.stmt.add.run(...cdrInsertValues(key, node, cdr, dialog));
+  addCdr(key: CdrKey, node: string, cdr: CdrRecord, dialog?: DialogRecord): Promise<void> {
+    const values = cdrInsertValues(key, node, cdr, dialog);
+    return this.commit(() => this.stmt.add.run(...values));
   }
 
-  async updateCdr(key: CdrKey, cdr: CdrRecord): Promise<void> {
+  updateCdr(key: CdrKey, cdr: CdrRecord): Promise<void> {
     const named: Record<string, unknown> = { key };
     cdrUpdateValues(cdr).forEach((v, i) => (named[`v${i}`] = v));
-    this.stmt.update.run(named);
+    return this.commit(() => this.stmt.update.run(named));
+  }
+
+  /**
+   * Group commit: the writes asked for in one turn of the event loop are committed together in
+   * one transaction (at setImmediate, after the I/O that asked for them), and each Promise
+   * resolves once that transaction has committed. Under load one commit carries many CDRs
+   * instead of one each; a write is still durable before its Promise resolves.
+   */
+  private commit(write: () => unknown): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ write, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  /** Commits the writes waiting for their turn now: a read sees every write asked for before it. */
+  private settle(): void {
+    if (this.pending.length > 0) this.flush();
+  }
+
+  private flush(): void {
+    const batch = this.pending.splice(0);
+    try {
+      this.writeAll(batch);
+      for (const w of batch) w.resolve();
+    } catch {
+      // One write failed the whole transaction: each is tried on its own, so only it fails.
+      for (const w of batch) {
+        try {
+          w.write();
+          w.resolve();
+        } catch (err) {
+          w.reject(err as Error);
+        }
+      }
+    }
   }
 
   async hasCdr(callId: string): Promise<boolean> {
+    this.settle();
     return this.stmt.has.get(callId) !== undefined;
   }
 
   async openCdr(callId: string): Promise<StoredCdr | undefined> {
+    this.settle();
     const row = this.stmt.open.get(callId);
     return row ? toStoredCdr(row) : undefined;
   }
 
   async openDialogs(callId: string, now: number): Promise<DialogRecord[]> {
+    this.settle();
     return this.stmt.dialogs
       .all(callId)
       .map((r) => JSON.parse(r.dialog) as DialogRecord)
@@ -91,14 +142,17 @@ export class SqliteCdrStore implements CdrStore {
   }
 
   async updateDialog(d: DialogRecord): Promise<void> {
+    this.settle();
     this.stmt.updateDialog.run(JSON.stringify(d), d.callId, d.calleeTag);
   }
 
   async closeOpenCdrs(node: string, cause: 'server-restart' | 'node-lost'): Promise<number> {
+    this.settle();
     return this.stmt.close.run(cause, node).changes;
   }
 
   async listCdrs(query: CdrQuery = {}): Promise<StoredCdr[]> {
+    this.settle();
     const { where, params, limit } = cdrQuerySql(query, {
       param: (n) => `@p${n}`,
       contains: (column, p) => `instr(${column}, ${p}) > 0`,
@@ -115,6 +169,7 @@ export class SqliteCdrStore implements CdrStore {
   }
 
   async close(): Promise<void> {
+    this.settle();
     if (this.ownsDb && this.db.open) this.db.close();
   }
 }
