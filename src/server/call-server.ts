@@ -260,6 +260,7 @@ export class CallServer {
     await this.digestKeys.start();
     this.dialogs.useSecret(
       (await security.secrets('record-route', ROUTE_SECRET_ROTATE_MS, 1))[0]!.key,
+      this.opts.stores.shared ? this.opts.stores.node : '',
     );
     await this.cluster.prepare();
     const interrupted = await this.calls.recover();

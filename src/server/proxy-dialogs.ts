@@ -85,14 +85,25 @@ export class ProxyDialogs {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Signs tokens with `secret` from now on (the store's, read when the server starts). */
-  useSecret(secret: Buffer): void {
+  /**
+   * Signs tokens with `secret` from now on (the store's, read when the server starts), mixed
+   * with `node`: in a cluster the secret is shared, and two nodes on one call's path (one
+   * carrying it to the node holding the callee's connection) must not write the same token, or
+   * each would take the other's Record-Route for its own.
+   */
+  useSecret(secret: Buffer, node = ''): void {
     this.secret = secret;
+    this.scope = node;
   }
+
+  private scope = '';
 
   /** The token our Record-Route carries for a dialog set up by this Call-ID and From tag. */
   token(callId: string, callerTag: string): string {
-    return createHmac('sha256', this.secret)
+    const mac = createHmac('sha256', this.secret);
+    // One process (no scope) signs as earlier versions did: its stored dialogs stay valid.
+    if (this.scope !== '') mac.update(this.scope).update('\0');
+    return mac
       .update(callId)
       .update('\0')
       .update(callerTag)
