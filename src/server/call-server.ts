@@ -646,6 +646,7 @@ export class CallServer {
       this.locations.lookup(`sip:${number}@${this.domain}`),
     ]);
     const known = user !== undefined;
+    await this.cluster.learnHolders(bindings);
     const callee = `${number}@${this.domain}`;
     if (!known && (caller !== undefined || fromTrunk)) {
       this.routeLog(req, callerAor, callee, { ...routeFields, action: 'local', targets: [] });

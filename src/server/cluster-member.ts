@@ -122,6 +122,30 @@ export class ClusterMember {
     }
   }
 
+  /**
+   * Before the bindings of a lookup are judged: when one is held by a node this node has not
+   * heard of yet (it started after our last heartbeat), the live nodes are read again (at most
+   * once every 250 ms), so a phone is not reported unavailable for a heartbeat's time.
+   */
+  async learnHolders(bindings: readonly Binding[]): Promise<void> {
+    if (!this.stores.shared) return;
+    const unknown = bindings.some(
+      (b) =>
+        b.flow.connectionId !== undefined &&
+        b.flow.node !== this.node &&
+        !this.live.has(b.flow.node),
+    );
+    if (!unknown || Date.now() - this.readAt < 250) return;
+    this.readAt = Date.now();
+    try {
+      this.live = new Map((await this.stores.nodes.liveNodes()).map((n) => [n.node, n]));
+    } catch {
+      // Redis unreachable: the bindings held elsewhere stay unreachable for now.
+    }
+  }
+
+  private readAt = 0;
+
   /** Whether a binding can be reached from here: ours, UDP (direct), or held by a live node. */
   reachable(b: Binding): boolean {
     if (b.flow.node === this.node || b.flow.connectionId === undefined) return true;
