@@ -16,6 +16,11 @@
 //     cpu_s_per_1000_drain, rss_mb}].
 //
 //   npm run bench:proxy [-- --rates 250,500,1000 --seconds 5 --drain 3000 --warmup 3 --log-level warn]
+//   npm run bench:proxy -- --proxies trapezoid --node-args=--cpu-prof,--cpu-prof-dir=/tmp/prof
+//
+// --proxies trapezoid (or kamailio) runs one side only (no ratios then): for before/after runs of
+// one side. --node-args passes comma-separated flags to trapezoid's Node process (a profile, a
+// heap limit); the JSON's `node_args` says which were used.
 //
 // Before the ladder each proxy carries --warmup seconds of calls at the first rate, not scored
 // (printed): a proxy in service is warm, and trapezoid's JIT would bill compilation to step 1.
@@ -59,6 +64,14 @@ const drainMs = Number(arg('drain', '3000'));
 const logLevel = arg('log-level', 'warn');
 /** Seconds of unmeasured calls at the first rate before the ladder (JIT warm-up), 0 for none. */
 const warmupSeconds = Number(arg('warmup', '3'));
+/** The proxies to run: both by default, or one of them alone. */
+const only = arg('proxies', 'trapezoid,kamailio').split(',');
+/** Extra flags for trapezoid's Node process (comma-separated; `--node-args=--cpu-prof,...`). */
+const nodeArgs = (
+  args.find((a) => a.startsWith('--node-args='))?.slice('--node-args='.length) ?? ''
+)
+  .split(',')
+  .filter((a) => a !== '');
 /** A step is clean when at least this share of the offered calls completed. */
 const CLEAN_SHARE = 0.999;
 const work = mkdtempSync(join(tmpdir(), 'trapezoid-bench-proxy-'));
@@ -221,94 +234,96 @@ async function main(): Promise<void> {
       '  - { match: { regex: "^service$" }, route: { action: trunk, trunk: uas } }',
     ].join('\n'),
   );
-  const trapezoid = start(
-    process.execPath,
-    [
-      join(root, 'bin', 'trapezoid.js'),
-      'serve',
-      '--config',
-      cfg,
-      '--json',
-      '--log-level',
-      logLevel,
-    ],
-    'trapezoid',
-  );
-  const kcfg = readFileSync(join(root, 'bench', 'kamailio', 'proxy.cfg'), 'utf8')
-    .replaceAll('@SIP_PORT@', String(PORTS.kamailio))
-    .replaceAll('@NEXT_HOP@', `127.0.0.1:${PORTS.uasK}`);
-  writeFileSync(join(work, 'kamailio.cfg'), kcfg);
-  const kamailio = start(
-    'kamailio',
-    [
-      '-f',
-      join(work, 'kamailio.cfg'),
-      '-E',
-      '-DD',
-      '-m',
-      '2048',
-      '-M',
-      '32',
-      '-P',
-      join(work, 'k.pid'),
-      '-w',
-      work,
-    ],
-    'kamailio',
-  );
-  start(
-    'sipp',
-    [
-      '-sn',
-      'uas',
-      '-p',
-      String(PORTS.uasT),
-      '-i',
-      '127.0.0.1',
-      '-nostdin',
-      '-max_recv_loops',
-      '10000',
-    ],
-    'uas-trapezoid',
-  );
-  start(
-    'sipp',
-    [
-      '-sn',
-      'uas',
-      '-p',
-      String(PORTS.uasK),
-      '-i',
-      '127.0.0.1',
-      '-nostdin',
-      '-max_recv_loops',
-      '10000',
-    ],
-    'uas-kamailio',
-  );
+  const started: Partial<Record<'trapezoid' | 'kamailio', ChildProcess>> = {};
+  if (only.includes('trapezoid')) {
+    started.trapezoid = start(
+      process.execPath,
+      [
+        ...nodeArgs,
+        join(root, 'bin', 'trapezoid.js'),
+        'serve',
+        '--config',
+        cfg,
+        '--json',
+        '--log-level',
+        logLevel,
+      ],
+      'trapezoid',
+    );
+    start(
+      'sipp',
+      [
+        '-sn',
+        'uas',
+        '-p',
+        String(PORTS.uasT),
+        '-i',
+        '127.0.0.1',
+        '-nostdin',
+        '-max_recv_loops',
+        '10000',
+      ],
+      'uas-trapezoid',
+    );
+  }
+  if (only.includes('kamailio')) {
+    const kcfg = readFileSync(join(root, 'bench', 'kamailio', 'proxy.cfg'), 'utf8')
+      .replaceAll('@SIP_PORT@', String(PORTS.kamailio))
+      .replaceAll('@NEXT_HOP@', `127.0.0.1:${PORTS.uasK}`);
+    writeFileSync(join(work, 'kamailio.cfg'), kcfg);
+    started.kamailio = start(
+      'kamailio',
+      [
+        '-f',
+        join(work, 'kamailio.cfg'),
+        '-E',
+        '-DD',
+        '-m',
+        '2048',
+        '-M',
+        '32',
+        '-P',
+        join(work, 'k.pid'),
+        '-w',
+        work,
+      ],
+      'kamailio',
+    );
+    start(
+      'sipp',
+      [
+        '-sn',
+        'uas',
+        '-p',
+        String(PORTS.uasK),
+        '-i',
+        '127.0.0.1',
+        '-nostdin',
+        '-max_recv_loops',
+        '10000',
+      ],
+      'uas-kamailio',
+    );
+  }
   await sleep(3000);
   // A proxy that could not start (a port taken by another run) would make every step of it fail
   // for SIPp's whole timeout: stop here instead.
-  for (const [name, c] of [
-    ['trapezoid', trapezoid],
-    ['kamailio', kamailio],
-  ] as const) {
+  for (const [name, c] of Object.entries(started)) {
     if (c.pid === undefined || c.exitCode !== null || c.signalCode !== null) {
       throw new Error(`${name} did not start (is another bench using ports 18060-18120?)`);
     }
   }
 
-  const names = ['trapezoid', 'kamailio'] as const;
-  type Name = (typeof names)[number];
-  const pids: Record<Name, number> = { trapezoid: trapezoid.pid!, kamailio: kamailio.pid! };
-  const memory: Record<Name, MemorySampler> = {
-    trapezoid: new MemorySampler(pids.trapezoid),
-    kamailio: new MemorySampler(pids.kamailio),
-  };
-  const processes: Record<Name, number> = {
-    trapezoid: treeStats(pids.trapezoid).length,
-    kamailio: treeStats(pids.kamailio).length,
-  };
+  const names = (['trapezoid', 'kamailio'] as const).filter((n) => started[n] !== undefined);
+  type Name = 'trapezoid' | 'kamailio';
+  const pids = {} as Record<Name, number>;
+  const memory = {} as Record<Name, MemorySampler>;
+  const processes: Record<Name, number> = { trapezoid: 0, kamailio: 0 };
+  for (const name of names) {
+    pids[name] = started[name]!.pid!;
+    memory[name] = new MemorySampler(pids[name]);
+    processes[name] = treeStats(pids[name]).length;
+  }
   const best: Record<Name, number> = { trapezoid: 0, kamailio: 0 };
   const alive: Record<Name, boolean> = { trapezoid: true, kamailio: true };
   const steps: Record<Name, StepRow[]> = { trapezoid: [], kamailio: [] };
@@ -336,7 +351,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write('proxy       rate/s  completed   failed   CPU s/1000 (drain)   RSS MB\n');
   for (const rate of rates) {
-    if (!alive.trapezoid && !alive.kamailio) break;
+    if (!names.some((n) => alive[n])) break;
     for (const name of names) {
       if (!alive[name]) continue;
       const r = await step(
@@ -379,9 +394,11 @@ async function main(): Promise<void> {
   const bothClean = Object.keys(cpuRatioByRate).map(Number);
   const cpuRate = bothClean.length > 0 ? Math.max(...bothClean) : null;
   const cpuRatio = cpuRate !== null ? cpuRatioByRate[cpuRate]! : null;
-  const hwm = { trapezoid: treeHwmMb(pids.trapezoid), kamailio: treeHwmMb(pids.kamailio) };
+  const hwm: Record<Name, number> = { trapezoid: 0, kamailio: 0 };
+  for (const name of names) hwm[name] = treeHwmMb(pids[name]);
   const ratio = best.kamailio > 0 ? round(best.trapezoid / best.kamailio, 2) : 0;
-  const summary = (name: Name) => ({
+  const summary = (name: Name) => (names.includes(name) ? summaryOf(name) : null);
+  const summaryOf = (name: Name) => ({
     clean_rate: best[name],
     processes: processes[name],
     peak_rss_mb: Math.round(memory[name].peakRssMb),
@@ -390,7 +407,7 @@ async function main(): Promise<void> {
     steps: steps[name],
   });
   for (const name of names) {
-    const s = summary(name);
+    const s = summaryOf(name);
     process.stdout.write(
       `${name}: highest clean rate ${s.clean_rate}/s; peak RSS ${s.peak_rss_mb} MB summed over ${s.processes} process(es) (PSS ${s.peak_pss_mb} MB, sum of VmHWM ${s.hwm_mb} MB)\n`,
     );
@@ -410,9 +427,18 @@ async function main(): Promise<void> {
       cpu_rate: cpuRate,
       cpu_ratio_by_rate: cpuRatioByRate,
       rss_mb: Math.round(hwm.trapezoid),
+      node_args: nodeArgs,
       proxies: { trapezoid: summary('trapezoid'), kamailio: summary('kamailio') },
     })}\n`,
   );
+  // With --node-args (a --cpu-prof, say) trapezoid must end on its own to write its files.
+  const t = started.trapezoid;
+  if (nodeArgs.length > 0 && t?.pid !== undefined && t.exitCode === null) {
+    stopping = true;
+    const ended = new Promise((r) => t.once('exit', r));
+    t.kill('SIGTERM');
+    await Promise.race([ended, sleep(20000)]);
+  }
   stopAll();
 }
 

@@ -139,3 +139,59 @@ test('mutating rejects header values with line breaks', () => {
   const m = parseMessage(REQ);
   assert.throws(() => m.set('Subject', 'a\r\nVia: evil'));
 });
+
+// Issue 17 (proxy memory and CPU): a clone shares the parsed message's header table and bytes,
+// and a changed message still reads its unchanged lines from their checked bytes.
+test('a clone shares the header table, the source bytes and an untouched body; changes stay apart', () => {
+  const src =
+    'INVITE sip:bob@example.com SIP/2.0\r\n' +
+    'Via: SIP/2.0/UDP ua.example.com;branch=z9hG4bKu1\r\n' +
+    'From: <sip:alice@example.com>;tag=a1\r\n' +
+    'To: <sip:bob@example.com>\r\n' +
+    'Call-ID: c1@example.com\r\n' +
+    'CSeq: 1 INVITE\r\n' +
+    'Max-Forwards: 70\r\n' +
+    'Content-Length: 4\r\n' +
+    '\r\n' +
+    'v=0\n';
+  const m = parseMessage(src) as SipRequest;
+  const c = m.clone();
+  assert.equal(c._ht, m._ht, 'the header table is shared, not copied');
+  assert.equal(c._src, m._src);
+  assert.equal(c.body.buffer, m.body.buffer, 'the body is the same bytes');
+  assert.equal(c.toString(), src, 'an unchanged clone writes the very same bytes');
+  c.prepend('Via', 'SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp1');
+  c.set('Max-Forwards', '69');
+  c.body = 'v=1\r\n';
+  assert.equal(m.toString(), src, 'the original is untouched');
+  assert.equal(
+    c.toString(),
+    'INVITE sip:bob@example.com SIP/2.0\r\n' +
+      'Via: SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp1\r\n' +
+      'Via: SIP/2.0/UDP ua.example.com;branch=z9hG4bKu1\r\n' +
+      'From: <sip:alice@example.com>;tag=a1\r\n' +
+      'To: <sip:bob@example.com>\r\n' +
+      'Call-ID: c1@example.com\r\n' +
+      'CSeq: 1 INVITE\r\n' +
+      'Max-Forwards: 69\r\n' +
+      'Content-Length: 5\r\n' +
+      '\r\n' +
+      'v=1\r\n',
+  );
+  // the unchanged lines are still read from the bytes the parser checked
+  assert.equal(c.via.length, 2);
+  assert.equal(c.via[1]!.host, 'ua.example.com');
+  assert.equal(c.firstVia?.host, 'proxy.example.com');
+  assert.equal(c.from.tag, 'a1');
+  assert.equal(c.cseq.seq, 1);
+  assert.equal(c.callId, 'c1@example.com');
+  assert.equal(c.maxForwards, 69);
+  assert.equal(parseMessage(c.toBuffer()).toString(), c.toString(), 'what it writes parses back');
+});
+
+test('firstVia is via[0] without parsing the others, and undefined without a Via', () => {
+  const m = parseMessage(REQ);
+  assert.deepEqual(m.firstVia, parseMessage(REQ).via[0]);
+  const bare = new SipRequest('OPTIONS', 'sip:a@b', [['CSeq', '1 OPTIONS']]);
+  assert.equal(bare.firstVia, undefined);
+});

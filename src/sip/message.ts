@@ -2,8 +2,10 @@
 //
 // A parsed message keeps its source bytes and a compact table of header offsets (see HeaderTable
 // below); header text is decoded, and typed values parsed, only when someone asks. The first
-// mutation turns the table into a list of fields, each either still pointing at its original
-// bytes (written back unchanged) or holding new text (rendered as "Name: value").
+// mutation makes a list of lines over that table: each entry is either the number of an original
+// line (still read from, and written back as, its source bytes) or a Field holding new text
+// (rendered as "Name: value"). The table itself never changes, so clones share it and the
+// source bytes, and a clone costs one small array of line numbers.
 
 import { latin1, methodName, utf8 } from './bytes.ts';
 import { nameAddrFromBytes, viaFromBytes } from './checked-values.ts';
@@ -52,14 +54,16 @@ export const HT_LINE_END = 5;
 export const HT_KIND_MASK = 0xff;
 export const HT_FOLDED = 0x100;
 
-/** A header line after the first mutation. raw = its original bytes while untouched. */
+/** A header line set after parsing (or of a built message). Never changed once made. */
 interface Field {
-  kind: number;
-  key: string;
-  name: string;
-  value: string;
-  raw: Buffer | null;
+  readonly kind: number;
+  readonly key: string;
+  readonly name: string;
+  readonly value: string;
 }
+
+/** A line of a changed message: an original line's number in the header table, or new text. */
+type Line = number | Field;
 
 const UNSET = Symbol('unset');
 const MAX_DELTA = 4294967295;
@@ -74,13 +78,16 @@ export abstract class SipMessage {
   version = 'SIP/2.0';
   /** @internal source bytes of a parsed message */
   _src: Buffer | null = null;
-  /** @internal compact header table (see HT_*) */
+  /** @internal compact header table (see HT_*); never changed once parsed (clones share it) */
   _ht: number[] | null = null;
   /** @internal offset of the first header line in _src and of the blank line after the headers */
   _headStart = 0;
   _headEnd = 0;
-  /** @internal fields after the first mutation (or for a built message) */
-  _fields: Field[] | null = null;
+  /**
+   * @internal the header lines after the first mutation (or of a built message): original line
+   * numbers and new Fields; null while a parsed message is unchanged (every line of _ht in order)
+   */
+  _lines: Line[] | null = null;
   /** @internal the header block is ASCII only (then _head may hold it as one string) */
   _ascii = false;
   /** @internal the header block [_headStart, _headEnd) as one Latin-1 string, decoded on first use */
@@ -102,7 +109,7 @@ export abstract class SipMessage {
   _bodyEnd = 0;
 
   constructor(headers?: [string, string][], body?: Buffer | string) {
-    this._fields = [];
+    this._lines = [];
     if (headers) for (const [n, v] of headers) this.append(n, v);
     if (body !== undefined) this.body = typeof body === 'string' ? Buffer.from(body) : body;
   }
@@ -114,46 +121,67 @@ export abstract class SipMessage {
 
   /** @internal number of header lines */
   _count(): number {
-    return this._fields ? this._fields.length : (this._ht as number[]).length / HT_STRIDE;
+    const lines = this._lines;
+    return lines !== null ? lines.length : (this._ht as number[]).length / HT_STRIDE;
+  }
+
+  /** @internal the original line (index into the header table) that line i is, or -1 for new text */
+  _origin(i: number): number {
+    const lines = this._lines;
+    if (lines === null) return i;
+    const l = lines[i]!;
+    return typeof l === 'number' ? l : -1;
   }
 
   /** @internal kind of header line i */
   _kindAt(i: number): number {
-    return this._fields
-      ? this._fields[i]!.kind
-      : (this._ht as number[])[i * HT_STRIDE]! & HT_KIND_MASK;
+    const lines = this._lines;
+    if (lines === null) return (this._ht as number[])[i * HT_STRIDE]! & HT_KIND_MASK;
+    const l = lines[i]!;
+    return typeof l === 'number' ? (this._ht as number[])[l * HT_STRIDE]! & HT_KIND_MASK : l.kind;
   }
 
   /** @internal lookup key (lower case) of an unknown header line */
   _keyAt(i: number): string {
-    if (this._fields) return this._fields[i]!.key;
-    return this._nameAt(i).toLowerCase();
+    const o = this._origin(i);
+    if (o < 0) return (this._lines![i] as Field).key;
+    return this._origName(o).toLowerCase();
   }
 
   /** @internal name of header line i as written */
   _nameAt(i: number): string {
-    if (this._fields) return this._fields[i]!.name;
-    const ht = this._ht as number[];
-    const o = i * HT_STRIDE;
-    if (this._ascii) {
-      const hs = this._headStart;
-      return this._headText().slice(ht[o + HT_LINE_START]! - hs, ht[o + HT_NAME_END]! - hs);
-    }
-    return latin1(this._src as Buffer, ht[o + HT_LINE_START]!, ht[o + HT_NAME_END]!);
+    const o = this._origin(i);
+    return o < 0 ? (this._lines![i] as Field).name : this._origName(o);
   }
 
   /** @internal value text of header line i (unfolded) */
   _valueAt(i: number): string {
-    if (this._fields) return this._fields[i]!.value;
+    const o = this._origin(i);
+    return o < 0 ? (this._lines![i] as Field).value : this._origValue(o);
+  }
+
+  /** @internal name of original line o as written */
+  private _origName(o: number): string {
     const ht = this._ht as number[];
-    const o = i * HT_STRIDE;
+    const b = o * HT_STRIDE;
+    if (this._ascii) {
+      const hs = this._headStart;
+      return this._headText().slice(ht[b + HT_LINE_START]! - hs, ht[b + HT_NAME_END]! - hs);
+    }
+    return latin1(this._src as Buffer, ht[b + HT_LINE_START]!, ht[b + HT_NAME_END]!);
+  }
+
+  /** @internal value text of original line o (unfolded) */
+  private _origValue(o: number): string {
+    const ht = this._ht as number[];
+    const b = o * HT_STRIDE;
     let s: string;
     if (this._ascii) {
       // one Latin-1 decoding of the whole header block, then plain string slices
       const hs = this._headStart;
-      s = this._headText().slice(ht[o + HT_VALUE_START]! - hs, ht[o + HT_VALUE_END]! - hs);
-    } else s = utf8(this._src as Buffer, ht[o + HT_VALUE_START]!, ht[o + HT_VALUE_END]!);
-    return ht[o]! & HT_FOLDED ? unfold(s) : s;
+      s = this._headText().slice(ht[b + HT_VALUE_START]! - hs, ht[b + HT_VALUE_END]! - hs);
+    } else s = utf8(this._src as Buffer, ht[b + HT_VALUE_START]!, ht[b + HT_VALUE_END]!);
+    return ht[b]! & HT_FOLDED ? unfold(s) : s;
   }
 
   /** @internal the header block as one string (only for an ASCII-only block) */
@@ -163,8 +191,8 @@ export abstract class SipMessage {
 
   /** @internal byte offset of the value of line i in the source (for error positions), or -1 */
   _valueOffset(i: number): number {
-    if (this._fields || !this._ht) return -1;
-    return this._ht[i * HT_STRIDE + HT_VALUE_START]!;
+    const o = this._ht === null ? -1 : this._origin(i);
+    return o < 0 ? -1 : this._ht![o * HT_STRIDE + HT_VALUE_START]!;
   }
 
   private _matches(i: number, kind: number, key: string): boolean {
@@ -183,13 +211,12 @@ export abstract class SipMessage {
   /** @internal first line of a header kind, or -1 */
   _first(kind: number): number {
     const n = this._count();
-    if (this._fields) {
-      const f = this._fields;
-      for (let i = 0; i < n; i++) if (f[i]!.kind === kind) return i;
+    if (this._lines === null) {
+      const ht = this._ht as number[];
+      for (let i = 0; i < n; i++) if ((ht[i * HT_STRIDE]! & HT_KIND_MASK) === kind) return i;
       return -1;
     }
-    const ht = this._ht as number[];
-    for (let i = 0; i < n; i++) if ((ht[i * HT_STRIDE]! & HT_KIND_MASK) === kind) return i;
+    for (let i = 0; i < n; i++) if (this._kindAt(i) === kind) return i;
     return -1;
   }
 
@@ -236,36 +263,23 @@ export abstract class SipMessage {
     return out;
   }
 
-  /** @internal switch from the compact table to fields */
-  _materialize(): Field[] {
-    if (this._fields) return this._fields;
-    const src = this._src as Buffer;
-    const ht = this._ht as number[];
-    const fields: Field[] = [];
-    for (let o = 0; o < ht.length; o += HT_STRIDE) {
-      const i = o / HT_STRIDE;
-      const kind = ht[o]! & HT_KIND_MASK;
-      const name = this._nameAt(i);
-      let raw: Buffer | null = src.subarray(ht[o + HT_LINE_START]!, ht[o + HT_LINE_END]!);
-      if (ht[o]! & HT_FOLDED && hasBareLf(raw)) raw = null;
-      fields.push({
-        kind,
-        key: kind ? canonicalName(kind).toLowerCase() : name.toLowerCase(),
-        name,
-        value: this._valueAt(i),
-        raw,
-      });
+  /** @internal the line list, made on the first mutation (original lines by number) */
+  _editable(): Line[] {
+    let lines = this._lines;
+    if (lines === null) {
+      const n = (this._ht as number[]).length / HT_STRIDE;
+      lines = new Array<Line>(n);
+      for (let i = 0; i < n; i++) lines[i] = i;
+      this._lines = lines;
     }
-    this._fields = fields;
-    this._ht = null;
-    return fields;
+    return lines;
   }
 
-  private _touch(kind: number): Field[] {
-    const f = this._materialize();
+  private _touch(kind: number): Line[] {
+    const lines = this._editable();
     this._pristine = false;
     if (kind) this._forget(kind);
-    return f;
+    return lines;
   }
 
   /** @internal drops the cached typed value of a header kind */
@@ -302,7 +316,6 @@ export abstract class SipMessage {
       key,
       name: name.length === 1 && kind ? canonicalName(kind) : name,
       value: value.trim(),
-      raw: null,
     };
   }
 
@@ -351,16 +364,17 @@ export abstract class SipMessage {
     if (!this.has(name)) return undefined;
     const fields = this._touch(kind);
     const i = this._indexes(kind, key)[0]!;
-    const f = fields[i]!;
-    if (isListKind(kind) && f.value.indexOf(',') >= 0) {
-      const parts = splitList(f.value);
+    const value = this._valueAt(i);
+    if (isListKind(kind) && value.indexOf(',') >= 0) {
+      const parts = splitList(value);
       if (parts.length > 1) {
-        fields[i] = { kind, key, name: f.name, value: parts.slice(1).join(', '), raw: null };
+        const rest: Field = { kind, key, name: this._nameAt(i), value: parts.slice(1).join(', ') };
+        fields[i] = rest;
         return parts[0];
       }
     }
     fields.splice(i, 1);
-    return f.value;
+    return value;
   }
 
   // ---- body ----
@@ -419,11 +433,24 @@ export abstract class SipMessage {
     return v;
   }
 
+  /** @internal whether line i still holds the parsed source's text (its bytes passed the parser's checks) */
+  _checked(i: number): boolean {
+    return this._ht !== null && this._origin(i) >= 0;
+  }
+
   get via(): Via[] {
     const c = this._via;
     if (c !== undefined) return c;
-    const parse = this._ht !== null ? parseCheckedVia : parseVia;
-    const v = this._values(H.via).map((x) => parse(x));
+    const v: Via[] = [];
+    const n = this._count();
+    for (let i = 0; i < n; i++) {
+      if (this._kindAt(i) !== H.via) continue;
+      const parse = this._checked(i) ? parseCheckedVia : parseVia;
+      const text = this._valueAt(i);
+      if (VIA_IS_LIST && text.indexOf(',') >= 0)
+        for (const part of splitList(text)) v.push(parse(part));
+      else v.push(parse(text));
+    }
     this._via = v;
     return v;
   }
@@ -440,9 +467,20 @@ export abstract class SipMessage {
     if (fast !== undefined) return (this._topVia = fast);
     const value = this._valueAt(i);
     const first = value.indexOf(',') >= 0 ? splitList(value)[0]! : value;
-    const v = this._ht !== null ? parseCheckedVia(first) : parseVia(first);
+    const v = this._checked(i) ? parseCheckedVia(first) : parseVia(first);
     this._topVia = v;
     return v;
+  }
+
+  /**
+   * The first Via, or undefined when there is none: `via[0]` without parsing the other Vias
+   * (parsed alone, as topVia).
+   */
+  get firstVia(): Via | undefined {
+    const all = this._via;
+    if (all !== undefined) return all[0];
+    if (this._topVia !== undefined) return this._topVia;
+    return this._first(H.via) < 0 ? undefined : this.topVia;
   }
 
   /** Throws SipParseError when absent (see validateRequest). */
@@ -453,7 +491,7 @@ export abstract class SipMessage {
     const fast = i >= 0 ? this._fromBytes(i, nameAddrFromBytes) : undefined;
     if (fast !== undefined) return (this._from = fast);
     const text = this._required(H.from);
-    return (this._from = this._ht !== null ? parseCheckedNameAddr(text) : parseNameAddr(text));
+    return (this._from = this._checked(i) ? parseCheckedNameAddr(text) : parseNameAddr(text));
   }
 
   /**
@@ -467,7 +505,9 @@ export abstract class SipMessage {
   ): T | undefined {
     const ht = this._ht;
     if (ht === null || !this._ascii) return undefined;
-    const o = i * HT_STRIDE;
+    const line = this._origin(i);
+    if (line < 0) return undefined;
+    const o = line * HT_STRIDE;
     if (ht[o]! & HT_FOLDED) return undefined;
     return build(
       this._src as Buffer,
@@ -486,7 +526,7 @@ export abstract class SipMessage {
     const fast = i >= 0 ? this._fromBytes(i, nameAddrFromBytes) : undefined;
     if (fast !== undefined) return (this._to = fast);
     const text = this._required(H.to);
-    return (this._to = this._ht !== null ? parseCheckedNameAddr(text) : parseNameAddr(text));
+    return (this._to = this._checked(i) ? parseCheckedNameAddr(text) : parseNameAddr(text));
   }
 
   /** Throws SipParseError when absent (see validateRequest). */
@@ -494,7 +534,8 @@ export abstract class SipMessage {
     const c = this._callId;
     if (c !== undefined) return c;
     // a parsed message's Call-ID passed the byte check already
-    const v = this._ht !== null ? this._required(H.callId) : parseCallId(this._required(H.callId));
+    const text = this._required(H.callId);
+    const v = this._checked(this._first(H.callId)) ? text : parseCallId(text);
     return (this._callId = v);
   }
 
@@ -505,12 +546,13 @@ export abstract class SipMessage {
     if (this._ht !== null) {
       // a parsed message's CSeq passed the byte check: read it from the bytes, no string work
       const i = this._first(H.cseq);
-      if (i >= 0) return (this._cseq = this._cseqAt(i));
+      const o = i >= 0 ? this._origin(i) : -1;
+      if (o >= 0) return (this._cseq = this._cseqAt(o));
     }
     return (this._cseq = parseCSeq(this._required(H.cseq)));
   }
 
-  /** @internal CSeq of line i of a parsed message, from its checked bytes */
+  /** @internal CSeq of original line i of a parsed message, from its checked bytes */
   _cseqAt(i: number): CSeq {
     const buf = this._src as Buffer;
     const ht = this._ht as number[];
@@ -540,10 +582,19 @@ export abstract class SipMessage {
   }
 
   get contact(): Contact[] {
-    const checked = this._ht !== null;
-    return this._typed(H.contact, () =>
-      this._values(H.contact).map((x) => parseContact(x, checked)),
-    );
+    return this._typed(H.contact, () => {
+      const out: Contact[] = [];
+      const n = this._count();
+      for (let i = 0; i < n; i++) {
+        if (this._kindAt(i) !== H.contact) continue;
+        const checked = this._checked(i);
+        const text = this._valueAt(i);
+        if (CONTACT_IS_LIST && text.indexOf(',') >= 0) {
+          for (const part of splitList(text)) out.push(parseContact(part, checked));
+        } else out.push(parseContact(text, checked));
+      }
+      return out;
+    });
   }
 
   get route(): NameAddr[] {
@@ -655,86 +706,155 @@ export abstract class SipMessage {
 
   // ---- serialization ----
 
-  /** The message as bytes: untouched header lines keep their bytes; Content-Length matches the body. */
+  /**
+   * The message as bytes: untouched header lines keep their bytes; Content-Length matches the
+   * body. One buffer is allocated: runs of untouched lines are copied from the source in one go.
+   */
   toBuffer(): Buffer {
-    const start = Buffer.from(this.startLine() + '\r\n');
+    const startLine = this.startLine();
     const body = this.body;
-    if (this._pristine && this._src) {
-      const head = this._src.subarray(this._headStart, this._headEnd);
-      return Buffer.concat([start, head, CRLF, body]);
+    const src = this._src;
+    if (this._pristine && src !== null) {
+      const hs = this._headStart;
+      const he = this._headEnd;
+      const sl = Buffer.byteLength(startLine);
+      const out = Buffer.allocUnsafe(sl + 2 + (he - hs) + 2 + body.length);
+      let p = out.write(startLine, 0, sl, 'utf8');
+      out[p++] = CR;
+      out[p++] = LF;
+      p += src.copy(out, p, hs, he);
+      out[p++] = CR;
+      out[p++] = LF;
+      body.copy(out, p);
+      return out;
     }
-    const chunks: Buffer[] = [start];
-    let text = '';
+    // Pieces in order: a string (rendered text), or two numbers: a run [start, end) of source
+    // lines written as they came, followed by CRLF.
+    const pieces: (string | number)[] = [];
+    let size = body.length;
+    let text = startLine + '\r\n';
+    let runStart = -1;
+    let runEnd = -1;
     let clDone = false;
     const n = this._count();
-    const fields = this._fields;
-    const src = this._src;
     const ht = this._ht;
     for (let i = 0; i < n; i++) {
       const kind = this._kindAt(i);
-      let raw: Buffer | null;
-      if (fields) raw = fields[i]!.raw;
-      else {
-        const o = i * HT_STRIDE;
-        raw = (src as Buffer).subarray(ht![o + HT_LINE_START]!, ht![o + HT_LINE_END]!);
-        if (ht![o]! & HT_FOLDED && hasBareLf(raw)) raw = null;
+      const o = ht === null ? -1 : this._origin(i);
+      let rawStart = -1;
+      let rawEnd = -1;
+      if (o >= 0) {
+        const b = o * HT_STRIDE;
+        rawStart = ht![b + HT_LINE_START]!;
+        rawEnd = ht![b + HT_LINE_END]!;
+        if (ht![b]! & HT_FOLDED && hasBareLf(src!, rawStart, rawEnd)) rawStart = -1;
       }
       if (kind === H.contentLength) {
         if (clDone) continue;
         clDone = true;
-        if (raw === null || this._valueAt(i).trim() !== String(body.length)) {
-          text += `${this._nameAt(i)}: ${body.length}\r\n`;
+        // rendered with the body's length unless the line says just that
+        if (rawStart < 0 || this._valueAt(i).trim() !== String(body.length)) rawStart = -2;
+      }
+      if (rawStart < 0) {
+        if (runStart >= 0) {
+          pieces.push(runStart, runEnd);
+          size += runEnd - runStart + 2;
+          runStart = -1;
+        }
+        text +=
+          rawStart === -2
+            ? `${this._nameAt(i)}: ${body.length}\r\n`
+            : `${this._nameAt(i)}: ${this._valueAt(i)}\r\n`;
+        continue;
+      }
+      if (text !== '') {
+        pieces.push(text);
+        size += Buffer.byteLength(text);
+        text = '';
+      }
+      if (runStart >= 0) {
+        // the next source line right after the run's CRLF joins it
+        if (rawStart === runEnd + 2 && src![runEnd] === CR && src![runEnd + 1] === LF) {
+          runEnd = rawEnd;
           continue;
         }
+        pieces.push(runStart, runEnd);
+        size += runEnd - runStart + 2;
       }
-      if (raw === null) {
-        text += `${this._nameAt(i)}: ${this._valueAt(i)}\r\n`;
-      } else {
-        if (text) {
-          chunks.push(Buffer.from(text));
-          text = '';
-        }
-        chunks.push(raw, CRLF);
-      }
+      runStart = rawStart;
+      runEnd = rawEnd;
+    }
+    if (runStart >= 0) {
+      pieces.push(runStart, runEnd);
+      size += runEnd - runStart + 2;
     }
     if (!clDone) text += `Content-Length: ${body.length}\r\n`;
     text += '\r\n';
-    chunks.push(Buffer.from(text), body);
-    return Buffer.concat(chunks);
+    pieces.push(text);
+    size += Buffer.byteLength(text);
+    const out = Buffer.allocUnsafe(size);
+    let p = 0;
+    for (let k = 0; k < pieces.length; k++) {
+      const piece = pieces[k]!;
+      if (typeof piece === 'string') {
+        p += out.write(piece, p, 'utf8');
+      } else {
+        p += src!.copy(out, p, piece, pieces[++k] as number);
+        out[p++] = CR;
+        out[p++] = LF;
+      }
+    }
+    body.copy(out, p);
+    return out;
   }
 
   toString(): string {
     return this.toBuffer().toString('utf8');
   }
 
-  /** @internal copy headers and body into another message */
+  /**
+   * @internal copy headers and body into another message. The header table and the source bytes
+   * are shared (neither is ever changed); the line list is copied (its Fields are never changed);
+   * a body still the source's own bytes is shared too, any other is copied.
+   */
   _copyInto<T extends SipMessage>(m: T): T {
     m.version = this.version;
-    if (this._fields) m._fields = this._fields.map((f) => ({ ...f }));
-    else {
-      m._fields = null;
-      m._ht = (this._ht as number[]).slice();
-    }
-    m._src = this._src;
+    m._ht = this._ht;
+    m._lines = this._lines === null ? null : this._lines.slice();
+    const src = this._src;
+    m._src = src;
     m._ascii = this._ascii;
     m._head = this._head;
     m._headStart = this._headStart;
     m._headEnd = this._headEnd;
-    m._pristine = this._pristine;
-    m.body = Buffer.from(this.body);
+    const body = this._body;
+    if (
+      src !== null &&
+      (body === null ||
+        (body.buffer === src.buffer &&
+          body.byteOffset === src.byteOffset + this._bodyStart &&
+          body.length === this._bodyEnd - this._bodyStart))
+    ) {
+      m._setParsedBody(this._bodyStart, this._bodyEnd);
+      m._pristine = this._pristine;
+    } else {
+      m.body = Buffer.from(this.body);
+      m._pristine = false;
+    }
     return m;
   }
 }
 
 const EMPTY = Buffer.alloc(0);
-const CRLF = Buffer.from('\r\n');
+const VIA_IS_LIST = isListKind(H.via);
+const CONTACT_IS_LIST = isListKind(H.contact);
+const CR = 0x0d;
+const LF = 0x0a;
 
-function hasBareLf(b: Buffer): boolean {
-  let i = b.indexOf(0x0a);
-  while (i >= 0) {
-    if (i === 0 || b[i - 1] !== 0x0d) return true;
-    i = b.indexOf(0x0a, i + 1);
-  }
+/** Whether buf[start, end) holds an LF not preceded by CR (a folded line written with bare LF). */
+function hasBareLf(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++)
+    if (buf[i] === LF && (i === start || buf[i - 1] !== CR)) return true;
   return false;
 }
 

@@ -195,7 +195,7 @@ export function parseMessage(
   msg._src = buf;
   const ht = scratch.slice(0, n);
   msg._ht = ht;
-  msg._fields = null;
+  msg._lines = null;
   msg._ascii = ascii;
   msg._headStart = headStart;
   msg._headEnd = headEnd;

@@ -1,8 +1,18 @@
 // What both client transactions share (RFC 3261 §17.1): the request sent, where it went, the
 // TU's handlers, the timers, and ending exactly once.
+//
+// Memory: the request's bytes are needed only while it may be retransmitted (Calling, Trying,
+// Proceeding) and are let go after the first final response. Completed only absorbs
+// retransmitted responses until its timer ends it: no handler but onTerminated can be called any
+// more, so the others are let go (a TU's handlers often hold its whole per-request state), and
+// so are the parsed request and last response; should a TU still read `request` or
+// `lastResponse`, they are parsed again, once, from their bytes kept for that. Accepted keeps
+// everything: every 2xx goes to the TU's onFinal (RFC 6026).
+import { parseMessage } from '../sip/index.ts';
 import type { SipRequest, SipResponse } from '../sip/index.ts';
 import type { Endpoint, InboundMessage, PreparedMessage, SendResult } from '../transport/index.ts';
 import type { TransactionContext } from './transaction-context.ts';
+import { ownBytes } from './own-bytes.ts';
 
 export type ClientState =
   'calling' | 'trying' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
@@ -24,28 +34,33 @@ export interface ClientHandlers {
   onTerminated?(tx: ClientTransaction): void;
 }
 
+const NO_HANDLERS: ClientHandlers = Object.freeze({});
+
 export abstract class ClientTransaction {
   /** The branch. */
   readonly id: string;
   /** The table key (branch and method). */
   readonly key: string;
   readonly method: string;
-  readonly request: SipRequest;
   /** As routed (a UDP destination becomes TCP for a large request, §18.1.1). */
   readonly destination: Endpoint;
   readonly reliable: boolean;
   state: ClientState;
-  lastResponse?: SipResponse;
   /** The stream connection used, once known. */
   connectionId?: string;
   protected readonly context: TransactionContext;
-  protected readonly handlers: ClientHandlers;
-  protected readonly prepared: PreparedMessage;
+  protected handlers: ClientHandlers;
+  /** The request's bytes while it may be retransmitted (see the top of the file). */
+  protected prepared: PreparedMessage | undefined;
   protected retransmitTimer?: NodeJS.Timeout;
   protected timeoutTimer?: NodeJS.Timeout;
-  protected endTimer?: NodeJS.Timeout;
   /** Current retransmission interval (Timer A or E). */
   protected interval: number;
+  /** The request and last response while kept, else their bytes (see the top of the file). */
+  private keptRequest: SipRequest | undefined;
+  private requestBytes: Buffer | undefined;
+  private keptResponse: SipResponse | undefined;
+  private responseBytes: Buffer | undefined;
 
   constructor(
     context: TransactionContext,
@@ -63,7 +78,7 @@ export abstract class ClientTransaction {
     this.id = init.id;
     this.key = init.key;
     this.method = init.request.method;
-    this.request = init.request;
+    this.keptRequest = init.request;
     this.prepared = init.prepared;
     this.destination = init.prepared.endpoint;
     this.reliable = context.transport.isReliable(this.destination.protocol);
@@ -71,6 +86,24 @@ export abstract class ClientTransaction {
     if (init.connectionId !== undefined) this.connectionId = init.connectionId;
     this.state = init.initialState;
     this.interval = context.timers.T1;
+  }
+
+  /** The request as sent (with our Via). */
+  get request(): SipRequest {
+    return (this.keptRequest ??= parseMessage(this.requestBytes!) as SipRequest);
+  }
+
+  /** The last response received (1xx included). */
+  get lastResponse(): SipResponse | undefined {
+    if (this.keptResponse === undefined && this.responseBytes !== undefined) {
+      this.keptResponse = parseMessage(this.responseBytes) as SipResponse;
+    }
+    return this.keptResponse;
+  }
+
+  set lastResponse(response: SipResponse | undefined) {
+    this.keptResponse = response;
+    this.responseBytes = undefined;
   }
 
   /** Sends the request and starts the timers of the initial state. */
@@ -85,20 +118,47 @@ export abstract class ClientTransaction {
     this.state = 'terminated';
     this.clearTimers();
     this.context.clientEnded(this);
-    this.handlers.onTerminated?.(this);
+    const handlers = this.handlers;
+    // No handler is called after this: an end-timer entry that still points here holds none.
+    this.handlers = NO_HANDLERS;
+    this.prepared = undefined;
+    handlers.onTerminated?.(this);
   }
 
   protected clearTimers(): void {
     if (this.retransmitTimer) clearTimeout(this.retransmitTimer);
     if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
-    if (this.endTimer) clearTimeout(this.endTimer);
-    this.retransmitTimer = this.timeoutTimer = this.endTimer = undefined;
+    this.retransmitTimer = this.timeoutTimer = undefined;
+  }
+
+  /**
+   * A final response came: the request will not be sent again, and in Completed only
+   * onTerminated is left to call (see the top of the file).
+   */
+  protected settle(): void {
+    const prepared = this.prepared;
+    this.prepared = undefined;
+    if (this.state !== 'completed') return;
+    const onTerminated = this.handlers.onTerminated;
+    this.handlers = onTerminated ? { onTerminated } : NO_HANDLERS;
+    const request = this.keptRequest;
+    if (request !== undefined) {
+      this.requestBytes = ownBytes(prepared?.buffer ?? request.toBuffer());
+      this.keptRequest = undefined;
+    }
+    const response = this.keptResponse;
+    if (response !== undefined) {
+      this.responseBytes = ownBytes(response.toBuffer());
+      this.keptResponse = undefined;
+    }
   }
 
   /** Passes the request (again) to the transport. */
   protected sendRequest(): void {
+    const prepared = this.prepared;
+    if (prepared === undefined) return;
     const opts = this.connectionId !== undefined ? { connectionId: this.connectionId } : {};
-    this.context.transport.sendPrepared(this.prepared, opts).then(
+    this.context.transport.sendPrepared(prepared, opts).then(
       (result: SendResult) => this.sent(result),
       (err: Error) => this.transportError(err),
     );

@@ -35,9 +35,6 @@ function fireA(tx: InviteClientTransaction): void {
 function fireB(tx: InviteClientTransaction): void {
   tx.onTimerB();
 }
-function fireEnd(tx: InviteClientTransaction): void {
-  tx.terminate();
-}
 
 export class InviteClientTransaction extends ClientTransaction {
   private ack?: Buffer;
@@ -76,10 +73,12 @@ export class InviteClientTransaction extends ClientTransaction {
           this.enterAccepted();
           this.lastResponse = response;
           this.handlers.onFinal?.(response, this);
+          this.settle();
         } else {
           this.enterCompleted(response);
           this.handlers.onFinal?.(response, this);
           if (this.reliable) this.terminate();
+          else this.settle();
         }
         return;
       case 'accepted':
@@ -104,7 +103,7 @@ export class InviteClientTransaction extends ClientTransaction {
   private enterAccepted(): void {
     this.clearTimers();
     this.state = 'accepted';
-    this.endTimer = startTimer(fireEnd, TIMEOUT_FACTOR * this.context.timers.T1, this);
+    this.context.endAfter(this, TIMEOUT_FACTOR * this.context.timers.T1); // Timer M
   }
 
   private enterCompleted(response: SipResponse): void {
@@ -113,7 +112,7 @@ export class InviteClientTransaction extends ClientTransaction {
     this.lastResponse = response;
     this.ack = ackForNon2xx(this.request, response).toBuffer();
     this.sendAck();
-    if (!this.reliable) this.endTimer = startTimer(fireEnd, this.context.timers.timerD, this);
+    if (!this.reliable) this.context.endAfter(this, this.context.timers.timerD); // Timer D
   }
 
   private sendAck(): void {

@@ -56,9 +56,6 @@ function fireG(tx: InviteServerTransaction): void {
 function fireH(tx: InviteServerTransaction): void {
   tx.onTimerH();
 }
-function fireEnd(tx: InviteServerTransaction): void {
-  tx.terminate();
-}
 
 export class InviteServerTransaction extends ServerTransaction {
   constructor(
@@ -101,13 +98,17 @@ export class InviteServerTransaction extends ServerTransaction {
     this.clearTimers();
     if (status < 300) {
       this.state = 'accepted';
-      this.endTimer = startTimer(fireEnd, TIMEOUT_FACTOR * this.context.timers.T1, this);
+      this.context.endAfter(this, TIMEOUT_FACTOR * this.context.timers.T1); // Timer L
     } else {
       this.state = 'completed';
       if (!this.reliable) this.retransmitTimer = startTimer(fireG, this.interval, this);
       this.timeoutTimer = startTimer(fireH, TIMEOUT_FACTOR * this.context.timers.T1, this);
     }
     this.send(response);
+    // Completed resends these bytes (Timer G, retransmitted INVITEs) and waits for the ACK;
+    // Accepted passes the TU's 2xx retransmissions and ACKs, and needs no parsed 2xx.
+    if (this.state === 'completed') this.shed();
+    else this.shedResponse();
   }
 
   onTimerG(): void {
@@ -138,7 +139,7 @@ export class InviteServerTransaction extends ServerTransaction {
         this.clearTimers();
         this.state = 'confirmed';
         if (this.reliable) this.terminate();
-        else this.endTimer = startTimer(fireEnd, this.context.timers.T4, this);
+        else this.context.endAfter(this, this.context.timers.T4); // Timer I
         return;
       case 'accepted':
         this.context.ackToTU(ack, inbound);

@@ -46,9 +46,6 @@ function fireE(tx: NonInviteClientTransaction): void {
 function fireF(tx: NonInviteClientTransaction): void {
   tx.onTimerF();
 }
-function fireK(tx: NonInviteClientTransaction): void {
-  tx.terminate();
-}
 
 export class NonInviteClientTransaction extends ClientTransaction {
   start(): void {
@@ -88,7 +85,8 @@ export class NonInviteClientTransaction extends ClientTransaction {
       this.terminate();
       return;
     }
-    this.endTimer = startTimer(fireK, this.context.timers.T4, this);
+    this.context.endAfter(this, this.context.timers.T4); // Timer K
     this.handlers.onFinal?.(response, this);
+    this.settle(); // Timer K only absorbs retransmissions
   }
 }

@@ -79,8 +79,12 @@ export class NonInviteServerTransaction extends ServerTransaction {
     this.clearTimers();
     this.state = 'completed';
     this.send(response);
-    if (this.reliable) this.terminate();
-    else this.endTimer = startTimer(fireEnd, TIMEOUT_FACTOR * this.context.timers.T1, this);
+    if (this.reliable) {
+      this.terminate();
+      return;
+    }
+    this.context.endAfter(this, TIMEOUT_FACTOR * this.context.timers.T1); // Timer J
+    this.shed(); // Timer J only absorbs retransmissions: the bytes of the response are enough
   }
 
   receiveRetransmission(_request: SipRequest, _inbound: InboundMessage): void {

@@ -1,9 +1,17 @@
 // What both server transactions share (RFC 3261 §17.2): the request, where it came from, the
 // last response (resent to absorb retransmissions), the timers, and ending exactly once.
+//
+// Memory: a transaction in Completed or Confirmed only absorbs retransmissions, which needs its
+// key, where responses go and the bytes of the last response. On entering those states it lets
+// go of the parsed request, the inbound record and the parsed last response (`shed()`); should a
+// TU still read `request`, `inbound` or `lastResponse`, they are parsed again from bytes kept
+// for that (the request as it stood, the response as sent), once.
+import { parseMessage } from '../sip/index.ts';
 import type { SipRequest, SipResponse } from '../sip/index.ts';
 import { responseDestination } from '../transport/index.ts';
 import type { Endpoint, InboundMessage } from '../transport/index.ts';
 import type { TransactionContext } from './transaction-context.ts';
+import { ownBytes } from './own-bytes.ts';
 
 export type ServerState =
   'trying' | 'proceeding' | 'accepted' | 'completed' | 'confirmed' | 'terminated';
@@ -12,12 +20,8 @@ export abstract class ServerTransaction {
   /** The matching key (§17.2.3). */
   readonly id: string;
   readonly method: string;
-  readonly request: SipRequest;
-  /** Source and connection of the request: responses go back there (§18.2.2). */
-  readonly inbound: InboundMessage;
   readonly reliable: boolean;
   state: ServerState;
-  lastResponse?: SipResponse;
   /** For a CANCEL: the INVITE server transaction it matches (§9.2), if any. */
   invite?: ServerTransaction;
   /** Timer H fired: the ACK for a non-2xx final response never came. */
@@ -28,10 +32,22 @@ export abstract class ServerTransaction {
   protected readonly context: TransactionContext;
   protected retransmitTimer?: NodeJS.Timeout;
   protected timeoutTimer?: NodeJS.Timeout;
-  protected endTimer?: NodeJS.Timeout;
   protected interval: number;
   /** §18.2.2 destination when the request's connection is gone (or for UDP). */
   private target?: Endpoint;
+  /** The request while kept (see shed()). */
+  private keptRequest: SipRequest | undefined;
+  /** The inbound record while kept; after shed(), its parts below. */
+  private keptInbound: InboundMessage | undefined;
+  private readonly source: Endpoint;
+  private readonly local: Endpoint;
+  private readonly connectionId: string | undefined;
+  private readonly receivedAt: number;
+  /** The request's bytes as it stood when shed (to parse it again if asked). */
+  private requestBytes: Buffer | undefined;
+  /** The last response while kept, and its bytes as sent (what a retransmission resends). */
+  private keptResponse: SipResponse | undefined;
+  private lastBytes: Buffer | undefined;
 
   constructor(
     context: TransactionContext,
@@ -43,11 +59,48 @@ export abstract class ServerTransaction {
     this.context = context;
     this.id = id;
     this.method = request.method;
-    this.request = request;
-    this.inbound = inbound;
+    this.keptRequest = request;
+    this.keptInbound = inbound;
+    this.source = inbound.source;
+    this.local = inbound.local;
+    this.connectionId = inbound.connectionId;
+    this.receivedAt = inbound.receivedAt;
     this.reliable = context.transport.isReliable(inbound.source.protocol);
     this.state = initialState;
     this.interval = context.timers.T1;
+  }
+
+  get request(): SipRequest {
+    return (this.keptRequest ??= parseMessage(this.requestBytes!) as SipRequest);
+  }
+
+  /** Source and connection of the request: responses go back there (§18.2.2). */
+  get inbound(): InboundMessage {
+    let inbound = this.keptInbound;
+    if (inbound === undefined) {
+      inbound = {
+        message: this.request,
+        source: this.source,
+        local: this.local,
+        receivedAt: this.receivedAt,
+      };
+      if (this.connectionId !== undefined) inbound.connectionId = this.connectionId;
+      this.keptInbound = inbound;
+    }
+    return inbound;
+  }
+
+  /** The last response passed to the transport (1xx included). */
+  get lastResponse(): SipResponse | undefined {
+    if (this.keptResponse === undefined && this.lastBytes !== undefined) {
+      this.keptResponse = parseMessage(this.lastBytes) as SipResponse;
+    }
+    return this.keptResponse;
+  }
+
+  set lastResponse(response: SipResponse | undefined) {
+    this.keptResponse = response;
+    this.lastBytes = undefined; // made when it is sent
   }
 
   /** Called by the layer once the TU has seen the request. */
@@ -71,32 +124,65 @@ export abstract class ServerTransaction {
   protected clearTimers(): void {
     if (this.retransmitTimer) clearTimeout(this.retransmitTimer);
     if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
-    if (this.endTimer) clearTimeout(this.endTimer);
-    this.retransmitTimer = this.timeoutTimer = this.endTimer = undefined;
+    this.retransmitTimer = this.timeoutTimer = undefined;
   }
 
-  /** Passes a response to the transport: the request's connection, else its Via (§18.2.2). */
+  /**
+   * Passes a response to the transport: the request's connection, else its Via (§18.2.2). The
+   * bytes of the last response are kept for retransmissions.
+   */
   protected send(response: SipResponse): void {
-    this.transmit(response.toBuffer());
+    const bytes = response.toBuffer();
+    if (response === this.keptResponse)
+      this.lastBytes = response.status < 200 ? bytes : ownBytes(bytes);
+    this.transmit(bytes);
   }
 
   /** Resends the last response (a request retransmission, or Timer G). */
   protected resend(): void {
-    if (!this.lastResponse) return;
+    if (this.lastBytes === undefined) {
+      if (this.keptResponse === undefined) return;
+      this.send(this.keptResponse);
+    } else this.transmit(this.lastBytes);
     this.context.stats.retransmissions++;
-    this.send(this.lastResponse);
+  }
+
+  /**
+   * Completed or Confirmed: only retransmission absorption is left, so the parsed request, the
+   * inbound record and the parsed last response go; their bytes stay (see the top of the file).
+   */
+  protected shed(): void {
+    if (this.lastBytes === undefined || this.keptRequest === undefined) return;
+    this.resolveTarget();
+    this.requestBytes = ownBytes(this.keptRequest.toBuffer());
+    this.keptRequest = undefined;
+    this.keptInbound = undefined;
+    this.keptResponse = undefined;
+  }
+
+  /**
+   * Accepted (RFC 6026): the TU may still pass 2xx retransmissions and read the request, but the
+   * parsed 2xx is not needed: its bytes stay for `lastResponse` to be parsed again if asked.
+   */
+  protected shedResponse(): void {
+    if (this.lastBytes !== undefined) this.keptResponse = undefined;
+  }
+
+  private resolveTarget(): Endpoint {
+    let target = this.target;
+    if (target === undefined) {
+      const via = this.request.firstVia;
+      target = (via && responseDestination(via, this.source.protocol)) || this.source;
+      this.target = target;
+    }
+    return target;
   }
 
   private transmit(buffer: Buffer): void {
-    const inbound = this.inbound;
-    if (!this.target) {
-      const via = this.request.via[0];
-      this.target = (via && responseDestination(via, inbound.source.protocol)) || inbound.source;
-    }
     this.context.transport
-      .sendResponseBytes(buffer, this.target, {
-        connectionId: inbound.connectionId,
-        local: inbound.local,
+      .sendResponseBytes(buffer, this.resolveTarget(), {
+        connectionId: this.connectionId,
+        local: this.local,
       })
       .catch((err: Error) => this.transportError(err));
   }

@@ -1,7 +1,7 @@
 // What a transaction needs from the layer that owns it.
 import type { SipRequest } from '../sip/index.ts';
 import type { InboundMessage, Transport } from '../transport/index.ts';
-import type { TransactionTimers } from './timers.ts';
+import type { Endable, TransactionTimers } from './timers.ts';
 import type { ClientTransaction } from './client-transaction.ts';
 import type { ServerTransaction } from './server-transaction.ts';
 
@@ -23,6 +23,11 @@ export interface TransactionContext {
   readonly stats: TransactionStats;
   clientEnded(tx: ClientTransaction): void;
   serverEnded(tx: ServerTransaction): void;
+  /**
+   * Starts an end timer (D, I, J, K, L, M): `tx` is terminated after `ms` (see EndTimerQueue).
+   * Once started it is cleared only by the transaction ending.
+   */
+  endAfter(tx: Endable, ms: number): void;
   /** RFC 6026: an ACK reaching an INVITE server transaction in Accepted state goes to the TU. */
   ackToTU(ack: SipRequest, inbound: InboundMessage): void;
 }

@@ -10,7 +10,7 @@ export function clientKey(branch: string, method: string): string {
 }
 
 export function responseKey(response: SipResponse): string | undefined {
-  const branch = response.via[0]?.branch;
+  const branch = response.firstVia?.branch;
   if (!branch) return undefined;
   return clientKey(branch, response.cseq.method);
 }
@@ -29,7 +29,7 @@ export function serverKey(
   request: SipRequest,
   method: string = request.method,
 ): string | undefined {
-  const via = request.via[0];
+  const via = request.firstVia;
   if (!via) return undefined;
   const keyMethod = method === 'ACK' ? 'INVITE' : method;
   const branch = via.branch;

@@ -4,8 +4,8 @@
 import { createResponse, formatVia, newBranch, SipRequest } from '../sip/index.ts';
 import type { SipMessage, SipResponse } from '../sip/index.ts';
 import type { Endpoint, InboundMessage, SendResult, Transport } from '../transport/index.ts';
-import { DEFAULT_TIMERS } from './timers.ts';
-import type { TransactionTimers } from './timers.ts';
+import { DEFAULT_TIMERS, EndTimerQueue } from './timers.ts';
+import type { Endable, TransactionTimers } from './timers.ts';
 import type { TransactionContext, TransactionStats } from './transaction-context.ts';
 import type { ClientHandlers, ClientTransaction } from './client-transaction.ts';
 import { InviteClientTransaction } from './invite-client-transaction.ts';
@@ -37,6 +37,8 @@ export class TransactionLayer implements TransactionContext {
   };
   private readonly clients = new Map<string, ClientTransaction>();
   private readonly servers = new Map<string, ServerTransaction>();
+  /** End timers by duration (64*T1, T4, Timer D): a queue each. */
+  private readonly endTimers = new Map<number, EndTimerQueue>();
   private requestListener?: RequestListener;
   private strayListener?: ResponseListener;
   private closed = false;
@@ -77,7 +79,7 @@ export class TransactionLayer implements TransactionContext {
       throw new Error('ACK is not sent through a client transaction: use sendStateless');
     }
     this.ensureVia(request, destination);
-    const branch = request.via[0]?.branch;
+    const branch = request.firstVia?.branch;
     if (!branch) throw new Error('the top Via of the request has no branch');
     const key = clientKey(branch, request.method);
     if (this.clients.has(key)) {
@@ -137,9 +139,19 @@ export class TransactionLayer implements TransactionContext {
     this.closed = true;
     for (const tx of [...this.clients.values()]) tx.terminate();
     for (const tx of [...this.servers.values()]) tx.terminate();
+    for (const queue of this.endTimers.values()) queue.clear();
   }
 
   // ---- TransactionContext -------------------------------------------------------------------
+
+  endAfter(tx: Endable, ms: number): void {
+    let queue = this.endTimers.get(ms);
+    if (queue === undefined) {
+      queue = new EndTimerQueue(ms);
+      this.endTimers.set(ms, queue);
+    }
+    queue.add(tx);
+  }
 
   clientEnded(tx: ClientTransaction): void {
     if (this.clients.get(tx.key) === tx) this.clients.delete(tx.key);

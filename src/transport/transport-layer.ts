@@ -271,7 +271,7 @@ export class TransportLayer implements Transport, TransportHost {
     ) {
       return { endpoint: destination, buffer };
     }
-    const via = message.via[0];
+    const via = message.firstVia;
     if (!via) return { endpoint: destination, buffer };
     const sentBy = this.viaFor(LARGE_REQUEST_PROTOCOL, destination.address);
     replaceTopVia(message, {
@@ -328,7 +328,7 @@ export class TransportLayer implements Transport, TransportHost {
    * the UDP socket (the one the request came in on).
    */
   sendResponse(response: SipResponse, via: ResponseRoute = {}): Promise<SendResult> {
-    const top = response.via[0];
+    const top = response.firstVia;
     const destination = top ? responseDestination(top, via.source?.protocol) : via.source;
     if (!destination) {
       return Promise.reject(new TransportError('send', 'response has no Via to route by'));

@@ -34,7 +34,7 @@ export function stampReceived(
   source: Endpoint,
   maddrAllowed: MaddrPolicy = NEVER,
 ): boolean {
-  const via = request.via[0];
+  const via = request.firstVia;
   if (!via) return false;
   const sourceAddress = normalizeAddress(source.address);
   const rportPresent = via.rport !== undefined;
@@ -74,7 +74,7 @@ function maddrDestination(via: Via, maddr: string | null, source: Endpoint): End
 
 /** Client side of RFC 3581 §3: asks for rport in our top Via. Returns whether it changed. */
 export function askRport(message: SipMessage): boolean {
-  const via = message.via[0];
+  const via = message.firstVia;
   if (!via || via.rport !== undefined) return false;
   replaceTopVia(message, { ...via, params: { ...via.params, rport: null }, rport: null });
   return true;

@@ -1,0 +1,183 @@
+// Regression for issue 17 (proxy memory): a transaction that only absorbs retransmissions keeps
+// its key and the bytes it needs, not the parsed messages or the TU's handlers. Over real UDP on
+// 127.0.0.1 with short timers; whether an object was let go is asked of the garbage collector
+// (WeakRef after a full collection), and what the transaction still answers is checked on the wire.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { createResponse, newBranch, parseMessage, SipRequest, SipResponse } from '../sip/index.ts';
+import { TransportLayer } from '../transport/index.ts';
+import type { Endpoint } from '../transport/index.ts';
+import { TransactionLayer } from './transaction-layer.ts';
+import type { ServerTransaction } from './server-transaction.ts';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** Timer J and K long enough to look at the transaction in Completed. */
+const TIMERS = { T1: 50, T2: 200, T4: 3000, timerD: 3000, trying100: 100 };
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function stack(): Promise<{ layer: TransactionLayer; end: Endpoint }> {
+  const transport = new TransportLayer();
+  const layer = new TransactionLayer(transport, TIMERS);
+  cleanups.push(async () => {
+    layer.close();
+    await transport.close();
+  });
+  const end = await transport.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
+  return { layer, end };
+}
+
+async function until(what: string, condition: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A full collection once the current job's WeakRef targets are released (a macrotask later). */
+async function collected(ref: WeakRef<object>): Promise<boolean> {
+  for (let i = 0; i < 5; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    gc();
+    if (ref.deref() === undefined) return true;
+  }
+  return false;
+}
+
+function message(method: string, via?: string): SipRequest {
+  const headers: [string, string][] = via === undefined ? [] : [['Via', via]];
+  return new SipRequest(method, 'sip:bob@127.0.0.1', [
+    ...headers,
+    ['Max-Forwards', '70'],
+    ['From', '<sip:alice@127.0.0.1>;tag=f1'],
+    ['To', '<sip:bob@127.0.0.1>'],
+    ['Call-ID', `${newBranch()}@test`],
+    ['CSeq', `1 ${method}`],
+  ]);
+}
+
+test('a Completed non-INVITE server transaction keeps the bytes of its response, not the parsed messages', async () => {
+  const b = await stack();
+  const peer = createSocket('udp4');
+  await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
+  const received: Buffer[] = [];
+  peer.on('message', (d) => received.push(d));
+  const port = peer.address().port;
+
+  let tx: ServerTransaction | undefined;
+  let requestRef: WeakRef<SipRequest> | undefined;
+  let responseRef: WeakRef<SipResponse> | undefined;
+  b.layer.onRequest((req, serverTx) => {
+    tx = serverTx;
+    requestRef = new WeakRef(req);
+    const res = createResponse(req, 202, 'Accepted Here', { toTag: 'x1' });
+    res.set('X-Kept', 'bytes');
+    responseRef = new WeakRef(res);
+    serverTx?.respond(res);
+  });
+  const req = message('MESSAGE', `SIP/2.0/UDP 127.0.0.1:${port};branch=${newBranch()}`);
+  const bytes = req.toBuffer();
+  peer.send(bytes, b.end.port, b.end.address);
+  await until('the response', () => received.length === 1);
+  assert.equal(tx?.state, 'completed');
+  assert.ok(await collected(requestRef!), 'the parsed request is let go in Completed');
+  assert.ok(await collected(responseRef!), 'the parsed response is let go in Completed');
+
+  // Retransmissions are still answered, with the very bytes sent first (Timer J is running).
+  peer.send(bytes, b.end.port, b.end.address);
+  peer.send(bytes, b.end.port, b.end.address);
+  await until('the resent responses', () => received.length === 3);
+  assert.deepEqual(received[1], received[0]);
+  assert.deepEqual(received[2], received[0]);
+  assert.equal(b.layer.stats.absorbed, 2);
+
+  // A TU that still asks gets them back, parsed from those bytes.
+  assert.equal(tx!.request.callId, req.callId);
+  assert.equal(tx!.request.method, 'MESSAGE');
+  assert.equal(tx!.inbound.source.port, port);
+  assert.equal(tx!.lastResponse?.status, 202);
+  assert.equal(tx!.lastResponse?.get('X-Kept'), 'bytes');
+  assert.equal(tx!.state, 'completed');
+});
+
+test('a Completed client transaction lets go of the TU handlers (all but onTerminated) and its parsed messages', async () => {
+  const a = await stack();
+  const b = await stack();
+  b.layer.onRequest((req, tx) => tx?.respond(createResponse(req, 200, undefined, { toTag: 't' })));
+
+  // The TU's per-request state, reachable only through the handlers given to the transaction.
+  let stateRef: WeakRef<object> | undefined;
+  let requestRef: WeakRef<SipRequest> | undefined;
+  let finals = 0;
+  let terminated = false;
+  // Made outside the scope holding the TU state (closures of one scope share their variables).
+  const onTerminated = (): void => {
+    terminated = true;
+  };
+  const tx = ((): ReturnType<TransactionLayer['sendRequest']> => {
+    const tuState = { big: Buffer.alloc(64 * 1024) };
+    stateRef = new WeakRef(tuState);
+    const req = message('OPTIONS');
+    requestRef = new WeakRef(req);
+    return a.layer.sendRequest(req, b.end, {
+      onFinal: () => {
+        finals += tuState.big.length > 0 ? 1 : 0;
+      },
+      onTerminated,
+    });
+  })();
+  const branch = tx.id;
+  await until('the final response', () => finals === 1);
+  assert.equal(tx.state, 'completed');
+  assert.ok(await collected(stateRef!), 'the handlers (and what they hold) are let go');
+  assert.ok(await collected(requestRef!), 'the parsed request is let go');
+
+  // What a TU may still ask is there, parsed again from the bytes sent and received.
+  assert.equal(tx.request.topVia.branch, branch);
+  assert.equal(tx.request.method, 'OPTIONS');
+  assert.equal(tx.lastResponse?.status, 200);
+  assert.equal(parseMessage(tx.request.toBuffer()).callId, tx.request.callId);
+
+  // onTerminated still comes, once Timer K ends the transaction.
+  await until('Timer K', () => terminated, 10_000);
+  assert.equal(a.layer.size, 0);
+});
+
+test('an Accepted INVITE server transaction lets go of the parsed 2xx and still passes the TU its 2xx retransmissions', async () => {
+  const b = await stack();
+  const peer = createSocket('udp4');
+  await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
+  const received: Buffer[] = [];
+  peer.on('message', (d) => received.push(d));
+  const port = peer.address().port;
+
+  let tx: ServerTransaction | undefined;
+  let responseRef: WeakRef<SipResponse> | undefined;
+  b.layer.onRequest((req, serverTx) => {
+    if (!serverTx) return;
+    tx = serverTx;
+    const ok = createResponse(req, 200, undefined, { toTag: 'a1' });
+    responseRef = new WeakRef(ok);
+    serverTx.respond(ok);
+  });
+  const invite = message('INVITE', `SIP/2.0/UDP 127.0.0.1:${port};branch=${newBranch()}`);
+  peer.send(invite.toBuffer(), b.end.port, b.end.address);
+  await until('the 200', () => received.length === 1);
+  assert.equal(tx?.state, 'accepted');
+  assert.ok(await collected(responseRef!), 'the parsed 2xx is let go in Accepted');
+  assert.equal(tx!.lastResponse?.status, 200, 'and parsed again when asked');
+  // The TU's own 2xx retransmission (§13.3.1.4) still goes out in Accepted.
+  tx!.respond(parseMessage(received[0]!) as SipResponse);
+  await until('the 2xx retransmission', () => received.length === 2);
+  assert.deepEqual(received[1], received[0]);
+});
