@@ -395,8 +395,8 @@ export class CallServer {
 
   /** The transaction has had its final answer (a CANCEL may answer an INVITE meanwhile). */
   private answered(tx: ServerTransaction): boolean {
-    const last = tx.lastResponse;
-    return last !== undefined && last.status >= 200;
+    // By state, not by lastResponse: a finished transaction keeps its response as bytes only.
+    return tx.state !== 'trying' && tx.state !== 'proceeding';
   }
 
   private route(
@@ -485,7 +485,7 @@ export class CallServer {
     this.respond(tx, createResponse(req, 200, 'OK'));
     const set = this.branchSets.get(invite);
     if (set) set.cancel();
-    else if (!invite.lastResponse || invite.lastResponse.status < 200) {
+    else if (!this.answered(invite)) {
       this.respond(invite, createResponse(invite.request, 487, 'Request Terminated'));
     }
   }

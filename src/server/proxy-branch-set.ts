@@ -53,9 +53,12 @@ export interface BranchSetEvents {
 
 interface Branch {
   target: ForwardTarget;
-  request: SipRequest;
+  /** The request sent (undefined once the set is done: see release()). */
+  request: SipRequest | undefined;
   tx?: ClientTransaction;
   provisional: boolean;
+  /** The branch has its final answer (kept in `final` until the set is done). */
+  settled: boolean;
   final?: SipResponse;
   timedOut: boolean;
   cancelPending: boolean;
@@ -87,16 +90,25 @@ export class ProxyBranchSet {
     private readonly layer: TransactionLayer,
     private readonly serverTx: ServerTransaction,
     /** The request as it goes downstream before per-branch changes (Max-Forwards, Record-Route done). */
-    private readonly template: SipRequest,
+    private template: SipRequest | undefined,
     /** The Via this proxy puts on top of a branch, for a given branch id. */
     private readonly viaHeader: (branch: string, target: ForwardTarget) => string,
     private readonly branchId: () => string = newBranch,
-    private readonly events: BranchSetEvents = {},
+    private events: BranchSetEvents = {},
     private readonly timerC = DEFAULT_TIMER_C,
-  ) {}
+  ) {
+    this.invite = template?.method === 'INVITE';
+    this.upstreamVias = serverTx.request.via.length;
+    this.upstreamSource = serverTx.inbound.source;
+  }
+
+  private readonly invite: boolean;
+  /** Vias of the request as it came (a response from downstream has one more: ours). */
+  private readonly upstreamVias: number;
+  private readonly upstreamSource: Endpoint;
 
   get isInvite(): boolean {
-    return this.template.method === 'INVITE';
+    return this.invite;
   }
 
   start(targets: ForwardTarget[]): void {
@@ -116,7 +128,7 @@ export class ProxyBranchSet {
     credentials: Array<{ header: string; value: string }> = [],
     answered: Answered[] = [],
   ): void {
-    const request = this.template.clone();
+    const request = this.template!.clone();
     request.uri = target.uri;
     if (target.route)
       for (let i = target.route.length - 1; i >= 0; i--) request.prepend('Route', target.route[i]!);
@@ -126,6 +138,7 @@ export class ProxyBranchSet {
       target,
       request,
       provisional: false,
+      settled: false,
       timedOut: false,
       cancelPending: false,
       authRetries,
@@ -154,7 +167,7 @@ export class ProxyBranchSet {
   }
 
   private onTimerC(branch: Branch): void {
-    if (branch.final) return;
+    if (branch.settled) return;
     if (branch.provisional) {
       // A provisional was seen: CANCEL it; whatever comes closes the branch, and the 487 to our
       // CANCEL counts as the 408 of a branch that never answered (§16.8), not as a caller's hang-up.
@@ -167,7 +180,7 @@ export class ProxyBranchSet {
 
   private onProvisional(branch: Branch, res: SipResponse): void {
     this.events.onMessage?.('from-downstream', res, branch.target.destination, branch.target);
-    if (branch.final) return;
+    if (branch.settled) return;
     branch.provisional = true;
     if (branch.cancelPending) {
       this.sendCancel(branch);
@@ -180,11 +193,14 @@ export class ProxyBranchSet {
 
   private onFinal(branch: Branch, res: SipResponse): void {
     this.events.onMessage?.('from-downstream', res, branch.target.destination, branch.target);
-    const first = !branch.final;
-    branch.final ??=
-      branch.timedOut && res.status === 487
-        ? createResponse(branch.request, 408, 'Request Timeout')
-        : res;
+    const first = !branch.settled;
+    if (first) {
+      branch.settled = true;
+      branch.final =
+        branch.timedOut && res.status === 487
+          ? createResponse(branch.request!, 408, 'Request Timeout')
+          : res;
+    }
     clearTimeout(branch.timerC);
     if (res.status >= 200 && res.status < 300) {
       // Every 2xx goes upstream, the first and any later one (§16.7 step 5, RFC 6026).
@@ -222,7 +238,7 @@ export class ProxyBranchSet {
       ...branch.answered.filter((a) => !picked.some((ch) => same(a, ch))),
       ...picked.map((ch) => ({ ch, header }) as Answered),
     ];
-    const request = { method: branch.request.method, uri: branch.target.uri };
+    const request = { method: branch.request!.method, uri: branch.target.uri };
     const credentials = answered.map((a) => auth.sign(a.ch, a.header, request));
     branch.superseded = true;
     this.fork(branch.target, branch.authRetries + 1, credentials, answered);
@@ -230,15 +246,16 @@ export class ProxyBranchSet {
   }
 
   private onNoAnswer(branch: Branch): void {
-    if (branch.final) return;
+    if (branch.settled) return;
     clearTimeout(branch.timerC);
     branch.timedOut = true;
-    branch.final = createResponse(branch.request, 408, 'Request Timeout');
+    branch.settled = true;
+    branch.final = createResponse(branch.request!, 408, 'Request Timeout');
     this.checkComplete();
   }
 
   private cancelBranch(branch: Branch): void {
-    if (branch.final) return;
+    if (branch.settled) return;
     if (!branch.provisional) {
       // §9.1: no CANCEL before a provisional response; send it when one comes.
       branch.cancelPending = true;
@@ -248,10 +265,10 @@ export class ProxyBranchSet {
   }
 
   private sendCancel(branch: Branch): void {
-    if (branch.cancelPending && branch.final) return;
+    if (branch.cancelPending && branch.settled) return;
     branch.cancelPending = false;
-    if (branch.request.method !== 'INVITE') return;
     const inv = branch.request;
+    if (!inv || inv.method !== 'INVITE') return;
     const cancel = new SipRequest('CANCEL', inv.uri, [
       ['Via', inv.getAll('Via')[0]!],
       ['Max-Forwards', '70'],
@@ -274,7 +291,7 @@ export class ProxyBranchSet {
 
   private checkComplete(): void {
     if (this.done) return;
-    if (this.branches.some((b) => !b.final)) return;
+    if (this.branches.some((b) => !b.settled)) return;
     if (!this.finalSent) {
       const best = this.bestResponse();
       if (!this.cancelled && best.status !== 487) {
@@ -291,6 +308,27 @@ export class ProxyBranchSet {
     }
     this.done = true;
     this.events.onDone?.();
+    this.release();
+  }
+
+  /**
+   * Everything answered and the final response sent: what only deciding needed goes. The client
+   * transactions keep their handlers (a later 2xx is still passed upstream, RFC 6026) and with
+   * them this set, for up to 64*T1: without this it held the request, every branch's copy and
+   * every final answer that long.
+   */
+  private release(): void {
+    this.template = undefined;
+    for (const b of this.branches) {
+      b.request = undefined;
+      b.final = undefined;
+      b.answered = [];
+    }
+    const { onMessage, beforeUpstream } = this.events;
+    this.events = {
+      ...(onMessage ? { onMessage } : {}),
+      ...(beforeUpstream ? { beforeUpstream } : {}),
+    };
   }
 
   /** §16.7 step 6: a 6xx if any, else the lowest class; 408 when nothing answered. */
@@ -304,7 +342,7 @@ export class ProxyBranchSet {
       else if (best.status < 600 && Math.floor(r.status / 100) < Math.floor(best.status / 100))
         best = r;
     }
-    return best ?? createResponse(this.template, 408, 'Request Timeout');
+    return best ?? createResponse(this.template!, 408, 'Request Timeout');
   }
 
   /** A response built by us (408 for a timed-out branch) or a 503 turned into a 500 (§16.7). */
@@ -339,14 +377,14 @@ export class ProxyBranchSet {
   private sendUpstream(res: SipResponse): void {
     // Our own 408s were built from the branch request: rebuild them for the upstream side.
     let out: SipResponse;
-    if (res.has('Via') && res.via.length === this.serverTx.request.via.length + 1) {
+    if (res.has('Via') && res.via.length === this.upstreamVias + 1) {
       out = res.clone();
       out.removeFirst('Via'); // §16.7 step 3: our Via goes
     } else {
       out = this.rewrite(res, res.status);
     }
     this.events.beforeUpstream?.(out);
-    this.events.onMessage?.('upstream', out, this.serverTx.inbound.source);
+    this.events.onMessage?.('upstream', out, this.upstreamSource);
     this.serverTx.respond(out);
   }
 }
