@@ -1,0 +1,387 @@
+// bench/cluster: the proxy bench's harness (SIPp uac -> front -> trapezoid node(s) -> SIPp uas)
+// for three set-ups, in one run:
+//   sqlite     1 node on the embedded default (a SQLite file, no store/cluster keys)
+//   shared1    1 node on the shared stores (store.records PostgreSQL, store.live Redis)
+//   shared2    2 nodes on the shared stores (127.0.0.1 and 127.0.0.2)
+// The front is Kamailio's dispatcher (bench/kamailio/dispatcher.cfg: stateless, hash over the
+// Call-ID, no Record-Route) in every set-up, so the three differ only in the nodes behind it.
+// Each set-up gets a fresh Redis and PostgreSQL (test/support/cluster.ts starts them as the tests
+// do: loopback ports, nothing kept). For each set-up and each offered rate it prints the calls
+// completed (%), the failed calls and each node's CPU seconds per 1000 completed calls; then the
+// highest offered rate at which >= 99.9 % of the calls completed (a "clean" step). Last line:
+//   {"bench":"cluster","sqlite":N,"shared1":N,"shared2":N,"ratio":X,"cpu_ratio":X,"cpu_rate":N,
+//    "setups":{...}}
+//   sqlite, shared1, shared2: highest clean offered rate (calls/s).
+//   ratio = shared2 / sqlite (goal: above 1, two nodes on the shared stores complete more calls/s
+//     than one node on SQLite).
+//   cpu_ratio = shared1's node CPU per call / sqlite's node CPU per call at cpu_rate, the highest
+//     rate at which both were clean (goal: at most 1.3). cpu_ratio_by_rate at every such rate.
+//   setups.NAME: clean_rate, steps [{rate, calls, completed_pct, failed, cpu_s_per_1000 (summed
+//     over the nodes), node_cpu_s_per_1000 {a, b}, front_cpu_s_per_1000, redis_cpu_s_per_1000,
+//     postgres_cpu_s_per_1000}].
+//
+//   npm run bench:cluster [-- --rates 250,500,750,1000 --seconds 5 --drain 3000 --warmup 3
+//                            --setups sqlite,shared1,shared2 --log-level warn]
+//
+// CPU is read as in bench/proxy.ts (bench/procstat.ts: utime + stime of the process tree, over the
+// load window: until SIPp exits or 1 s after its last call was due). A node is one Node process;
+// the front is Kamailio's main process and its workers; PostgreSQL is the postmaster and its
+// backends; Redis its one process. The nodes route "service" to the uas over a trunk and take
+// the front as a transit trunk (as bench/proxy.ts takes its uac), at --log-level warn.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  startCluster,
+  startFront,
+  type Cluster,
+  type Front,
+  type Lifecycle,
+} from '../test/support/cluster.ts';
+import { freePort } from '../test/support/ports.ts';
+import { treeCpuSeconds, treeStats } from './procstat.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const arg = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
+};
+const rates = arg('rates', '250,500,750,1000,1250,1500,2000').split(',').map(Number);
+const stepSeconds = Number(arg('seconds', '5'));
+const drainMs = Number(arg('drain', '3000'));
+const warmupSeconds = Number(arg('warmup', '3'));
+const logLevel = arg('log-level', 'warn');
+const SETUPS = ['sqlite', 'shared1', 'shared2'] as const;
+type SetupName = (typeof SETUPS)[number];
+const chosen = arg('setups', SETUPS.join(',')).split(',') as SetupName[];
+const CLEAN_SHARE = 0.999;
+const FRONT_ADDRESS = '127.0.0.10';
+const UAC_ADDRESS = '127.0.0.1';
+const work = mkdtempSync(join(tmpdir(), 'trapezoid-bench-cluster-'));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+const per1000 = (cpu: number, ok: number) => (ok > 0 ? round((cpu / ok) * 1000, 3) : null);
+
+/** The cleanup list the test helpers register with (a test's `after`), run at the end of each
+ * set-up; a missing peer stops the bench with the reason. */
+function lifecycle(): { life: Lifecycle; cleanup: () => Promise<void> } {
+  const fns: Array<() => unknown> = [];
+  const life = {
+    after: (fn: () => unknown) => void fns.push(fn),
+    skip: (reason?: string) => {
+      throw new Error(`bench:cluster cannot run: ${reason}`);
+    },
+  } as unknown as Lifecycle;
+  return {
+    life,
+    cleanup: async () => {
+      for (const fn of fns.reverse()) await fn();
+    },
+  };
+}
+
+/** The pid of the redis-server listening on `port` (its command line names the port). */
+function redisPid(port: number): number | undefined {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if (cmd.includes('redis-server') && cmd.includes(`:${port}`)) return Number(name);
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
+}
+
+/** The postmaster's pid (first line of postmaster.pid). */
+function postgresPid(dir: string): number | undefined {
+  try {
+    return Number(readFileSync(join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return undefined;
+  }
+}
+
+interface Measured {
+  /** Process trees whose CPU is read: the nodes by id, then front, redis, postgres. */
+  trees: Record<string, number>;
+}
+
+const cpuOf = (m: Measured) =>
+  Object.fromEntries(Object.entries(m.trees).map(([k, pid]) => [k, treeCpuSeconds(pid)]));
+
+/** The first few events of SIPp's error log that are failures: not the "Dead call ...
+ * (successful)" notes about late retransmissions of calls that had completed. */
+function failureEvents(log: string): string {
+  // Each event starts with its date: on a new line, after the closing quote of the previous
+  // event's message, or right after its Call-ID.
+  const events = log.split(/\n?'?(?=\d{4}-\d\d-\d\d\t)/).filter((e) => /^\d{4}-/.test(e));
+  const failures = events.filter((e) => !/Dead call \S+ \(successful\)/.test(e));
+  if (failures.length === 0) return '';
+  // Grouped by kind: the event without its time and Call-ID, and the status of the message.
+  const kinds = new Map<string, number>();
+  for (const e of failures) {
+    const what = e
+      .replace(/^[^\t]*\t[^\t]*\t[\d.]+: /, '')
+      .replace(/ for Call-I[dD] '[^'\s]*'?/, '')
+      .replace(/'SIP\/2\.0 (\d{3})[\s\S]*/, '$1')
+      .replace(/received '([A-Z]+) [\s\S]*/, 'received $1')
+      .slice(0, 160);
+    kinds.set(what, (kinds.get(what) ?? 0) + 1);
+  }
+  return `${failures.length} failure events: ${[...kinds]
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, 4)
+    .map(([k, n]) => `${n} x ${k}`)
+    .join('; ')}`;
+}
+
+/** One SIPp uac step at `rate` against the front. */
+async function step(front: Front, uacPort: number, rate: number, seconds: number, m: Measured) {
+  const dir = mkdtempSync(join(work, `uac-${rate}-`));
+  const calls = Math.round(rate * seconds);
+  const started = Date.now();
+  const cpu0 = cpuOf(m);
+  const child = spawn(
+    'sipp',
+    [
+      `${front.address}:${front.sip}`,
+      ...['-sf', join(root, 'bench', 'scenarios', 'uac-any-order.xml'), '-s', 'service'],
+      ...['-r', String(rate), '-m', String(calls), '-p', String(uacPort), '-i', UAC_ADDRESS],
+      ...['-nostdin', '-trace_stat', '-trace_err', '-fd', '1', '-timeout', `${seconds + 30}s`],
+      ...['-max_recv_loops', '10000', '-l', String(rate * 4)],
+    ],
+    { cwd: dir, stdio: 'ignore' },
+  );
+  const watchdog = setTimeout(() => child.kill('SIGKILL'), (seconds + 60) * 1000);
+  const exited = new Promise((r) => child.on('exit', r));
+  let windowTimer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    exited,
+    new Promise((r) => (windowTimer = setTimeout(r, seconds * 1000 + 1000))),
+  ]);
+  clearTimeout(windowTimer);
+  const cpu1 = cpuOf(m);
+  await exited;
+  clearTimeout(watchdog);
+  await sleep(drainMs);
+  const cpu = Object.fromEntries(Object.keys(cpu0).map((k) => [k, cpu1[k]! - cpu0[k]!]));
+  const files = readdirSync(dir);
+  // SIPp's own account of its failed calls (the first lines), for an unclean step.
+  const errorsLog = files.find((f) => f.endsWith('_errors.log'));
+  const errors = errorsLog ? failureEvents(readFileSync(join(dir, errorsLog), 'utf8')) : '';
+  const csv = files.find((f) => f.endsWith('_.csv'));
+  const window = { from: started, to: Date.now() };
+  if (!csv) return { calls, ok: 0, failed: calls, cpu, errors, window };
+  const rows = readFileSync(join(dir, csv), 'utf8').trim().split('\n');
+  const last = rows[rows.length - 1]!.split(';');
+  const ok = Number(last[15]);
+  const failed = Number(last[17]) + Math.max(0, calls - ok - Number(last[17]));
+  return { calls, ok, failed, cpu, errors, window };
+}
+
+/** Answered calls each node recorded in PostgreSQL between two times (shared stores only). */
+async function carriedByNode(cluster: Cluster, window: { from: number; to: number }) {
+  if (!cluster.postgres) return undefined;
+  const rows = await cluster.query<{ node: string; n: number }>(
+    'SELECT node, count(*)::int AS n FROM cdrs WHERE start >= $1 AND start < $2 AND answer IS NOT NULL GROUP BY node',
+    [window.from, window.to],
+  );
+  return Object.fromEntries(rows.map((r) => [r.node, r.n]));
+}
+
+interface StepRow {
+  rate: number;
+  calls: number;
+  completed_pct: number;
+  failed: number;
+  /** Summed over the set-up's nodes. */
+  cpu_s_per_1000: number | null;
+  node_cpu_s_per_1000: Record<string, number | null>;
+  /** Shared stores: the calls each node carried (its answered CDRs) and its CPU per 1000 of them. */
+  node_calls?: Record<string, number>;
+  node_cpu_s_per_1000_carried?: Record<string, number | null>;
+  front_cpu_s_per_1000: number | null;
+  redis_cpu_s_per_1000?: number | null;
+  postgres_cpu_s_per_1000?: number | null;
+  clean: boolean;
+}
+
+async function runSetup(name: SetupName): Promise<{ clean: number; steps: StepRow[] }> {
+  const { life, cleanup } = lifecycle();
+  const steps: StepRow[] = [];
+  let best = 0;
+  try {
+    const dir = mkdtempSync(join(work, `${name}-`));
+    const uasPort = await freePort();
+    const uacPort = await freePort({ address: UAC_ADDRESS });
+    const cluster: Cluster | undefined = await startCluster(life, {
+      nodes: name === 'shared2' ? 2 : 1,
+      stores: name === 'sqlite' ? 'sqlite' : 'shared',
+      domain: 'bench.trapezoid',
+      transports: ['udp'],
+      logLevel,
+      dir,
+      config: {
+        trunks: [
+          { name: 'uas', peers: [{ host: '127.0.0.1', port: uasPort }] },
+          {
+            name: 'front',
+            peers: [{ host: FRONT_ADDRESS, port: 5060 }],
+            inboundAddresses: [FRONT_ADDRESS],
+            transit: true,
+          },
+        ],
+        dialplan: [{ match: { regex: '^service$' }, route: { action: 'trunk', trunk: 'uas' } }],
+      },
+    });
+    if (!cluster) throw new Error('the cluster did not start');
+    const front = await startFront(life, cluster.nodes, { address: FRONT_ADDRESS, dir });
+    if (!front) throw new Error('the front did not start');
+    const uas = spawn(
+      'sipp',
+      ['-sn', 'uas', '-p', String(uasPort), '-i', '127.0.0.1', '-nostdin'],
+      { cwd: dir, stdio: 'ignore', detached: true },
+    );
+    uas.unref();
+    life.after(() => {
+      try {
+        process.kill(-uas.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    });
+    const trees: Record<string, number> = {};
+    for (const n of cluster.nodes) trees[n.id] = n.pid;
+    trees.front = front.pid;
+    const r = cluster.redis ? redisPid(cluster.redis.port) : undefined;
+    if (r) trees.redis = r;
+    const p = cluster.postgres ? postgresPid(cluster.postgres.dir) : undefined;
+    if (p) trees.postgres = p;
+    const measured: Measured = { trees };
+    await sleep(1000);
+    process.stdout.write(
+      `\n${name}: ${cluster.nodes.length} node(s) (${cluster.nodes.map((n) => `${n.id} ${n.address}:${n.sip}`).join(', ')}), ` +
+        `records ${cluster.recordsUrl.split(':')[0]}, front ${front.address}:${front.sip} ` +
+        `(${treeStats(front.pid).length} processes)\n`,
+    );
+    if (warmupSeconds > 0) {
+      const w = await step(front, uacPort, rates[0]!, warmupSeconds, measured);
+      process.stdout.write(
+        `${name} warm-up (not scored): ${rates[0]}/s for ${warmupSeconds} s, ${w.ok}/${w.calls} completed\n`,
+      );
+    }
+    process.stdout.write(
+      'setup      rate/s  completed   failed   node CPU s/1000 (per node)       front  redis  postgres\n',
+    );
+    for (const rate of rates) {
+      const s = await step(front, uacPort, rate, stepSeconds, measured);
+      const clean = s.ok >= s.calls * CLEAN_SHARE;
+      const nodeCpu: Record<string, number | null> = {};
+      let nodesTotal = 0;
+      for (const n of cluster.nodes) {
+        nodeCpu[n.id] = per1000(s.cpu[n.id]!, s.ok);
+        nodesTotal += s.cpu[n.id]!;
+      }
+      const carried = await carriedByNode(cluster, s.window);
+      const row: StepRow = {
+        rate,
+        calls: s.calls,
+        completed_pct: round((s.ok / s.calls) * 100, 2),
+        failed: s.failed,
+        cpu_s_per_1000: per1000(nodesTotal, s.ok),
+        node_cpu_s_per_1000: nodeCpu,
+        ...(carried
+          ? {
+              node_calls: carried,
+              node_cpu_s_per_1000_carried: Object.fromEntries(
+                cluster.nodes.map((n) => [n.id, per1000(s.cpu[n.id]!, carried[n.id] ?? 0)]),
+              ),
+            }
+          : {}),
+        front_cpu_s_per_1000: per1000(s.cpu.front!, s.ok),
+        ...(trees.redis ? { redis_cpu_s_per_1000: per1000(s.cpu.redis!, s.ok) } : {}),
+        ...(trees.postgres ? { postgres_cpu_s_per_1000: per1000(s.cpu.postgres!, s.ok) } : {}),
+        clean,
+      };
+      steps.push(row);
+      const perNode = Object.entries(nodeCpu)
+        .map(([k, v]) =>
+          carried && cluster.nodes.length > 1
+            ? `${k} ${v ?? '-'}, ${carried[k] ?? 0} calls`
+            : `${k} ${v ?? '-'}`,
+        )
+        .join('; ');
+      process.stdout.write(
+        `${name.padEnd(8)} ${String(rate).padStart(7)}  ${row.completed_pct.toFixed(2).padStart(8)} % ${String(row.failed).padStart(8)}   ${String(row.cpu_s_per_1000 ?? '-').padStart(7)} (${perNode})`.padEnd(
+          82,
+        ) +
+          ` ${String(row.front_cpu_s_per_1000 ?? '-').padStart(6)} ${String(row.redis_cpu_s_per_1000 ?? '-').padStart(6)} ${String(row.postgres_cpu_s_per_1000 ?? '-').padStart(9)}${clean ? '' : '   <- not clean'}\n`,
+      );
+      if (!clean) {
+        if (s.errors) process.stdout.write(`  SIPp's error log: ${s.errors}\n`);
+        break;
+      }
+      best = rate;
+    }
+    const dead = cluster.nodes.filter((n) => !n.alive());
+    if (dead.length > 0)
+      throw new Error(`node(s) ${dead.map((n) => n.id).join(', ')} died:\n${cluster.logs()}`);
+  } finally {
+    await cleanup();
+  }
+  return { clean: best, steps };
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(
+    `${stepSeconds} s at each offered rate; drain ${drainMs} ms after each step; clean = >= ${CLEAN_SHARE * 100} % of calls completed\n` +
+      'CPU = CPU s per 1000 completed calls over the load window (nodes summed, then each node)\n',
+  );
+  const results: Partial<Record<SetupName, { clean: number; steps: StepRow[] }>> = {};
+  for (const name of chosen) results[name] = await runSetup(name);
+
+  const cpuRatioByRate: Record<string, number> = {};
+  for (const s of results.shared1?.steps ?? []) {
+    const q = results.sqlite?.steps.find((row) => row.rate === s.rate);
+    if (!s.clean || !q?.clean || !s.cpu_s_per_1000 || !q.cpu_s_per_1000) continue;
+    cpuRatioByRate[s.rate] = round(s.cpu_s_per_1000 / q.cpu_s_per_1000, 2);
+  }
+  const both = Object.keys(cpuRatioByRate).map(Number);
+  const cpuRate = both.length > 0 ? Math.max(...both) : null;
+  const cpuRatio = cpuRate !== null ? cpuRatioByRate[cpuRate]! : null;
+  const sqlite = results.sqlite?.clean ?? null;
+  const shared2 = results.shared2?.clean ?? null;
+  const ratio = sqlite && shared2 !== null ? round(shared2 / sqlite, 2) : null;
+  process.stdout.write('\n');
+  for (const name of chosen)
+    process.stdout.write(`${name}: highest clean rate ${results[name]!.clean}/s\n`);
+  process.stdout.write(
+    `ratio (2 nodes shared / 1 node sqlite): ${ratio ?? '-'}; node CPU per call shared / sqlite at ${cpuRate ?? '-'}/s: ${cpuRatio ?? '-'}\n`,
+  );
+  process.stdout.write(
+    `${JSON.stringify({
+      bench: 'cluster',
+      sqlite,
+      shared1: results.shared1?.clean ?? null,
+      shared2,
+      ratio,
+      cpu_ratio: cpuRatio,
+      cpu_rate: cpuRate,
+      cpu_ratio_by_rate: cpuRatioByRate,
+      setups: Object.fromEntries(
+        chosen.map((n) => [n, { clean_rate: results[n]!.clean, steps: results[n]!.steps }]),
+      ),
+    })}\n`,
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench/cluster: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
