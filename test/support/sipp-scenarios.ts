@@ -69,3 +69,142 @@ export function uacPlayingPcap(pcap: string, pauseMs: number): string {
 </scenario>
 `;
 }
+
+/** An SDP offer of PCMU at SIPp's media address (for callers that play nothing). */
+const PCMU_OFFER = `v=0
+      o=user1 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+`;
+
+/**
+ * An in-dialog request of SIPp's caller along the Record-Route it learnt (`rrs="true"` on the
+ * 200): Request-URI [next_url], the route set as [routes]. `retrans` for a BYE (a UDP request
+ * that wants its 200), none for an ACK.
+ */
+function inDialog(method: 'ACK' | 'BYE', from: string, cseq: number): string {
+  return `  <send${method === 'BYE' ? ' retrans="500"' : ''}>
+    <![CDATA[
+      ${method} [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: ${from}
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: ${cseq} ${method}
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>`;
+}
+
+/**
+ * An INVITE with PCMU from `from` to `to` (Request-URI `uri`), Contact `contact`; `auth`: the
+ * line answering a challenge (SIPp's [authentication ...]), none on a first INVITE.
+ */
+function invite(
+  uri: string,
+  from: string,
+  to: string,
+  contact: string,
+  cseq: number,
+  auth = '',
+): string {
+  return `  <send retrans="500">
+    <![CDATA[
+      INVITE ${uri} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: ${from}
+      To: ${to}
+      Call-ID: [call_id]
+      CSeq: ${cseq} INVITE
+      Contact: ${contact}${
+        auth
+          ? `
+      ${auth}`
+          : ''
+      }
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      ${PCMU_OFFER}
+    ]]>
+  </send>`;
+}
+
+/** 100/180/183 at any point, then the 200 whose Record-Route the dialog follows. */
+const ANSWERED = `  <recv response="100" optional="global" />
+  <recv response="180" optional="global" />
+  <recv response="183" optional="global" />
+  <recv response="200" rrs="true" />`;
+
+/**
+ * A caller that is a local user: INVITE sip:[service]@DOMAIN from sip:USER@DOMAIN, answers the
+ * 407 with [authentication], follows the Record-Route ([routes], [next_url]) for ACK and BYE,
+ * holds the call `pauseMs`, then hangs up. 100/180/183 may arrive at any point.
+ */
+export function callerWithAuth(
+  user: string,
+  password: string,
+  domain: string,
+  pauseMs: number,
+): string {
+  const from = `<sip:${user}@${domain}>;tag=[pid]SIPpTag00[call_number]`;
+  const uri = `sip:[service]@${domain}`;
+  const contact = `<sip:${user}@[local_ip]:[local_port]>`;
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="caller answering 407">
+${invite(uri, from, `<${uri}>`, contact, 1)}
+  <recv response="100" optional="true" />
+  <recv response="407" auth="true" />
+  <send>
+    <![CDATA[
+      ACK ${uri} SIP/2.0
+      [last_Via:]
+      From: ${from}
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+${invite(uri, from, `<${uri}>`, contact, 2, `[authentication username=${user} password=${password}]`)}
+${ANSWERED}
+${inDialog('ACK', from, 2)}
+  <pause milliseconds="${pauseMs}" />
+${inDialog('BYE', from, 3)}
+  <recv response="200" />
+</scenario>
+`;
+}
+
+/**
+ * A trunk caller (no auth) that logs each call's Call-ID once answered (`answered ID` in its
+ * -trace_logs file), holds the call `pauseMs` (long: the test kills it first), then hangs up.
+ */
+export function holdingCaller(pauseMs: number): string {
+  const from = 'sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]';
+  const uri = 'sip:[service]@[remote_ip]:[remote_port]';
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="caller holding its call">
+${invite(uri, from, `<${uri}>`, '<sip:sipp@[local_ip]:[local_port]>', 1)}
+${ANSWERED}
+${inDialog('ACK', from, 1)}
+  <nop>
+    <action>
+      <log message="answered [call_id]" />
+    </action>
+  </nop>
+  <pause milliseconds="${pauseMs}" />
+${inDialog('BYE', from, 2)}
+  <recv response="200" />
+</scenario>
+`;
+}
