@@ -57,6 +57,8 @@ export class ConnectionPool implements ConnectionOwner {
   private readonly byKey = new Map<string, StreamConnection>();
   private readonly connecting = new Map<string, Promise<StreamConnection>>();
   private readonly perSource = new Map<string, number>();
+  /** How each admitted inbound socket gives its place back. */
+  private readonly places = new WeakMap<Socket, () => void>();
   /** Inbound sockets still in their TLS handshake or WebSocket upgrade, by 'address|port'. */
   private readonly pendingSockets = new Map<string, PendingSocket>();
   /** Connection attempts in flight: close() cancels each (its send rejects with 'closed'). */
@@ -205,8 +207,23 @@ export class ConnectionPool implements ConnectionOwner {
       socket.destroy();
       return false;
     }
-    socket.once('close', () => this.release(address));
+    // The place is given back once: when the socket closes, or earlier, when we close it
+    // ourselves (its 'close' event comes a turn later, and a new connection from the same
+    // source accepted in between must not be refused for a place already given up).
+    let held = true;
+    const free = () => {
+      if (!held) return;
+      held = false;
+      this.release(address);
+    };
+    this.places.set(socket, free);
+    socket.once('close', free);
     return true;
+  }
+
+  /** Gives back the place of an admitted socket we are closing (see admitSocket). */
+  private freePlace(socket: Socket | undefined): void {
+    if (socket) this.places.get(socket)?.();
   }
 
   /**
@@ -317,10 +334,12 @@ export class ConnectionPool implements ConnectionOwner {
   }
 
   connectionClosed(connection: StreamConnection): void {
+    this.freePlace(connection.tcpSocket);
     this.connections.delete(connection.id);
     const key = endpointKey(connection.remote);
     if (this.byKey.get(key) === connection) this.byKey.delete(key);
-    // (an inbound connection's place under the per-source limit is freed by its TCP socket's close)
+    // An inbound TCP/TLS connection's place under the limits was freed above (a WebSocket's when
+    // its TCP socket closes).
     this.host.stats.connections = this.connections.size;
   }
 
@@ -399,6 +418,7 @@ export class ConnectionPool implements ConnectionOwner {
       for (const pending of this.pendingSockets.values()) {
         if (now - pending.acceptedAt > firstMessageTimeout) {
           this.host.stats.timedOutConnections++;
+          this.freePlace(pending.socket);
           pending.socket.destroy();
         }
       }

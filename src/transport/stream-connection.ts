@@ -212,6 +212,11 @@ export class StreamConnection {
     }
   }
 
+  /** The TCP (or TLS) socket under it; undefined for a WebSocket connection. */
+  get tcpSocket(): Socket | undefined {
+    return this.socket;
+  }
+
   /** Closes at once (a peer that broke framing, a refused or idle connection, shutdown). */
   destroy(): void {
     this.closed = true;
