@@ -201,18 +201,25 @@ export class CallLog {
     if (!call && req.method === 'BYE') call = this.resume(req);
     if (!call) return undefined;
     this.push(call, inbound.source, inbound.local, req);
-    const c = call;
+    // The handle finds its call by Call-ID instead of holding it: proxy handlers live as long as
+    // their transactions (up to 64*T1 after the answer), and a held call would keep every
+    // message it logged alive that long. A call that has ended logs nothing more.
+    const callId = call.callId;
+    const byCaller = info.byCaller;
     return {
       onMessage: (direction, message, peer, local) => {
-        const us = local;
-        const them = peer;
+        const c = this.active.get(callId);
+        if (!c) return;
         if (direction === 'from-downstream') {
-          this.push(c, them, us, message);
+          this.push(c, peer, local, message);
           const answered = !('method' in message) && message.status >= 200 && message.status < 300;
           if (answered && message.cseq.method === 'INVITE') c.calleeEndpoint ??= peer;
-        } else this.push(c, us, them, message);
+        } else this.push(c, local, peer, message);
       },
-      onFinal: (r, res, dialog) => this.onFinal(c, r, res, info.byCaller, dialog),
+      onFinal: (r, res, dialog) => {
+        const c = this.active.get(callId);
+        return c ? this.onFinal(c, r, res, byCaller, dialog) : undefined;
+      },
     };
   }
 

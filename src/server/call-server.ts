@@ -59,10 +59,10 @@ import { ClusterMember } from './cluster-member.ts';
 import { LocalIdentity } from './local-identity.ts';
 import { TrunkRouter } from './trunk-router.ts';
 import { ServerMetrics } from './metrics.ts';
-import { ProxyBranchSet, type ForwardTarget } from './proxy-branch-set.ts';
+import { ProxyBranchSet, type BranchSetEvents, type ForwardTarget } from './proxy-branch-set.ts';
 import { ProxyDialogs, ROUTE_TOKEN_PARAM } from './proxy-dialogs.ts';
 import { LocationService, addressOfRecord, type BindingChange } from './location-service.ts';
-import { CallLog, aorOf, type CallInfo } from './call-log.ts';
+import { CallLog, aorOf, type CallHandle, type CallInfo } from './call-log.ts';
 import { TracedTransportLayer, type WireTap } from './traced-transport.ts';
 import type { CdrCause } from '../store/stores.ts';
 import { TrunkRegistration } from './trunk-registration.ts';
@@ -866,6 +866,8 @@ export class CallServer {
     const senderIsCallee = refresh && this.dialogs.sentByCallee(req);
     if (refresh) this.dialogs.refresh(req, senderIsCallee);
     const loop = this.identity.loopHash(req);
+    // What the handlers below need of the inbound request (they outlive it: not the whole).
+    const local = inbound.local;
     const record = call.relayOnly
       ? undefined
       : this.calls.observe(req, inbound, {
@@ -901,23 +903,37 @@ export class CallServer {
           if (req.method === 'BYE' && ended) this.dialogs.end(req.callId);
           return written;
         },
-        onMessage: (direction, message, peer, target) => {
-          if (direction === 'from-downstream' && !('method' in message)) {
-            if (creating) this.dialogs.response(message, peer, target?.connectionId);
-            else if (refresh && message.status >= 200 && message.status < 300)
-              this.dialogs.refresh(message, !senderIsCallee);
-          }
-          record?.onMessage(direction, message, peer, inbound.local);
-        },
+        onMessage: this.branchObserver(creating, refresh, !senderIsCallee, record, local),
         onDone: () => this.branchSets.delete(tx),
-        ...(this.media && !call.relayOnly
-          ? { beforeUpstream: (res: SipResponse) => this.relayResponse(res) }
-          : {}),
+        ...(this.media && !call.relayOnly ? { beforeUpstream: this.relayUpstream } : {}),
       },
       this.opts.timerC ?? this.opts.config.proxy.ringTimeoutSeconds * 1000,
     );
     this.branchSets.set(tx, set);
     set.start(targets);
+  }
+
+  /**
+   * What a branch set tells the dialogs and the call log of each message. Made here, not inside
+   * forward(): its closures share one scope, and this one outlives the others (a client
+   * transaction keeps it up to 64*T1), so it must not keep the request and its call alive.
+   * `refreshFromCaller`: a target refresh sent by the caller (its 2xx moves the callee's side).
+   */
+  private branchObserver(
+    creating: boolean,
+    refresh: boolean,
+    refreshFromCaller: boolean,
+    record: CallHandle | undefined,
+    local: Endpoint,
+  ): NonNullable<BranchSetEvents['onMessage']> {
+    return (direction, message, peer, target) => {
+      if (direction === 'from-downstream' && !('method' in message)) {
+        if (creating) this.dialogs.response(message, peer, target?.connectionId);
+        else if (refresh && message.status >= 200 && message.status < 300)
+          this.dialogs.refresh(message, refreshFromCaller);
+      }
+      record?.onMessage(direction, message, peer, local);
+    };
   }
 
   /**
@@ -1032,6 +1048,9 @@ export class CallServer {
       return false;
     }
   }
+
+  /** relayResponse for branch sets, made once (not a closure over a forward()'s scope). */
+  private readonly relayUpstream = (res: SipResponse): void => this.relayResponse(res);
 
   /** Points the SDP of an 18x/2xx going upstream at the relay; it goes unchanged on failure. */
   private relayResponse(res: SipResponse): void {

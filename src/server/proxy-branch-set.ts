@@ -75,6 +75,11 @@ interface Answered {
   header: 'Authorization' | 'Proxy-Authorization';
 }
 
+/** A finished set forks no more (release()): its Via maker is this one. */
+function releasedVia(): string {
+  throw new Error('a finished branch set forks no more');
+}
+
 /** 3 minutes (§16.8: more than 3 minutes); shorter in tests. */
 export const DEFAULT_TIMER_C = 181_000;
 
@@ -92,8 +97,8 @@ export class ProxyBranchSet {
     /** The request as it goes downstream before per-branch changes (Max-Forwards, Record-Route done). */
     private template: SipRequest | undefined,
     /** The Via this proxy puts on top of a branch, for a given branch id. */
-    private readonly viaHeader: (branch: string, target: ForwardTarget) => string,
-    private readonly branchId: () => string = newBranch,
+    private viaHeader: (branch: string, target: ForwardTarget) => string,
+    private branchId: () => string = newBranch,
     private events: BranchSetEvents = {},
     private readonly timerC = DEFAULT_TIMER_C,
   ) {
@@ -319,6 +324,9 @@ export class ProxyBranchSet {
    */
   private release(): void {
     this.template = undefined;
+    // The caller's closures share the scope of the request they were made for: none is kept.
+    this.viaHeader = releasedVia;
+    this.branchId = newBranch;
     for (const b of this.branches) {
       b.request = undefined;
       b.final = undefined;

@@ -138,12 +138,23 @@ export abstract class ClientTransaction {
   protected settle(): void {
     const prepared = this.prepared;
     this.prepared = undefined;
+    if (this.state === 'accepted') {
+      // RFC 6026 Accepted: later 2xx still go to the TU (the handlers stay), but nothing reads
+      // the request or the first 2xx again: their bytes stay for the getters, if asked.
+      this.shedMessages(prepared?.buffer);
+      return;
+    }
     if (this.state !== 'completed') return;
     const onTerminated = this.handlers.onTerminated;
     this.handlers = onTerminated ? { onTerminated } : NO_HANDLERS;
+    this.shedMessages(prepared?.buffer);
+  }
+
+  /** The parsed request and response go; their bytes stay (parsed again only if asked). */
+  private shedMessages(sent: Buffer | undefined): void {
     const request = this.keptRequest;
     if (request !== undefined) {
-      this.requestBytes = ownBytes(prepared?.buffer ?? request.toBuffer());
+      this.requestBytes = ownBytes(sent ?? request.toBuffer());
       this.keptRequest = undefined;
     }
     const response = this.keptResponse;

@@ -106,9 +106,9 @@ export class InviteServerTransaction extends ServerTransaction {
     }
     this.send(response);
     // Completed resends these bytes (Timer G, retransmitted INVITEs) and waits for the ACK;
-    // Accepted passes the TU's 2xx retransmissions and ACKs, and needs no parsed 2xx.
-    if (this.state === 'completed') this.shed();
-    else this.shedResponse();
+    // Accepted passes the TU's 2xx retransmissions and ACKs: neither needs the parsed request or
+    // response any more (their bytes stay, parsed again only if the TU asks).
+    this.shed();
   }
 
   onTimerG(): void {

@@ -148,8 +148,9 @@ export abstract class ServerTransaction {
   }
 
   /**
-   * Completed or Confirmed: only retransmission absorption is left, so the parsed request, the
-   * inbound record and the parsed last response go; their bytes stay (see the top of the file).
+   * Accepted, Completed or Confirmed: only retransmission absorption (and, in Accepted, the TU's
+   * 2xx retransmissions) is left, so the parsed request, the inbound record and the parsed last
+   * response go; their bytes stay (see the top of the file).
    */
   protected shed(): void {
     if (this.lastBytes === undefined || this.keptRequest === undefined) return;
@@ -158,14 +159,6 @@ export abstract class ServerTransaction {
     this.keptRequest = undefined;
     this.keptInbound = undefined;
     this.keptResponse = undefined;
-  }
-
-  /**
-   * Accepted (RFC 6026): the TU may still pass 2xx retransmissions and read the request, but the
-   * parsed 2xx is not needed: its bytes stay for `lastResponse` to be parsed again if asked.
-   */
-  protected shedResponse(): void {
-    if (this.lastBytes !== undefined) this.keptResponse = undefined;
   }
 
   private resolveTarget(): Endpoint {
