@@ -203,12 +203,14 @@ export class CallLog {
     this.push(call, inbound.source, inbound.local, req);
     // The handle finds its call by Call-ID instead of holding it: proxy handlers live as long as
     // their transactions (up to 64*T1 after the answer), and a held call would keep every
-    // message it logged alive that long. A call that has ended logs nothing more.
+    // message it logged alive that long. A call that has ended and left the recent list logs
+    // nothing more.
     const callId = call.callId;
     const byCaller = info.byCaller;
     return {
       onMessage: (direction, message, peer, local) => {
-        const c = this.active.get(callId);
+        // An ended call still logs the answer that ended it (it goes upstream after the end).
+        const c = this.active.get(callId) ?? this.recent(callId);
         if (!c) return;
         if (direction === 'from-downstream') {
           this.push(c, peer, local, message);
@@ -221,6 +223,13 @@ export class CallLog {
         return c ? this.onFinal(c, r, res, byCaller, dialog) : undefined;
       },
     };
+  }
+
+  /** A call among the recent ones (ended), newest first. */
+  private recent(callId: string): ActiveCall | undefined {
+    for (let i = this.recentCalls.length - 1; i >= 0; i--)
+      if (this.recentCalls[i]!.callId === callId) return this.recentCalls[i];
+    return undefined;
   }
 
   observeAck(req: SipRequest, inbound: InboundMessage, forwarded: SipRequest, to: Endpoint): void {
