@@ -3,21 +3,7 @@
 import type pg from 'pg';
 import { createPool, migrate, type PostgresOptions } from './postgres-schema.ts';
 import type { UserRecord, UserStore } from './stores.ts';
-
-interface UserRow {
-  user: string;
-  domain: string;
-  ha1_md5: string;
-  ha1_sha256: string | null;
-  display_name: string | null;
-}
-
-function toUser(r: UserRow): UserRecord {
-  const u: UserRecord = { user: r.user, domain: r.domain, ha1Md5: r.ha1_md5 };
-  if (r.ha1_sha256 !== null) u.ha1Sha256 = r.ha1_sha256;
-  if (r.display_name !== null) u.displayName = r.display_name;
-  return u;
-}
+import { toUserRecord as toUser, type UserRow } from './user-rows.ts';
 
 /** Byte order, as SQLite sorts: the same listing whatever the database's collation. */
 const ORDER = 'ORDER BY domain COLLATE "C", "user" COLLATE "C"';

@@ -3,21 +3,7 @@
 import type Database from 'better-sqlite3';
 import { openSqlite, type SqliteOptions } from './sqlite-schema.ts';
 import type { UserRecord, UserStore } from './stores.ts';
-
-interface UserRow {
-  user: string;
-  domain: string;
-  ha1_md5: string;
-  ha1_sha256: string | null;
-  display_name: string | null;
-}
-
-function toUser(r: UserRow): UserRecord {
-  const u: UserRecord = { user: r.user, domain: r.domain, ha1Md5: r.ha1_md5 };
-  if (r.ha1_sha256 !== null) u.ha1Sha256 = r.ha1_sha256;
-  if (r.display_name !== null) u.displayName = r.display_name;
-  return u;
-}
+import { toUserRecord as toUser, type UserRow } from './user-rows.ts';
 
 export class SqliteUserStore implements UserStore {
   private readonly stmt;
