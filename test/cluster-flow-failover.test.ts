@@ -9,10 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from '../src/server/start-server.ts';
 import { UserAgent } from '../src/ua/index.ts';
-import { freePort } from './support/ports.ts';
 import { startRedis } from './support/redis-server.ts';
+import { startClusterNode } from './support/stores.ts';
 
 const DOMAIN = 'flow.test';
 const USERS = [
@@ -26,23 +25,16 @@ test('a TCP phone whose node died registers through another and is reachable aga
   if (!redis) return;
   const dir = mkdtempSync(join(tmpdir(), 'trapezoid-flow-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const node = async (id: string, address: string) => {
-    const port = await freePort({ address });
-    const server = await startServer({
+  const node = (id: string, address: string) =>
+    startClusterNode(t, {
+      id,
+      address,
       domain: DOMAIN,
-      listen: [
-        { transport: 'udp', address, port },
-        { transport: 'tcp', address, port },
-      ],
-      http: { port: 0 },
-      store: { records: `sqlite:${join(dir, 'flow.db')}`, live: redis.url },
-      cluster: { node: id, heartbeatSeconds: 1, deadAfterSeconds: DEAD_AFTER_S },
       users: USERS,
-      log: { level: 'silent' },
+      records: join(dir, 'flow.db'),
+      live: redis.url,
+      deadAfterSeconds: DEAD_AFTER_S,
     });
-    t.after(() => server.stop());
-    return { server, port };
-  };
   const a = await node('a', '127.0.0.1');
   const b = await node('b', '127.0.0.2');
   const phone = (server: string) => {
