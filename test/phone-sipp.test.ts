@@ -1,4 +1,5 @@
-// `trapezoid phone` against SIPp (sip-tester): SIPp's built-in uac calls `phone --answer`,
+// `trapezoid phone` against SIPp (sip-tester): SIPp's built-in uac (its BYE's 200 matched to the
+// BYE, see uacByeByTransaction) calls `phone --answer`,
 // `phone --call` calls SIPp's built-in uas, over UDP and TCP, with 10% message loss, and through
 // a UAS scenario that challenges with 401 then 407 and checks the credentials.
 import { test, after, type TestContext } from 'node:test';
@@ -45,6 +46,30 @@ function sipp(sippPath: string, dir: string, args: string[], limitS = SIPP_LIMIT
   );
 }
 
+/**
+ * SIPp's built-in uac with one change: the 200 it waits for after its BYE must answer that BYE
+ * (start_txn / response_txn). As built in, that recv takes a 200 of any method it sent, so when
+ * its ACK and its BYE are both lost (-lost 10: about 1 call in 100) our retransmitted 200 of the
+ * INVITE, which the ACK would have stopped, passes for the BYE's 200: SIPp ends the call and
+ * never resends the BYE, and the phone, which got neither, keeps the call until 64*T1.
+ * With the transaction named, that 200 is taken for what it is and ACKed again (SIPp resends the
+ * ACK for a 2xx of the INVITE), and the BYE is resent until its own 200 comes.
+ */
+function uacByeByTransaction(sippPath: string, dir: string): string[] {
+  // `sipp -sd` prints the scenario and exits with 99: read its output, not its status.
+  const dump = spawnSync(sippPath, ['-sd', 'uac'], { encoding: 'utf8' }).stdout;
+  const bye = /<send retrans="500">(\s*<!\[CDATA\[\s*BYE )/;
+  const byeOk = /<recv response="200" crlf="true">/;
+  assert.match(dump, bye);
+  assert.match(dump, byeOk);
+  const xml = dump
+    .replace(bye, '<send retrans="500" start_txn="bye">$1')
+    .replace(byeOk, '<recv response="200" crlf="true" response_txn="bye">');
+  const file = join(dir, 'uac-bye-by-transaction.xml');
+  writeFileSync(file, xml);
+  return ['-sf', file];
+}
+
 async function uacCallsPhone(t: TestContext, transport: 'udp' | 'tcp', lost: number) {
   const sippPath = needTool(t, 'sipp', 'sip-tester');
   if (!sippPath) return;
@@ -56,8 +81,7 @@ async function uacCallsPhone(t: TestContext, transport: 'udp' | 'tcp', lost: num
   );
   await waitForOutput(answerer, /"event":"listening"/, 30000);
   const args = [
-    '-sn',
-    'uac',
+    ...uacByeByTransaction(sippPath, dir),
     `127.0.0.1:${phonePort}`,
     '-p',
     String(sippPort),

@@ -403,30 +403,32 @@ export class Call extends EventEmitter<CallEvents> {
 
   /**
    * §13.3.1.4: over UDP our 2xx is sent again at T1, 2T1... up to T2 until the ACK comes;
-   * 64*T1 without an ACK ends the call with a BYE.
+   * 64*T1 without an ACK ends the call with a BYE. The waits are summed rather than read off the
+   * clock, and the last one is cut short, so the call ends at 64*T1, not at the next resend after.
    */
   protected startRetransmit(tx: ServerTransaction, res: SipResponse, onAck: () => void): void {
     this.stopRetransmit();
     const reliable = this.ctx.transport.isReliable(tx.inbound.source.protocol);
-    const deadline = Date.now() + 64 * this.ctx.t1;
-    const tick = (interval: number) => {
-      const timer = setTimeout(
-        () => {
-          if (!this.retransmit) return;
-          if (Date.now() >= deadline) {
-            this.retransmit = undefined;
-            void this.onAckTimeout();
-            return;
-          }
-          if (!reliable) tx.respond(res);
-          this.retransmit.timer = tick(nextInterval(interval, this.ctx.t2)).timer;
-        },
-        reliable ? 64 * this.ctx.t1 : interval,
-      );
+    const limit = 64 * this.ctx.t1;
+    let waited = 0;
+    const schedule = (interval: number): NodeJS.Timeout => {
+      const wait = reliable ? limit : Math.min(interval, limit - waited);
+      const timer = setTimeout(() => {
+        const pending = this.retransmit;
+        if (!pending || pending.timer !== timer) return;
+        waited += wait;
+        if (waited >= limit) {
+          this.retransmit = undefined;
+          void this.onAckTimeout();
+          return;
+        }
+        tx.respond(res);
+        pending.timer = schedule(nextInterval(interval, this.ctx.t2));
+      }, wait);
       timer.unref();
-      return { timer };
+      return timer;
     };
-    this.retransmit = { timer: tick(this.ctx.t1).timer, cseq: res.cseq.seq, onAck };
+    this.retransmit = { timer: schedule(this.ctx.t1), cseq: res.cseq.seq, onAck };
   }
 
   protected stopRetransmit(): void {
@@ -434,10 +436,15 @@ export class Call extends EventEmitter<CallEvents> {
     this.retransmit = undefined;
   }
 
+  /**
+   * No ACK in 64*T1: the call ends now (reported then, not once the BYE is answered, which takes
+   * up to Timer F when the caller is gone) and the BYE goes out (§13.3.1.4).
+   */
   protected async onAckTimeout(): Promise<void> {
     if (this.state === 'ended') return;
-    if (this.dialog) await this.sendBye(this.dialog).catch(() => 0);
+    const dialog = this.dialog;
     this.finish({ status: 408, reason: 'No ACK', by: 'timeout' });
+    if (dialog) await this.sendBye(dialog).catch(() => 0);
   }
 
   private receiveAck(ack: SipRequest): void {

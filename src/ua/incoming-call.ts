@@ -1,5 +1,6 @@
 // An INVITE received outside any dialog (RFC 3261 §13.3): the application rings, accepts or
-// rejects it; a CANCEL from the caller ends it with 487 (§9.2).
+// rejects it; a CANCEL from the caller ends it with 487 (§9.2), and so does a BYE on the early
+// dialog our 18x made (§15: the caller may end an early dialog with BYE).
 import { createResponse, newTag, type SipRequest } from '../sip/index.ts';
 import type { ServerTransaction } from '../transaction/index.ts';
 import type { Endpoint } from '../transport/index.ts';
@@ -11,6 +12,8 @@ export class IncomingCall extends Call {
   readonly request: SipRequest;
   private readonly tx: ServerTransaction;
   private answeredFinal = false;
+  /** A 18x with our tag went out: the caller knows an early dialog it may end with BYE. */
+  private early = false;
 
   /** Told once the INVITE has its final answer (a CANCEL can no longer change anything). */
   private readonly onFinalAnswer: (() => void) | undefined;
@@ -52,6 +55,7 @@ export class IncomingCall extends Call {
     copyRecordRoute(this.request, res);
     res.set('Contact', this.ctx.contact(this.protocolHint()));
     this.tx.respond(res);
+    this.early = true;
     if (this.state === 'calling') {
       this.state = 'ringing';
       this.emit('ringing', res);
@@ -98,6 +102,34 @@ export class IncomingCall extends Call {
     this.markAnswered();
     this.tx.respond(createResponse(this.request, 487, undefined, { toTag: this.localTag }));
     this.finish({ status: 487, reason: 'Request Terminated', by: 'remote' });
+  }
+
+  /**
+   * Requests in our dialog. Before the final response only the early dialog exists (no Dialog
+   * yet): a BYE of the caller there is answered 200 and the INVITE 487 (§15, §15.1.2), like a
+   * CANCEL; anything else goes to Call (481 without a dialog).
+   */
+  override receiveRequest(req: SipRequest, tx: ServerTransaction | undefined): void {
+    if (
+      req.method === 'BYE' &&
+      tx &&
+      this.early &&
+      !this.answeredFinal &&
+      this.state !== 'ended' &&
+      req.from.tag === this.request.from.tag
+    ) {
+      // §12.2.2: the early dialog's remote CSeq is the INVITE's.
+      if (req.cseq.seq <= this.request.cseq.seq) {
+        tx.respond(createResponse(req, 500, 'CSeq Out of Order'));
+        return;
+      }
+      tx.respond(createResponse(req, 200));
+      this.markAnswered();
+      this.tx.respond(createResponse(this.request, 487, undefined, { toTag: this.localTag }));
+      this.finish({ status: 487, reason: 'Request Terminated', by: 'remote' });
+      return;
+    }
+    super.receiveRequest(req, tx);
   }
 
   /** Hangs up: rejects (603) while unanswered, BYE afterwards. */
