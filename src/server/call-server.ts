@@ -200,7 +200,8 @@ export class CallServer {
     });
     transport.tap = opts.wireTap;
     this.transport = transport;
-    this.layer = new TransactionLayer(this.transport, opts.timers);
+    // A proxy holds 64*T1 of settled transactions: they keep only what their state machines need.
+    this.layer = new TransactionLayer(this.transport, opts.timers, { retain: 'minimum' });
     this.transport.onMalformed(() => this.metrics.malformed++);
     this.locations = new LocationService(stores.locations, config.registrar, Date.now, (change) =>
       this.registrationLog(change),

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createResponse, newBranch, SipRequest, type SipResponse } from '../sip/index.ts';
 import type {
+  ClientHandlers,
   ClientTransaction,
   ServerTransaction,
   TransactionLayer,
@@ -74,6 +75,8 @@ interface Answered {
   ch: Challenge;
   header: 'Authorization' | 'Proxy-Authorization';
 }
+
+const NONE_ANSWERED: Answered[] = [];
 
 /** A finished set forks no more (release()): its Via maker is this one. */
 function releasedVia(): string {
@@ -327,10 +330,25 @@ export class ProxyBranchSet {
     // The caller's closures share the scope of the request they were made for: none is kept.
     this.viaHeader = releasedVia;
     this.branchId = newBranch;
+    // A later 2xx on a branch goes upstream like the first (RFC 6026 Accepted): one handler
+    // for the set instead of a branch's four closures and what they hold.
+    const late: ClientHandlers = {
+      onFinal: (res, tx) => {
+        const branch = this.branches.find((b) => b.tx === tx);
+        if (branch) this.onFinal(branch, res);
+      },
+    };
     for (const b of this.branches) {
       b.request = undefined;
       b.final = undefined;
-      b.answered = [];
+      b.answered = NONE_ANSWERED;
+      clearTimeout(b.timerC);
+      b.timerC = undefined;
+      b.tx?.setHandlers(late);
+      // What a later 2xx's observers read of the target: where it is and over which connection
+      // (its URI and credentials were for forking).
+      const { destination, connectionId } = b.target;
+      b.target = { uri: '', destination, ...(connectionId !== undefined ? { connectionId } : {}) };
     }
     const { onMessage, beforeUpstream } = this.events;
     this.events = {

@@ -42,7 +42,7 @@ export {
   type TolerantReading,
 } from './tolerant-parser.ts';
 export { redactCredentials, redactCredentialValue } from './redact.ts';
-export { KNOWN_METHODS } from './bytes.ts';
+export { KNOWN_METHODS, ownString } from './bytes.ts';
 export { StreamFramer, FramingError, type StreamFramerOptions } from './stream-framer.ts';
 export { hostForHeader, formatHostPort } from './host-port.ts';
 export { SCANNER_USER_AGENTS, scannerAgentIn } from './scanner-user-agents.ts';

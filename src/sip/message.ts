@@ -7,7 +7,7 @@
 // (rendered as "Name: value"). The table itself never changes, so clones share it and the
 // source bytes, and a clone costs one small array of line numbers.
 
-import { latin1, methodName, utf8 } from './bytes.ts';
+import { latin1, methodName, ownString, utf8 } from './bytes.ts';
 import { nameAddrFromBytes, viaFromBytes } from './checked-values.ts';
 import { parseAuthValue, type DigestChallenge, type DigestCredentials } from './digest.ts';
 import { isToken, isWord, skipWs, splitList } from './grammar.ts';
@@ -536,7 +536,8 @@ export abstract class SipMessage {
     // a parsed message's Call-ID passed the byte check already
     const text = this._required(H.callId);
     const v = this._checked(this._first(H.callId)) ? text : parseCallId(text);
-    return (this._callId = v);
+    // Kept for the whole call by the layers above (maps, logs): its own copy (bytes.ts).
+    return (this._callId = ownString(v));
   }
 
   /** Throws SipParseError when absent (see validateRequest). */

@@ -12,7 +12,7 @@ import { parseMessage } from '../sip/index.ts';
 import type { SipRequest, SipResponse } from '../sip/index.ts';
 import type { Endpoint, InboundMessage, PreparedMessage, SendResult } from '../transport/index.ts';
 import type { TransactionContext } from './transaction-context.ts';
-import { ownBytes } from './own-bytes.ts';
+import { keepBytes, keptBuffer, responseBasis, type KeptBytes } from './own-bytes.ts';
 
 export type ClientState =
   'calling' | 'trying' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
@@ -58,9 +58,9 @@ export abstract class ClientTransaction {
   protected interval: number;
   /** The request and last response while kept, else their bytes (see the top of the file). */
   private keptRequest: SipRequest | undefined;
-  private requestBytes: Buffer | undefined;
+  private requestBytes: KeptBytes | undefined;
   private keptResponse: SipResponse | undefined;
-  private responseBytes: Buffer | undefined;
+  private responseBytes: KeptBytes | undefined;
 
   constructor(
     context: TransactionContext,
@@ -90,13 +90,13 @@ export abstract class ClientTransaction {
 
   /** The request as sent (with our Via). */
   get request(): SipRequest {
-    return (this.keptRequest ??= parseMessage(this.requestBytes!) as SipRequest);
+    return (this.keptRequest ??= parseMessage(keptBuffer(this.requestBytes!)) as SipRequest);
   }
 
   /** The last response received (1xx included). */
   get lastResponse(): SipResponse | undefined {
     if (this.keptResponse === undefined && this.responseBytes !== undefined) {
-      this.keptResponse = parseMessage(this.responseBytes) as SipResponse;
+      this.keptResponse = parseMessage(keptBuffer(this.responseBytes)) as SipResponse;
     }
     return this.keptResponse;
   }
@@ -104,6 +104,15 @@ export abstract class ClientTransaction {
   set lastResponse(response: SipResponse | undefined) {
     this.keptResponse = response;
     this.responseBytes = undefined;
+  }
+
+  /**
+   * Replaces the TU's handlers: a TU done with its per-request state hands over lighter ones
+   * (a proxy, once its final response went upstream, keeps only what passes a later 2xx on).
+   * Ignored once the transaction ended.
+   */
+  setHandlers(handlers: ClientHandlers): void {
+    if (this.state !== 'terminated') this.handlers = handlers;
   }
 
   /** Sends the request and starts the timers of the initial state. */
@@ -152,14 +161,16 @@ export abstract class ClientTransaction {
 
   /** The parsed request and response go; their bytes stay (parsed again only if asked). */
   private shedMessages(sent: Buffer | undefined): void {
+    const minimum = this.context.retain === 'minimum';
     const request = this.keptRequest;
     if (request !== undefined) {
-      this.requestBytes = ownBytes(sent ?? request.toBuffer());
+      this.requestBytes = minimum ? responseBasis(request) : keepBytes(sent ?? request.toBuffer());
       this.keptRequest = undefined;
     }
     const response = this.keptResponse;
     if (response !== undefined) {
-      this.responseBytes = ownBytes(response.toBuffer());
+      // Nothing in Accepted or Completed resends a response: with 'minimum' it goes.
+      if (!minimum) this.responseBytes = keepBytes(response.toBuffer());
       this.keptResponse = undefined;
     }
   }

@@ -23,9 +23,11 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function stack(): Promise<{ layer: TransactionLayer; end: Endpoint }> {
+async function stack(
+  retain: 'messages' | 'minimum' = 'messages',
+): Promise<{ layer: TransactionLayer; end: Endpoint }> {
   const transport = new TransportLayer();
-  const layer = new TransactionLayer(transport, TIMERS);
+  const layer = new TransactionLayer(transport, TIMERS, { retain });
   cleanups.push(async () => {
     layer.close();
     await transport.close();
@@ -180,4 +182,88 @@ test('an Accepted INVITE server transaction lets go of the parsed 2xx and still 
   tx!.respond(parseMessage(received[0]!) as SipResponse);
   await until('the 2xx retransmission', () => received.length === 2);
   assert.deepEqual(received[1], received[0]);
+});
+
+test("retain 'minimum': a settled server transaction keeps of its request only what a response is built from, and still absorbs and answers", async () => {
+  const b = await stack('minimum');
+  const peer = createSocket('udp4');
+  await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
+  const received: Buffer[] = [];
+  peer.on('message', (d) => received.push(d));
+  const port = peer.address().port;
+  const txs: ServerTransaction[] = [];
+  b.layer.onRequest((req, serverTx) => {
+    if (!serverTx) return;
+    txs.push(serverTx);
+    serverTx.respond(createResponse(req, 200, undefined, { toTag: 'm1' }));
+  });
+
+  // An INVITE with a body: Accepted keeps neither the body nor the 2xx.
+  const invite = message('INVITE', `SIP/2.0/UDP 127.0.0.1:${port};branch=${newBranch()}`);
+  invite.set('Contact', '<sip:alice@127.0.0.1>');
+  invite.set('Content-Type', 'application/sdp');
+  invite.body = Buffer.from('v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\n');
+  peer.send(invite.toBuffer(), b.end.port, b.end.address);
+  await until('the 200', () => received.length === 1);
+  const inviteTx = txs[0]!;
+  assert.equal(inviteTx.state, 'accepted');
+  assert.equal(inviteTx.lastResponse, undefined, 'Accepted keeps no response');
+  assert.equal(inviteTx.request.body.length, 0, 'nor the request body');
+  assert.equal(inviteTx.request.get('Contact'), undefined, 'nor headers a response does not copy');
+  assert.equal(inviteTx.request.callId, invite.callId);
+  // What is kept still makes a response (a proxy's own late answer, say).
+  const late = createResponse(inviteTx.request, 500);
+  assert.equal(late.get('Via'), invite.get('Via'));
+  assert.equal(late.cseq.seq, 1);
+  // A retransmitted INVITE is absorbed, not answered; the TU's 2xx retransmission goes out.
+  peer.send(invite.toBuffer(), b.end.port, b.end.address);
+  inviteTx.respond(parseMessage(received[0]!) as SipResponse);
+  await until('the 2xx retransmission', () => received.length === 2);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(received.length, 2, 'the retransmitted INVITE got nothing');
+  assert.deepEqual(received[1], received[0]);
+
+  // A BYE in Completed still resends its very response (Timer J).
+  const bye = message('BYE', `SIP/2.0/UDP 127.0.0.1:${port};branch=${newBranch()}`);
+  peer.send(bye.toBuffer(), b.end.port, b.end.address);
+  await until('the BYE 200', () => received.length === 3);
+  peer.send(bye.toBuffer(), b.end.port, b.end.address);
+  await until('the resent BYE 200', () => received.length === 4);
+  assert.deepEqual(received[3], received[2]);
+  assert.equal(txs[1]!.state, 'completed');
+  assert.equal(txs[1]!.request.method, 'BYE');
+});
+
+test("retain 'minimum': a settled client transaction keeps no response; setHandlers lets an Accepted one's TU state go", async () => {
+  const a = await stack('minimum');
+  const b = await stack();
+  let uas: ServerTransaction | undefined;
+  b.layer.onRequest((req, tx) => {
+    if (!tx) return;
+    uas = tx;
+    tx.respond(createResponse(req, 200, undefined, { toTag: 'c1' }));
+  });
+  let stateRef: WeakRef<object> | undefined;
+  let firstFinals = 0;
+  let lateFinals = 0;
+  const tx = ((): ReturnType<TransactionLayer['sendRequest']> => {
+    const tuState = { big: Buffer.alloc(64 * 1024) };
+    stateRef = new WeakRef(tuState);
+    return a.layer.sendRequest(message('INVITE'), b.end, {
+      onFinal: () => {
+        firstFinals += tuState.big.length > 0 ? 1 : 0;
+      },
+    });
+  })();
+  await until('the 2xx', () => firstFinals === 1);
+  assert.equal(tx.state, 'accepted');
+  assert.equal(tx.lastResponse, undefined);
+  assert.equal(tx.request.method, 'INVITE');
+  tx.setHandlers({ onFinal: (res) => void (lateFinals += res.status === 200 ? 1 : 0) });
+  assert.ok(await collected(stateRef!), 'the old handlers (and what they hold) are let go');
+  // A 2xx retransmission reaches the new handler.
+  uas!.respond(createResponse(uas!.request, 200, undefined, { toTag: 'c1' }));
+  await until('the late 2xx', () => lateFinals === 1);
+  assert.equal(firstFinals, 1);
 });

@@ -27,6 +27,7 @@ import type { SipResponse } from '../sip/index.ts';
 import type { InboundMessage } from '../transport/index.ts';
 import { ClientTransaction } from './client-transaction.ts';
 import { ackForNon2xx } from './ack-for-non-2xx.ts';
+import { keepBytes, keptBuffer, type KeptBytes } from './own-bytes.ts';
 import { startTimer, TIMEOUT_FACTOR } from './timers.ts';
 
 function fireA(tx: InviteClientTransaction): void {
@@ -37,7 +38,8 @@ function fireB(tx: InviteClientTransaction): void {
 }
 
 export class InviteClientTransaction extends ClientTransaction {
-  private ack?: Buffer;
+  /** The ACK for a non-2xx final, resent for each retransmission of it (Timer D). */
+  private ack?: KeptBytes;
 
   start(): void {
     this.context.stats.clientCreated++;
@@ -110,7 +112,7 @@ export class InviteClientTransaction extends ClientTransaction {
     this.clearTimers();
     this.state = 'completed';
     this.lastResponse = response;
-    this.ack = ackForNon2xx(this.request, response).toBuffer();
+    this.ack = keepBytes(ackForNon2xx(this.request, response).toBuffer());
     this.sendAck();
     if (!this.reliable) this.context.endAfter(this, this.context.timers.timerD); // Timer D
   }
@@ -119,7 +121,7 @@ export class InviteClientTransaction extends ClientTransaction {
     if (!this.ack) return;
     const opts = this.connectionId !== undefined ? { connectionId: this.connectionId } : {};
     this.context.transport
-      .sendBuffer(this.ack, this.destination, opts)
+      .sendBuffer(keptBuffer(this.ack), this.destination, opts)
       .catch((err: Error) => this.transportError(err));
   }
 }

@@ -11,7 +11,8 @@ import type { SipRequest, SipResponse } from '../sip/index.ts';
 import { responseDestination } from '../transport/index.ts';
 import type { Endpoint, InboundMessage } from '../transport/index.ts';
 import type { TransactionContext } from './transaction-context.ts';
-import { ownBytes } from './own-bytes.ts';
+import { keepBytes, keptBuffer, responseBasis, type KeptBytes } from './own-bytes.ts';
+import { isLegacyKey } from './transaction-key.ts';
 
 export type ServerState =
   'trying' | 'proceeding' | 'accepted' | 'completed' | 'confirmed' | 'terminated';
@@ -44,10 +45,13 @@ export abstract class ServerTransaction {
   private readonly connectionId: string | undefined;
   private readonly receivedAt: number;
   /** The request's bytes as it stood when shed (to parse it again if asked). */
-  private requestBytes: Buffer | undefined;
-  /** The last response while kept, and its bytes as sent (what a retransmission resends). */
+  private requestBytes: KeptBytes | undefined;
+  /**
+   * The last response while kept, and its bytes as sent (what a retransmission resends): a 1xx's
+   * as the Buffer sent (it is replaced soon), a final response's kept (own-bytes.ts).
+   */
   private keptResponse: SipResponse | undefined;
-  private lastBytes: Buffer | undefined;
+  private lastBytes: Buffer | KeptBytes | undefined;
 
   constructor(
     context: TransactionContext,
@@ -71,7 +75,7 @@ export abstract class ServerTransaction {
   }
 
   get request(): SipRequest {
-    return (this.keptRequest ??= parseMessage(this.requestBytes!) as SipRequest);
+    return (this.keptRequest ??= parseMessage(keptBuffer(this.requestBytes!)) as SipRequest);
   }
 
   /** Source and connection of the request: responses go back there (§18.2.2). */
@@ -93,7 +97,10 @@ export abstract class ServerTransaction {
   /** The last response passed to the transport (1xx included). */
   get lastResponse(): SipResponse | undefined {
     if (this.keptResponse === undefined && this.lastBytes !== undefined) {
-      this.keptResponse = parseMessage(this.lastBytes) as SipResponse;
+      const last = this.lastBytes;
+      this.keptResponse = parseMessage(
+        typeof last === 'string' ? keptBuffer(last) : last,
+      ) as SipResponse;
     }
     return this.keptResponse;
   }
@@ -134,7 +141,7 @@ export abstract class ServerTransaction {
   protected send(response: SipResponse): void {
     const bytes = response.toBuffer();
     if (response === this.keptResponse)
-      this.lastBytes = response.status < 200 ? bytes : ownBytes(bytes);
+      this.lastBytes = response.status < 200 ? bytes : keepBytes(bytes);
     this.transmit(bytes);
   }
 
@@ -143,7 +150,10 @@ export abstract class ServerTransaction {
     if (this.lastBytes === undefined) {
       if (this.keptResponse === undefined) return;
       this.send(this.keptResponse);
-    } else this.transmit(this.lastBytes);
+    } else {
+      const last = this.lastBytes;
+      this.transmit(typeof last === 'string' ? keptBuffer(last) : last);
+    }
     this.context.stats.retransmissions++;
   }
 
@@ -153,9 +163,17 @@ export abstract class ServerTransaction {
    * response go; their bytes stay (see the top of the file).
    */
   protected shed(): void {
-    if (this.lastBytes === undefined || this.keptRequest === undefined) return;
+    const request = this.keptRequest;
+    if (this.lastBytes === undefined || request === undefined) return;
     this.resolveTarget();
-    this.requestBytes = ownBytes(this.keptRequest.toBuffer());
+    if (this.context.retain === 'minimum') {
+      this.requestBytes = responseBasis(request);
+      // Accepted resends nothing of its own (the TU's 2xx retransmissions come with their
+      // bytes); an RFC 2543 peer's ACK is matched on the To tag sent, so its bytes stay.
+      if (this.state === 'accepted' && !isLegacyKey(this.id)) this.lastBytes = undefined;
+    } else {
+      this.requestBytes = keepBytes(request.toBuffer());
+    }
     this.keptRequest = undefined;
     this.keptInbound = undefined;
     this.keptResponse = undefined;

@@ -21,6 +21,15 @@ export interface TransactionContext {
   readonly transport: Transport;
   readonly timers: Readonly<TransactionTimers>;
   readonly stats: TransactionStats;
+  /**
+   * 'messages' (a user agent): a settled transaction keeps its request and last response (as
+   * bytes, parsed again if read). 'minimum' (a proxy, with 64*T1 of settled transactions at
+   * any time): it keeps what its state machine needs, the bytes it may resend, and of the
+   * request only the headers a response is built from (own-bytes.ts responseBasis); in
+   * Accepted and Completed `lastResponse` of a client transaction, and in Accepted that of a
+   * server transaction, is then undefined.
+   */
+  readonly retain: 'messages' | 'minimum';
   clientEnded(tx: ClientTransaction): void;
   serverEnded(tx: ServerTransaction): void;
   /**

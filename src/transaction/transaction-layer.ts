@@ -1,7 +1,7 @@
 // The transaction layer (RFC 3261 §17): creates client transactions for the TU's requests,
 // matches responses to them (§17.1.3), creates server transactions for new requests and
 // matches retransmissions, ACKs and CANCELs to them (§17.2.3, §9.2).
-import { createResponse, formatVia, newBranch, SipRequest } from '../sip/index.ts';
+import { createResponse, formatVia, newBranch, ownString, SipRequest } from '../sip/index.ts';
 import type { SipMessage, SipResponse } from '../sip/index.ts';
 import type { Endpoint, InboundMessage, SendResult, Transport } from '../transport/index.ts';
 import { DEFAULT_TIMERS, EndTimerQueue } from './timers.ts';
@@ -43,9 +43,16 @@ export class TransactionLayer implements TransactionContext {
   private strayListener?: ResponseListener;
   private closed = false;
 
-  constructor(transport: Transport, timers: Partial<TransactionTimers> = {}) {
+  readonly retain: 'messages' | 'minimum';
+
+  constructor(
+    transport: Transport,
+    timers: Partial<TransactionTimers> = {},
+    options: { retain?: 'messages' | 'minimum' } = {},
+  ) {
     this.transport = transport;
     this.timers = Object.freeze({ ...DEFAULT_TIMERS, ...timers });
+    this.retain = options.retain ?? 'messages';
     transport.onMessage((inbound) => this.receive(inbound));
   }
 
@@ -81,13 +88,14 @@ export class TransactionLayer implements TransactionContext {
     this.ensureVia(request, destination);
     const branch = request.firstVia?.branch;
     if (!branch) throw new Error('the top Via of the request has no branch');
-    const key = clientKey(branch, request.method);
+    // Kept up to 64*T1: strings of their own, not slices of the request's Via (ownString).
+    const key = ownString(clientKey(branch, request.method));
     if (this.clients.has(key)) {
       throw new Error(`a client transaction for branch ${branch} ${request.method} exists`);
     }
     const prepared = this.transport.prepare(request, destination);
     const init = {
-      id: branch,
+      id: ownString(branch),
       key,
       request,
       prepared,
@@ -197,12 +205,13 @@ export class TransactionLayer implements TransactionContext {
       existing.receiveRetransmission(request, inbound);
       return;
     }
+    const own = ownString(key); // kept up to 64*T1 (see sendRequest)
     const tx =
       request.method === 'INVITE'
-        ? new InviteServerTransaction(this, key, request, inbound)
-        : new NonInviteServerTransaction(this, key, request, inbound);
+        ? new InviteServerTransaction(this, own, request, inbound)
+        : new NonInviteServerTransaction(this, own, request, inbound);
     if (request.method === 'CANCEL') tx.invite = this.findInviteServer(request);
-    this.servers.set(key, tx);
+    this.servers.set(own, tx);
     this.stats.serverCreated++;
     try {
       this.requestListener?.(request, tx, inbound);
