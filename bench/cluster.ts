@@ -18,7 +18,8 @@
 //     rate at which both were clean (goal: at most 1.3). cpu_ratio_by_rate at every such rate.
 //   setups.NAME: clean_rate, steps [{rate, calls, completed_pct, failed, cpu_s_per_1000 (summed
 //     over the nodes), node_cpu_s_per_1000 {a, b}, front_cpu_s_per_1000, redis_cpu_s_per_1000,
-//     postgres_cpu_s_per_1000}].
+//     postgres_cpu_s_per_1000, machine_busy_pct (share of both cores busy in the load window,
+//     every process counted: when it nears 100 % the machine, not a node, is the limit)}].
 //
 //   npm run bench:cluster [-- --rates 250,500,750,1000 --seconds 5 --drain 3000 --warmup 3
 //                            --setups sqlite,shared1,shared2 --log-level warn]
@@ -41,7 +42,8 @@ import {
   type Lifecycle,
 } from '../test/support/cluster.ts';
 import { freePort } from '../test/support/ports.ts';
-import { treeCpuSeconds, treeStats } from './procstat.ts';
+import { compiledCli } from './build.ts';
+import { machineCpuSeconds, treeCpuSeconds, treeStats } from './procstat.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -49,7 +51,7 @@ const arg = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
 };
-const rates = arg('rates', '250,500,750,1000,1250,1500,2000').split(',').map(Number);
+const rates = arg('rates', '250,500,1000,1500,2000,2500,3000').split(',').map(Number);
 const stepSeconds = Number(arg('seconds', '5'));
 const drainMs = Number(arg('drain', '3000'));
 const warmupSeconds = Number(arg('warmup', '3'));
@@ -147,6 +149,7 @@ async function step(front: Front, uacPort: number, rate: number, seconds: number
   const calls = Math.round(rate * seconds);
   const started = Date.now();
   const cpu0 = cpuOf(m);
+  const machine0 = machineCpuSeconds();
   const child = spawn(
     'sipp',
     [
@@ -167,6 +170,12 @@ async function step(front: Front, uacPort: number, rate: number, seconds: number
   ]);
   clearTimeout(windowTimer);
   const cpu1 = cpuOf(m);
+  const machine1 = machineCpuSeconds();
+  // Share of all cores busy over the load window (every process: SIPp, front, stores, nodes).
+  const busyPct = round(
+    (100 * (machine1.busy - machine0.busy)) / Math.max(1e-9, machine1.total - machine0.total),
+    1,
+  );
   await exited;
   clearTimeout(watchdog);
   await sleep(drainMs);
@@ -177,12 +186,12 @@ async function step(front: Front, uacPort: number, rate: number, seconds: number
   const errors = errorsLog ? failureEvents(readFileSync(join(dir, errorsLog), 'utf8')) : '';
   const csv = files.find((f) => f.endsWith('_.csv'));
   const window = { from: started, to: Date.now() };
-  if (!csv) return { calls, ok: 0, failed: calls, cpu, errors, window };
+  if (!csv) return { calls, ok: 0, failed: calls, cpu, errors, window, busyPct };
   const rows = readFileSync(join(dir, csv), 'utf8').trim().split('\n');
   const last = rows[rows.length - 1]!.split(';');
   const ok = Number(last[15]);
   const failed = Number(last[17]) + Math.max(0, calls - ok - Number(last[17]));
-  return { calls, ok, failed, cpu, errors, window };
+  return { calls, ok, failed, cpu, errors, window, busyPct };
 }
 
 /** Answered calls each node recorded in PostgreSQL between two times (shared stores only). */
@@ -209,6 +218,8 @@ interface StepRow {
   front_cpu_s_per_1000: number | null;
   redis_cpu_s_per_1000?: number | null;
   postgres_cpu_s_per_1000?: number | null;
+  /** Share of the machine's cores busy during the load window, every process counted. */
+  machine_busy_pct: number;
   clean: boolean;
 }
 
@@ -227,6 +238,7 @@ async function runSetup(name: SetupName): Promise<{ clean: number; steps: StepRo
       transports: ['udp'],
       logLevel,
       dir,
+      entry: compiledCli(),
       config: {
         trunks: [
           { name: 'uas', peers: [{ host: '127.0.0.1', port: uasPort }] },
@@ -277,7 +289,7 @@ async function runSetup(name: SetupName): Promise<{ clean: number; steps: StepRo
       );
     }
     process.stdout.write(
-      'setup      rate/s  completed   failed   node CPU s/1000 (per node)       front  redis  postgres\n',
+      'setup      rate/s  completed   failed   node CPU s/1000 (per node)       front  redis  postgres  machine busy\n',
     );
     for (const rate of rates) {
       const s = await step(front, uacPort, rate, stepSeconds, measured);
@@ -307,6 +319,7 @@ async function runSetup(name: SetupName): Promise<{ clean: number; steps: StepRo
         front_cpu_s_per_1000: per1000(s.cpu.front!, s.ok),
         ...(trees.redis ? { redis_cpu_s_per_1000: per1000(s.cpu.redis!, s.ok) } : {}),
         ...(trees.postgres ? { postgres_cpu_s_per_1000: per1000(s.cpu.postgres!, s.ok) } : {}),
+        machine_busy_pct: s.busyPct,
         clean,
       };
       steps.push(row);
@@ -321,7 +334,7 @@ async function runSetup(name: SetupName): Promise<{ clean: number; steps: StepRo
         `${name.padEnd(8)} ${String(rate).padStart(7)}  ${row.completed_pct.toFixed(2).padStart(8)} % ${String(row.failed).padStart(8)}   ${String(row.cpu_s_per_1000 ?? '-').padStart(7)} (${perNode})`.padEnd(
           82,
         ) +
-          ` ${String(row.front_cpu_s_per_1000 ?? '-').padStart(6)} ${String(row.redis_cpu_s_per_1000 ?? '-').padStart(6)} ${String(row.postgres_cpu_s_per_1000 ?? '-').padStart(9)}${clean ? '' : '   <- not clean'}\n`,
+          ` ${String(row.front_cpu_s_per_1000 ?? '-').padStart(6)} ${String(row.redis_cpu_s_per_1000 ?? '-').padStart(6)} ${String(row.postgres_cpu_s_per_1000 ?? '-').padStart(9)} ${String(row.machine_busy_pct).padStart(6)} %${clean ? '' : '   <- not clean'}\n`,
       );
       if (!clean) {
         if (s.errors) process.stdout.write(`  SIPp's error log: ${s.errors}\n`);

@@ -173,3 +173,13 @@ export class MemorySampler {
     clearInterval(this.timer);
   }
 }
+
+/** The whole machine's CPU time so far (first line of /proc/stat), in seconds: busy and total. */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  const t = fields.slice(1, 9).map(Number);
+  const idle = t[3]! + t[4]!;
+  const total = t.reduce((a, b) => a + b, 0);
+  return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK };
+}

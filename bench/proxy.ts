@@ -48,6 +48,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compiledCli } from './build.ts';
 import { MemorySampler, treeCpuSeconds, treeHwmMb, treeStats } from './procstat.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -238,16 +239,7 @@ async function main(): Promise<void> {
   if (only.includes('trapezoid')) {
     started.trapezoid = start(
       process.execPath,
-      [
-        ...nodeArgs,
-        join(root, 'bin', 'trapezoid.js'),
-        'serve',
-        '--config',
-        cfg,
-        '--json',
-        '--log-level',
-        logLevel,
-      ],
+      [...nodeArgs, compiledCli(), 'serve', '--config', cfg, '--json', '--log-level', logLevel],
       'trapezoid',
     );
     start(

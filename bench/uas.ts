@@ -25,31 +25,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserAgent } from '../src/ua/index.ts';
+import { buildDist } from './build.ts';
 import { treeCpuSeconds, treeHwmMb } from './procstat.ts';
-
-const SDP =
-  'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=inactive\r\n';
-
-/** Child mode: answer every INVITE with 180 then 200 (like SIPp's uas), until SIGTERM. */
-async function serve(port: number): Promise<void> {
-  // The same socket buffers as SIPp gets below (-buff_size), so both UASs absorb bursts alike.
-  const ua = new UserAgent({
-    uri: 'sip:uas@127.0.0.1',
-    listen: `udp:127.0.0.1:${port}`,
-    transportOptions: { udpBufferSize: Number(SIPP_BUFFER) },
-  });
-  await ua.start();
-  ua.on('invite', (call) => {
-    call.ring();
-    void call.accept({ body: SDP });
-  });
-  process.stdout.write('ready\n');
-  await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
-  await ua.stop();
-}
 
 /** SIPp's socket buffers (default 64 KB): at 1000+ calls/s bursts overflow them and SIPp loses its
  * own packets on loopback. 4 MB (this machine's rmem_max) for the uac and SIPp's uas alike. */
@@ -229,7 +208,6 @@ async function main(): Promise<void> {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  if (flag('--serve')) return serve(Number(flag('--serve')));
   stopChildrenOnSignal();
 
   const rates = (
@@ -243,15 +221,13 @@ async function main(): Promise<void> {
   const sipp = 'sipp';
   const ports = { trapezoid: 16901, sippUas: 16902, uacA: 16903, uacB: 16904 };
 
-  const self = fileURLToPath(import.meta.url);
+  // trapezoid's UAS: bench/uas-serve.mjs, plain node on the compiled dist/ (bench/build.ts).
+  buildDist();
+  const child = join(dirname(fileURLToPath(import.meta.url)), 'uas-serve.mjs');
   // Each step gets fresh processes on both sides, so no step inherits another's backlog.
   const startTarget = (target: 'trapezoid' | 'sipp_uas') =>
     target === 'trapezoid'
-      ? startChild(
-          process.execPath,
-          ['--import', 'tsx', self, '--serve', String(ports.trapezoid)],
-          /ready/,
-        )
+      ? startChild(process.execPath, [child, String(ports.trapezoid), SIPP_BUFFER], /ready/)
       : startChild(sipp, [
           '-sn',
           'uas',

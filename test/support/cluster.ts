@@ -52,6 +52,8 @@ export interface ClusterOptions {
   transports?: Array<'udp' | 'tcp'>;
   /** Where the nodes' files go (default a new temp dir, removed by stop()). */
   dir?: string;
+  /** The script each node runs (default bin/trapezoid.js; a bench passes the compiled dist/). */
+  entry?: string;
 }
 
 export interface ClusterNode {
@@ -137,14 +139,18 @@ function startNode(
   config: Record<string, unknown>,
   dir: string,
   logLevel: string,
+  entry: string = bin,
 ): ClusterNode {
   const nodeDir = join(dir, `node-${id}`);
   mkdirSync(nodeDir, { recursive: true });
   const configFile = join(nodeDir, 'trapezoid.yaml');
   writeFileSync(configFile, stringify(config));
+  // TRAPEZOID_NODE_ARGS: extra node flags for every node (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+  // to profile the nodes of a bench; NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.TRAPEZOID_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(
     process.execPath,
-    [bin, 'serve', '--config', configFile, '--json', '--log-level', logLevel],
+    [...nodeArgs, entry, 'serve', '--config', configFile, '--json', '--log-level', logLevel],
     // Its own process group, so a kill reaches anything it started.
     { cwd: nodeDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
@@ -263,7 +269,7 @@ export async function startCluster(
         : { database: join(dir, 'node-a', 'trapezoid.db') }),
       ...opts.config,
     };
-    const node = startNode(id, address, ports, config, dir, opts.logLevel ?? 'info');
+    const node = startNode(id, address, ports, config, dir, opts.logLevel ?? 'info', opts.entry);
     nodes.push(node);
     started.push(
       waitUntil(
