@@ -1,7 +1,8 @@
 // PostgresCdrStore against a real PostgreSQL 15 (started in a temp dir by the test): the
-// CdrStore contract, the schema's migration under concurrent opens, and the spool: PostgreSQL
+// CdrStore contract, the schema's migration under concurrent opens, the spool: PostgreSQL
 // stopped (pg_ctl stop -m fast) while CDRs are being written, and a process restarted with a
-// spool left behind.
+// spool left behind; and group commit: many calls' writes in few batches, one refused write
+// rejecting alone, a batch in flight when PostgreSQL stops spooled and replayed in order.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,7 +19,9 @@ import {
   cdrWriteLatencyMs,
   dialogOf,
   endedCdr,
+  withoutId,
 } from './cdr-store.contract.ts';
+import type { CdrRecord, StoredCdr } from './stores.ts';
 import { PostgresCdrStore } from './postgres-cdrs.ts';
 import { SCHEMA_VERSION } from './postgres-schema.ts';
 
@@ -281,5 +284,208 @@ test('postgres CdrStore: latency of addCdr + updateCdr (reported, not asserted)'
     assert.equal((await store.listCdrs({ limit: 1000 })).length, 200);
   } finally {
     await store.close();
+  }
+});
+
+/** Batch statements a store ran and the writes they carried (live and replayed). */
+const batchStats = (store: PostgresCdrStore) => ({ ...store['batchStats'] });
+
+test('postgres CdrStore: group commit: 300 concurrent calls land exactly their rows in few batches', async (t) => {
+  const s = await postgres(t);
+  if (!s) return;
+  const url = await s.createDatabase('group_commit');
+  const store = await PostgresCdrStore.open(options(url));
+  const CALLS = 300;
+  const expected = new Map<string, Omit<StoredCdr, 'id'>>();
+  const openDialogs = new Map<string, ReturnType<typeof dialogOf>>();
+  try {
+    // Each call: its insert (every third with its dialog) awaited as the server does before
+    // forwarding the 200 OK, then a target refresh of the dialog, then its end; every tenth
+    // call is still going at the end (its refreshed dialog is open). Calls run concurrently.
+    await Promise.all(
+      Array.from({ length: CALLS }, async (_, i) => {
+        const callId = `gc-${i}`;
+        const key = `gc-key-${i}`;
+        const cdr = answeredCdr(callId, 5_000_000 + i, i % 4 === 0 ? { trunk: `t${i % 3}` } : {});
+        const dialog = i % 3 === 0 ? dialogOf(callId, `tag-${i}`, 9e15) : undefined;
+        await store.addCdr(key, `node-${i % 2}`, cdr, dialog);
+        let moved: typeof dialog;
+        if (dialog) {
+          moved = {
+            ...dialog,
+            callee: { ...dialog.callee, hop: `sip:1001@10.0.1.${i % 250}:5060` },
+          };
+          await store.updateDialog(moved);
+        }
+        if (i % 10 === 0) {
+          expected.set(key, { ...cdr, key, node: `node-${i % 2}` });
+          if (moved) openDialogs.set(callId, moved);
+          return;
+        }
+        const ended: CdrRecord = endedCdr(cdr, (i % 13) + 0.5);
+        await store.updateCdr(key, ended);
+        expected.set(key, { ...ended, key, node: `node-${i % 2}` });
+      }),
+    );
+    const stats = batchStats(store);
+    const writes = CALLS + 100 + Math.floor((CALLS * 9) / 10);
+    t.diagnostic(`${stats.writes} writes in ${stats.batches} batch statements`);
+    assert.equal(stats.writes, writes, 'every write went in a batch');
+    assert.ok(stats.batches <= writes / 10, `writes were grouped (${stats.batches} batches)`);
+    assert.equal(store.spooled, 0);
+
+    const rows = await store.listCdrs({ limit: 10_000 });
+    assert.equal(rows.length, CALLS);
+    for (const row of rows) assert.deepEqual(withoutId(row), expected.get(row.key), row.key);
+    for (let i = 0; i < CALLS; i++) {
+      const callId = `gc-${i}`;
+      const want = openDialogs.get(callId);
+      assert.deepEqual(await store.openDialogs(callId, 0), want ? [want] : [], callId);
+    }
+  } finally {
+    await store.close();
+  }
+  const counted = await rowsOf(url);
+  assert.ok(
+    counted.every((r) => Number(r.n) === 1),
+    'no key twice',
+  );
+});
+
+test('postgres CdrStore: one refused write in a batch rejects alone', async (t) => {
+  const s = await postgres(t);
+  if (!s) return;
+  const url = await s.createDatabase('refused');
+  const store = await PostgresCdrStore.open(options(url));
+  try {
+    await store.addCdr('old-0', 'node-a', answeredCdr('old-0', 1));
+    const before = batchStats(store);
+    // 40 inserts and a completion in one turn: one batch, in which call 17 has no caller (NOT
+    // NULL) and the completion a non-integer status: the batch statement fails as a whole.
+    const writes = Array.from({ length: 40 }, (_, i) =>
+      store.addCdr(
+        `r-${i}`,
+        'node-a',
+        answeredCdr(`refused-${i}`, 100 + i, i === 17 ? { caller: null as unknown as string } : {}),
+      ),
+    );
+    writes.push(
+      store.updateCdr('old-0', { ...endedCdr(answeredCdr('old-0', 1), 2), finalStatus: 200.5 }),
+    );
+    const settled = await Promise.allSettled(writes);
+    assert.equal(batchStats(store).batches, before.batches + 1, 'the writes went in one batch');
+    settled.forEach((r, i) => {
+      if (i === 17) {
+        assert.equal(r.status, 'rejected');
+        assert.match(String((r as PromiseRejectedResult).reason), /null value in column "caller"/);
+      } else if (i === 40) {
+        assert.equal(r.status, 'rejected');
+        assert.match(
+          String((r as PromiseRejectedResult).reason),
+          /invalid input syntax for type integer/,
+        );
+      } else assert.equal(r.status, 'fulfilled', `write ${i}`);
+    });
+    assert.equal(store.spooled, 0, 'a refused write is not an outage: nothing spooled');
+    const keys = (await store.listCdrs({ limit: 100 })).map((r) => r.key).sort();
+    const want = [
+      'old-0',
+      ...Array.from({ length: 40 }, (_, i) => `r-${i}`).filter((k) => k !== 'r-17'),
+    ];
+    assert.deepEqual(keys, want.sort());
+    assert.equal(
+      (await store.openCdr('old-0'))?.key,
+      'old-0',
+      'the refused completion changed nothing',
+    );
+    // The next batch goes on as usual.
+    await Promise.all(
+      [0, 1, 2].map((i) => store.addCdr(`after-${i}`, 'node-a', answeredCdr(`after-${i}`, i))),
+    );
+    assert.equal(await store.hasCdr('after-2'), true);
+  } finally {
+    await store.close();
+  }
+});
+
+test('postgres CdrStore: a batch in flight when PostgreSQL stops is spooled and replayed in order', async (t) => {
+  const s = await postgres(t);
+  if (!s) return;
+  const url = await s.createDatabase('mid_batch');
+  const spoolPath = spoolIn();
+  const rejected: string[] = [];
+  const store = await PostgresCdrStore.open({
+    ...options(url, spoolPath),
+    onRejected: (line) => rejected.push(line),
+  });
+  // Another session holds a lock on cdrs, so the first batch waits inside PostgreSQL until the
+  // server is stopped under it.
+  const locker = new pg.Client({ connectionString: url });
+  const watcher = new pg.Client({ connectionString: url });
+  for (const client of [locker, watcher]) {
+    client.on('error', () => undefined); // terminated by the shutdown
+    await client.connect();
+  }
+  const cdrOf = (i: number) => answeredCdr(`mid-${i}`, 7_000_000 + i);
+  try {
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE cdrs IN ACCESS EXCLUSIVE MODE');
+    const adds = Array.from({ length: 40 }, (_, i) => store.addCdr(`m-${i}`, 'node-a', cdrOf(i)));
+    // Asked on another connection: a transaction sees pg_stat_activity as of its first look.
+    await until('the first batch to wait for the lock', async () => {
+      const { rows } = await watcher.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE wait_event_type = 'Lock' AND query LIKE 'WITH ins AS%'`,
+      );
+      return rows[0]!.n === 1;
+    });
+    assert.deepEqual(batchStats(store), { batches: 1, writes: 40 }, 'one batch of 40 in flight');
+    // Queued behind the batch in flight.
+    for (let i = 40; i < 60; i++) adds.push(store.addCdr(`m-${i}`, 'node-a', cdrOf(i)));
+    await new Promise((r) => setTimeout(r, 50));
+    await s.stop();
+    await Promise.all(adds);
+    assert.equal(store.spooled, 60);
+    const spooledKeys = readFileSync(spoolPath, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { key: string }).key);
+    assert.deepEqual(
+      spooledKeys,
+      Array.from({ length: 60 }, (_, i) => `m-${i}`),
+      'the batch, then the writes queued behind it, in the order they were made',
+    );
+    // While it is down: every call ends, and one more insert the database will refuse.
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) => store.updateCdr(`m-${i}`, endedCdr(cdrOf(i), i % 5))),
+    );
+    await store.addCdr(
+      'm-bad',
+      'node-a',
+      answeredCdr('mid-bad', 1, { caller: null as unknown as string }),
+    );
+    assert.equal(store.spooled, 121);
+
+    const before = batchStats(store);
+    await s.start();
+    await until('the spool to be replayed', () => store.spooled === 0);
+    const replayed = batchStats(store);
+    t.diagnostic(`replay: ${replayed.batches - before.batches} batch statements`);
+    assert.ok(replayed.batches - before.batches <= 4, 'the spool was replayed in batches');
+  } finally {
+    await store.close();
+    await Promise.all([locker, watcher].map((client) => client.end().catch(() => undefined)));
+  }
+  assert.equal(rejected.length, 1);
+  assert.match(rejected[0]!, /"key":"m-bad"/);
+  assert.equal(readFileSync(`${spoolPath}.rejected`, 'utf8'), `${rejected[0]}\n`);
+  const rows = await rowsOf(url);
+  assert.equal(rows.length, 60);
+  for (let i = 0; i < 60; i++) {
+    const row = rows.find((r) => r.cdr_key === `m-${i}`);
+    assert.ok(row, `m-${i}`);
+    assert.equal(Number(row.n), 1);
+    assert.equal(Number(row.end), endedCdr(cdrOf(i), i % 5).end);
+    assert.equal(row.duration, i % 5);
   }
 });

@@ -12,6 +12,17 @@
 // Writes of one Call-ID are chained (the next starts when the previous one resolved), so a
 // completion issued before its insert was acknowledged still lands after it. Reads go to the
 // database only: while it is down they reject, and rows still in the spool are not seen.
+//
+// Writes are group-committed: those made while a batch is in flight, or in the same turn of the
+// event loop, go out together in the next batch, one statement and one commit (postgres-batch.ts),
+// and each resolves when that batch committed. Because of the chaining above a batch never holds
+// two writes of one Call-ID (the second is only issued once the first resolved, i.e. once its
+// batch ended); batchLength() checks it anyway and would end the batch before such a write, so
+// their order would be kept. A batch the database refuses (one bad row fails the statement) is
+// applied again one write at a time, so only the bad write rejects. When the database is
+// unreachable the batch, then every write queued behind it, goes to the spool in order. The
+// replay applies the spool the same way: runs of lines without a repeated Call-ID or key as one
+// batch each, in order, one line at a time when a batch is refused.
 import type pg from 'pg';
 import { CdrSpool, type SpoolEntry, type SpooledLine } from './cdr-spool.ts';
 import {
@@ -23,6 +34,7 @@ import {
   toStoredCdr,
   type CdrRow,
 } from './cdr-rows.ts';
+import { BATCH_SQL, MAX_BATCH, batchLength, batchValues } from './postgres-batch.ts';
 import { createPool, isUnreachable, migrate, type PostgresOptions } from './postgres-schema.ts';
 import type { CdrKey, CdrQuery, CdrRecord, CdrStore, DialogRecord, StoredCdr } from './stores.ts';
 import { appendFile } from 'node:fs/promises';
@@ -51,17 +63,61 @@ const UPDATE_SQL =
 const DIALOG_SQL = `UPDATE cdrs SET dialog = $3 WHERE call_id = $1 AND "end" IS NULL
   AND dialog IS NOT NULL AND dialog->>'calleeTag' = $2`;
 
-/** Lines applied per replay round. */
-const REPLAY_BATCH = 200;
+/** Lines read per replay round (applied in batches of at most MAX_BATCH). */
+const REPLAY_LINES = 1000;
+
+/**
+ * Server settings of the write connections (see writePool): plans made once per statement and
+ * connection, and never a sequential scan of cdrs.
+ */
+const WRITE_SETTINGS = '-c plan_cache_mode=force_generic_plan -c enable_seqscan=off';
+
+/**
+ * The connections writes go through: two (one live batch and one replay at most run at once)
+ * with their own settings, reads keep the default ones. Their statements are named, so parsed
+ * once per connection, and planned once too: left to itself PostgreSQL plans the batch statement
+ * again at every execution (its custom plan for the actual rows looks cheaper than the generic
+ * one), which costs more than the rows of a small batch. Every write finds its rows through the
+ * cdr_key or call_id index, but a plan made while the table was small (a new database, no
+ * statistics yet) would join by scanning the whole table and keep doing so as it grows:
+ * sequential scans are turned off on these connections.
+ */
+function writePool(options: PostgresOptions): pg.Pool {
+  let url = options.url;
+  try {
+    const parsed = new URL(url);
+    const given = parsed.searchParams.get('options');
+    parsed.searchParams.set('options', given ? `${given} ${WRITE_SETTINGS}` : WRITE_SETTINGS);
+    url = parsed.toString();
+  } catch {
+    // Not a URL (a socket path pg understands): the writes work, with default planning.
+  }
+  return createPool({ ...options, url, maxConnections: 2 });
+}
+
+/** A write waiting for its batch, and its caller's promise. */
+interface QueuedWrite {
+  entry: SpoolEntry;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
 
 export class PostgresCdrStore implements CdrStore {
   private readonly chains = new Map<string, Promise<unknown>>();
   private replaying: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Writes waiting for the next batch, in the order they were made. */
+  private readonly queue: QueuedWrite[] = [];
+  /** Whether a batch is in flight or about to start (then it takes the queue). */
+  private draining = false;
+  /** Batch statements run and writes they carried (live and replayed), for tests and benches. */
+  private readonly batchStats = { batches: 0, writes: 0 };
 
   private constructor(
     private readonly pool: pg.Pool,
+    /** Connections of the writes (see writePool). */
+    private readonly writes: pg.Pool,
     private readonly spool: CdrSpool,
     private readonly options: PostgresCdrOptions,
   ) {}
@@ -78,8 +134,15 @@ export class PostgresCdrStore implements CdrStore {
       await pool.end();
       throw err;
     }
-    const spool = await CdrSpool.open(options.spoolPath);
-    const store = new PostgresCdrStore(pool, spool, options);
+    const writes = writePool(options);
+    let spool: CdrSpool;
+    try {
+      spool = await CdrSpool.open(options.spoolPath);
+    } catch (err) {
+      await Promise.all([pool.end(), writes.end()]);
+      throw err;
+    }
+    const store = new PostgresCdrStore(pool, writes, spool, options);
     if (spool.length > 0) await store.flushSpool();
     return store;
   }
@@ -170,7 +233,7 @@ export class PostgresCdrStore implements CdrStore {
     await Promise.allSettled([...this.chains.values()]);
     await this.replaying;
     await this.spool.close();
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.writes.end()]);
   }
 
   // ---- writes -----------------------------------------------------------------------------
@@ -188,34 +251,102 @@ export class PostgresCdrStore implements CdrStore {
     return result;
   }
 
-  private async writeNow(entry: SpoolEntry): Promise<void> {
-    if (this.spool.length === 0 && !this.replaying) {
+  private writeNow(entry: SpoolEntry): Promise<void> {
+    if (this.spool.length > 0 || this.replaying) return this.toSpool([entry])[0]!;
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ entry, resolve, reject });
+      if (this.draining) return;
+      this.draining = true;
+      // The writes of this turn of the event loop (every packet read in this poll) go together.
+      setImmediate(() => void this.drain());
+    });
+  }
+
+  /** Runs batches while writes are queued; one batch in flight at a time. Never rejects. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const n = batchLength(this.queue, (q) => q.entry);
+        await this.runBatch(this.queue.splice(0, n));
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Applies one batch and settles its callers (committed, spooled, or refused one by one). */
+  private async runBatch(batch: QueuedWrite[]): Promise<void> {
+    // An earlier batch was spooled meanwhile (the queue with it) or a replay runs: go behind it.
+    if (this.spool.length > 0 || this.replaying) return this.spoolFrom(batch, 0);
+    if (batch.length > 1) {
       try {
-        await this.apply(entry);
+        await this.applyBatch(batch.map((q) => q.entry));
+        for (const q of batch) q.resolve();
         return;
       } catch (err) {
-        if (!isUnreachable(err)) throw err;
+        if (isUnreachable(err)) return this.spoolFrom(batch, 0);
+        // Refused: one row is bad. One by one below, so only its write rejects.
       }
     }
-    await this.spool.append(entry);
+    for (let i = 0; i < batch.length; i++) {
+      const q = batch[i]!;
+      try {
+        await this.apply(q.entry);
+        q.resolve();
+      } catch (err) {
+        if (isUnreachable(err)) return this.spoolFrom(batch, i);
+        q.reject(err as Error);
+      }
+    }
+  }
+
+  /**
+   * Spools batch[from..], then every write queued behind it, in order; new writes see the spool
+   * not empty and go after them. Each caller resolves once its line is on disk.
+   */
+  private spoolFrom(batch: QueuedWrite[], from: number): void {
+    const rest = [...batch.slice(from), ...this.queue.splice(0)];
+    const written = this.toSpool(rest.map((q) => q.entry));
+    rest.forEach((q, i) => written[i]!.then(q.resolve, q.reject));
+  }
+
+  /** Appends entries to the spool in order; each promise resolves once its line is on disk. */
+  private toSpool(entries: SpoolEntry[]): Array<Promise<void>> {
+    const written = entries.map((entry) => this.spool.append(entry));
     this.scheduleReplay(0);
+    return written;
+  }
+
+  private applyBatch(entries: SpoolEntry[]): Promise<unknown> {
+    this.batchStats.batches++;
+    this.batchStats.writes += entries.length;
+    return this.writes.query({
+      name: 'trapezoid_cdr_batch',
+      text: BATCH_SQL,
+      values: batchValues(entries),
+    });
   }
 
   private apply(entry: SpoolEntry): Promise<unknown> {
     switch (entry.op) {
       case 'add':
-        return this.pool.query(
-          INSERT_SQL,
-          cdrInsertValues(entry.key, entry.node, entry.cdr, entry.dialog),
-        );
+        return this.writes.query({
+          name: 'trapezoid_cdr_insert',
+          text: INSERT_SQL,
+          values: cdrInsertValues(entry.key, entry.node, entry.cdr, entry.dialog),
+        });
       case 'update':
-        return this.pool.query(UPDATE_SQL, [entry.key, ...cdrUpdateValues(entry.cdr)]);
+        return this.writes.query({
+          name: 'trapezoid_cdr_update',
+          text: UPDATE_SQL,
+          values: [entry.key, ...cdrUpdateValues(entry.cdr)],
+        });
       case 'dialog':
-        return this.pool.query(DIALOG_SQL, [
-          entry.dialog.callId,
-          entry.dialog.calleeTag,
-          JSON.stringify(entry.dialog),
-        ]);
+        return this.writes.query({
+          name: 'trapezoid_cdr_dialog',
+          text: DIALOG_SQL,
+          values: [entry.dialog.callId, entry.dialog.calleeTag, JSON.stringify(entry.dialog)],
+        });
     }
   }
 
@@ -233,14 +364,15 @@ export class PostgresCdrStore implements CdrStore {
     let failed = false;
     try {
       for (;;) {
-        const lines = await this.spool.peek(REPLAY_BATCH);
+        const lines = await this.spool.peek(REPLAY_LINES);
         if (lines.length === 0) {
           if (await this.spool.truncateIfDrained()) return;
           continue;
         }
-        for (const line of lines) {
-          await this.replayLine(line);
-          this.spool.consume(line);
+        for (let i = 0; i < lines.length;) {
+          const n = batchLength(lines.slice(i, i + MAX_BATCH), (line) => line.entry);
+          await this.replayBatch(lines.slice(i, i + n));
+          i += n;
         }
       }
     } catch (err) {
@@ -253,6 +385,26 @@ export class PostgresCdrStore implements CdrStore {
         const delay = failed ? (this.options.retryMs ?? 1000) : 0;
         setImmediate(() => this.scheduleReplay(delay));
       }
+    }
+  }
+
+  /**
+   * Applies spooled lines (no Call-ID or key twice) as one batch, or one at a time when the
+   * database refuses the batch, consuming each once applied; throws when it is unreachable.
+   */
+  private async replayBatch(lines: SpooledLine[]): Promise<void> {
+    if (lines.length > 1) {
+      try {
+        await this.applyBatch(lines.map((line) => line.entry!));
+        for (const line of lines) this.spool.consume(line);
+        return;
+      } catch (err) {
+        if (isUnreachable(err)) throw err;
+      }
+    }
+    for (const line of lines) {
+      await this.replayLine(line);
+      this.spool.consume(line);
     }
   }
 
