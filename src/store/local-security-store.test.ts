@@ -2,13 +2,14 @@
 // store, in memory and with its secrets in SQLite; then the secrets surviving a restart and the
 // secret an older trapezoid kept unkeyed carried over.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LEGACY_KID, LocalSecurityStore } from './local-security-store.ts';
 import { securityStoreContract } from './security-store.contract.ts';
-import { SqliteStore } from './sqlite-store.ts';
+import { openLegacySqlite } from '../../test/support/legacy-sqlite.ts';
 
 test('LocalSecurityStore', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'trapezoid-security-'));
@@ -33,8 +34,10 @@ test('LocalSecurityStore', async (t) => {
     'secrets survive a restart; the old unkeyed secret becomes the first kid',
     async () => {
       const file = join(dir, 'upgrade.db');
-      const old = new SqliteStore(file);
-      const legacy = old.secret('record-route');
+      // An older trapezoid kept one random 32-byte secret per name, unkeyed.
+      const legacy = randomBytes(32);
+      const old = openLegacySqlite(file);
+      old.prepare('INSERT INTO secrets (name, value) VALUES (?, ?)').run('record-route', legacy);
       old.close();
 
       const store = new LocalSecurityStore({ database: file });

@@ -57,8 +57,10 @@ export class SqliteCdrStore implements CdrStore {
            AND json_extract(dialog, '$.calleeTag') = ?`,
       ),
       close: db.prepare(
-        `UPDATE cdrs SET cause = ? WHERE node = ? AND answer IS NOT NULL AND end IS NULL
-           AND cause = 'answered'`,
+        // A row without a node was written by a version before nodes: by this file's one
+        // process, so it is closed with this node's.
+        `UPDATE cdrs SET cause = ? WHERE (node = ? OR node IS NULL) AND answer IS NOT NULL
+           AND end IS NULL AND cause = 'answered'`,
       ),
     };
     this.writeAll = db.transaction((batch: PendingWrite[]) => {

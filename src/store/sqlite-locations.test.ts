@@ -1,5 +1,5 @@
 // SqliteLocationStore: the LocationStore contract through two connections to one file, and the
-// migration of a bindings table written by SqliteStore (older columns keep working both ways).
+// migration of a bindings table an older trapezoid wrote (older columns keep working both ways).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { locationStoreContract } from './location-store.contract.ts';
 import { SqliteLocationStore } from './sqlite-locations.ts';
-import { SqliteStore } from './sqlite-store.ts';
+import { openLegacySqlite } from '../../test/support/legacy-sqlite.ts';
 
 test('SqliteLocationStore', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'trapezoid-locations-'));
@@ -84,20 +84,25 @@ test('SqliteLocationStore', async (t) => {
     },
   );
 
-  await t.test('opens a database SqliteStore wrote, and SqliteStore still reads it', async () => {
+  await t.test("opens an older trapezoid's file, and that version still reads it", async () => {
     const file = join(dir, 'old.db');
     const now = Date.now();
-    const old = new SqliteStore(file);
-    old.putBinding({
-      aor: 'sip:1000@example.test',
-      contact: 'sip:1000@192.0.2.5:5060',
-      target: 'tcp:[2001:db8::5]:5070',
-      q: 1,
-      expiresAt: now + 60_000,
-      callId: 'old@phone',
-      cseq: 3,
-      connectionId: 'conn-9',
-    });
+    const old = openLegacySqlite(file);
+    old
+      .prepare(
+        `INSERT INTO bindings (aor, contact, target, q, expires_at, call_id, cseq, user_agent,
+           connection_id) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
+      )
+      .run(
+        'sip:1000@example.test',
+        'sip:1000@192.0.2.5:5060',
+        'tcp:[2001:db8::5]:5070',
+        1,
+        now + 60_000,
+        'old@phone',
+        3,
+        'conn-9',
+      );
     old.close();
 
     const store = new SqliteLocationStore(file, { node: 'solo' });
@@ -137,10 +142,17 @@ test('SqliteLocationStore', async (t) => {
     });
     await store.close();
 
-    const reopened = new SqliteStore(file);
+    // That version's lookup (its columns only) finds the new row in the shape it knows.
+    const reopened = openLegacySqlite(file);
     assert.deepEqual(
-      reopened.bindingsFor('sip:2000@example.test', now).map((b) => [b.target, b.q, b.cseq]),
-      [['udp:192.0.2.6:5062', 0.7, 1]],
+      reopened
+        .prepare(
+          `SELECT target, q, cseq, call_id FROM bindings WHERE aor = ? AND expires_at > ?
+           ORDER BY q DESC, expires_at DESC`,
+        )
+        .raw()
+        .all('sip:2000@example.test', now),
+      [['udp:192.0.2.6:5062', 0.7, 1, 'new@phone']],
     );
     reopened.close();
   });

@@ -1,7 +1,8 @@
-// The registrar's bindings in SQLite (the embedded default): the `bindings` table that SqliteStore
-// has always used, with three columns added by a migration (the node that holds the flow, the
-// Path, when the binding was last refreshed). The old columns keep their meaning, so a database
-// written by an older trapezoid opens here and one written here still opens there.
+// The registrar's bindings in SQLite (the embedded default): the `bindings` table trapezoid has
+// always used (made in sqlite-schema.ts), with three columns added by a migration (the node that
+// holds the flow, the Path, when the binding was last refreshed). The old columns keep their
+// meaning, so a database written by an older trapezoid opens here and one written here still
+// opens there.
 //
 // register() runs as one IMMEDIATE transaction: the write lock is taken before the read, so two
 // processes registering the same AOR on one file cannot interleave their check and their write.
@@ -15,6 +16,7 @@ import {
   toBinding,
   type StoredBinding,
 } from './binding-codec.ts';
+import { BINDINGS_TABLE } from './sqlite-schema.ts';
 import type {
   Binding,
   BindingChangeRecord,
@@ -22,15 +24,6 @@ import type {
   RegistrationOutcome,
   RegistrationUpdate,
 } from './stores.ts';
-
-/** The table as SqliteStore creates it (kept identical, so either may create it first). */
-const BINDINGS_TABLE = `
-CREATE TABLE IF NOT EXISTS bindings (
-  aor TEXT NOT NULL, contact TEXT NOT NULL, target TEXT NOT NULL, q REAL NOT NULL,
-  expires_at INTEGER NOT NULL, call_id TEXT NOT NULL, cseq INTEGER NOT NULL, user_agent TEXT,
-  connection_id TEXT, PRIMARY KEY (aor, contact)
-);
-CREATE INDEX IF NOT EXISTS bindings_expiry ON bindings (expires_at);`;
 
 /**
  * Columns this store adds. NULL in rows an older version wrote: flow_node then reads as this

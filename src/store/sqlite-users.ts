@@ -1,4 +1,4 @@
-// Users in the embedded SQLite file (the users table of sqlite-store.ts), behind the async
+// Users in the embedded SQLite file (the users table of sqlite-schema.ts), behind the async
 // UserStore: each call is one committed statement.
 import type Database from 'better-sqlite3';
 import { openSqlite, type SqliteOptions } from './sqlite-schema.ts';

@@ -1,6 +1,6 @@
-// What the call server keeps: users (digest HA1 hashes only, never passwords), registrar
-// bindings, and call detail records. The embedded default is SQLite (sqlite-store.ts); a
-// networked database can implement the same interface later.
+// The records the call server keeps: users (digest HA1 hashes only, never passwords), registrar
+// bindings, call detail records and the dialogs kept with them. The stores that hold them are in
+// stores.ts (one interface per kind, opened by open-stores.ts).
 
 export interface UserRecord {
   user: string;
@@ -10,13 +10,6 @@ export interface UserRecord {
   /** SHA-256(user:realm:password), hex (RFC 8760); absent when only an MD5 HA1 was given. */
   ha1Sha256?: string;
   displayName?: string;
-}
-
-/** A binding deleted because it expired. */
-export interface ExpiredBinding {
-  aor: string;
-  contact: string;
-  target: string;
 }
 
 export interface BindingRecord {
@@ -131,49 +124,4 @@ export interface DialogPersistence {
   openDialogs(callId: string, now: number): DialogRecord[];
   /** A target refresh moved a side of a stored dialog. */
   updateDialog(d: DialogRecord): void;
-}
-
-export interface Store extends DialogPersistence {
-  putUser(u: UserRecord): void;
-  removeUser(user: string, domain: string): boolean;
-  getUser(user: string, domain: string): UserRecord | undefined;
-  listUsers(domain?: string): UserRecord[];
-
-  putBinding(b: BindingRecord): void;
-  removeBinding(aor: string, contact: string): void;
-  removeBindings(aor: string): void;
-  /** Bindings of an AOR that have not expired at `now`, highest q first. */
-  bindingsFor(aor: string, now: number): BindingRecord[];
-  allBindings(now: number): BindingRecord[];
-  /** Deletes expired bindings; returns them. */
-  purgeExpired(now: number): ExpiredBinding[];
-
-  /**
-   * Writes one CDR and commits it before returning; returns its id. `dialog`: the answered
-   * dialog's route, kept with the row until its end is written.
-   */
-  addCdr(cdr: CdrRecord, dialog?: DialogRecord): number;
-  /**
-   * Completes the CDR `id` (end, duration, status, cause, media) and commits before returning;
-   * once it has an end, its dialog is no longer kept.
-   */
-  updateCdr(id: number, cdr: CdrRecord): void;
-  /** Whether any CDR of this Call-ID was written. */
-  hasCdr(callId: string): boolean;
-  /** The answered CDR of this Call-ID whose end is not known yet, if any. */
-  openCdr(callId: string): CdrRecord | undefined;
-  /**
-   * At start: every answered CDR with no end (the previous process died during those calls)
-   * gets cause `server-restart`; its end stays unknown. Returns how many.
-   */
-  closeInterruptedCdrs(): number;
-  listCdrs(opts?: { limit?: number; since?: number }): CdrRecord[];
-
-  /**
-   * A random secret of this name (32 bytes), made on first use and kept: what signs our
-   * Record-Route tokens, so that a restarted server still recognises the dialogs it routed.
-   */
-  secret(name: string): Buffer;
-
-  close(): void;
 }
