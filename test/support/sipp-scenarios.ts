@@ -1,4 +1,8 @@
 // SIPp scenarios the interop tests share, made from parameters.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * A SIPp caller that sends an INVITE offering PCMA, plays `pcap`'s G.711 audio once answered
@@ -207,4 +211,28 @@ ${inDialog('BYE', from, 2)}
   <recv response="200" />
 </scenario>
 `;
+}
+
+/**
+ * SIPp's built-in uac with one change: the 200 it waits for after its BYE must answer that BYE
+ * (start_txn / response_txn). As built in, that recv takes a 200 of any method it sent, so when
+ * its ACK and its BYE are both lost (-lost 10: about 1 call in 100) our retransmitted 200 of the
+ * INVITE, which the ACK would have stopped, passes for the BYE's 200: SIPp ends the call and
+ * never resends the BYE, and the phone, which got neither, keeps the call until 64*T1.
+ * With the transaction named, that 200 is taken for what it is and ACKed again (SIPp resends the
+ * ACK for a 2xx of the INVITE), and the BYE is resent until its own 200 comes.
+ */
+export function uacByeByTransaction(sippPath: string, dir: string): string[] {
+  // `sipp -sd` prints the scenario and exits with 99: read its output, not its status.
+  const dump = spawnSync(sippPath, ['-sd', 'uac'], { encoding: 'utf8' }).stdout;
+  const bye = /<send retrans="500">(\s*<!\[CDATA\[\s*BYE )/;
+  const byeOk = /<recv response="200" crlf="true">/;
+  assert.match(dump, bye);
+  assert.match(dump, byeOk);
+  const xml = dump
+    .replace(bye, '<send retrans="500" start_txn="bye">$1')
+    .replace(byeOk, '<recv response="200" crlf="true" response_txn="bye">');
+  const file = join(dir, 'uac-bye-by-transaction.xml');
+  writeFileSync(file, xml);
+  return ['-sf', file];
 }
