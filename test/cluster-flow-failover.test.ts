@@ -6,12 +6,8 @@
 // Two in-process nodes on one real redis-server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { UserAgent } from '../src/ua/index.ts';
-import { startRedis } from './support/redis-server.ts';
-import { startClusterNode } from './support/stores.ts';
+import { startTwoNodes } from './support/stores.ts';
 
 const DOMAIN = 'flow.test';
 const USERS = [
@@ -21,22 +17,13 @@ const USERS = [
 const DEAD_AFTER_S = 3;
 
 test('a TCP phone whose node died registers through another and is reachable again', async (t) => {
-  const redis = await startRedis(t);
-  if (!redis) return;
-  const dir = mkdtempSync(join(tmpdir(), 'trapezoid-flow-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const node = (id: string, address: string) =>
-    startClusterNode(t, {
-      id,
-      address,
-      domain: DOMAIN,
-      users: USERS,
-      records: join(dir, 'flow.db'),
-      live: redis.url,
-      deadAfterSeconds: DEAD_AFTER_S,
-    });
-  const a = await node('a', '127.0.0.1');
-  const b = await node('b', '127.0.0.2');
+  const nodes = await startTwoNodes(t, {
+    domain: DOMAIN,
+    users: USERS,
+    deadAfterSeconds: DEAD_AFTER_S,
+  });
+  if (!nodes) return;
+  const { a, b } = nodes;
   const phone = (server: string) => {
     const ua = new UserAgent({
       uri: `sip:2002@${DOMAIN}`,

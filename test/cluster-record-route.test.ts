@@ -7,12 +7,8 @@
 // project's own user agents.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { UserAgent } from '../src/ua/index.ts';
-import { startRedis } from './support/redis-server.ts';
-import { startClusterNode } from './support/stores.ts';
+import { startTwoNodes } from './support/stores.ts';
 
 const DOMAIN = 'rr.test';
 const USERS = [
@@ -21,22 +17,9 @@ const USERS = [
 ];
 
 test('regression: a call through two nodes (b, then a holding the phone over TCP) is hung up with 200, not 403', async (t) => {
-  const redis = await startRedis(t);
-  if (!redis) return;
-  const dir = mkdtempSync(join(tmpdir(), 'trapezoid-rr-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const node = (id: string, address: string) =>
-    startClusterNode(t, {
-      id,
-      address,
-      domain: DOMAIN,
-      users: USERS,
-      records: join(dir, 'rr.db'),
-      live: redis.url,
-      deadAfterSeconds: 3,
-    });
-  const a = await node('a', '127.0.0.1');
-  const b = await node('b', '127.0.0.2');
+  const nodes = await startTwoNodes(t, { domain: DOMAIN, users: USERS, deadAfterSeconds: 3 });
+  if (!nodes) return;
+  const { a, b } = nodes;
 
   const phone = new UserAgent({
     uri: `sip:2002@${DOMAIN}`,
