@@ -32,8 +32,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import {
   startCluster,
   startFront,
@@ -43,9 +42,9 @@ import {
 } from '../test/support/cluster.ts';
 import { freePort } from '../test/support/ports.ts';
 import { compiledCli } from './build.ts';
+import { runUacStep } from './sipp-step.ts';
 import { machineCpuSeconds, treeCpuSeconds, treeStats } from './procstat.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
@@ -146,51 +145,35 @@ function failureEvents(log: string): string {
 /** One SIPp uac step at `rate` against the front. */
 async function step(front: Front, uacPort: number, rate: number, seconds: number, m: Measured) {
   const dir = mkdtempSync(join(work, `uac-${rate}-`));
-  const calls = Math.round(rate * seconds);
   const started = Date.now();
   const cpu0 = cpuOf(m);
   const machine0 = machineCpuSeconds();
-  const child = spawn(
-    'sipp',
-    [
-      `${front.address}:${front.sip}`,
-      ...['-sf', join(root, 'bench', 'scenarios', 'uac-any-order.xml'), '-s', 'service'],
-      ...['-r', String(rate), '-m', String(calls), '-p', String(uacPort), '-i', UAC_ADDRESS],
-      ...['-nostdin', '-trace_stat', '-trace_err', '-fd', '1', '-timeout', `${seconds + 30}s`],
-      ...['-max_recv_loops', '10000', '-l', String(rate * 4)],
-    ],
-    { cwd: dir, stdio: 'ignore' },
-  );
-  const watchdog = setTimeout(() => child.kill('SIGKILL'), (seconds + 60) * 1000);
-  const exited = new Promise((r) => child.on('exit', r));
-  let windowTimer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    exited,
-    new Promise((r) => (windowTimer = setTimeout(r, seconds * 1000 + 1000))),
-  ]);
-  clearTimeout(windowTimer);
-  const cpu1 = cpuOf(m);
-  const machine1 = machineCpuSeconds();
+  let cpu1 = cpu0;
+  let machine1 = machine0;
+  const { calls, ok, failed, files } = await runUacStep({
+    target: `${front.address}:${front.sip}`,
+    address: UAC_ADDRESS,
+    port: uacPort,
+    rate,
+    seconds,
+    drainMs,
+    dir,
+    traceErrors: true,
+    onWindowEnd: () => {
+      cpu1 = cpuOf(m);
+      machine1 = machineCpuSeconds();
+    },
+  });
+  const window = { from: started, to: Date.now() };
+  const cpu = Object.fromEntries(Object.keys(cpu0).map((k) => [k, cpu1[k]! - cpu0[k]!]));
   // Share of all cores busy over the load window (every process: SIPp, front, stores, nodes).
   const busyPct = round(
     (100 * (machine1.busy - machine0.busy)) / Math.max(1e-9, machine1.total - machine0.total),
     1,
   );
-  await exited;
-  clearTimeout(watchdog);
-  await sleep(drainMs);
-  const cpu = Object.fromEntries(Object.keys(cpu0).map((k) => [k, cpu1[k]! - cpu0[k]!]));
-  const files = readdirSync(dir);
   // SIPp's own account of its failed calls (the first lines), for an unclean step.
   const errorsLog = files.find((f) => f.endsWith('_errors.log'));
   const errors = errorsLog ? failureEvents(readFileSync(join(dir, errorsLog), 'utf8')) : '';
-  const csv = files.find((f) => f.endsWith('_.csv'));
-  const window = { from: started, to: Date.now() };
-  if (!csv) return { calls, ok: 0, failed: calls, cpu, errors, window, busyPct };
-  const rows = readFileSync(join(dir, csv), 'utf8').trim().split('\n');
-  const last = rows[rows.length - 1]!.split(';');
-  const ok = Number(last[15]);
-  const failed = Number(last[17]) + Math.max(0, calls - ok - Number(last[17]));
   return { calls, ok, failed, cpu, errors, window, busyPct };
 }
 

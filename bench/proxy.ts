@@ -44,11 +44,12 @@
 // retransmissions) cannot fail calls of the next. A proxy stops climbing at its first step that
 // is not clean.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compiledCli } from './build.ts';
+import { runUacStep } from './sipp-step.ts';
 import { MemorySampler, treeCpuSeconds, treeHwmMb, treeStats } from './procstat.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -139,67 +140,22 @@ async function step(
   memory: MemorySampler,
   seconds: number,
 ): Promise<StepResult> {
-  const dir = mkdtempSync(join(work, `uac-${target}-${rate}-`));
-  const calls = rate * seconds;
   memory.takeStepPeak();
   const cpu0 = treeCpuSeconds(proxyPid);
-  const child = spawn(
-    'sipp',
-    [
-      `127.0.0.1:${target}`,
-      '-sf',
-      join(root, 'bench', 'scenarios', 'uac-any-order.xml'),
-      '-s',
-      'service',
-      '-r',
-      String(rate),
-      '-m',
-      String(calls),
-      '-p',
-      String(uacPort),
-      '-i',
-      '127.0.0.1',
-      '-nostdin',
-      '-trace_stat',
-      '-fd',
-      '1',
-      '-timeout',
-      `${seconds + 30}s`,
-      '-max_recv_loops',
-      '10000',
-      '-l',
-      String(rate * 4),
-    ],
-    { cwd: dir, stdio: 'ignore' },
-  );
-  // SIPp's own -timeout should end the step; a watchdog makes sure a stuck SIPp cannot hang the
-  // bench (the step then counts every call as failed).
-  const watchdog = setTimeout(() => child.kill('SIGKILL'), (seconds + 60) * 1000);
-  const exited = new Promise((r) => child.on('exit', r));
-  // The load window: SIPp places calls for `seconds`; the calls have no pause, so 1 s more lets
-  // the last ones end. SIPp exiting earlier (all calls done) ends it too.
-  let windowTimer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    exited,
-    new Promise((r) => (windowTimer = setTimeout(r, seconds * 1000 + 1000))),
-  ]);
-  clearTimeout(windowTimer);
-  const cpu1 = treeCpuSeconds(proxyPid);
-  await exited;
-  clearTimeout(watchdog);
-  await sleep(drainMs);
+  let cpu1 = cpu0;
+  const { calls, ok, failed } = await runUacStep({
+    target: `127.0.0.1:${target}`,
+    address: '127.0.0.1',
+    port: uacPort,
+    rate,
+    seconds,
+    drainMs,
+    dir: mkdtempSync(join(work, `uac-${target}-${rate}-`)),
+    onWindowEnd: () => (cpu1 = treeCpuSeconds(proxyPid)),
+  });
   const cpu2 = treeCpuSeconds(proxyPid);
   const { rssMb } = memory.takeStepPeak();
-  const csv = readdirSync(dir).find((f) => f.endsWith('_.csv'));
-  const result = { calls, cpuLoad: cpu1 - cpu0, cpuDrain: cpu2 - cpu0, rssMb };
-  if (!csv) return { ...result, ok: 0, failed: calls };
-  const rows = readFileSync(join(dir, csv), 'utf8').trim().split('\n');
-  const last = rows[rows.length - 1]!.split(';');
-  // SIPp's stat columns: 16th SuccessfulCall(C), 18th FailedCall(C) (1-based). Calls SIPp never
-  // placed or never ended count as failed too.
-  const ok = Number(last[15]);
-  const failed = Number(last[17]) + Math.max(0, calls - ok - Number(last[17]));
-  return { ...result, ok, failed };
+  return { calls, ok, failed, cpuLoad: cpu1 - cpu0, cpuDrain: cpu2 - cpu0, rssMb };
 }
 
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
