@@ -18,6 +18,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { SipResponse } from '../src/sip/index.ts';
 import { DigestClient } from '../src/ua/digest-client.ts';
 import {
   callerWithAuth,
@@ -25,13 +26,13 @@ import {
   startCluster,
   startFront,
   startPhone,
-  UdpSipClient,
   waitUntil,
   type Cluster,
   type ClusterNode,
 } from './support/cluster.ts';
 import { needTool, repoRoot } from './support/peers.ts';
 import { freePort } from './support/ports.ts';
+import { RawPhone } from './support/raw-phone.ts';
 import { Peer, scratchDir, sippErrors } from './ua-sipp-peer.ts';
 
 const DOMAIN = 'cluster.test';
@@ -106,6 +107,17 @@ function tcpPeersOf(port: number): string[] {
       const [addr, p] = f[2]!.split(':');
       return `${ip(addr!)}:${parseInt(p!, 16)}`;
     });
+}
+
+/** A request built by `client` (Via, Contact on its address, fresh branch and tags) sent to a
+ * node over UDP: its final response, or undefined after `ms`. */
+function ask(
+  client: RawPhone,
+  request: Parameters<RawPhone['build']>[0],
+  node: { address: string; sip: number },
+  ms = 2000,
+): Promise<SipResponse | undefined> {
+  return client.request(client.build(request).text, node.sip, ms, node.address);
 }
 
 test('cluster: three nodes on one Redis and one PostgreSQL', async (t) => {
@@ -217,7 +229,7 @@ test('cluster: three nodes on one Redis and one PostgreSQL', async (t) => {
   });
 
   await t.test("a 401 from node a is answered at node b with a's nonce", async () => {
-    const client = await UdpSipClient.open('127.0.0.6');
+    const client = await RawPhone.open('127.0.0.6');
     try {
       const base = {
         method: 'REGISTER',
@@ -226,7 +238,7 @@ test('cluster: three nodes on one Redis and one PostgreSQL', async (t) => {
         to: `sip:2003@${DOMAIN}`,
         callId: `nonce-${process.pid}@127.0.0.6`,
       };
-      const first = await client.request(client.build({ ...base, cseq: 1 }), a);
+      const first = await ask(client, { ...base, cseq: 1 }, a);
       assert.equal(first?.status, 401, logs());
       const challenges = first!.wwwAuthenticate;
       // Control: the same answer on a nonce node a never gave is refused by b.
@@ -238,8 +250,9 @@ test('cluster: three nodes on one Redis and one PostgreSQL', async (t) => {
         method: 'REGISTER',
         uri: base.uri,
       });
-      const refused = await client.request(
-        client.build({ ...base, cseq: 2, extra: [`Authorization: ${forged!.value}`] }),
+      const refused = await ask(
+        client,
+        { ...base, cseq: 2, extra: [`Authorization: ${forged!.value}`] },
         b,
       );
       assert.equal(refused?.status, 401, 'a nonce no node issued is challenged again');
@@ -247,8 +260,9 @@ test('cluster: three nodes on one Redis and one PostgreSQL', async (t) => {
         method: 'REGISTER',
         uri: base.uri,
       });
-      const second = await client.request(
-        client.build({ ...base, cseq: 3, extra: [`Authorization: ${answer!.value}`] }),
+      const second = await ask(
+        client,
+        { ...base, cseq: 3, extra: [`Authorization: ${answer!.value}`] },
         b,
       );
       assert.equal(second?.status, 200, `b refused a's nonce: ${second?.status}\n${logs()}`);
@@ -258,11 +272,11 @@ test('cluster: three nodes on one Redis and one PostgreSQL', async (t) => {
   });
 
   await t.test('wrong passwords at node a ban the source on node b within 1 s', async () => {
-    const attacker = await UdpSipClient.open('127.0.0.5');
-    const bystander = await UdpSipClient.open('127.0.0.8');
+    const attacker = await RawPhone.open('127.0.0.5');
+    const bystander = await RawPhone.open('127.0.0.8');
     try {
       let n = 0;
-      const register = async (client: UdpSipClient, node: ClusterNode, password?: string) => {
+      const register = async (client: RawPhone, node: ClusterNode, password?: string) => {
         const base = {
           method: 'REGISTER',
           uri: `sip:${DOMAIN}`,
@@ -270,14 +284,15 @@ test('cluster: three nodes on one Redis and one PostgreSQL', async (t) => {
           to: `sip:2004@${DOMAIN}`,
           callId: `ban-${process.pid}-${++n}@${client.address}`,
         };
-        const first = await client.request(client.build({ ...base, cseq: 1 }), node, 1500);
+        const first = await ask(client, { ...base, cseq: 1 }, node, 1500);
         if (!first || first.status !== 401 || password === undefined) return first?.status;
         const [ans] = new DigestClient('2004', password).answer(401, first.wwwAuthenticate, {
           method: 'REGISTER',
           uri: base.uri,
         });
-        const second = await client.request(
-          client.build({ ...base, cseq: 2, extra: [`Authorization: ${ans!.value}`] }),
+        const second = await ask(
+          client,
+          { ...base, cseq: 2, extra: [`Authorization: ${ans!.value}`] },
           node,
           1500,
         );

@@ -11,18 +11,17 @@
 // `stores: 'sqlite'` starts one node with today's embedded default instead (a `database:` file,
 // no store/cluster keys, no Redis or PostgreSQL): the bench's baseline.
 //
-// Also here: a small UDP SIP client bound to one loopback address (sends to any address, for the
-// nonce and ban checks), SIPp scenarios for a caller answering 407 and a caller that holds its
-// call, and a baresip phone (registers through one node over UDP or TCP and answers by itself).
+// Also here: SIPp scenarios for a caller answering 407 and a caller that holds its call, and a
+// baresip phone (registers through one node over UDP or TCP and answers by itself). The nonce and
+// ban checks send raw requests with test/support/raw-phone.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
 import { stringify } from 'yaml';
-import { parseMessage, SipResponse } from '../../src/sip/index.ts';
+import { baresipConfig } from './baresip.ts';
 import { jsonLines, type Line } from './json-lines.ts';
 import { needTool, repoRoot } from './peers.ts';
 import { freePort, freePortBlock, freePortRange } from './ports.ts';
@@ -33,6 +32,16 @@ const bin = join(repoRoot, 'bin', 'trapezoid.js');
 
 /** What startCluster needs of a test context: skip (a missing peer) and after (cleanup). A
  * bench passes its own (see bench/cluster.ts). */
+/** Signals the process group a child leads (it was spawned detached), unless it has exited. */
+function signalGroup(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, sig);
+  } catch {
+    /* gone */
+  }
+}
+
 export type Lifecycle = Pick<TestContext, 'skip' | 'after'>;
 
 export interface ClusterOptions {
@@ -159,14 +168,7 @@ function startNode(
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const signal = (sig: NodeJS.Signals) => {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-    try {
-      process.kill(-child.pid, sig);
-    } catch {
-      /* gone */
-    }
-  };
+  const signal = (sig: NodeJS.Signals) => signalGroup(child, sig);
   return {
     id,
     address,
@@ -392,14 +394,7 @@ export async function startFront(
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-20_000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const signal = (sig: NodeJS.Signals) => {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-    try {
-      process.kill(-child.pid, sig);
-    } catch {
-      /* gone */
-    }
-  };
+  const signal = (sig: NodeJS.Signals) => signalGroup(child, sig);
   const stop = async () => {
     signal('SIGTERM');
     const timer = setTimeout(() => signal('SIGKILL'), 5000);
@@ -418,100 +413,6 @@ export async function startFront(
     () => out,
   );
   return { address: opts.address, sip: port, pid: child.pid!, output: () => out, stop };
-}
-
-// ---------------------------------------------------------------------------------------------
-// A UDP SIP client on one loopback address.
-
-/** Sends requests from one address:port and waits for their final responses (by Via branch). */
-export class UdpSipClient {
-  private readonly waiting = new Map<string, (res: SipResponse) => void>();
-  port = 0;
-  private counter = 0;
-
-  private constructor(
-    readonly address: string,
-    private readonly socket: Socket,
-  ) {
-    socket.on('message', (buf) => {
-      let msg;
-      try {
-        msg = parseMessage(buf);
-      } catch {
-        return;
-      }
-      if (!(msg instanceof SipResponse) || msg.status < 200) return;
-      const done = this.waiting.get(msg.via[0]?.branch ?? '');
-      if (done) {
-        this.waiting.delete(msg.via[0]!.branch!);
-        done(msg);
-      }
-    });
-  }
-
-  static async open(address: string): Promise<UdpSipClient> {
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(0, address, () => resolve());
-    });
-    const c = new UdpSipClient(address, socket);
-    c.port = socket.address().port;
-    return c;
-  }
-
-  /** A request from this client (Via and Contact on its address) with a fresh branch. */
-  build(opts: {
-    method: string;
-    uri: string;
-    from: string;
-    to: string;
-    callId: string;
-    cseq: number;
-    extra?: string[];
-  }): string {
-    const host = `${this.address}:${this.port}`;
-    const n = ++this.counter;
-    return [
-      `${opts.method} ${opts.uri} SIP/2.0`,
-      `Via: SIP/2.0/UDP ${host};rport;branch=z9hG4bK-cluster-${process.pid}-${this.port}-${n}`,
-      'Max-Forwards: 70',
-      `From: <${opts.from}>;tag=c${this.port}x${n}`,
-      `To: <${opts.to}>`,
-      `Call-ID: ${opts.callId}`,
-      `CSeq: ${opts.cseq} ${opts.method}`,
-      `Contact: <sip:probe@${host}>`,
-      'User-Agent: trapezoid-cluster-test',
-      ...(opts.extra ?? []),
-      'Content-Length: 0',
-      '',
-      '',
-    ].join('\r\n');
-  }
-
-  /** Sends `text` to address:port; the final response, or undefined after `ms` without one. */
-  request(
-    text: string,
-    to: { address: string; sip: number },
-    ms = 2000,
-  ): Promise<SipResponse | undefined> {
-    const branch = /;branch=([^;\s]+)/.exec(text)?.[1] ?? '';
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(branch);
-        resolve(undefined);
-      }, ms);
-      this.waiting.set(branch, (res) => {
-        clearTimeout(timer);
-        resolve(res);
-      });
-      this.socket.send(text, to.sip, to.address);
-    });
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()));
-  }
 }
 
 // SIPp scenarios of the cluster tests: test/support/sipp-scenarios.ts (callerWithAuth,
@@ -570,32 +471,19 @@ export async function startPhone(
   const baresip = needTool(t as TestContext, 'baresip');
   if (!baresip) return undefined;
   const port = await freePortBlock(2, { align: 2 });
-  const d = join(opts.dir, `phone-${opts.user}-${opts.transport}`);
-  mkdirSync(d);
-  const source = silenceWav(join(d, 'silence.wav'), 60);
-  writeFileSync(
-    join(d, 'config'),
-    [
-      'poll_method epoll',
-      `sip_listen 127.0.0.1:${port}`,
-      'net_interface 127.0.0.1',
-      'module_path /usr/lib/baresip/modules',
-      'module g711.so',
-      'module aufile.so',
-      'module account.so',
-      'module menu.so',
-      `audio_source aufile,${source}`,
-      `audio_player aufile,${join(d, 'heard.wav')}`,
-      `rtp_ports ${await freePortRange(10)}`,
-      '',
-    ].join('\n'),
-  );
   const tp = opts.transport === 'tcp' ? ';transport=tcp' : '';
-  writeFileSync(
-    join(d, 'accounts'),
-    `<sip:${opts.user}@${opts.domain}${tp}>;auth_pass=${opts.password};` +
-      `outbound="sip:${opts.via.address}:${opts.via.sip}${tp}";answermode=auto;regint=600\n`,
-  );
+  const name = `phone-${opts.user}-${opts.transport}`;
+  const d = baresipConfig({
+    parent: opts.dir,
+    name,
+    sipPort: port,
+    rtpPorts: await freePortRange(10),
+    source: join(opts.dir, name, 'silence.wav'),
+    account:
+      `<sip:${opts.user}@${opts.domain}${tp}>;auth_pass=${opts.password};` +
+      `outbound="sip:${opts.via.address}:${opts.via.sip}${tp}";answermode=auto;regint=600`,
+  });
+  silenceWav(join(d, 'silence.wav'), 60);
   const child = spawn(baresip, ['-f', d], {
     cwd: d,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -604,14 +492,7 @@ export async function startPhone(
   let out = '';
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const kill = () => {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  };
+  const kill = () => signalGroup(child, 'SIGKILL');
   t.after(kill);
   await waitUntil(
     `baresip ${opts.user} (${opts.transport}) to register through ${opts.via.address}`,

@@ -104,8 +104,16 @@ export class RawPhone {
     this.socket.send(text.replace(/\r?\n/g, '\r\n'), port, host);
   }
 
-  /** Sends `text` and waits for the final response to its top Via branch (undefined after ms). */
-  request(text: string, port: number, ms = 4000): Promise<SipResponse | undefined> {
+  /**
+   * Sends `text` to host:port and waits for the final response to its top Via branch (undefined
+   * after ms).
+   */
+  request(
+    text: string,
+    port: number,
+    ms = 4000,
+    host = '127.0.0.1',
+  ): Promise<SipResponse | undefined> {
     const branch = /;branch=([^;\s]+)/.exec(text)?.[1] ?? '';
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -116,7 +124,7 @@ export class RawPhone {
         clearTimeout(timer);
         resolve(res);
       });
-      this.send(text, port);
+      this.send(text, port, host);
     });
   }
 
