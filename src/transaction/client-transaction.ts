@@ -6,8 +6,10 @@
 // retransmitted responses until its timer ends it: no handler but onTerminated can be called any
 // more, so the others are let go (a TU's handlers often hold its whole per-request state), and
 // so are the parsed request and last response; should a TU still read `request` or
-// `lastResponse`, they are parsed again, once, from their bytes kept for that. Accepted keeps
-// everything: every 2xx goes to the TU's onFinal (RFC 6026).
+// `lastResponse`, they are parsed again, once, from their bytes kept for that (a layer that
+// retains the minimum, transaction-context.ts `retain`, keeps of the request only what a
+// response is built from, and no response). Accepted keeps the handlers: every 2xx goes to the
+// TU's onFinal (RFC 6026), until the TU hands over lighter ones (setHandlers).
 import { parseMessage } from '../sip/index.ts';
 import type { SipRequest, SipResponse } from '../sip/index.ts';
 import type { Endpoint, InboundMessage, PreparedMessage, SendResult } from '../transport/index.ts';

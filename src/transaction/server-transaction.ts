@@ -5,7 +5,9 @@
 // key, where responses go and the bytes of the last response. On entering those states it lets
 // go of the parsed request, the inbound record and the parsed last response (`shed()`); should a
 // TU still read `request`, `inbound` or `lastResponse`, they are parsed again from bytes kept
-// for that (the request as it stood, the response as sent), once.
+// for that (the request as it stood, the response as sent), once. A layer that retains the
+// minimum (transaction-context.ts `retain`) keeps of the request only what a response is built
+// from, and in Accepted no response.
 import { parseMessage } from '../sip/index.ts';
 import type { SipRequest, SipResponse } from '../sip/index.ts';
 import { responseDestination } from '../transport/index.ts';
@@ -97,10 +99,7 @@ export abstract class ServerTransaction {
   /** The last response passed to the transport (1xx included). */
   get lastResponse(): SipResponse | undefined {
     if (this.keptResponse === undefined && this.lastBytes !== undefined) {
-      const last = this.lastBytes;
-      this.keptResponse = parseMessage(
-        typeof last === 'string' ? keptBuffer(last) : last,
-      ) as SipResponse;
+      this.keptResponse = parseMessage(this.lastBuffer()!) as SipResponse;
     }
     return this.keptResponse;
   }
@@ -145,15 +144,18 @@ export abstract class ServerTransaction {
     this.transmit(bytes);
   }
 
+  /** The bytes of the last response as a Buffer (a final response's are kept as a string). */
+  private lastBuffer(): Buffer | undefined {
+    const last = this.lastBytes;
+    return typeof last === 'string' ? keptBuffer(last) : last;
+  }
+
   /** Resends the last response (a request retransmission, or Timer G). */
   protected resend(): void {
     if (this.lastBytes === undefined) {
       if (this.keptResponse === undefined) return;
       this.send(this.keptResponse);
-    } else {
-      const last = this.lastBytes;
-      this.transmit(typeof last === 'string' ? keptBuffer(last) : last);
-    }
+    } else this.transmit(this.lastBuffer()!);
     this.context.stats.retransmissions++;
   }
 
