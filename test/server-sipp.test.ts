@@ -269,3 +269,110 @@ test('Max-Forwards 0 gets 483; a missing Call-ID gets 400 naming it', async () =
   assert.equal(res.status, 400);
   assert.match(res.reason, /Call-ID/);
 });
+
+/** SIPp's callee for the test below: its 200 is resent (retrans 500 ms) until the ACK comes. */
+const RESENDING_CALLEE = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="callee resending its 200">
+  <recv request="INVITE" />
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Record-Route:]
+Contact: <sip:callee@[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK" />
+  <recv request="BYE" />
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+`;
+
+test('a 2xx the callee resends before the ACK reaches it goes upstream each time, after the branch set is done', async (t) => {
+  if (!needTool(t, 'sipp', 'sip-tester')) return;
+  const uasDir = scratchDir();
+  const scenarioPath = join(uasDir, 'resending-callee.xml');
+  writeFileSync(scenarioPath, RESENDING_CALLEE);
+  const uas = sipp(
+    ['-sf', scenarioPath, '-p', String(uasPort), '-i', '127.0.0.1', '-m', '1'],
+    uasDir,
+  );
+  const sock = createSocket('udp4');
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    await new Promise<void>((r) => sock.bind(uacPort, '127.0.0.1', () => r()));
+    const responses: SipResponse[] = [];
+    sock.on('message', (buf) => {
+      const msg = parseMessage(buf);
+      if (msg instanceof SipResponse) responses.push(msg);
+    });
+    const send = (text: string) =>
+      sock.send(Buffer.from(text.replace(/\n/g, '\r\n')), sipPort, '127.0.0.1');
+    const n = Math.random();
+    const callId = `late-2xx-${n}@127.0.0.1`;
+    const common = (cseq: string, toTag?: string) =>
+      [
+        'Max-Forwards: 70',
+        `From: <sip:caller@127.0.0.1:${uacPort}>;tag=late${n}`,
+        `To: <sip:service@${DOMAIN}>${toTag ? `;tag=${toTag}` : ''}`,
+        `Call-ID: ${callId}`,
+        `CSeq: ${cseq}`,
+        `Contact: <sip:caller@127.0.0.1:${uacPort}>`,
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\n');
+    send(
+      `INVITE sip:service@${DOMAIN} SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:${uacPort};branch=z9hG4bK-late-${n}\n` +
+        common('1 INVITE'),
+    );
+    const oks = () => responses.filter((r) => r.status === 200 && r.cseq.method === 'INVITE');
+    const deadline = Date.now() + 8000;
+    // The first 200 and at least two of the callee's retransmissions (500 ms, then 1 s later),
+    // all passed on although the branch set finished at the first.
+    while (oks().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const got = oks();
+    assert.ok(got.length >= 3, `the caller got ${got.length} copies of the 200`);
+    for (const ok of got) {
+      assert.equal(ok.via.length, 1, 'our Via is taken off every copy');
+      assert.equal(ok.to.tag, got[0]!.to.tag);
+      assert.equal(ok.get('Record-Route'), got[0]!.get('Record-Route'));
+    }
+    // The caller ACKs and hangs up along the record-route.
+    const route = got[0]!.get('Record-Route')!;
+    const target = /<([^>]+)>/.exec(got[0]!.get('Contact')!)![1]!;
+    const toTag = got[0]!.to.tag!;
+    send(
+      `ACK ${target} SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:${uacPort};branch=z9hG4bK-late-ack-${n}\nRoute: ${route}\n` +
+        common('1 ACK', toTag),
+    );
+    send(
+      `BYE ${target} SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:${uacPort};branch=z9hG4bK-late-bye-${n}\nRoute: ${route}\n` +
+        common('2 BYE', toTag),
+    );
+    const done = await uas.finish(20_000);
+    assert.equal(done.code, 0, `SIPp callee failed:\n${sippErrors(uasDir)}`);
+    while (!responses.some((r) => r.cseq.method === 'BYE') && Date.now() < deadline + 5000)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.equal(responses.find((r) => r.cseq.method === 'BYE')?.status, 200);
+    const cdr = (await store.cdrs.listCdrs({ limit: 10_000 })).find((c) => c.callId === callId);
+    assert.equal(cdr?.finalStatus, 200);
+    assert.equal(cdr?.hungUpBy, 'caller');
+  } finally {
+    sock.close();
+    uas.kill();
+  }
+});

@@ -110,6 +110,33 @@ export interface CallHandle {
   onFinal(req: SipRequest, res: SipResponse, dialog?: DialogRecord): Promise<void> | undefined;
 }
 
+/**
+ * The handle observe() gives. It finds its call by Call-ID instead of holding it: proxy handlers
+ * live as long as their transactions (up to 64*T1 after the answer), and a held call would keep
+ * every message it logged alive that long. A call that has ended and left the recent list logs
+ * nothing more. One small object, not two closures and their scope (64*T1 of them are held).
+ */
+class CallLogHandle implements CallHandle {
+  constructor(
+    private readonly log: CallLog,
+    private readonly callId: string,
+    private readonly byCaller: boolean | undefined,
+  ) {}
+
+  onMessage(
+    direction: 'downstream' | 'from-downstream' | 'upstream',
+    message: SipRequest | SipResponse,
+    peer: Endpoint,
+    local: Endpoint,
+  ): void {
+    this.log.handleMessage(this.callId, direction, message, peer, local);
+  }
+
+  onFinal(req: SipRequest, res: SipResponse, dialog?: DialogRecord): Promise<void> | undefined {
+    return this.log.handleFinal(this.callId, this.byCaller, req, res, dialog);
+  }
+}
+
 /** Sees each message the log keeps and each change of a call (call-tap.ts: capture, console). */
 export interface CallLogTap {
   /** The `index`th message of the call was kept; it went from `from` to `to`. */
@@ -201,28 +228,37 @@ export class CallLog {
     if (!call && req.method === 'BYE') call = this.resume(req);
     if (!call) return undefined;
     this.push(call, inbound.source, inbound.local, req);
-    // The handle finds its call by Call-ID instead of holding it: proxy handlers live as long as
-    // their transactions (up to 64*T1 after the answer), and a held call would keep every
-    // message it logged alive that long. A call that has ended and left the recent list logs
-    // nothing more.
-    const callId = call.callId;
-    const byCaller = info.byCaller;
-    return {
-      onMessage: (direction, message, peer, local) => {
-        // An ended call still logs the answer that ended it (it goes upstream after the end).
-        const c = this.active.get(callId) ?? this.recent(callId);
-        if (!c) return;
-        if (direction === 'from-downstream') {
-          this.push(c, peer, local, message);
-          const answered = !('method' in message) && message.status >= 200 && message.status < 300;
-          if (answered && message.cseq.method === 'INVITE') c.calleeEndpoint ??= peer;
-        } else this.push(c, local, peer, message);
-      },
-      onFinal: (r, res, dialog) => {
-        const c = this.active.get(callId);
-        return c ? this.onFinal(c, r, res, byCaller, dialog) : undefined;
-      },
-    };
+    return new CallLogHandle(this, call.callId, info.byCaller);
+  }
+
+  /** A message of the call `callId` (CallLogHandle.onMessage). */
+  handleMessage(
+    callId: string,
+    direction: 'downstream' | 'from-downstream' | 'upstream',
+    message: SipRequest | SipResponse,
+    peer: Endpoint,
+    local: Endpoint,
+  ): void {
+    // An ended call still logs the answer that ended it (it goes upstream after the end).
+    const c = this.active.get(callId) ?? this.recent(callId);
+    if (!c) return;
+    if (direction === 'from-downstream') {
+      this.push(c, peer, local, message);
+      const answered = !('method' in message) && message.status >= 200 && message.status < 300;
+      if (answered && message.cseq.method === 'INVITE') c.calleeEndpoint ??= peer;
+    } else this.push(c, local, peer, message);
+  }
+
+  /** The final answer of a request of the call `callId` (CallLogHandle.onFinal). */
+  handleFinal(
+    callId: string,
+    byCaller: boolean | undefined,
+    req: SipRequest,
+    res: SipResponse,
+    dialog?: DialogRecord,
+  ): Promise<void> | undefined {
+    const c = this.active.get(callId);
+    return c ? this.onFinal(c, req, res, byCaller, dialog) : undefined;
   }
 
   /** A call among the recent ones (ended), newest first. */

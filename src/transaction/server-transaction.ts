@@ -6,15 +6,25 @@
 // go of the parsed request, the inbound record and the parsed last response (`shed()`); should a
 // TU still read `request`, `inbound` or `lastResponse`, they are parsed again from bytes kept
 // for that (the request as it stood, the response as sent), once. A layer that retains the
-// minimum (transaction-context.ts `retain`) keeps of the request only what a response is built
-// from, and in Accepted no response.
+// minimum (transaction-context.ts `retain`) keeps neither: only the bytes it may resend (none in
+// Accepted), and reading `request` or `inbound` then throws.
 import { parseMessage } from '../sip/index.ts';
 import type { SipRequest, SipResponse } from '../sip/index.ts';
 import { responseDestination } from '../transport/index.ts';
 import type { Endpoint, InboundMessage } from '../transport/index.ts';
 import type { TransactionContext } from './transaction-context.ts';
-import { keepBytes, keptBuffer, responseBasis, type KeptBytes } from './own-bytes.ts';
+import { keepBytes, keptBuffer, notKept, type KeptBytes } from './own-bytes.ts';
 import { isLegacyKey } from './transaction-key.ts';
+
+/** See ServerTransaction.held. */
+interface Held {
+  request: SipRequest | undefined;
+  inbound: InboundMessage | undefined;
+  source: Endpoint;
+  receivedAt: number;
+  /** The request's bytes as it stood when shed (to parse it again if asked). */
+  requestBytes: KeptBytes | undefined;
+}
 
 export type ServerState =
   'trying' | 'proceeding' | 'accepted' | 'completed' | 'confirmed' | 'terminated';
@@ -38,16 +48,14 @@ export abstract class ServerTransaction {
   protected interval: number;
   /** §18.2.2 destination when the request's connection is gone (or for UDP). */
   private target?: Endpoint;
-  /** The request while kept (see shed()). */
-  private keptRequest: SipRequest | undefined;
-  /** The inbound record while kept; after shed(), its parts below. */
-  private keptInbound: InboundMessage | undefined;
-  private readonly source: Endpoint;
   private readonly local: Endpoint;
   private readonly connectionId: string | undefined;
-  private readonly receivedAt: number;
-  /** The request's bytes as it stood when shed (to parse it again if asked). */
-  private requestBytes: KeptBytes | undefined;
+  /**
+   * What is held of the request: all of it until the transaction settles, then (retain
+   * 'messages') its bytes and where it came from, or (retain 'minimum') nothing. One object, so
+   * that a settled transaction is that much smaller (64*T1 of them are held).
+   */
+  private held: Held | undefined;
   /**
    * The last response while kept, and its bytes as sent (what a retransmission resends): a 1xx's
    * as the Buffer sent (it is replaced soon), a final response's kept (own-bytes.ts).
@@ -65,33 +73,41 @@ export abstract class ServerTransaction {
     this.context = context;
     this.id = id;
     this.method = request.method;
-    this.keptRequest = request;
-    this.keptInbound = inbound;
-    this.source = inbound.source;
+    this.held = {
+      request,
+      inbound,
+      source: inbound.source,
+      receivedAt: inbound.receivedAt,
+      requestBytes: undefined,
+    };
     this.local = inbound.local;
     this.connectionId = inbound.connectionId;
-    this.receivedAt = inbound.receivedAt;
     this.reliable = context.transport.isReliable(inbound.source.protocol);
     this.state = initialState;
     this.interval = context.timers.T1;
   }
 
+  /** The request (see the top of the file for what a settled transaction keeps). */
   get request(): SipRequest {
-    return (this.keptRequest ??= parseMessage(keptBuffer(this.requestBytes!)) as SipRequest);
+    const held = this.held;
+    if (held === undefined) throw notKept(this.method, this.state);
+    return (held.request ??= parseMessage(keptBuffer(held.requestBytes!)) as SipRequest);
   }
 
   /** Source and connection of the request: responses go back there (§18.2.2). */
   get inbound(): InboundMessage {
-    let inbound = this.keptInbound;
+    const held = this.held;
+    if (held === undefined) throw notKept(this.method, this.state);
+    let inbound = held.inbound;
     if (inbound === undefined) {
       inbound = {
         message: this.request,
-        source: this.source,
+        source: held.source,
         local: this.local,
-        receivedAt: this.receivedAt,
+        receivedAt: held.receivedAt,
       };
       if (this.connectionId !== undefined) inbound.connectionId = this.connectionId;
-      this.keptInbound = inbound;
+      held.inbound = inbound;
     }
     return inbound;
   }
@@ -165,27 +181,30 @@ export abstract class ServerTransaction {
    * response go; their bytes stay (see the top of the file).
    */
   protected shed(): void {
-    const request = this.keptRequest;
-    if (this.lastBytes === undefined || request === undefined) return;
+    const held = this.held;
+    const request = held?.request;
+    if (this.lastBytes === undefined || held === undefined || request === undefined) return;
     this.resolveTarget();
     if (this.context.retain === 'minimum') {
-      this.requestBytes = responseBasis(request);
+      this.held = undefined;
       // Accepted resends nothing of its own (the TU's 2xx retransmissions come with their
       // bytes); an RFC 2543 peer's ACK is matched on the To tag sent, so its bytes stay.
       if (this.state === 'accepted' && !isLegacyKey(this.id)) this.lastBytes = undefined;
     } else {
-      this.requestBytes = keepBytes(request.toBuffer());
+      held.requestBytes = keepBytes(request.toBuffer());
+      held.request = undefined;
+      held.inbound = undefined;
     }
-    this.keptRequest = undefined;
-    this.keptInbound = undefined;
     this.keptResponse = undefined;
   }
 
   private resolveTarget(): Endpoint {
     let target = this.target;
     if (target === undefined) {
+      const source = this.held!.source;
       const via = this.request.firstVia;
-      target = (via && responseDestination(via, this.source.protocol)) || this.source;
+      // One object per place a response goes (a trunk's peer answers many calls), not per call.
+      target = this.context.endpoint((via && responseDestination(via, source.protocol)) || source);
       this.target = target;
     }
     return target;

@@ -1,6 +1,6 @@
 // What a transaction needs from the layer that owns it.
 import type { SipRequest } from '../sip/index.ts';
-import type { InboundMessage, Transport } from '../transport/index.ts';
+import type { Endpoint, InboundMessage, Transport } from '../transport/index.ts';
 import type { Endable, TransactionTimers } from './timers.ts';
 import type { ClientTransaction } from './client-transaction.ts';
 import type { ServerTransaction } from './server-transaction.ts';
@@ -24,12 +24,16 @@ export interface TransactionContext {
   /**
    * 'messages' (a user agent): a settled transaction keeps its request and last response (as
    * bytes, parsed again if read). 'minimum' (a proxy, with 64*T1 of settled transactions at
-   * any time): it keeps what its state machine needs, the bytes it may resend, and of the
-   * request only the headers a response is built from (own-bytes.ts responseBasis); in
-   * Accepted and Completed `lastResponse` of a client transaction, and in Accepted that of a
-   * server transaction, is then undefined.
+   * any time): it keeps what its state machine needs and the bytes it may resend, nothing of
+   * the request (`request` and `inbound` then throw), and in Accepted and Completed no
+   * `lastResponse` of a client transaction, in Accepted none of a server transaction.
    */
   readonly retain: 'messages' | 'minimum';
+  /**
+   * The layer's one object equal to `e` (protocol, address, port): what settled transactions
+   * keep of where responses go is shared between the many that go to one place.
+   */
+  endpoint(e: Endpoint): Endpoint;
   clientEnded(tx: ClientTransaction): void;
   serverEnded(tx: ServerTransaction): void;
   /**

@@ -471,3 +471,19 @@ test('a TU that throws on an INVITE: 500 is sent for it and the transaction stil
   // Completed -> Timer H (64*T1) ends it even without an ACK: nothing waits forever.
   await until('the table empty', () => b.layer.size === 0);
 });
+
+test('endpoint(): one shared object per place, so settled transactions do not each keep a copy', async () => {
+  const { layer } = await stack();
+  const a = layer.endpoint({ protocol: 'udp', address: '192.0.2.7', port: 5060 });
+  const b = layer.endpoint({ protocol: 'udp', address: '192.0.2.7', port: 5060 });
+  assert.equal(a, b, 'equal endpoints give one object');
+  assert.deepEqual(a, { protocol: 'udp', address: '192.0.2.7', port: 5060 });
+  assert.notEqual(layer.endpoint({ protocol: 'tcp', address: '192.0.2.7', port: 5060 }), a);
+  assert.notEqual(layer.endpoint({ protocol: 'udp', address: '192.0.2.7', port: 5061 }), a);
+  // Bounded: many distinct places do not grow it without end; answers stay right after a reset.
+  for (let i = 0; i < 10_000; i++)
+    layer.endpoint({ protocol: 'udp', address: '10.0.0.1', port: i });
+  const again = layer.endpoint({ protocol: 'udp', address: '192.0.2.7', port: 5060 });
+  assert.deepEqual(again, a);
+  assert.equal(layer.endpoint({ protocol: 'udp', address: '192.0.2.7', port: 5060 }), again);
+});

@@ -24,6 +24,9 @@ export type ResponseListener = (response: SipResponse, inbound: InboundMessage) 
 
 const NO_HANDLERS: ClientHandlers = Object.freeze({});
 
+/** How many distinct places endpoint() shares objects for. */
+const MAX_ENDPOINTS = 4096;
+
 export class TransactionLayer implements TransactionContext {
   readonly transport: Transport;
   readonly timers: Readonly<TransactionTimers>;
@@ -39,6 +42,8 @@ export class TransactionLayer implements TransactionContext {
   private readonly servers = new Map<string, ServerTransaction>();
   /** End timers by duration (64*T1, T4, Timer D): a queue each. */
   private readonly endTimers = new Map<number, EndTimerQueue>();
+  /** See endpoint(). */
+  private readonly endpoints = new Map<string, Endpoint>();
   private requestListener?: RequestListener;
   private strayListener?: ResponseListener;
   private closed = false;
@@ -95,7 +100,6 @@ export class TransactionLayer implements TransactionContext {
     }
     const prepared = this.transport.prepare(request, destination);
     const init = {
-      id: ownString(branch),
       key,
       request,
       prepared,
@@ -159,6 +163,17 @@ export class TransactionLayer implements TransactionContext {
       this.endTimers.set(ms, queue);
     }
     queue.add(tx);
+  }
+
+  endpoint(e: Endpoint): Endpoint {
+    const key = `${e.protocol} ${e.address} ${e.port}`;
+    const known = this.endpoints.get(key);
+    if (known !== undefined) return known;
+    // Bounded: past this many places, start again (they are a cache, not a record).
+    if (this.endpoints.size >= MAX_ENDPOINTS) this.endpoints.clear();
+    const own: Endpoint = { protocol: e.protocol, address: ownString(e.address), port: e.port };
+    this.endpoints.set(ownString(key), own);
+    return own;
   }
 
   clientEnded(tx: ClientTransaction): void {

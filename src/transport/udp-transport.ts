@@ -3,6 +3,8 @@
 // destination's address family (so listen on UDP before sending over it).
 import { createSocket } from 'node:dgram';
 import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP } from 'node:net';
 import type { Endpoint } from './endpoint.ts';
 import { isIPv6, normalizeAddress } from './endpoint.ts';
 import { TransportError } from './transport-error.ts';
@@ -23,6 +25,22 @@ function isWhitespaceOnly(data: Buffer): boolean {
   return true;
 }
 
+/**
+ * The socket's address lookup. Node's default runs dns.lookup for every datagram sent, which for
+ * an IP literal (all a SIP transport sends to: destinations are resolved before) answers on the
+ * next tick: a closure and a deferred call per message. An IP literal is answered at once here;
+ * a name still goes to dns.lookup.
+ */
+function lookupLiteral(
+  address: string,
+  family: unknown,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const version = isIP(address);
+  if (version !== 0) callback(null, address, version);
+  else dnsLookup(address, family as number, callback);
+}
+
 function sameAddress(a: Endpoint, b: Endpoint): boolean {
   return normalizeAddress(a.address) === normalizeAddress(b.address);
 }
@@ -41,8 +59,14 @@ export class UdpTransport implements ProtocolTransport {
     const buffer = this.host.settings.udpBufferSize;
     const socket = createSocket(
       buffer && buffer > 0
-        ? { type, reuseAddr: false, recvBufferSize: buffer, sendBufferSize: buffer }
-        : { type, reuseAddr: false },
+        ? {
+            type,
+            reuseAddr: false,
+            recvBufferSize: buffer,
+            sendBufferSize: buffer,
+            lookup: lookupLiteral,
+          }
+        : { type, reuseAddr: false, lookup: lookupLiteral },
     );
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
