@@ -20,9 +20,17 @@ interface PendingWrite {
   reject(err: Error): void;
 }
 
+/** How long the first write of a group commit waits for others (see commit()). */
+const GROUP_COMMIT_MS = 2;
+
+function flushCdrs(store: SqliteCdrStore): void {
+  store.flush();
+}
+
 export class SqliteCdrStore implements CdrStore {
   readonly spooled = 0;
   private readonly pending: PendingWrite[] = [];
+  private timer: NodeJS.Timeout | undefined;
   private readonly writeAll: (batch: PendingWrite[]) => void;
   private readonly stmt;
   /** listCdrs statements by their SQL (one per combination of filters). */
@@ -89,15 +97,16 @@ export class SqliteCdrStore implements CdrStore {
   }
 
   /**
-   * Group commit: the writes asked for in one turn of the event loop are committed together in
-   * one transaction (at setImmediate, after the I/O that asked for them), and each Promise
-   * resolves once that transaction has committed. Under load one commit carries many CDRs
-   * instead of one each; a write is still durable before its Promise resolves.
+   * Group commit: the writes asked for within GROUP_COMMIT_MS of the first waiting one are
+   * committed together in one transaction, and each Promise resolves once that transaction has
+   * committed. A commit appends every page it changed to the WAL (the table's last leaf and each
+   * index's), so one commit for many CDRs writes those pages once instead of once per CDR. A
+   * write is still durable before its Promise resolves; it waits at most GROUP_COMMIT_MS more.
    */
   private commit(write: () => unknown): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ write, resolve, reject });
-      if (this.pending.length === 1) setImmediate(() => this.flush());
+      if (this.pending.length === 1) this.timer = setTimeout(flushCdrs, GROUP_COMMIT_MS, this);
     });
   }
 
@@ -106,7 +115,10 @@ export class SqliteCdrStore implements CdrStore {
     if (this.pending.length > 0) this.flush();
   }
 
-  private flush(): void {
+  /** @internal the group commit's timer (see commit()) */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const batch = this.pending.splice(0);
     try {
       this.writeAll(batch);
