@@ -31,7 +31,7 @@ export class LocalIdentity {
   constructor(
     /** The domain served, lower case. */
     readonly domain: string,
-    private readonly transport: Pick<TransportLayer, 'viaFor'>,
+    private readonly transport: Pick<TransportLayer, 'viaFor' | 'asksRport'>,
   ) {}
 
   /** Whether a listener answers at this address (a wildcard listener at every local address). */
@@ -68,7 +68,9 @@ export class LocalIdentity {
   /** Our Via toward `destination` (the listener that will send it), with `branch`. */
   viaHeader(destination: Endpoint, branch: string): string {
     const via = this.transport.viaFor(destination.protocol, destination.address);
-    return `SIP/2.0/${via.transport} ${via.host}${via.port ? `:${via.port}` : ''};branch=${branch}`;
+    // With rport already asked for (RFC 3581), the transport has no Via to rewrite on sending.
+    const rport = this.transport.asksRport ? ';rport' : '';
+    return `SIP/2.0/${via.transport} ${via.host}${via.port ? `:${via.port}` : ''};branch=${branch}${rport}`;
   }
 
   /** Our URI at the listener `local` (a Record-Route names the one the request came in on). */
@@ -79,14 +81,10 @@ export class LocalIdentity {
 
   /** §16.6 step 8: a hash of what makes this request this request, put in our branch. */
   loopHash(req: SipRequest): string {
-    const h = createHash('md5');
-    h.update(req.uri)
-      .update('|')
-      .update(req.from.tag ?? '')
-      .update('|')
-      .update(req.to.tag ?? '');
-    h.update('|').update(req.callId).update('|').update(String(req.cseq.seq));
-    for (const r of req.getAll('Route')) h.update('|').update(r);
+    // One update of the joined text: the same bytes as one update per part, fewer native calls.
+    let text = `${req.uri}|${req.from.tag ?? ''}|${req.to.tag ?? ''}|${req.callId}|${req.cseq.seq}`;
+    for (const r of req.getAll('Route')) text += `|${r}`;
+    const h = createHash('md5').update(text);
     return h.digest('hex').slice(0, 10);
   }
 

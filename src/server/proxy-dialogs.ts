@@ -100,13 +100,12 @@ export class ProxyDialogs {
 
   /** The token our Record-Route carries for a dialog set up by this Call-ID and From tag. */
   token(callId: string, callerTag: string): string {
-    const mac = createHmac('sha256', this.secret);
-    // One process (no scope) signs as earlier versions did: its stored dialogs stay valid.
-    if (this.scope !== '') mac.update(this.scope).update('\0');
-    return mac
-      .update(callId)
-      .update('\0')
-      .update(callerTag)
+    // One process (no scope) signs as earlier versions did: its stored dialogs stay valid. One
+    // update of the joined text (the same bytes as one update per part, fewer native calls).
+    const text =
+      this.scope !== '' ? `${this.scope}\0${callId}\0${callerTag}` : `${callId}\0${callerTag}`;
+    return createHmac('sha256', this.secret)
+      .update(text)
       .digest()
       .subarray(0, TOKEN_BYTES)
       .toString('base64url');
