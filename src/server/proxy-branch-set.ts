@@ -328,23 +328,21 @@ export class ProxyBranchSet {
     // The caller's closures share the scope of the request they were made for: none is kept.
     this.viaHeader = releasedVia;
     this.branchId = newBranch;
-    const late = new LateAnswers(this.serverTx, this.upstreamVias, this.upstreamSource, {
-      onMessage: this.events.onMessage,
-      beforeUpstream: this.events.beforeUpstream,
-    });
+    // Held for 64*T1: shared objects for where answers go (layer.endpoint), and of the events
+    // only the two a late 2xx calls (beforeFinal's closure holds the request).
+    const late = new LateAnswers(
+      this.serverTx,
+      this.upstreamVias,
+      this.layer.endpoint(this.upstreamSource),
+      this.events.onMessage,
+      this.events.beforeUpstream,
+    );
     late.waitFor(this.gate);
     for (const b of this.branches) {
       clearTimeout(b.timerC);
       b.timerC = undefined;
       if (!b.tx || b.tx.state !== 'accepted') continue;
-      // What a later 2xx's observers read of the target: where it is and over which connection
-      // (its URI and credentials were for forking).
-      const { destination, connectionId } = b.target;
-      late.add(b.tx, {
-        uri: '',
-        destination,
-        ...(connectionId !== undefined ? { connectionId } : {}),
-      });
+      late.add(b.tx, this.layer.endpoint(b.target.destination), b.target.connectionId);
     }
   }
 
@@ -439,9 +437,10 @@ function passUpstream(
 class LateAnswers implements ClientHandlers {
   /** The one branch a set mostly has, kept in fields (an array costs some 150 bytes a call). */
   private tx: ClientTransaction | undefined;
-  private target: ForwardTarget | undefined;
+  private destination: Endpoint | undefined;
+  private connectionId: string | undefined;
   /** Further branches, for a forked request. */
-  private more: Array<[ClientTransaction, ForwardTarget]> | undefined;
+  private more: Array<[ClientTransaction, Endpoint, string | undefined]> | undefined;
   /** The set's pending commit, if any, which a late 2xx must not overtake. */
   private gate: Promise<unknown> | undefined;
 
@@ -449,7 +448,8 @@ class LateAnswers implements ClientHandlers {
     private readonly serverTx: ServerTransaction,
     private readonly upstreamVias: number,
     private readonly upstreamSource: Endpoint,
-    private readonly events: Pick<BranchSetEvents, 'onMessage' | 'beforeUpstream'>,
+    readonly onMessage: BranchSetEvents['onMessage'],
+    readonly beforeUpstream: BranchSetEvents['beforeUpstream'],
   ) {}
 
   waitFor(gate: Promise<unknown> | undefined): void {
@@ -459,23 +459,37 @@ class LateAnswers implements ClientHandlers {
     });
   }
 
-  add(tx: ClientTransaction, target: ForwardTarget): void {
+  add(tx: ClientTransaction, destination: Endpoint, connectionId: string | undefined): void {
     if (this.tx === undefined) {
       this.tx = tx;
-      this.target = target;
-    } else (this.more ??= []).push([tx, target]);
+      this.destination = destination;
+      this.connectionId = connectionId;
+    } else (this.more ??= []).push([tx, destination, connectionId]);
     tx.setHandlers(this);
   }
 
   onFinal(res: SipResponse, tx: ClientTransaction): void {
-    const target = tx === this.tx ? this.target : this.more?.find(([t]) => t === tx)?.[1];
-    if (target === undefined || res.status < 200 || res.status >= 300) return;
-    this.events.onMessage?.('from-downstream', res, target.destination, target);
+    if (res.status < 200 || res.status >= 300) return;
+    let destination = this.destination;
+    let connectionId = this.connectionId;
+    if (tx !== this.tx) {
+      const other = this.more?.find(([t]) => t === tx);
+      if (!other) return;
+      [, destination, connectionId] = other;
+    }
+    // What the observers read of the target: where it is and over which connection (its URI and
+    // credentials were for forking).
+    const target: ForwardTarget = {
+      uri: '',
+      destination: destination!,
+      ...(connectionId !== undefined ? { connectionId } : {}),
+    };
+    this.onMessage?.('from-downstream', res, target.destination, target);
     // The request is let go by now: a 2xx that is not one of ours cannot be rebuilt, and goes
     // no further.
     const out = withoutOurVia(res, this.upstreamVias);
     if (!out) return;
-    const send = (): void => passUpstream(out, this.serverTx, this.upstreamSource, this.events);
+    const send = (): void => passUpstream(out, this.serverTx, this.upstreamSource, this);
     if (this.gate) void this.gate.then(send);
     else send();
   }
