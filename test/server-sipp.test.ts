@@ -14,6 +14,7 @@ import type { Stores } from '../src/store/open-stores.ts';
 import { parseMessage, SipResponse } from '../src/sip/index.ts';
 import { needTool, repoRoot } from './support/peers.ts';
 import { Peer, freePort, scratchDir, sippErrors } from './ua-sipp-peer.ts';
+import { SEND_200_TO_LAST } from './support/sipp-scenarios.ts';
 
 const DOMAIN = 'test.trapezoid';
 let server: CallServer;
@@ -288,16 +289,7 @@ Content-Length: 0
 ]]></send>
   <recv request="ACK" />
   <recv request="BYE" />
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
+  ${SEND_200_TO_LAST}
 </scenario>
 `;
 

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needTool } from './support/peers.ts';
+import { SEND_200_TO_LAST } from './support/sipp-scenarios.ts';
 import {
   events,
   freePort,
@@ -327,17 +328,7 @@ test('no ACK and no BYE: the 2xx is resent on the T1..T2 schedule, and after 64*
         '  <recv response="200"/>',
         // Its retransmissions are absorbed by SIPp (same bytes); then our BYE comes.
         '  <recv request="BYE" timeout="15000"/>',
-        `  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>`,
+        SEND_200_TO_LAST,
       ]),
       port,
     );

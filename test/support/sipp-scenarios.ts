@@ -236,3 +236,15 @@ export function uacByeByTransaction(sippPath: string, dir: string): string[] {
   writeFileSync(file, xml);
   return ['-sf', file];
 }
+
+/** A SIPp `<send>` of a bodiless 200 OK to the last request received (a BYE's answer, say). */
+export const SEND_200_TO_LAST = `<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>`;
