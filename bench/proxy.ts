@@ -18,6 +18,11 @@
 //   npm run bench:proxy [-- --rates 250,500,1000 --seconds 5 --drain 3000 --warmup 3 --log-level warn]
 //   npm run bench:proxy -- --proxies trapezoid --node-args=--cpu-prof,--cpu-prof-dir=/tmp/prof
 //
+// --repeat N runs each step N times, the proxies taking turns (t, k, t, k, ...), and scores the
+// median: its completed share, failures and CPU are the runs' medians, it is clean when most of
+// its runs were, its RSS the highest; every run is printed and kept in the JSON (`runs`). On a
+// shared machine one run's CPU can be 30-50 % off: compare medians. Default 1.
+//
 // --proxies trapezoid (or kamailio) runs one side only (no ratios then): for before/after runs of
 // one side. --node-args passes comma-separated flags to trapezoid's Node process (a profile, a
 // heap limit); the JSON's `node_args` says which were used.
@@ -50,6 +55,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compiledCli } from './build.ts';
 import { runUacStep } from './sipp-step.ts';
+import { median } from './stats.ts';
 import { MemorySampler, treeCpuSeconds, treeHwmMb, treeStats } from './procstat.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -66,6 +72,8 @@ const drainMs = Number(arg('drain', '3000'));
 const logLevel = arg('log-level', 'warn');
 /** Seconds of unmeasured calls at the first rate before the ladder (JIT warm-up), 0 for none. */
 const warmupSeconds = Number(arg('warmup', '3'));
+/** Runs of each step (see the top of the file). */
+const repeat = Math.max(1, Math.floor(Number(arg('repeat', '1'))));
 /** The proxies to run: both by default, or one of them alone. */
 const only = arg('proxies', 'trapezoid,kamailio').split(',');
 /** Extra flags for trapezoid's Node process (comma-separated; `--node-args=--cpu-prof,...`). */
@@ -171,6 +179,27 @@ interface StepRow {
   cpu_s_per_1000_drain: number | null;
   rss_mb: number;
   clean: boolean;
+  /** With --repeat: each run of the step (the row itself is their median). */
+  runs?: StepRow[];
+}
+
+/** The median of several runs of one step (see --repeat at the top of the file). */
+function medianRow(runs: StepRow[]): StepRow {
+  const of = (pick: (r: StepRow) => number | null): number | null => {
+    const xs = runs.map(pick).filter((x): x is number => x !== null);
+    return xs.length > 0 ? median(xs) : null;
+  };
+  return {
+    rate: runs[0]!.rate,
+    calls: runs[0]!.calls,
+    completed_pct: of((r) => r.completed_pct)!,
+    failed: of((r) => r.failed)!,
+    cpu_s_per_1000: of((r) => r.cpu_s_per_1000),
+    cpu_s_per_1000_drain: of((r) => r.cpu_s_per_1000_drain),
+    rss_mb: Math.max(...runs.map((r) => r.rss_mb)),
+    clean: runs.filter((r) => r.clean).length * 2 > runs.length,
+    runs,
+  };
 }
 
 async function main(): Promise<void> {
@@ -298,35 +327,45 @@ async function main(): Promise<void> {
     }
   }
   process.stdout.write('proxy       rate/s  completed   failed   CPU s/1000 (drain)   RSS MB\n');
+  const print = (name: string, row: StepRow, tag: string) =>
+    process.stdout.write(
+      `${name.padEnd(10)} ${String(row.rate).padStart(7)}  ${row.completed_pct.toFixed(2).padStart(8)} % ${String(row.failed).padStart(8)}   ${String(row.cpu_s_per_1000 ?? '-').padStart(8)} (${String(row.cpu_s_per_1000_drain ?? '-').padStart(7)})  ${String(row.rss_mb).padStart(8)}${row.clean ? '' : '   <- not clean'}${tag}\n`,
+    );
   for (const rate of rates) {
     if (!names.some((n) => alive[n])) break;
+    const runs: Record<Name, StepRow[]> = { trapezoid: [], kamailio: [] };
+    for (let run = 1; run <= repeat; run++) {
+      for (const name of names) {
+        if (!alive[name]) continue;
+        const r = await step(
+          name === 'trapezoid' ? PORTS.trapezoid : PORTS.kamailio,
+          name === 'trapezoid' ? PORTS.uacT : PORTS.uacK,
+          rate,
+          pids[name],
+          memory[name],
+          stepSeconds,
+        );
+        const row: StepRow = {
+          rate,
+          calls: r.calls,
+          completed_pct: round((r.ok / r.calls) * 100, 2),
+          failed: r.failed,
+          cpu_s_per_1000: per1000(r.cpuLoad, r.ok),
+          cpu_s_per_1000_drain: per1000(r.cpuDrain, r.ok),
+          rss_mb: Math.round(r.rssMb),
+          clean: r.ok >= r.calls * CLEAN_SHARE,
+        };
+        runs[name].push(row);
+        if (repeat > 1) print(name, row, `   (run ${run} of ${repeat})`);
+      }
+    }
     for (const name of names) {
-      if (!alive[name]) continue;
-      const r = await step(
-        name === 'trapezoid' ? PORTS.trapezoid : PORTS.kamailio,
-        name === 'trapezoid' ? PORTS.uacT : PORTS.uacK,
-        rate,
-        pids[name],
-        memory[name],
-        stepSeconds,
-      );
-      const clean = r.ok >= r.calls * CLEAN_SHARE;
-      const row: StepRow = {
-        rate,
-        calls: r.calls,
-        completed_pct: round((r.ok / r.calls) * 100, 2),
-        failed: r.failed,
-        cpu_s_per_1000: per1000(r.cpuLoad, r.ok),
-        cpu_s_per_1000_drain: per1000(r.cpuDrain, r.ok),
-        rss_mb: Math.round(r.rssMb),
-        clean,
-      };
+      if (!alive[name] || runs[name].length === 0) continue;
+      const row = repeat > 1 ? medianRow(runs[name]) : runs[name][0]!;
       steps[name].push(row);
-      if (clean) best[name] = rate;
+      if (row.clean) best[name] = rate;
       else alive[name] = false;
-      process.stdout.write(
-        `${name.padEnd(10)} ${String(rate).padStart(7)}  ${row.completed_pct.toFixed(2).padStart(8)} % ${String(row.failed).padStart(8)}   ${String(row.cpu_s_per_1000 ?? '-').padStart(8)} (${String(row.cpu_s_per_1000_drain ?? '-').padStart(7)})  ${String(row.rss_mb).padStart(8)}${clean ? '' : '   <- not clean'}\n`,
-      );
+      print(name, row, repeat > 1 ? `   (median of ${repeat})` : '');
     }
   }
   for (const name of names) memory[name].stop();
@@ -376,6 +415,7 @@ async function main(): Promise<void> {
       cpu_ratio_by_rate: cpuRatioByRate,
       rss_mb: Math.round(hwm.trapezoid),
       node_args: nodeArgs,
+      repeat,
       proxies: { trapezoid: summary('trapezoid'), kamailio: summary('kamailio') },
     })}\n`,
   );
