@@ -62,6 +62,14 @@ function invite(retrans: boolean): string {
   </send>`;
 }
 
+/** SIPp's INVITE (resent until answered) and the phone's answer, 100 and 180 optional. */
+const INVITE_ANSWERED = [
+  invite(true),
+  '  <recv response="100" optional="true"/>',
+  '  <recv response="180" optional="true"/>',
+  '  <recv response="200"/>',
+];
+
 /** The ACK: of the 2xx (a new transaction) or of a non-2xx answer (the INVITE's branch). */
 function ack(of2xx: boolean): string {
   return `  <send>
@@ -197,10 +205,7 @@ test('BYE before the ACK: the phone answers it 200, ends the call as the remote,
   const run = await runSipp(
     sipp,
     scenario('BYE before ACK', [
-      invite(true),
-      '  <recv response="100" optional="true"/>',
-      '  <recv response="180" optional="true"/>',
-      '  <recv response="200"/>',
+      ...INVITE_ANSWERED,
       // No ACK. The INVITE again after the 200 (a retransmission that crossed it)...
       invite(false),
       pause(100),
@@ -240,10 +245,7 @@ test('ACK lost once (sent after the first 200 retransmission): the call is answe
   const run = await runSipp(
     sipp,
     scenario('late ACK', [
-      invite(true),
-      '  <recv response="100" optional="true"/>',
-      '  <recv response="180" optional="true"/>',
-      '  <recv response="200"/>',
+      ...INVITE_ANSWERED,
       // The first ACK "lost": T1 = 0.5 s after its 200 the phone sends it again (SIPp absorbs
       // that copy), and only then does the ACK go.
       pause(1000),
@@ -322,10 +324,7 @@ test('no ACK and no BYE: the 2xx is resent on the T1..T2 schedule, and after 64*
     const run = await runSipp(
       sipp,
       scenario('never ACKs', [
-        invite(true),
-        '  <recv response="100" optional="true"/>',
-        '  <recv response="180" optional="true"/>',
-        '  <recv response="200"/>',
+        ...INVITE_ANSWERED,
         // Its retransmissions are absorbed by SIPp (same bytes); then our BYE comes.
         '  <recv request="BYE" timeout="15000"/>',
         SEND_200_TO_LAST,
