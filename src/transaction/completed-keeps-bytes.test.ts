@@ -4,7 +4,7 @@
 // (WeakRef after a full collection), and what the transaction still answers is checked on the wire.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createResponse, newBranch, parseMessage, SipRequest, SipResponse } from '../sip/index.ts';
@@ -66,14 +66,19 @@ function message(method: string, via?: string): SipRequest {
   ]);
 }
 
-test('a Completed non-INVITE server transaction keeps the bytes of its response, not the parsed messages', async () => {
-  const b = await stack();
+/** A bare UDP socket on 127.0.0.1 playing the far end; what it receives, in order. */
+async function udpPeer(): Promise<{ peer: Socket; received: Buffer[]; port: number }> {
   const peer = createSocket('udp4');
   await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
   cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
   const received: Buffer[] = [];
   peer.on('message', (d) => received.push(d));
-  const port = peer.address().port;
+  return { peer, received, port: peer.address().port };
+}
+
+test('a Completed non-INVITE server transaction keeps the bytes of its response, not the parsed messages', async () => {
+  const b = await stack();
+  const { peer, received, port } = await udpPeer();
 
   let tx: ServerTransaction | undefined;
   let requestRef: WeakRef<SipRequest> | undefined;
@@ -156,12 +161,7 @@ test('a Completed client transaction lets go of the TU handlers (all but onTermi
 
 test('an Accepted INVITE server transaction lets go of the parsed 2xx and still passes the TU its 2xx retransmissions', async () => {
   const b = await stack();
-  const peer = createSocket('udp4');
-  await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
-  cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
-  const received: Buffer[] = [];
-  peer.on('message', (d) => received.push(d));
-  const port = peer.address().port;
+  const { peer, received, port } = await udpPeer();
 
   let tx: ServerTransaction | undefined;
   let responseRef: WeakRef<SipResponse> | undefined;
@@ -186,12 +186,7 @@ test('an Accepted INVITE server transaction lets go of the parsed 2xx and still 
 
 test("retain 'minimum': a settled server transaction keeps none of its request, and still absorbs and answers", async () => {
   const b = await stack('minimum');
-  const peer = createSocket('udp4');
-  await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
-  cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
-  const received: Buffer[] = [];
-  peer.on('message', (d) => received.push(d));
-  const port = peer.address().port;
+  const { peer, received, port } = await udpPeer();
   const txs: ServerTransaction[] = [];
   b.layer.onRequest((req, serverTx) => {
     if (!serverTx) return;
