@@ -23,10 +23,6 @@ interface PendingWrite {
 /** How long the first write of a group commit waits for others (see commit()). */
 const GROUP_COMMIT_MS = 2;
 
-function flushCdrs(store: SqliteCdrStore): void {
-  store.flush();
-}
-
 export class SqliteCdrStore implements CdrStore {
   readonly spooled = 0;
   private readonly pending: PendingWrite[] = [];
@@ -106,7 +102,7 @@ export class SqliteCdrStore implements CdrStore {
   private commit(write: () => unknown): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ write, resolve, reject });
-      if (this.pending.length === 1) this.timer = setTimeout(flushCdrs, GROUP_COMMIT_MS, this);
+      if (this.pending.length === 1) this.timer = setTimeout(() => this.flush(), GROUP_COMMIT_MS);
     });
   }
 
@@ -115,8 +111,7 @@ export class SqliteCdrStore implements CdrStore {
     if (this.pending.length > 0) this.flush();
   }
 
-  /** @internal the group commit's timer (see commit()) */
-  flush(): void {
+  private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.pending.splice(0);

@@ -57,17 +57,12 @@ export class UdpTransport implements ProtocolTransport {
   listen(opts: ListenOptions): Promise<Endpoint> {
     const type = isIPv6(opts.address) ? 'udp6' : 'udp4';
     const buffer = this.host.settings.udpBufferSize;
-    const socket = createSocket(
-      buffer && buffer > 0
-        ? {
-            type,
-            reuseAddr: false,
-            recvBufferSize: buffer,
-            sendBufferSize: buffer,
-            lookup: lookupLiteral,
-          }
-        : { type, reuseAddr: false, lookup: lookupLiteral },
-    );
+    const socket = createSocket({
+      type,
+      reuseAddr: false,
+      lookup: lookupLiteral,
+      ...(buffer && buffer > 0 ? { recvBufferSize: buffer, sendBufferSize: buffer } : {}),
+    });
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
         socket.close();
