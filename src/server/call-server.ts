@@ -880,6 +880,9 @@ export class CallServer {
           byCaller: call.byCaller,
         });
     if (this.media && !call.relayOnly && !this.relayRequest(template, req, tx)) return;
+    // From here the branch set answers, and the call log has what the attempt's CDR needs: the
+    // entry would otherwise stay as long as the transaction (64*T1 after the answer).
+    this.attempts.delete(tx);
     const set = new ProxyBranchSet(
       this.layer,
       tx,

@@ -42,8 +42,11 @@ export abstract class ClientTransaction {
   /** The table key (branch and method: see `id`). */
   readonly key: string;
   readonly method: string;
-  /** As routed (a UDP destination becomes TCP for a large request, §18.1.1). */
-  readonly destination: Endpoint;
+  /**
+   * As routed (a UDP destination becomes TCP for a large request, §18.1.1). Once settled, the
+   * layer's shared object for that place (layer.endpoint()).
+   */
+  destination: Endpoint;
   readonly reliable: boolean;
   state: ClientState;
   /** The stream connection used, once known. */
@@ -170,6 +173,7 @@ export abstract class ClientTransaction {
   /** The parsed request and response go; their bytes stay (parsed again only if asked). */
   private shedMessages(sent: Buffer | undefined): void {
     const minimum = this.context.retain === 'minimum';
+    this.destination = this.context.endpoint(this.destination);
     const request = this.keptRequest;
     if (request !== undefined) {
       if (!minimum) this.requestBytes = keepBytes(sent ?? request.toBuffer());

@@ -13,7 +13,8 @@ import type { SipRequest, SipResponse } from '../sip/index.ts';
 import { responseDestination } from '../transport/index.ts';
 import type { Endpoint, InboundMessage } from '../transport/index.ts';
 import type { TransactionContext } from './transaction-context.ts';
-import { keepBytes, keptBuffer, notKept, type KeptBytes } from './own-bytes.ts';
+import { ChunkBytes, keepBytes, keepInChunk, keptBuffer, notKept } from './own-bytes.ts';
+import type { KeptBytes } from './own-bytes.ts';
 import { isLegacyKey } from './transaction-key.ts';
 
 /** See ServerTransaction.held. */
@@ -58,10 +59,11 @@ export abstract class ServerTransaction {
   private held: Held | undefined;
   /**
    * The last response while kept, and its bytes as sent (what a retransmission resends): a 1xx's
-   * as the Buffer sent (it is replaced soon), a final response's kept (own-bytes.ts).
+   * as the Buffer sent (it is replaced soon), a final response's kept (own-bytes.ts): in a shared
+   * chunk when the layer retains the minimum (its settled transactions live a bounded time).
    */
   private keptResponse: SipResponse | undefined;
-  private lastBytes: Buffer | KeptBytes | undefined;
+  private lastBytes: Buffer | KeptBytes | ChunkBytes | undefined;
 
   constructor(
     context: TransactionContext,
@@ -155,15 +157,21 @@ export abstract class ServerTransaction {
    */
   protected send(response: SipResponse): void {
     const bytes = response.toBuffer();
-    if (response === this.keptResponse)
-      this.lastBytes = response.status < 200 ? bytes : keepBytes(bytes);
+    if (response === this.keptResponse) {
+      if (response.status < 200) this.lastBytes = bytes;
+      else if (this.context.retain !== 'minimum') this.lastBytes = keepBytes(bytes);
+      // Accepted keeps no bytes of its own with 'minimum' (see shed()).
+      else if (this.state === 'accepted' && !isLegacyKey(this.id)) this.lastBytes = bytes;
+      else this.lastBytes = keepInChunk(bytes);
+    }
     this.transmit(bytes);
   }
 
-  /** The bytes of the last response as a Buffer (a final response's are kept as a string). */
+  /** The bytes of the last response as a Buffer (a final response's are kept: see lastBytes). */
   private lastBuffer(): Buffer | undefined {
     const last = this.lastBytes;
-    return typeof last === 'string' ? keptBuffer(last) : last;
+    if (typeof last === 'string') return keptBuffer(last);
+    return last instanceof ChunkBytes ? last.buffer : last;
   }
 
   /** Resends the last response (a request retransmission, or Timer G). */
