@@ -5,6 +5,8 @@
 // external allocation besides its bytes (about 300 bytes more per message, and an ArrayBuffer the
 // collector must sweep), where the string is one heap object of its length plus 16 bytes. A
 // kept message is turned back into a Buffer only when it is sent again or parsed again: rarely.
+// A layer that retains the minimum keeps the responses it may resend in shared chunks outside
+// the heap instead (ChunkBytes below).
 
 /** Bytes as kept: one latin1 character per byte (exact for any bytes, UTF-8 included). */
 export type KeptBytes = string;

@@ -158,11 +158,10 @@ export abstract class ServerTransaction {
   protected send(response: SipResponse): void {
     const bytes = response.toBuffer();
     if (response === this.keptResponse) {
-      if (response.status < 200) this.lastBytes = bytes;
-      else if (this.context.retain !== 'minimum') this.lastBytes = keepBytes(bytes);
-      // Accepted keeps no bytes of its own with 'minimum' (see shed()).
-      else if (this.state === 'accepted' && !isLegacyKey(this.id)) this.lastBytes = bytes;
-      else this.lastBytes = keepInChunk(bytes);
+      // A 1xx is replaced soon, and bytes shed() drops need no copy.
+      if (response.status < 200 || this.acceptedKeepsNone()) this.lastBytes = bytes;
+      else
+        this.lastBytes = this.context.retain === 'minimum' ? keepInChunk(bytes) : keepBytes(bytes);
     }
     this.transmit(bytes);
   }
@@ -195,15 +194,21 @@ export abstract class ServerTransaction {
     this.resolveTarget();
     if (this.context.retain === 'minimum') {
       this.held = undefined;
-      // Accepted resends nothing of its own (the TU's 2xx retransmissions come with their
-      // bytes); an RFC 2543 peer's ACK is matched on the To tag sent, so its bytes stay.
-      if (this.state === 'accepted' && !isLegacyKey(this.id)) this.lastBytes = undefined;
+      if (this.acceptedKeepsNone()) this.lastBytes = undefined;
     } else {
       held.requestBytes = keepBytes(request.toBuffer());
       held.request = undefined;
       held.inbound = undefined;
     }
     this.keptResponse = undefined;
+  }
+
+  /**
+   * With 'minimum', Accepted resends nothing of its own (the TU's 2xx retransmissions come with
+   * their bytes); an RFC 2543 peer's ACK is matched on the To tag sent, so its bytes stay.
+   */
+  private acceptedKeepsNone(): boolean {
+    return this.context.retain === 'minimum' && this.state === 'accepted' && !isLegacyKey(this.id);
   }
 
   private resolveTarget(): Endpoint {
