@@ -34,6 +34,42 @@ export interface LoggedMessage {
   raw: string;
 }
 
+/**
+ * A message as the log keeps it: its text (credentials already redacted) and its two endpoints,
+ * whose text is made when read (the API, the console), not for every message of every call.
+ */
+export class KeptMessage implements LoggedMessage {
+  constructor(
+    readonly ts: number,
+    private readonly src: Endpoint,
+    private readonly dst: Endpoint,
+    readonly label: string,
+    readonly raw: string,
+  ) {}
+
+  get from(): string {
+    return formatEndpoint(this.src);
+  }
+
+  get to(): string {
+    return formatEndpoint(this.dst);
+  }
+
+  toJSON(): LoggedMessage {
+    return { ts: this.ts, from: this.from, to: this.to, label: this.label, raw: this.raw };
+  }
+}
+
+/**
+ * A message's text as the log keeps it: from the bytes sent when known (`sent`: no second
+ * serialization), else serialized; with the digest response of any Authorization or
+ * Proxy-Authorization header redacted (src/sip/redact.ts), so it is never kept.
+ */
+function loggedText(m: SipRequest | SipResponse, sent: Buffer | undefined): string {
+  const text = (sent ?? m.toBuffer()).toString('utf8');
+  return m.has('Authorization') || m.has('Proxy-Authorization') ? redactCredentials(text) : text;
+}
+
 export interface ActiveCall {
   callId: string;
   caller: string;
@@ -55,7 +91,7 @@ export interface ActiveCall {
   calleeEndpoint?: Endpoint;
   /** Media through the relay, set when the call ended. */
   media?: MediaSummary;
-  messages: LoggedMessage[];
+  messages: KeptMessage[];
 }
 
 /** The most messages kept per call, and finished calls kept for /api/calls. */
@@ -102,6 +138,8 @@ export interface CallHandle {
     message: SipRequest | SipResponse,
     peer: Endpoint,
     local: Endpoint,
+    /** For a message sent: its bytes as they went, when known (else it is serialized). */
+    sent?: Buffer,
   ): void;
   /**
    * The final answer to `req`; for an answered INVITE, `dialog` is stored with its CDR. The
@@ -128,8 +166,9 @@ class CallLogHandle implements CallHandle {
     message: SipRequest | SipResponse,
     peer: Endpoint,
     local: Endpoint,
+    sent?: Buffer,
   ): void {
-    this.log.handleMessage(this.callId, direction, message, peer, local);
+    this.log.handleMessage(this.callId, direction, message, peer, local, sent);
   }
 
   onFinal(req: SipRequest, res: SipResponse, dialog?: DialogRecord): Promise<void> | undefined {
@@ -238,6 +277,7 @@ export class CallLog {
     message: SipRequest | SipResponse,
     peer: Endpoint,
     local: Endpoint,
+    sent?: Buffer,
   ): void {
     // An ended call still logs the answer that ended it (it goes upstream after the end).
     const c = this.active.get(callId) ?? this.recent(callId);
@@ -246,7 +286,7 @@ export class CallLog {
       this.push(c, peer, local, message);
       const answered = !('method' in message) && message.status >= 200 && message.status < 300;
       if (answered && message.cseq.method === 'INVITE') c.calleeEndpoint ??= peer;
-    } else this.push(c, local, peer, message);
+    } else this.push(c, local, peer, message, sent);
   }
 
   /** The final answer of a request of the call `callId` (CallLogHandle.onFinal). */
@@ -275,16 +315,16 @@ export class CallLog {
     this.push(call, inbound.local, to, forwarded);
   }
 
-  private push(call: ActiveCall, from: Endpoint, to: Endpoint, m: SipRequest | SipResponse): void {
+  private push(
+    call: ActiveCall,
+    from: Endpoint,
+    to: Endpoint,
+    m: SipRequest | SipResponse,
+    sent?: Buffer,
+  ): void {
     if (call.messages.length >= MAX_MESSAGES) return;
     // What is kept is shown on /api/calls: never a digest response (it can be cracked offline).
-    const logged = {
-      ts: Date.now(),
-      from: formatEndpoint(from),
-      to: formatEndpoint(to),
-      label: label(m),
-      raw: redactCredentials(m.toString()),
-    };
+    const logged = new KeptMessage(Date.now(), from, to, label(m), loggedText(m, sent));
     call.messages.push(logged);
     this.tap?.message(call, logged, call.messages.length - 1, from, to);
   }
@@ -323,6 +363,7 @@ export class CallLog {
 
   /** The outcome of a call attempt, one line: status, cause, duration. */
   private endLog(cdr: CdrRecord): void {
+    if (!this.log.isLevelEnabled('info')) return;
     const answered = cdr.answer !== undefined;
     const how = answered
       ? `ended after ${(cdr.duration ?? 0).toFixed(1)} s${cdr.hungUpBy ? ` (${cdr.hungUpBy} hung up)` : ''}`
@@ -451,10 +492,16 @@ export class CallLog {
         call.cause = 'answered';
         // Committed (with the dialog's route) before the 2xx goes on.
         const written = this.answeredRow(call, dialog);
-        this.log.info(
-          { event: 'call.answered', callId: call.callId, caller: call.caller, callee: call.callee },
-          `call ${call.callId.slice(0, 40)}: answered`,
-        );
+        if (this.log.isLevelEnabled('info'))
+          this.log.info(
+            {
+              event: 'call.answered',
+              callId: call.callId,
+              caller: call.caller,
+              callee: call.callee,
+            },
+            `call ${call.callId.slice(0, 40)}: answered`,
+          );
         this.tap?.changed(call);
         return written;
       }

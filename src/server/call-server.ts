@@ -736,6 +736,7 @@ export class CallServer {
       status?: number;
     },
   ): void {
+    if (!this.log.isLevelEnabled('info')) return; // built only when it is written
     const where =
       decision.action === 'trunk'
         ? `trunk ${decision.trunk} via ${decision.targets?.join(', ')}`
@@ -930,13 +931,13 @@ export class CallServer {
     record: CallHandle | undefined,
     local: Endpoint,
   ): NonNullable<BranchSetEvents['onMessage']> {
-    return (direction, message, peer, target) => {
+    return (direction, message, peer, target, sent) => {
       if (direction === 'from-downstream' && !('method' in message)) {
         if (creating) this.dialogs.response(message, peer, target?.connectionId);
         else if (refresh && message.status >= 200 && message.status < 300)
           this.dialogs.refresh(message, refreshFromCaller);
       }
-      record?.onMessage(direction, message, peer, local);
+      record?.onMessage(direction, message, peer, local, sent);
     };
   }
 

@@ -46,6 +46,8 @@ export interface BranchSetEvents {
     peer: Endpoint,
     /** The branch's target, for messages sent to or received from downstream. */
     target?: ForwardTarget,
+    /** For a message sent: its bytes as they went (shared: do not change them), when known. */
+    sent?: Buffer,
   ): void;
   onDone?(): void;
   /** A response about to go upstream, ours to change (the media relay rewrites its SDP). */
@@ -151,7 +153,6 @@ export class ProxyBranchSet {
       answered,
     };
     this.branches.push(branch);
-    this.events.onMessage?.('downstream', request, target.destination, target);
     branch.tx = this.layer.sendRequest(
       request,
       target.destination,
@@ -163,6 +164,8 @@ export class ProxyBranchSet {
       },
       target.connectionId !== undefined ? { connectionId: target.connectionId } : {},
     );
+    // Seen once sent (responses come later, from the socket): with the bytes that went.
+    this.events.onMessage?.('downstream', request, target.destination, target, branch.tx.sentBytes);
     if (this.isInvite) this.armTimerC(branch);
   }
 
@@ -286,8 +289,14 @@ export class ProxyBranchSet {
     ]);
     const opts =
       branch.target.connectionId !== undefined ? { connectionId: branch.target.connectionId } : {};
-    this.events.onMessage?.('downstream', cancel, branch.target.destination);
-    this.layer.sendRequest(cancel, branch.target.destination, {}, opts);
+    const tx = this.layer.sendRequest(cancel, branch.target.destination, {}, opts);
+    this.events.onMessage?.(
+      'downstream',
+      cancel,
+      branch.target.destination,
+      undefined,
+      tx.sentBytes,
+    );
     // §9.1: a UAS that never answers the INVITE after our CANCEL does not keep the branch (and
     // the caller) waiting: after 64*T1 the branch counts as timed out.
     clearTimeout(branch.timerC);
@@ -425,8 +434,8 @@ function passUpstream(
   events: Pick<BranchSetEvents, 'onMessage' | 'beforeUpstream'>,
 ): void {
   events.beforeUpstream?.(out);
-  events.onMessage?.('upstream', out, upstreamSource);
-  serverTx.respond(out);
+  const sent = serverTx.respond(out);
+  events.onMessage?.('upstream', out, upstreamSource, undefined, sent);
 }
 
 /**

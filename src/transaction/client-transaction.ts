@@ -187,6 +187,14 @@ export abstract class ClientTransaction {
     }
   }
 
+  /**
+   * The request's bytes as they were sent, while it may be sent again (undefined once a final
+   * response settled it). Shared: do not change them.
+   */
+  get sentBytes(): Buffer | undefined {
+    return this.prepared?.buffer;
+  }
+
   /** Passes the request (again) to the transport. */
   protected sendRequest(): void {
     const prepared = this.prepared;

@@ -81,19 +81,18 @@ export class InviteServerTransaction extends ServerTransaction {
     this.send(this.lastResponse);
   }
 
-  respond(response: SipResponse): void {
+  respond(response: SipResponse): Buffer | undefined {
     const status = response.status;
     if (this.state === 'accepted') {
-      if (status >= 200 && status < 300) this.send(response); // the TU's 2xx retransmission
-      return;
+      // the TU's 2xx retransmission
+      return status >= 200 && status < 300 ? this.send(response) : undefined;
     }
-    if (this.state !== 'proceeding') return;
+    if (this.state !== 'proceeding') return undefined;
     this.lastResponse = response;
     if (status < 200) {
       if (this.retransmitTimer) clearTimeout(this.retransmitTimer);
       this.retransmitTimer = undefined;
-      this.send(response);
-      return;
+      return this.send(response);
     }
     this.clearTimers();
     if (status < 300) {
@@ -104,11 +103,12 @@ export class InviteServerTransaction extends ServerTransaction {
       if (!this.reliable) this.retransmitTimer = startTimer(fireG, this.interval, this);
       this.timeoutTimer = startTimer(fireH, TIMEOUT_FACTOR * this.context.timers.T1, this);
     }
-    this.send(response);
+    const sent = this.send(response);
     // Completed resends these bytes (Timer G, retransmitted INVITEs) and waits for the ACK;
     // Accepted passes the TU's 2xx retransmissions and ACKs: neither needs the parsed request or
     // response any more (their bytes stay, parsed again only if the TU asks).
     this.shed();
+    return sent;
   }
 
   onTimerG(): void {

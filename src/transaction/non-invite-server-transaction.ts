@@ -68,23 +68,23 @@ export class NonInviteServerTransaction extends ServerTransaction {
     }
   }
 
-  respond(response: SipResponse): void {
-    if (this.state !== 'trying' && this.state !== 'proceeding') return;
+  respond(response: SipResponse): Buffer | undefined {
+    if (this.state !== 'trying' && this.state !== 'proceeding') return undefined;
     this.lastResponse = response;
     if (response.status < 200) {
       this.state = 'proceeding';
-      this.send(response);
-      return;
+      return this.send(response);
     }
     this.clearTimers();
     this.state = 'completed';
-    this.send(response);
+    const sent = this.send(response);
     if (this.reliable) {
       this.terminate();
-      return;
+      return sent;
     }
     this.context.endAfter(this, TIMEOUT_FACTOR * this.context.timers.T1); // Timer J
     this.shed(); // Timer J only absorbs retransmissions: the bytes of the response are enough
+    return sent;
   }
 
   receiveRetransmission(_request: SipRequest, _inbound: InboundMessage): void {

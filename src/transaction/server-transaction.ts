@@ -130,8 +130,11 @@ export abstract class ServerTransaction {
   /** Called by the layer once the TU has seen the request. */
   abstract started(): void;
 
-  /** Sends a response from the TU; see the state machines for what each status does. */
-  abstract respond(response: SipResponse): void;
+  /**
+   * Sends a response from the TU; see the state machines for what each status does. Returns the
+   * bytes sent (shared: do not change them), or undefined when this state sends nothing.
+   */
+  abstract respond(response: SipResponse): Buffer | undefined;
 
   /** A retransmission of the request arrived (§17.2.3 matched it here). */
   abstract receiveRetransmission(request: SipRequest, inbound: InboundMessage): void;
@@ -155,7 +158,7 @@ export abstract class ServerTransaction {
    * Passes a response to the transport: the request's connection, else its Via (§18.2.2). The
    * bytes of the last response are kept for retransmissions.
    */
-  protected send(response: SipResponse): void {
+  protected send(response: SipResponse): Buffer {
     const bytes = response.toBuffer();
     if (response === this.keptResponse) {
       // A 1xx is replaced soon, and bytes shed() drops need no copy.
@@ -164,6 +167,7 @@ export abstract class ServerTransaction {
         this.lastBytes = this.context.retain === 'minimum' ? keepInChunk(bytes) : keepBytes(bytes);
     }
     this.transmit(bytes);
+    return bytes;
   }
 
   /** The bytes of the last response as a Buffer (a final response's are kept: see lastBytes). */
