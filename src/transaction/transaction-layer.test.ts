@@ -38,13 +38,18 @@ async function stack(protocol: 'udp' | 'tcp' = 'udp'): Promise<{
 /** A bare UDP socket playing the far end by hand. */
 class RawPeer {
   readonly messages: SipMessage[] = [];
+  /** The datagrams as they came. */
+  readonly raw: Buffer[] = [];
   readonly socket: UdpSocket = createSocket('udp4');
   port = 0;
 
   async open(): Promise<Endpoint> {
     await new Promise<void>((r) => this.socket.bind(0, '127.0.0.1', () => r()));
     this.port = this.socket.address().port;
-    this.socket.on('message', (d) => this.messages.push(parseMessage(d)));
+    this.socket.on('message', (d) => {
+      this.raw.push(d);
+      this.messages.push(parseMessage(d));
+    });
     cleanups.push(() => new Promise<void>((r) => this.socket.close(() => r())));
     return { protocol: 'udp', address: '127.0.0.1', port: this.port };
   }
@@ -337,6 +342,39 @@ test('INVITE server: Accepted absorbs INVITE retransmissions, passes TU 2xx and 
   await until('both ACKs at the TU', () => seen.length === 3);
   assert.deepEqual(seen, ['INVITE tx', 'ACK no-tx', 'ACK no-tx']);
   await until('Timer L', () => b.layer.size === 0);
+});
+
+test("respond() returns the bytes it sent and sentBytes gives the request's, exactly as the peer got them; nothing when the state sends nothing", async () => {
+  const b = await stack();
+  const peer = new RawPeer();
+  const peerEnd = await peer.open();
+  const sent: (Buffer | undefined)[] = [];
+  b.layer.onRequest((req, tx) => {
+    if (req.method !== 'INVITE' || !tx) return;
+    sent.push(tx.respond(createResponse(req, 180, undefined, { toTag: 'r' })));
+    sent.push(tx.respond(createResponse(req, 486, undefined, { toTag: 'r' })));
+    // Completed: a later response from the TU goes nowhere.
+    sent.push(tx.respond(createResponse(req, 200, undefined, { toTag: 'r' })));
+  });
+  const invite = request('INVITE', {
+    via: `SIP/2.0/UDP 127.0.0.1:${peer.port};branch=${newBranch()}`,
+  });
+  peer.send(invite, b.end);
+  await until('180 and 486', () => peer.responses(486).length > 0);
+  assert.equal(sent.length, 3);
+  assert.ok(sent[0]!.equals(peer.raw[0]!), 'the 180 as it went');
+  assert.ok(sent[1]!.equals(peer.raw[1]!), 'the 486 as it went');
+  assert.equal(sent[2], undefined);
+
+  // The client side: the bytes of the request as sent, ;rport the transport added included.
+  const tx = b.layer.sendRequest(request('OPTIONS'), peerEnd, {});
+  await until('OPTIONS', () => peer.requests('OPTIONS').length === 1);
+  const wire = peer.raw.find((d) => d.subarray(0, 8).toString() === 'OPTIONS ')!;
+  assert.match(wire.toString(), /;rport/);
+  assert.ok(tx.sentBytes?.equals(wire), 'the OPTIONS as it went');
+  peer.send(createResponse(peer.requests('OPTIONS')[0]!, 200, undefined, { toTag: 'o' }), b.end);
+  await until('OPTIONS settled', () => tx.state !== 'trying');
+  assert.equal(tx.sentBytes, undefined, 'a settled request is not sent again');
 });
 
 test('CANCEL matches its INVITE server transaction (§9.2)', async () => {
