@@ -74,6 +74,8 @@ const logLevel = arg('log-level', 'warn');
 const warmupSeconds = Number(arg('warmup', '3'));
 /** Runs of each step (see the top of the file). */
 const repeat = Math.max(1, Math.floor(Number(arg('repeat', '1'))));
+/** trapezoid's `memory.targetMb` (src/server/memory-target.ts); unset: the server's default. */
+const memoryTarget = arg('memory-target-mb', '');
 /** The proxies to run: both by default, or one of them alone. */
 const only = arg('proxies', 'trapezoid,kamailio').split(',');
 /** Extra flags for trapezoid's Node process (comma-separated; `--node-args=--cpu-prof,...`). */
@@ -218,6 +220,7 @@ async function main(): Promise<void> {
       `  - { name: uac, peers: [{ host: 127.0.0.1, port: ${PORTS.uacT} }], transit: true }`,
       'dialplan:',
       '  - { match: { regex: "^service$" }, route: { action: trunk, trunk: uas } }',
+      ...(memoryTarget === '' ? [] : [`memory: { targetMb: ${Number(memoryTarget)} }`]),
     ].join('\n'),
   );
   const started: Partial<Record<'trapezoid' | 'kamailio', ChildProcess>> = {};

@@ -62,6 +62,7 @@ test('the embedded demo starts on 127.0.0.1:5060 with users 1000 and 1001 and fr
     const info = JSON.parse(serve.stdout.split('\n')[0]!) as {
       domain: string;
       sip: string[];
+      memoryTargetMb: number;
       users: Array<{ user: string; password: string }>;
     };
     assert.equal(info.domain, 'demo.trapezoid');
@@ -73,6 +74,10 @@ test('the embedded demo starts on 127.0.0.1:5060 with users 1000 and 1001 and fr
     assert.notEqual(info.users[0]!.password, info.users[1]!.password);
     const metrics = await fetch('http://127.0.0.1:8060/metrics').then((r) => r.text());
     assert.match(metrics, /^trapezoid_registrations 0$/m);
+    // The serving process holds the default memory target (memory-target.ts).
+    assert.equal(info.memoryTargetMb, 256);
+    assert.match(metrics, /^trapezoid_memory_target_bytes 256000000$/m);
+    assert.match(metrics, /^trapezoid_resident_bytes [1-9][0-9]{6,}$/m);
   } finally {
     serve.child.kill('SIGTERM');
     await serve.finish(10_000);

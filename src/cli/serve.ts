@@ -5,6 +5,7 @@
 import { Option, type Command } from 'commander';
 import pc from 'picocolors';
 import { ConfigError, loadConfig, validateConfig, type ServerConfig } from '../server/config.ts';
+import { holdMemoryTarget } from '../server/memory-target.ts';
 import { createServerLogger, LOG_LEVELS, type LogLevel } from '../server/server-log.ts';
 import { startServer } from '../server/start-server.ts';
 import { randomPassword } from '../server/users.ts';
@@ -75,6 +76,8 @@ export function register(program: Command): void {
         throw err;
       }
       const { http, httpAccess, relay, capture } = running;
+      // The process is ours: its GC may be steered toward the memory target.
+      const releaseMemory = holdMemoryTarget(config.memory.targetMb);
 
       const summary = {
         event: 'listening',
@@ -88,6 +91,7 @@ export function register(program: Command): void {
         database: config.database,
         store: running.stores.describe,
         node: config.cluster.node,
+        memoryTargetMb: config.memory.targetMb,
         media: relay
           ? { mode: 'relay', address: relay.address, ports: config.media.ports }
           : { mode: 'direct' },
@@ -106,6 +110,7 @@ export function register(program: Command): void {
           `            ${httpAccess.token ? `token required (Authorization: Bearer <http.token>)${httpAccess.loopbackOnly ? '' : ', listening beyond loopback'}` : 'loopback only, no token'}; Host: ${['localhost', 'IP addresses', ...httpAccess.hosts].join(', ')}`,
           `  store     records ${running.stores.describe.records}, live state ${running.stores.describe.live}${running.stores.shared ? `  (cluster node ${config.cluster.node})` : ''}`,
           `  media     ${relay ? `relay on ${relay.address} ports ${config.media.ports}` : 'direct (phone to phone)'}`,
+          `  memory    ${config.memory.targetMb > 0 ? `target ${config.memory.targetMb} MB resident (soft: memory.targetMb)` : 'V8 sizes the heap (memory.targetMb 0)'}`,
           `  capture   ${capture ? `per call, last ${config.capture.maxCalls} calls (/api/calls/{id}/pcap)` : 'off'}${config.hep ? `; HEP to ${config.hep.collector} id ${config.hep.id}` : ''}`,
         ];
         if (demo) {
@@ -122,6 +127,7 @@ export function register(program: Command): void {
         process.once('SIGTERM', stop);
       });
       await running.stop();
+      releaseMemory();
       if (opts.json) {
         process.stdout.write(
           `${JSON.stringify({ event: 'stopped', security: running.security })}\n`,

@@ -279,6 +279,18 @@ export const configSchema = z
         ringTimeoutSeconds: z.number().int().min(1).max(3600).default(181),
       })
       .default({ maxBranches: 10, ringTimeoutSeconds: 181 }),
+    /**
+     * A soft target for the process's resident memory (src/server/memory-target.ts), held by
+     * `trapezoid serve`: near it, full collections come sooner (more CPU), down to a heap 1.25x
+     * what is live; past that the heap grows with what is live. 0: V8 sizes the heap alone (it
+     * lets it grow to about 4x what is live on a machine with a few GB).
+     */
+    memory: z
+      .object({
+        targetMb: z.number().int().min(0).default(256),
+      })
+      .strict()
+      .default({ targetMb: 256 }),
     /** The server's log (src/server/server-log.ts): JSON lines on stderr, readable on a TTY. */
     log: z
       .object({

@@ -54,6 +54,7 @@ import {
   type TrunkState,
 } from './console-model.ts';
 import { LiveFeed } from './live-feed.ts';
+import { memoryTargetStats } from './memory-target.ts';
 
 /** Where `npm run build:web` puts the console (web/vite.config.ts): dist/web beside src/ or dist/. */
 export const CONSOLE_DIR = fileURLToPath(new URL('../../dist/web/', import.meta.url));
@@ -314,6 +315,7 @@ export class HttpApi {
             bans: this.extra.bans?.().length,
             security: this.extra.security?.(),
             relay: this.relayCounters(),
+            memory: memoryTargetStats(),
           }),
         );
       default:

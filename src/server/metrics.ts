@@ -1,5 +1,6 @@
 // Counters of the call server, exposed in Prometheus text format on /metrics.
 import { KNOWN_METHODS } from '../sip/index.ts';
+import type { MemoryTargetStats } from './memory-target.ts';
 
 /** What the security guard counted (src/server/security-guard.ts SecurityStats). */
 export interface SecurityCounters {
@@ -51,6 +52,7 @@ export class ServerMetrics {
     bans?: number;
     security?: SecurityCounters;
     relay?: RelayCounters;
+    memory?: MemoryTargetStats;
   }): string {
     const lines: string[] = [];
     const family = (name: string, type: string, help: string) => {
@@ -91,6 +93,29 @@ export class ServerMetrics {
       lines.push(`trapezoid_security_dropped_total{reason="scanner"} ${sec.droppedScanner}`);
       family('trapezoid_security_bans_total', 'counter', 'Bans issued (rate limit, brute force).');
       lines.push(`trapezoid_security_bans_total ${sec.bansIssued}`);
+    }
+    family('trapezoid_resident_bytes', 'gauge', 'Resident memory of the process (RSS).');
+    lines.push(`trapezoid_resident_bytes ${process.memoryUsage.rss()}`);
+    const memory = gauges.memory;
+    if (memory && memory.targetBytes > 0) {
+      family(
+        'trapezoid_memory_target_bytes',
+        'gauge',
+        'The soft memory target held (memory.targetMb).',
+      );
+      lines.push(`trapezoid_memory_target_bytes ${memory.targetBytes}`);
+      family(
+        'trapezoid_heap_growth',
+        'gauge',
+        'Heap growth over what is live set for the target after the last full collection (0: V8 chooses).',
+      );
+      lines.push(`trapezoid_heap_growth ${memory.growth}`);
+      family(
+        'trapezoid_heap_live_bytes',
+        'gauge',
+        'Old-generation bytes live after the last full collection.',
+      );
+      lines.push(`trapezoid_heap_live_bytes ${memory.liveBytes}`);
     }
     const relay = gauges.relay;
     if (relay) {
