@@ -308,11 +308,18 @@ export class CallLog {
     return undefined;
   }
 
-  observeAck(req: SipRequest, inbound: InboundMessage, forwarded: SipRequest, to: Endpoint): void {
+  /** A 2xx's ACK and the ACK forwarded (`sent`: its bytes as they go, when known). */
+  observeAck(
+    req: SipRequest,
+    inbound: InboundMessage,
+    forwarded: SipRequest,
+    to: Endpoint,
+    sent?: Buffer,
+  ): void {
     const call = this.active.get(req.callId);
     if (!call) return;
     this.push(call, inbound.source, inbound.local, req);
-    this.push(call, inbound.local, to, forwarded);
+    this.push(call, inbound.local, to, forwarded, sent);
   }
 
   private push(

@@ -986,11 +986,12 @@ export class CallServer {
         );
       }
     }
-    this.calls.observeAck(req, inbound, ack, next.destination);
-    this.layer
-      .sendStateless(
-        ack,
-        next.destination,
+    // Prepared once: the call log keeps the bytes that go.
+    const prepared = this.layer.prepareStateless(ack, next.destination);
+    this.calls.observeAck(req, inbound, ack, next.destination, prepared.buffer);
+    this.layer.transport
+      .sendPrepared(
+        prepared,
         next.connectionId !== undefined ? { connectionId: next.connectionId } : undefined,
       )
       .catch(() => {});

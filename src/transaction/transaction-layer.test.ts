@@ -375,6 +375,15 @@ test("respond() returns the bytes it sent and sentBytes gives the request's, exa
   peer.send(createResponse(peer.requests('OPTIONS')[0]!, 200, undefined, { toTag: 'o' }), b.end);
   await until('OPTIONS settled', () => tx.state !== 'trying');
   assert.equal(tx.sentBytes, undefined, 'a settled request is not sent again');
+
+  // Outside a transaction (a proxy's forwarded ACK): prepared once, the Via added, sent as is.
+  const ack = request('ACK'); // no Via: prepareStateless adds ours
+  const prepared = b.layer.prepareStateless(ack, peerEnd);
+  assert.match(ack.get('Via') ?? '', /;branch=z9hG4bK/);
+  await b.layer.transport.sendPrepared(prepared);
+  await until('ACK', () => peer.requests('ACK').length === 1);
+  const ackWire = peer.raw.find((d) => d.subarray(0, 4).toString() === 'ACK ')!;
+  assert.ok(prepared.buffer.equals(ackWire), 'the ACK as it went');
 });
 
 test('CANCEL matches its INVITE server transaction (§9.2)', async () => {

@@ -3,7 +3,13 @@
 // matches retransmissions, ACKs and CANCELs to them (§17.2.3, §9.2).
 import { createResponse, formatVia, newBranch, ownString, SipRequest } from '../sip/index.ts';
 import type { SipMessage, SipResponse } from '../sip/index.ts';
-import type { Endpoint, InboundMessage, SendResult, Transport } from '../transport/index.ts';
+import type {
+  Endpoint,
+  InboundMessage,
+  PreparedMessage,
+  SendResult,
+  Transport,
+} from '../transport/index.ts';
 import { DEFAULT_TIMERS, EndTimerQueue } from './timers.ts';
 import type { Endable, TransactionTimers } from './timers.ts';
 import type { TransactionContext, TransactionStats } from './transaction-context.ts';
@@ -133,6 +139,16 @@ export class TransactionLayer implements TransactionContext {
     }
     if (destination) return this.transport.send(message, destination, opts);
     return this.transport.sendResponse(message as SipResponse, opts);
+  }
+
+  /**
+   * sendStateless for a request whose bytes the caller keeps too (a proxy's call log): the top
+   * Via is added if missing and the request is prepared once; send it with
+   * `transport.sendPrepared(prepared)`.
+   */
+  prepareStateless(request: SipRequest, destination: Endpoint): PreparedMessage {
+    this.ensureVia(request, destination);
+    return this.transport.prepare(request, destination);
   }
 
   /** The client transaction with this branch and method, while it lives. */
