@@ -74,9 +74,14 @@ test('a held target keeps the old generation near what is live, where V8 alone l
     held.stats.growth >= MIN_GROWTH && held.stats.growth < MAX_GROWTH,
     `growth set: ${held.stats.growth}`,
   );
-  // V8 alone: about 155 MB in use at its peaks for ~40 MB live; held: about 62 MB.
+  // V8 alone: about 155 MB in use at its peaks for ~40 MB live; held: about 62 MB, within twice
+  // what is live (the factor set plus the young objects promoted between two looks).
   assert.ok(
-    held.peak < 0.6 * alone.peak,
+    held.peak < 2 * held.stats.liveBytes,
+    `old generation at its peak with the target: ${Math.round(held.peak / MB)} MB for ${Math.round(held.stats.liveBytes / MB)} MB live`,
+  );
+  assert.ok(
+    held.peak < 0.75 * alone.peak,
     `old generation at its peak: ${Math.round(held.peak / MB)} MB with the target, ${Math.round(alone.peak / MB)} MB without`,
   );
 });
