@@ -19,6 +19,7 @@ import type {
 } from '../store/stores.ts';
 import type { MediaSummary } from './media-relay-proxy.ts';
 import { silentLogger, type Logger } from './server-log.ts';
+import { ChurnMap } from './churn-map.ts';
 
 /** The media relay as the call log sees it: ends a call's media, summary for the CDR. */
 export interface CallMedia {
@@ -197,7 +198,7 @@ export interface CallTracker {
 }
 
 export class CallLog {
-  private readonly active = new Map<string, ActiveCall>();
+  private readonly active = new ChurnMap<string, ActiveCall>();
   private readonly recentCalls: ActiveCall[] = [];
   tap?: CallLogTap;
   tracker?: CallTracker;

@@ -66,6 +66,7 @@ import { CallLog, aorOf, type CallHandle, type CallInfo } from './call-log.ts';
 import { TracedTransportLayer, type WireTap } from './traced-transport.ts';
 import type { CdrCause } from '../store/stores.ts';
 import { TrunkRegistration } from './trunk-registration.ts';
+import { ChurnMap } from './churn-map.ts';
 import { MediaRelayError, type MediaRelay } from './media-relay.ts';
 import { MediaRelayProxy } from './media-relay-proxy.ts';
 import { SdpParseError } from '../media/index.ts';
@@ -166,7 +167,7 @@ export class CallServer {
   /** The dial plan's trunk action: trunks, their peers, failover. */
   private readonly trunks: TrunkRouter;
   private readonly dialPlan: DialPlan;
-  private readonly branchSets = new Map<ServerTransaction, ProxyBranchSet>();
+  private readonly branchSets = new ChurnMap<ServerTransaction, ProxyBranchSet>();
   /** What routing learnt of an INVITE attempt before it was refused (for its CDR). */
   private readonly attempts = new WeakMap<ServerTransaction, Omit<CallInfo, 'initial'>>();
   private readonly domain: string;

@@ -25,6 +25,7 @@ import {
 import type { Endpoint } from '../transport/index.ts';
 import type { DialogSideRecord } from '../store/store.ts';
 import type { CdrStore, DialogRecord } from '../store/stores.ts';
+import { ChurnMap } from './churn-map.ts';
 
 /** Answered dialogs are kept with their call's CDR until it gets its end (src/store/stores.ts). */
 export type DialogPersistence = Pick<CdrStore, 'openDialogs' | 'updateDialog'>;
@@ -72,7 +73,7 @@ function hopKey(uri: SipUri): string {
 }
 
 export class ProxyDialogs {
-  private readonly dialogs = new Map<string, ProxiedDialog>();
+  private readonly dialogs = new ChurnMap<string, ProxiedDialog>();
   private readonly maxDialogs: number;
   private readonly now: () => number;
 
