@@ -134,8 +134,7 @@ export class TransactionLayer implements TransactionContext {
   ): Promise<SendResult> {
     if (message instanceof SipRequest) {
       if (!destination) return Promise.reject(new Error('a request needs a destination'));
-      this.ensureVia(message, destination);
-      return this.transport.send(message, destination, opts);
+      return this.transport.sendPrepared(this.prepareStateless(message, destination), opts);
     }
     if (destination) return this.transport.send(message, destination, opts);
     return this.transport.sendResponse(message as SipResponse, opts);
