@@ -59,7 +59,7 @@ import { ClusterMember } from './cluster-member.ts';
 import { LocalIdentity } from './local-identity.ts';
 import { TrunkRouter } from './trunk-router.ts';
 import { ServerMetrics } from './metrics.ts';
-import { ProxyBranchSet, type BranchSetEvents, type ForwardTarget } from './proxy-branch-set.ts';
+import { ProxyBranchSet, type BranchObserver, type ForwardTarget } from './proxy-branch-set.ts';
 import { ProxyDialogs, ROUTE_TOKEN_PARAM } from './proxy-dialogs.ts';
 import { LocationService, addressOfRecord, type BindingChange } from './location-service.ts';
 import { CallLog, aorOf, type CallHandle, type CallInfo } from './call-log.ts';
@@ -909,7 +909,7 @@ export class CallServer {
           if (req.method === 'BYE' && ended) this.dialogs.end(req.callId);
           return written;
         },
-        onMessage: this.branchObserver(creating, refresh, !senderIsCallee, record, local),
+        observer: this.branchObserver(creating, refresh, !senderIsCallee, record, local),
         onDone: () => this.branchSets.delete(tx),
         ...(this.media && !call.relayOnly ? { beforeUpstream: this.relayUpstream } : {}),
       },
@@ -921,8 +921,8 @@ export class CallServer {
 
   /**
    * What a branch set tells the dialogs and the call log of each message. Made here, not inside
-   * forward(): its closures share one scope, and this one outlives the others (a client
-   * transaction keeps it up to 64*T1), so it must not keep the request and its call alive.
+   * forward(), and an object rather than a closure: a client transaction keeps it up to 64*T1,
+   * so it must not keep the request and its call alive, and it is held per call.
    * `refreshFromCaller`: a target refresh sent by the caller (its 2xx moves the callee's side).
    */
   private branchObserver(
@@ -931,15 +931,10 @@ export class CallServer {
     refreshFromCaller: boolean,
     record: CallHandle | undefined,
     local: Endpoint,
-  ): NonNullable<BranchSetEvents['onMessage']> {
-    return (direction, message, peer, target, sent) => {
-      if (direction === 'from-downstream' && !('method' in message)) {
-        if (creating) this.dialogs.response(message, peer, target?.connectionId);
-        else if (refresh && message.status >= 200 && message.status < 300)
-          this.dialogs.refresh(message, refreshFromCaller);
-      }
-      record?.onMessage(direction, message, peer, local, sent);
-    };
+  ): BranchObserver {
+    const flags =
+      (creating ? CREATING : 0) | (refresh ? REFRESH : 0) | (refreshFromCaller ? FROM_CALLER : 0);
+    return new DialogObserver(this.dialogs, flags, record, local);
   }
 
   /**
@@ -1091,5 +1086,36 @@ export class CallServer {
 
   describe(): string {
     return this.identity.listeners.map(formatEndpoint).join(', ');
+  }
+}
+
+const CREATING = 1;
+const REFRESH = 2;
+const FROM_CALLER = 4;
+
+/** See CallServer.branchObserver: tells the dialogs of answers, and the call log of everything. */
+class DialogObserver implements BranchObserver {
+  constructor(
+    private readonly dialogs: ProxyDialogs,
+    /** CREATING (the request creates a dialog), REFRESH (a target refresh), FROM_CALLER. */
+    private readonly flags: number,
+    private readonly record: CallHandle | undefined,
+    private readonly local: Endpoint,
+  ) {}
+
+  onMessage(
+    direction: 'downstream' | 'from-downstream' | 'upstream',
+    message: SipRequest | SipResponse,
+    peer: Endpoint,
+    target?: ForwardTarget,
+    sent?: Buffer,
+  ): void {
+    if (direction === 'from-downstream' && !('method' in message)) {
+      const flags = this.flags;
+      if (flags & CREATING) this.dialogs.response(message, peer, target?.connectionId);
+      else if (flags & REFRESH && message.status >= 200 && message.status < 300)
+        this.dialogs.refresh(message, (flags & FROM_CALLER) !== 0);
+    }
+    this.record?.onMessage(direction, message, peer, this.local, sent);
   }
 }

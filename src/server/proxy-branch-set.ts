@@ -31,16 +31,8 @@ export interface ForwardTarget {
 /** How many times one target's challenges are answered before its 401/407 counts as final. */
 const MAX_AUTH_RETRIES = 3;
 
-export interface BranchSetEvents {
-  /**
-   * A final response is about to be sent upstream (CDRs are written here, before it leaves). A
-   * Promise holds it (and every response after it) back until it settles: the CDR is committed.
-   */
-  beforeFinal?(response: SipResponse): void | Promise<unknown>;
-  /** Whether to try the next target list for this final (trunk failover); return the targets. */
-  failover?(response: SipResponse | undefined): ForwardTarget[] | undefined;
-  /** Requests sent downstream, responses received from there and responses passed upstream. */
-  onMessage?(
+export interface BranchObserver {
+  onMessage(
     direction: 'downstream' | 'from-downstream' | 'upstream',
     message: SipRequest | SipResponse,
     peer: Endpoint,
@@ -49,6 +41,22 @@ export interface BranchSetEvents {
     /** For a message sent: its bytes as they went (shared: do not change them), when known. */
     sent?: Buffer,
   ): void;
+}
+
+export interface BranchSetEvents {
+  /**
+   * A final response is about to be sent upstream (CDRs are written here, before it leaves). A
+   * Promise holds it (and every response after it) back until it settles: the CDR is committed.
+   */
+  beforeFinal?(response: SipResponse): void | Promise<unknown>;
+  /** Whether to try the next target list for this final (trunk failover); return the targets. */
+  failover?(response: SipResponse | undefined): ForwardTarget[] | undefined;
+  /**
+   * Sees the requests sent downstream, the responses received from there and those passed
+   * upstream. An object, not a closure: a finished set keeps it up to 64*T1 (LateAnswers), and
+   * an object of a few fields is less than a closure and its scope.
+   */
+  observer?: BranchObserver;
   onDone?(): void;
   /** A response about to go upstream, ours to change (the media relay rewrites its SDP). */
   beforeUpstream?(response: SipResponse): void;
@@ -165,7 +173,13 @@ export class ProxyBranchSet {
       target.connectionId !== undefined ? { connectionId: target.connectionId } : {},
     );
     // Seen once sent (responses come later, from the socket): with the bytes that went.
-    this.events.onMessage?.('downstream', request, target.destination, target, branch.tx.sentBytes);
+    this.events.observer?.onMessage(
+      'downstream',
+      request,
+      target.destination,
+      target,
+      branch.tx.sentBytes,
+    );
     if (this.isInvite) this.armTimerC(branch);
   }
 
@@ -188,7 +202,12 @@ export class ProxyBranchSet {
   }
 
   private onProvisional(branch: Branch, res: SipResponse): void {
-    this.events.onMessage?.('from-downstream', res, branch.target.destination, branch.target);
+    this.events.observer?.onMessage(
+      'from-downstream',
+      res,
+      branch.target.destination,
+      branch.target,
+    );
     if (branch.settled) return;
     branch.provisional = true;
     if (branch.cancelPending) {
@@ -201,7 +220,12 @@ export class ProxyBranchSet {
   }
 
   private onFinal(branch: Branch, res: SipResponse): void {
-    this.events.onMessage?.('from-downstream', res, branch.target.destination, branch.target);
+    this.events.observer?.onMessage(
+      'from-downstream',
+      res,
+      branch.target.destination,
+      branch.target,
+    );
     const first = !branch.settled;
     if (first) {
       branch.settled = true;
@@ -290,7 +314,7 @@ export class ProxyBranchSet {
     const opts =
       branch.target.connectionId !== undefined ? { connectionId: branch.target.connectionId } : {};
     const tx = this.layer.sendRequest(cancel, branch.target.destination, {}, opts);
-    this.events.onMessage?.(
+    this.events.observer?.onMessage(
       'downstream',
       cancel,
       branch.target.destination,
@@ -343,7 +367,7 @@ export class ProxyBranchSet {
       this.serverTx,
       this.upstreamVias,
       this.layer.endpoint(this.upstreamSource),
-      this.events.onMessage,
+      this.events.observer,
       this.events.beforeUpstream,
     );
     late.waitFor(this.gate);
@@ -431,25 +455,23 @@ function passUpstream(
   out: SipResponse,
   serverTx: ServerTransaction,
   upstreamSource: Endpoint,
-  events: Pick<BranchSetEvents, 'onMessage' | 'beforeUpstream'>,
+  events: Pick<BranchSetEvents, 'observer' | 'beforeUpstream'>,
 ): void {
   events.beforeUpstream?.(out);
   const sent = serverTx.respond(out);
-  events.onMessage?.('upstream', out, upstreamSource, undefined, sent);
+  events.observer?.onMessage('upstream', out, upstreamSource, undefined, sent);
 }
 
 /**
  * What a finished set keeps to pass a later 2xx upstream (a retransmission while the caller's
  * ACK is on its way, or another fork's answer): the client transactions' handler until their
- * Timer M, holding the server transaction, the observers and each branch's target only.
+ * Timer M, holding the server transaction, the observers and, for a branch whose target is not
+ * where its transaction went (a target's own connection, a request moved to TCP), that target.
+ * It is the handler of its own transactions only, so whichever calls it is one of them.
  */
 class LateAnswers implements ClientHandlers {
-  /** The one branch a set mostly has, kept in fields (an array costs some 150 bytes a call). */
-  private tx: ClientTransaction | undefined;
-  private destination: Endpoint | undefined;
-  private connectionId: string | undefined;
-  /** Further branches, for a forked request. */
-  private more: Array<[ClientTransaction, Endpoint, string | undefined]> | undefined;
+  /** Branches whose target differs from their transaction's destination and connection. */
+  private targets: Array<[ClientTransaction, Endpoint, string | undefined]> | undefined;
   /** The set's pending commit, if any, which a late 2xx must not overtake. */
   private gate: Promise<unknown> | undefined;
 
@@ -457,7 +479,7 @@ class LateAnswers implements ClientHandlers {
     private readonly serverTx: ServerTransaction,
     private readonly upstreamVias: number,
     private readonly upstreamSource: Endpoint,
-    readonly onMessage: BranchSetEvents['onMessage'],
+    readonly observer: BranchObserver | undefined,
     readonly beforeUpstream: BranchSetEvents['beforeUpstream'],
   ) {}
 
@@ -469,31 +491,26 @@ class LateAnswers implements ClientHandlers {
   }
 
   add(tx: ClientTransaction, destination: Endpoint, connectionId: string | undefined): void {
-    if (this.tx === undefined) {
-      this.tx = tx;
-      this.destination = destination;
-      this.connectionId = connectionId;
-    } else (this.more ??= []).push([tx, destination, connectionId]);
+    if (!sameEndpoint(destination, tx.destination) || connectionId !== tx.connectionId)
+      (this.targets ??= []).push([tx, destination, connectionId]);
     tx.setHandlers(this);
   }
 
   onFinal(res: SipResponse, tx: ClientTransaction): void {
     if (res.status < 200 || res.status >= 300) return;
-    let destination = this.destination;
-    let connectionId = this.connectionId;
-    if (tx !== this.tx) {
-      const other = this.more?.find(([t]) => t === tx);
-      if (!other) return;
-      [, destination, connectionId] = other;
-    }
+    // The transaction's own object once settled: the layer's shared one for that place.
+    let destination = tx.destination;
+    let connectionId = tx.connectionId;
+    const own = this.targets?.find(([t]) => t === tx);
+    if (own) [, destination, connectionId] = own;
     // What the observers read of the target: where it is and over which connection (its URI and
     // credentials were for forking).
     const target: ForwardTarget = {
       uri: '',
-      destination: destination!,
+      destination,
       ...(connectionId !== undefined ? { connectionId } : {}),
     };
-    this.onMessage?.('from-downstream', res, target.destination, target);
+    this.observer?.onMessage('from-downstream', res, target.destination, target);
     // The request is let go by now: a 2xx that is not one of ours cannot be rebuilt, and goes
     // no further.
     const out = withoutOurVia(res, this.upstreamVias);
@@ -502,4 +519,8 @@ class LateAnswers implements ClientHandlers {
     if (this.gate) void this.gate.then(send);
     else send();
   }
+}
+
+function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return a === b || (a.protocol === b.protocol && a.address === b.address && a.port === b.port);
 }

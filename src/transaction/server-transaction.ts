@@ -25,6 +25,20 @@ interface Held {
   receivedAt: number;
   /** The request's bytes as it stood when shed (to parse it again if asked). */
   requestBytes: KeptBytes | undefined;
+  /** The last response, parsed, while kept (see lastBytes). */
+  response: SipResponse | undefined;
+}
+
+/**
+ * What few transactions set: a CANCEL's INVITE, the TU's hooks, Timer G's interval. One object
+ * made when first set, not five fields in every transaction (64*T1 of them are held).
+ */
+interface Extras {
+  invite?: ServerTransaction;
+  onTimeout?: (tx: ServerTransaction) => void;
+  onTransportError?: (error: Error, tx: ServerTransaction) => void;
+  onTerminated?: (tx: ServerTransaction) => void;
+  interval?: number;
 }
 
 export type ServerState =
@@ -36,17 +50,10 @@ export abstract class ServerTransaction {
   readonly method: string;
   readonly reliable: boolean;
   state: ServerState;
-  /** For a CANCEL: the INVITE server transaction it matches (§9.2), if any. */
-  invite?: ServerTransaction;
-  /** Timer H fired: the ACK for a non-2xx final response never came. */
-  onTimeout?: (tx: ServerTransaction) => void;
-  /** A response could not be sent: the transaction has ended. */
-  onTransportError?: (error: Error, tx: ServerTransaction) => void;
-  onTerminated?: (tx: ServerTransaction) => void;
   protected readonly context: TransactionContext;
-  protected retransmitTimer?: NodeJS.Timeout;
-  protected timeoutTimer?: NodeJS.Timeout;
-  protected interval: number;
+  protected retransmitTimer: NodeJS.Timeout | undefined;
+  protected timeoutTimer: NodeJS.Timeout | undefined;
+  private extras: Extras | undefined;
   /** §18.2.2 destination when the request's connection is gone (or for UDP). */
   private target?: Endpoint;
   private readonly local: Endpoint;
@@ -58,11 +65,11 @@ export abstract class ServerTransaction {
    */
   private held: Held | undefined;
   /**
-   * The last response while kept, and its bytes as sent (what a retransmission resends): a 1xx's
-   * as the Buffer sent (it is replaced soon), a final response's kept (own-bytes.ts): in a shared
-   * chunk when the layer retains the minimum (its settled transactions live a bounded time).
+   * The bytes of the last response as sent (what a retransmission resends; the parsed response
+   * is in `held` while kept): a 1xx's as the Buffer sent (it is replaced soon), a final
+   * response's kept (own-bytes.ts): in a shared chunk when the layer retains the minimum (its
+   * settled transactions live a bounded time).
    */
-  private keptResponse: SipResponse | undefined;
   private lastBytes: Buffer | KeptBytes | ChunkBytes | undefined;
 
   constructor(
@@ -81,12 +88,53 @@ export abstract class ServerTransaction {
       source: inbound.source,
       receivedAt: inbound.receivedAt,
       requestBytes: undefined,
+      response: undefined,
     };
     this.local = inbound.local;
     this.connectionId = inbound.connectionId;
     this.reliable = context.transport.isReliable(inbound.source.protocol);
     this.state = initialState;
-    this.interval = context.timers.T1;
+    this.retransmitTimer = this.timeoutTimer = undefined;
+    this.extras = undefined;
+  }
+
+  /** For a CANCEL: the INVITE server transaction it matches (§9.2), if any. */
+  get invite(): ServerTransaction | undefined {
+    return this.extras?.invite;
+  }
+  set invite(tx: ServerTransaction | undefined) {
+    (this.extras ??= {}).invite = tx;
+  }
+
+  /** Timer H fired: the ACK for a non-2xx final response never came. */
+  get onTimeout(): ((tx: ServerTransaction) => void) | undefined {
+    return this.extras?.onTimeout;
+  }
+  set onTimeout(hook: ((tx: ServerTransaction) => void) | undefined) {
+    (this.extras ??= {}).onTimeout = hook;
+  }
+
+  /** A response could not be sent: the transaction has ended. */
+  get onTransportError(): ((error: Error, tx: ServerTransaction) => void) | undefined {
+    return this.extras?.onTransportError;
+  }
+  set onTransportError(hook: ((error: Error, tx: ServerTransaction) => void) | undefined) {
+    (this.extras ??= {}).onTransportError = hook;
+  }
+
+  get onTerminated(): ((tx: ServerTransaction) => void) | undefined {
+    return this.extras?.onTerminated;
+  }
+  set onTerminated(hook: ((tx: ServerTransaction) => void) | undefined) {
+    (this.extras ??= {}).onTerminated = hook;
+  }
+
+  /** Timer G's current interval (T1 doubling to T2). */
+  protected get interval(): number {
+    return this.extras?.interval ?? this.context.timers.T1;
+  }
+  protected set interval(ms: number) {
+    (this.extras ??= {}).interval = ms;
   }
 
   /** The request (see the top of the file for what a settled transaction keeps). */
@@ -116,14 +164,17 @@ export abstract class ServerTransaction {
 
   /** The last response passed to the transport (1xx included). */
   get lastResponse(): SipResponse | undefined {
-    if (this.keptResponse === undefined && this.lastBytes !== undefined) {
-      this.keptResponse = parseMessage(this.lastBuffer()!) as SipResponse;
-    }
-    return this.keptResponse;
+    const held = this.held;
+    if (held?.response !== undefined) return held.response;
+    if (this.lastBytes === undefined) return undefined;
+    // Kept parsed while the request is held; a transaction that keeps nothing parses it again.
+    const response = parseMessage(this.lastBuffer()!) as SipResponse;
+    if (held !== undefined) held.response = response;
+    return response;
   }
 
   set lastResponse(response: SipResponse | undefined) {
-    this.keptResponse = response;
+    if (this.held !== undefined) this.held.response = response;
     this.lastBytes = undefined; // made when it is sent
   }
 
@@ -160,7 +211,7 @@ export abstract class ServerTransaction {
    */
   protected send(response: SipResponse): Buffer {
     const bytes = response.toBuffer();
-    if (response === this.keptResponse) {
+    if (response === this.held?.response) {
       // A 1xx is replaced soon, and bytes shed() drops need no copy.
       if (response.status < 200 || this.acceptedKeepsNone()) this.lastBytes = bytes;
       else
@@ -180,8 +231,9 @@ export abstract class ServerTransaction {
   /** Resends the last response (a request retransmission, or Timer G). */
   protected resend(): void {
     if (this.lastBytes === undefined) {
-      if (this.keptResponse === undefined) return;
-      this.send(this.keptResponse);
+      const response = this.held?.response;
+      if (response === undefined) return;
+      this.send(response);
     } else this.transmit(this.lastBuffer()!);
     this.context.stats.retransmissions++;
   }
@@ -203,8 +255,8 @@ export abstract class ServerTransaction {
       held.requestBytes = keepBytes(request.toBuffer());
       held.request = undefined;
       held.inbound = undefined;
+      held.response = undefined;
     }
-    this.keptResponse = undefined;
   }
 
   /**
