@@ -5,7 +5,7 @@
 import { Option, type Command } from 'commander';
 import pc from 'picocolors';
 import { ConfigError, loadConfig, validateConfig, type ServerConfig } from '../server/config.ts';
-import { holdMemoryTarget } from '../server/memory-target.ts';
+import { holdMemoryTarget, stopPretenuring } from '../server/memory-target.ts';
 import { createServerLogger, LOG_LEVELS, type LogLevel } from '../server/server-log.ts';
 import { startServer } from '../server/start-server.ts';
 import { randomPassword } from '../server/users.ts';
@@ -67,6 +67,9 @@ export function register(program: Command): void {
             { user: '1001', password: randomPassword() },
           ]
         : config.users;
+      // The process is ours: V8's pretenuring is turned off before any call is carried (see
+      // memory-target.ts), and its GC is steered toward the memory target once it runs.
+      if (!config.memory.pretenuring) stopPretenuring();
       const logger = createServerLogger({ level: opts.logLevel ?? config.log.level });
       let running;
       try {
@@ -92,6 +95,7 @@ export function register(program: Command): void {
         store: running.stores.describe,
         node: config.cluster.node,
         memoryTargetMb: config.memory.targetMb,
+        pretenuring: config.memory.pretenuring,
         media: relay
           ? { mode: 'relay', address: relay.address, ports: config.media.ports }
           : { mode: 'direct' },

@@ -11,7 +11,8 @@ import type { Endpoint, InboundMessage } from '../transport/index.ts';
 import { SqliteCdrStore } from '../store/sqlite-cdrs.ts';
 import { CallCapture } from './call-capture.ts';
 import { CallTap } from './call-tap.ts';
-import { CallLog } from './call-log.ts';
+import { CallLog, LADDERS_KEPT } from './call-log.ts';
+import { summarize } from './console-model.ts';
 
 const phone: Endpoint = { protocol: 'udp', address: '192.0.2.10', port: 5062 };
 const server: Endpoint = { protocol: 'udp', address: '192.0.2.1', port: 5060 };
@@ -133,5 +134,76 @@ test('call log: a call of 42 messages reads back exact during and after the call
   const ended = log.list().find((c) => c.callId === 'log-1@192.0.2.10')!;
   assert.equal(ended.cause, 'callee-busy');
   check('after the end', 42);
+  await store.close();
+});
+
+function callMessage(first: string, callId: string, cseq: string, toTag = '', body = ''): string {
+  return (
+    `${first}\r\nVia: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-${callId.split('@')[0]}-${cseq.replace(' ', '')}\r\n` +
+    `From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>${toTag}\r\n` +
+    `Call-ID: ${callId}\r\nCSeq: ${cseq}\r\nMax-Forwards: 70\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  );
+}
+
+test('call log: the newest 50 finished calls keep their messages; further back only failed ones do, answered ones keep their summary', async () => {
+  const store = await SqliteCdrStore.open({
+    path: join(mkdtempSync(join(tmpdir(), 'trapezoid-log-')), 'cdrs.db'),
+  });
+  const log = new CallLog(store, 'n1');
+  const sdp =
+    'v=0\r\no=- 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\nm=audio 5000 RTP/AVP 8\r\n';
+  const parse = (text: string): SipRequest & SipResponse =>
+    parseMessage(Buffer.from(text)) as SipRequest & SipResponse;
+  const inbound = (message: SipRequest): InboundMessage => ({
+    message,
+    source: phone,
+    local: server,
+    receivedAt: Date.now(),
+  });
+  const CALLS = 60;
+  for (let i = 0; i < CALLS; i++) {
+    const callId = `ladder-${i}@192.0.2.10`;
+    const invite = parse(callMessage('INVITE sip:bob@example.com SIP/2.0', callId, '1 INVITE'));
+    const handle = log.observe(invite, inbound(invite), { initial: true })!;
+    if (i % 3 === 0) {
+      // Every third call fails.
+      const busy = parse(callMessage('SIP/2.0 486 Busy Here', callId, '1 INVITE', ';tag=b1'));
+      handle.onMessage('from-downstream', busy, callee, server);
+      await handle.onFinal(invite, busy);
+      continue;
+    }
+    const ok = parse(callMessage('SIP/2.0 200 OK', callId, '1 INVITE', ';tag=b1', sdp));
+    handle.onMessage('from-downstream', ok, callee, server);
+    handle.onMessage('upstream', ok, phone, server);
+    await handle.onFinal(invite, ok);
+    const bye = parse(callMessage('BYE sip:bob@example.com SIP/2.0', callId, '2 BYE', ';tag=b1'));
+    const byeHandle = log.observe(bye, inbound(bye), { initial: false, byCaller: true })!;
+    const byeOk = parse(callMessage('SIP/2.0 200 OK', callId, '2 BYE', ';tag=b1'));
+    byeHandle.onMessage('from-downstream', byeOk, callee, server);
+    await byeHandle.onFinal(bye, byeOk);
+  }
+  const calls = log.list(); // newest first
+  assert.equal(calls.length, CALLS);
+  for (const [age, call] of calls.entries()) {
+    const i = CALLS - 1 - age;
+    assert.equal(call.callId, `ladder-${i}@192.0.2.10`);
+    const failed = i % 3 === 0;
+    const summary = summarize(call, false);
+    assert.equal(summary.state, failed ? 'failed' : 'ended');
+    assert.equal(summary.messageCount, failed ? 2 : 5, `call ${i}`);
+    if (age < LADDERS_KEPT || failed) {
+      assert.equal(call.messages.length, summary.messageCount, `call ${i} keeps its messages`);
+      assert.equal(summary.ladderLetGo, undefined);
+      assert.equal(call.messagesLetGo, undefined);
+    } else {
+      assert.equal(call.messages.length, 0, `answered call ${i}, ${age} calls back, let go`);
+      assert.equal(call.messagesLetGo, 5);
+      assert.equal(summary.ladderLetGo, true);
+    }
+    if (!failed) assert.equal(summary.codec, 'PCMA', `call ${i}: the codec stays in the summary`);
+  }
+  // The CDRs are all there, whatever the log kept in memory.
+  assert.equal((await store.listCdrs({ limit: 100 })).length, CALLS);
   await store.close();
 });

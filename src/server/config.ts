@@ -288,9 +288,14 @@ export const configSchema = z
     memory: z
       .object({
         targetMb: z.number().int().min(0).default(256),
+        /**
+         * V8's allocation-site pretenuring, off by default in `trapezoid serve`
+         * (memory-target.ts stopPretenuring): true leaves it as V8 has it.
+         */
+        pretenuring: z.boolean().default(false),
       })
       .strict()
-      .default({ targetMb: 256 }),
+      .default({ targetMb: 256, pretenuring: false }),
     /** The server's log (src/server/server-log.ts): JSON lines on stderr, readable on a TTY. */
     log: z
       .object({

@@ -36,7 +36,13 @@ export interface CallSummary extends Pick<
   codec?: string;
   /** Relay media at the end of the call. */
   media?: MediaSummary;
+  /** Messages the call had, kept or not. */
   messageCount: number;
+  /**
+   * The messages were let go (an answered call beyond the newest 50 finished ones): the detail
+   * has none, the summary stays.
+   */
+  ladderLetGo?: true;
   /** Whether the server's capture ring holds packets of it (GET /api/calls/{id}/pcap). */
   capture: boolean;
 }
@@ -125,6 +131,9 @@ export interface LoggedCall {
   trunk?: string;
   media?: MediaSummary;
   messages: LoggedMessage[];
+  /** How many messages were let go (call-log.ts LADDERS_KEPT), and the codec read from them. */
+  messagesLetGo?: number;
+  codec?: string;
 }
 
 /** The call's state from what was logged. */
@@ -184,9 +193,10 @@ export function summarize(c: LoggedCall, capture: boolean): CallSummary {
     hungUpBy: c.hungUpBy,
     trunk: c.trunk,
     state: callState(c),
-    codec: callCodec(c),
+    codec: c.codec ?? callCodec(c),
     media: c.media,
-    messageCount: c.messages.length,
+    messageCount: c.messages.length + (c.messagesLetGo ?? 0),
+    ...(c.messagesLetGo ? { ladderLetGo: true as const } : {}),
     capture,
   };
 }

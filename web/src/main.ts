@@ -155,7 +155,9 @@ function renderLadder(): void {
     el('span', { class: 'mono' }, `Call-ID ${c.callId}`),
     ' · ',
     stateBadge(c.state),
-    ` · ${selectedMessages.length} messages`,
+    c.ladderLetGo
+      ? ` · ${c.messageCount} messages, not kept (an answered call beyond the newest 50)`
+      : ` · ${selectedMessages.length} messages`,
     c.codec ? ` · ${c.codec}` : '',
     c.trunk ? ` · trunk ${c.trunk}` : '',
   );

@@ -1,0 +1,121 @@
+// What `trapezoid serve` does to V8's garbage collection, measured through the real command under
+// SIPp load: with allocation-site pretenuring off (config `memory.pretenuring: false`, the
+// default; src/server/memory-target.ts stopPretenuring) and the call log keeping the messages of
+// its newest LADDERS_KEPT calls only, a proxied call's objects die young; with pretenuring on,
+// the same calls promote several times as much to the old generation, which full collections
+// (CPU, and memory while it waits) then have to clear. Promoted bytes are V8's own count, from
+// `--trace-gc-nvp`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { needTool, repoRoot } from './support/peers.ts';
+import { Peer, freePort, scratchDir, sippErrors } from './ua-sipp-peer.ts';
+
+const bin = join(repoRoot, 'bin', 'trapezoid.js');
+const scenario = join(repoRoot, 'bench', 'scenarios', 'uac-any-order.xml');
+const RATE = 600;
+const SECONDS = 8;
+
+async function waitFor(peer: Peer, re: RegExp, ms: number): Promise<void> {
+  const start = Date.now();
+  while (!re.test(peer.stdout)) {
+    if (peer.child.exitCode !== null) throw new Error(`exited: ${peer.stdout}${peer.stderr}`);
+    if (Date.now() - start > ms)
+      throw new Error(`timeout waiting for ${re}: ${peer.stdout}${peer.stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Bytes promoted by scavenges while SIPp ran RATE calls/s through `serve` for SECONDS. */
+async function promotedUnderLoad(pretenuring: boolean): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'trapezoid-gc-'));
+  const [sip, http, uasPort, uacPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  const cfg = join(dir, 'gc.yaml');
+  writeFileSync(
+    cfg,
+    [
+      'domain: gc.example',
+      `listen: [{ transport: udp, address: 127.0.0.1, port: ${sip} }]`,
+      `database: ${join(dir, 'gc.db')}`,
+      `http: { address: 127.0.0.1, port: ${http} }`,
+      'capture: { enabled: false }',
+      `memory: { targetMb: 256, pretenuring: ${pretenuring} }`,
+      'trunks:',
+      `  - { name: out, peers: [{ host: 127.0.0.1, port: ${uasPort} }] }`,
+      `  - { name: in, peers: [{ host: 127.0.0.1, port: ${uacPort} }], transit: true }`,
+      'dialplan:',
+      '  - { match: { regex: "^service$" }, route: { action: trunk, trunk: out } }',
+      'log: { level: warn }',
+    ].join('\n'),
+  );
+  const serve = new Peer(
+    process.execPath,
+    ['--trace-gc-nvp', bin, 'serve', '--config', cfg, '--json'],
+    dir,
+  );
+  const uas = new Peer(
+    'sipp',
+    ['-sn', 'uas', '-p', String(uasPort), '-i', '127.0.0.1', '-nostdin'],
+    scratchDir(),
+  );
+  try {
+    await waitFor(serve, /"event":"listening"/, 15_000);
+    const before = serve.stdout.length;
+    const sippDir = scratchDir();
+    const uac = new Peer(
+      'sipp',
+      [
+        `127.0.0.1:${sip}`,
+        '-sf',
+        scenario,
+        '-s',
+        'service',
+        '-r',
+        String(RATE),
+        '-m',
+        String(RATE * SECONDS),
+        '-l',
+        String(RATE * 4),
+        '-p',
+        String(uacPort),
+        '-i',
+        '127.0.0.1',
+        '-nostdin',
+        '-trace_err',
+        '-timeout',
+        `${SECONDS + 20}s`,
+      ],
+      sippDir,
+    );
+    const done = await uac.finish((SECONDS + 30) * 1000);
+    assert.equal(done.code, 0, `SIPp's calls did not all complete: ${sippErrors(sippDir)}`);
+    let promoted = 0;
+    let scavenges = 0;
+    for (const m of serve.stdout.slice(before).matchAll(/gc=s .*? promoted=(\d+)/g)) {
+      promoted += Number(m[1]);
+      scavenges++;
+    }
+    assert.ok(scavenges >= 5, `only ${scavenges} scavenges were seen under load`);
+    return promoted;
+  } finally {
+    serve.kill();
+    uas.kill();
+  }
+}
+
+test('under load, `serve` promotes a fraction of what it does with V8 pretenuring on', async (t) => {
+  if (!needTool(t, 'sipp', 'sip-tester')) return;
+  const off = await promotedUnderLoad(false);
+  const on = await promotedUnderLoad(true);
+  const perCall = (b: number): string => `${(b / (RATE * SECONDS) / 1024).toFixed(1)} KB/call`;
+  t.diagnostic(`promoted: ${perCall(off)} (default), ${perCall(on)} (pretenuring on)`);
+  assert.ok(on > 4e6, `with pretenuring on, ${on} bytes were promoted (the effect to avoid)`);
+  assert.ok(off < 0.5 * on, `promoted ${off} bytes by default against ${on} with pretenuring`);
+});
