@@ -139,8 +139,9 @@ export function memoryTargetStats(): Readonly<MemoryTargetStats> {
  * the old generation at once when most of those it saw survived a scavenge. A call server's
  * per-call objects live tens of milliseconds, about a scavenge apart, and once they are made
  * old whatever is attached to them later (a call's logged messages) stays alive through the
- * scavenges behind them, dead or not, until a full collection: promoted. Measured through the
- * server at 1500 calls/s for 30 s: 533 MB promoted with it, 103 MB without (bench/README.md).
+ * scavenges behind them, dead or not, until a full collection: promoted. Measured through
+ * `trapezoid serve` at 1500 calls/s for 30 s: 480-641 MB promoted with it, 141-143 MB without
+ * (bench/README.md, seventh round).
  * It cannot be turned back on for the objects already made; a process flag, like the target.
  */
 export function stopPretenuring(): void {
