@@ -63,6 +63,7 @@ test('the embedded demo starts on 127.0.0.1:5060 with users 1000 and 1001 and fr
       domain: string;
       sip: string[];
       memoryTargetMb: number;
+      pretenuring: boolean;
       users: Array<{ user: string; password: string }>;
     };
     assert.equal(info.domain, 'demo.trapezoid');
@@ -76,6 +77,7 @@ test('the embedded demo starts on 127.0.0.1:5060 with users 1000 and 1001 and fr
     assert.match(metrics, /^trapezoid_registrations 0$/m);
     // The serving process holds the default memory target (memory-target.ts).
     assert.equal(info.memoryTargetMb, 256);
+    assert.equal(info.pretenuring, false); // turned off (test/serve-gc.test.ts: what it does)
     assert.match(metrics, /^trapezoid_memory_target_bytes 256000000$/m);
     assert.match(metrics, /^trapezoid_resident_bytes [1-9][0-9]{6,}$/m);
   } finally {

@@ -114,7 +114,7 @@ export function register(program: Command): void {
           `            ${httpAccess.token ? `token required (Authorization: Bearer <http.token>)${httpAccess.loopbackOnly ? '' : ', listening beyond loopback'}` : 'loopback only, no token'}; Host: ${['localhost', 'IP addresses', ...httpAccess.hosts].join(', ')}`,
           `  store     records ${running.stores.describe.records}, live state ${running.stores.describe.live}${running.stores.shared ? `  (cluster node ${config.cluster.node})` : ''}`,
           `  media     ${relay ? `relay on ${relay.address} ports ${config.media.ports}` : 'direct (phone to phone)'}`,
-          `  memory    ${config.memory.targetMb > 0 ? `target ${config.memory.targetMb} MB resident (soft: memory.targetMb)` : 'V8 sizes the heap (memory.targetMb 0)'}`,
+          `  memory    ${config.memory.targetMb > 0 ? `target ${config.memory.targetMb} MB resident (soft: memory.targetMb)` : 'V8 sizes the heap (memory.targetMb 0)'}${config.memory.pretenuring ? '' : ', V8 pretenuring off'}`,
           `  capture   ${capture ? `per call, last ${config.capture.maxCalls} calls (/api/calls/{id}/pcap)` : 'off'}${config.hep ? `; HEP to ${config.hep.collector} id ${config.hep.id}` : ''}`,
         ];
         if (demo) {
