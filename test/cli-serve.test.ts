@@ -8,7 +8,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needTool, repoRoot } from './support/peers.ts';
-import { Peer, freePort, scratchDir, sippErrors } from './ua-sipp-peer.ts';
+import { writeTrunkConfig } from './support/trunk-config.ts';
+import { Peer, scratchDir, sippErrors } from './ua-sipp-peer.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
 const run = (args: string[]) =>
@@ -89,27 +90,7 @@ test('the embedded demo starts on 127.0.0.1:5060 with users 1000 and 1001 and fr
 test('CDRs of calls through `trapezoid serve` survive kill -9 and list as JSON and CSV', async (t) => {
   if (!needTool(t, 'sipp', 'sip-tester')) return;
   const dir = mkdtempSync(join(tmpdir(), 'trapezoid-k9-'));
-  const [sip, http, uasPort, uacPort] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-  ];
-  const cfg = join(dir, 'k9.yaml');
-  writeFileSync(
-    cfg,
-    [
-      'domain: k9.example',
-      `listen: [{ transport: udp, address: 127.0.0.1, port: ${sip} }]`,
-      `database: ${join(dir, 'k9.db')}`,
-      `http: { address: 127.0.0.1, port: ${http} }`,
-      'trunks:',
-      `  - { name: out, peers: [{ host: 127.0.0.1, port: ${uasPort} }] }`,
-      `  - { name: in, peers: [{ host: 127.0.0.1, port: ${uacPort} }], transit: true }`,
-      'dialplan:',
-      '  - { match: { regex: "^service$" }, route: { action: trunk, trunk: out } }',
-    ].join('\n'),
-  );
+  const { cfg, sip, uasPort, uacPort } = await writeTrunkConfig(dir, 'k9');
   const serve = new Peer(process.execPath, [bin, 'serve', '--config', cfg, '--json'], dir);
   const uasDir = scratchDir();
   const uas = new Peer(

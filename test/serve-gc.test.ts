@@ -7,54 +7,26 @@
 // `--trace-gc-nvp`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needTool, repoRoot } from './support/peers.ts';
-import { Peer, freePort, scratchDir, sippErrors } from './ua-sipp-peer.ts';
+import { writeTrunkConfig } from './support/trunk-config.ts';
+import { Peer, scratchDir, sippErrors, waitForOutput } from './ua-sipp-peer.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
 const scenario = join(repoRoot, 'bench', 'scenarios', 'uac-any-order.xml');
 const RATE = 600;
 const SECONDS = 8;
 
-async function waitFor(peer: Peer, re: RegExp, ms: number): Promise<void> {
-  const start = Date.now();
-  while (!re.test(peer.stdout)) {
-    if (peer.child.exitCode !== null) throw new Error(`exited: ${peer.stdout}${peer.stderr}`);
-    if (Date.now() - start > ms)
-      throw new Error(`timeout waiting for ${re}: ${peer.stdout}${peer.stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Bytes promoted by scavenges while SIPp ran RATE calls/s through `serve` for SECONDS. */
 async function promotedUnderLoad(pretenuring: boolean): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'trapezoid-gc-'));
-  const [sip, http, uasPort, uacPort] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-  ];
-  const cfg = join(dir, 'gc.yaml');
-  writeFileSync(
-    cfg,
-    [
-      'domain: gc.example',
-      `listen: [{ transport: udp, address: 127.0.0.1, port: ${sip} }]`,
-      `database: ${join(dir, 'gc.db')}`,
-      `http: { address: 127.0.0.1, port: ${http} }`,
-      'capture: { enabled: false }',
-      `memory: { targetMb: 256, pretenuring: ${pretenuring} }`,
-      'trunks:',
-      `  - { name: out, peers: [{ host: 127.0.0.1, port: ${uasPort} }] }`,
-      `  - { name: in, peers: [{ host: 127.0.0.1, port: ${uacPort} }], transit: true }`,
-      'dialplan:',
-      '  - { match: { regex: "^service$" }, route: { action: trunk, trunk: out } }',
-      'log: { level: warn }',
-    ].join('\n'),
-  );
+  const { cfg, sip, uasPort, uacPort } = await writeTrunkConfig(dir, 'gc', [
+    'capture: { enabled: false }',
+    `memory: { targetMb: 256, pretenuring: ${pretenuring} }`,
+    'log: { level: warn }',
+  ]);
   const serve = new Peer(
     process.execPath,
     ['--trace-gc-nvp', bin, 'serve', '--config', cfg, '--json'],
@@ -66,7 +38,7 @@ async function promotedUnderLoad(pretenuring: boolean): Promise<number> {
     scratchDir(),
   );
   try {
-    await waitFor(serve, /"event":"listening"/, 15_000);
+    await waitForOutput(serve, /"event":"listening"/, 15_000);
     const before = serve.stdout.length;
     const sippDir = scratchDir();
     const uac = new Peer(
