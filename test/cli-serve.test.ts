@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needTool, repoRoot } from './support/peers.ts';
-import { writeTrunkConfig } from './support/trunk-config.ts';
+import { calleeArgs, callerArgs, writeTrunkConfig } from './support/trunk-config.ts';
 import { Peer, scratchDir, sippErrors } from './ua-sipp-peer.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
@@ -90,38 +90,14 @@ test('the embedded demo starts on 127.0.0.1:5060 with users 1000 and 1001 and fr
 test('CDRs of calls through `trapezoid serve` survive kill -9 and list as JSON and CSV', async (t) => {
   if (!needTool(t, 'sipp', 'sip-tester')) return;
   const dir = mkdtempSync(join(tmpdir(), 'trapezoid-k9-'));
-  const { cfg, sip, uasPort, uacPort } = await writeTrunkConfig(dir, 'k9');
-  const serve = new Peer(process.execPath, [bin, 'serve', '--config', cfg, '--json'], dir);
+  const trunks = await writeTrunkConfig(dir, 'k9');
+  const serve = new Peer(process.execPath, [bin, 'serve', '--config', trunks.cfg, '--json'], dir);
   const uasDir = scratchDir();
-  const uas = new Peer(
-    'sipp',
-    ['-sn', 'uas', '-p', String(uasPort), '-i', '127.0.0.1', '-nostdin'],
-    uasDir,
-  );
+  const uas = new Peer('sipp', calleeArgs(trunks), uasDir);
   try {
     await waitFor(serve, /"event":"listening"/, 15_000);
     const sippDir = scratchDir();
-    const uac = new Peer(
-      'sipp',
-      [
-        `127.0.0.1:${sip}`,
-        '-sn',
-        'uac',
-        '-s',
-        'service',
-        '-m',
-        '3',
-        '-p',
-        String(uacPort),
-        '-i',
-        '127.0.0.1',
-        '-nostdin',
-        '-trace_err',
-        '-timeout',
-        '20s',
-      ],
-      sippDir,
-    );
+    const uac = new Peer('sipp', callerArgs(trunks, ['-sn', 'uac', '-m', '3'], 20), sippDir);
     const done = await uac.finish(30_000);
     assert.equal(done.code, 0, sippErrors(sippDir));
     serve.child.kill('SIGKILL');

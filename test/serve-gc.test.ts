@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needTool, repoRoot } from './support/peers.ts';
-import { writeTrunkConfig } from './support/trunk-config.ts';
+import { calleeArgs, callerArgs, writeTrunkConfig } from './support/trunk-config.ts';
 import { Peer, scratchDir, sippErrors, waitForOutput } from './ua-sipp-peer.ts';
 
 const bin = join(repoRoot, 'bin', 'trapezoid.js');
@@ -22,50 +22,32 @@ const SECONDS = 8;
 /** Bytes promoted by scavenges while SIPp ran RATE calls/s through `serve` for SECONDS. */
 async function promotedUnderLoad(pretenuring: boolean): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'trapezoid-gc-'));
-  const { cfg, sip, uasPort, uacPort } = await writeTrunkConfig(dir, 'gc', [
+  const trunks = await writeTrunkConfig(dir, 'gc', [
     'capture: { enabled: false }',
     `memory: { targetMb: 256, pretenuring: ${pretenuring} }`,
     'log: { level: warn }',
   ]);
   const serve = new Peer(
     process.execPath,
-    ['--trace-gc-nvp', bin, 'serve', '--config', cfg, '--json'],
+    ['--trace-gc-nvp', bin, 'serve', '--config', trunks.cfg, '--json'],
     dir,
   );
-  const uas = new Peer(
-    'sipp',
-    ['-sn', 'uas', '-p', String(uasPort), '-i', '127.0.0.1', '-nostdin'],
-    scratchDir(),
-  );
+  const uas = new Peer('sipp', calleeArgs(trunks), scratchDir());
   try {
     await waitForOutput(serve, /"event":"listening"/, 15_000);
     const before = serve.stdout.length;
     const sippDir = scratchDir();
-    const uac = new Peer(
-      'sipp',
-      [
-        `127.0.0.1:${sip}`,
-        '-sf',
-        scenario,
-        '-s',
-        'service',
-        '-r',
-        String(RATE),
-        '-m',
-        String(RATE * SECONDS),
-        '-l',
-        String(RATE * 4),
-        '-p',
-        String(uacPort),
-        '-i',
-        '127.0.0.1',
-        '-nostdin',
-        '-trace_err',
-        '-timeout',
-        `${SECONDS + 20}s`,
-      ],
-      sippDir,
-    );
+    const calls = [
+      '-sf',
+      scenario,
+      '-r',
+      `${RATE}`,
+      '-m',
+      `${RATE * SECONDS}`,
+      '-l',
+      `${RATE * 4}`,
+    ];
+    const uac = new Peer('sipp', callerArgs(trunks, calls, SECONDS + 20), sippDir);
     const done = await uac.finish((SECONDS + 30) * 1000);
     // 0: every call completed; 1: some failed (a test running beside this one can starve the
     // server for a moment), which changes little of what is measured here.

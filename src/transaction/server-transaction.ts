@@ -94,8 +94,6 @@ export abstract class ServerTransaction {
     this.connectionId = inbound.connectionId;
     this.reliable = context.transport.isReliable(inbound.source.protocol);
     this.state = initialState;
-    this.retransmitTimer = this.timeoutTimer = undefined;
-    this.extras = undefined;
   }
 
   /** For a CANCEL: the INVITE server transaction it matches (§9.2), if any. */

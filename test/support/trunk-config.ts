@@ -44,3 +44,29 @@ export async function writeTrunkConfig(
   );
   return { cfg, sip, http, uasPort, uacPort };
 }
+
+/**
+ * SIPp's arguments for a caller on trunk `in` dialling `service`: `calls` is the scenario and its
+ * limits (`['-sn', 'uac', '-m', '3']`); errors traced, `timeoutSeconds` for the whole run.
+ */
+export function callerArgs(c: TrunkConfig, calls: string[], timeoutSeconds: number): string[] {
+  return [
+    `127.0.0.1:${c.sip}`,
+    ...calls,
+    '-s',
+    'service',
+    '-p',
+    String(c.uacPort),
+    '-i',
+    '127.0.0.1',
+    '-nostdin',
+    '-trace_err',
+    '-timeout',
+    `${timeoutSeconds}s`,
+  ];
+}
+
+/** SIPp's arguments for the answering side trunk `out` goes to (its built-in UAS). */
+export function calleeArgs(c: TrunkConfig): string[] {
+  return ['-sn', 'uas', '-p', String(c.uasPort), '-i', '127.0.0.1', '-nostdin'];
+}
