@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { SCANNER_USER_AGENTS } from '../sip/index.ts';
 import { isSecureProtocol, PROTOCOL_NAMES, type TransportProtocol } from '../transport/index.ts';
 import { isLoopbackAddress } from './http-api.ts';
+import { SQLITE_CACHE_MB } from '../store/sqlite-schema.ts';
 
 /**
  * security.scannerUserAgents' default: the User-Agent substrings of scanning tools that the
@@ -293,9 +294,14 @@ export const configSchema = z
          * (memory-target.ts stopPretenuring): true leaves it as V8 has it.
          */
         pretenuring: z.boolean().default(false),
+        /**
+         * The SQLite page cache's most, in MB, when the records are in SQLite
+         * (src/store/sqlite-schema.ts SQLITE_CACHE_MB).
+         */
+        sqliteCacheMb: z.number().min(1).max(4096).default(SQLITE_CACHE_MB),
       })
       .strict()
-      .default({ targetMb: 256, pretenuring: false }),
+      .default({ targetMb: 256, pretenuring: false, sqliteCacheMb: SQLITE_CACHE_MB }),
     /** The server's log (src/server/server-log.ts): JSON lines on stderr, readable on a TTY. */
     log: z
       .object({

@@ -20,6 +20,17 @@ test('growthFor: far target leaves V8 its own factor, near one lands the next li
   assert.equal(growthFor(256 * MB, 0, 120 * MB), undefined);
 });
 
+test('growthFor: room for the young generation V8 adds, and a live set still growing', () => {
+  // 136 MB of room, 16 MB of it for the semi-space V8 adds to the limit: 120 / 50.
+  assert.equal(growthFor(256 * MB, 50 * MB, 120 * MB, 16 * MB), 120 / 50);
+  // Live grew from 40 to 50 MB since the collection before: sized for 60 MB at the next one.
+  assert.equal(growthFor(256 * MB, 50 * MB, 120 * MB, 16 * MB, 40 * MB), 120 / 60);
+  // A live set that shrank is sized for what it is now.
+  assert.equal(growthFor(256 * MB, 50 * MB, 120 * MB, 16 * MB, 70 * MB), 120 / 50);
+  // Growing towards the room: the least factor.
+  assert.equal(growthFor(256 * MB, 80 * MB, 120 * MB, 16 * MB, 40 * MB), MIN_GROWTH);
+});
+
 // A workload with a steady live set (a ring of 120,000 records, about 40 MB) that keeps
 // promoting records which die later, as a call server's settled transactions do. Prints the
 // largest old-generation size in use over the second half, and what the target saw.

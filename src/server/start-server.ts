@@ -92,6 +92,7 @@ export async function startServer(
   try {
     const stores = await openStores(storeUrls(checked), {
       node: checked.cluster.node,
+      sqliteCacheMb: checked.memory.sqliteCacheMb,
       onError: (engine, err) =>
         logger.warn(
           { event: 'store.error', engine, error: err.message },

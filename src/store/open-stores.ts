@@ -36,6 +36,8 @@ export interface OpenStoresOptions {
   node: string;
   /** Errors the engines report while they reconnect by themselves (logged by the caller). */
   onError?: (engine: 'redis' | 'postgres', err: Error) => void;
+  /** The SQLite page cache's most, in MB (sqlite-schema.ts SQLITE_CACHE_MB when unset). */
+  sqliteCacheMb?: number;
 }
 
 /** Every store of a node, opened. */
@@ -97,7 +99,10 @@ async function openRecordsOn(
 ): Promise<RecordStores & { sqlite?: Database.Database }> {
   const records = parseRecordsUrl(urls.records);
   if (records.kind === 'sqlite') {
-    const db = openSqlite({ path: records.path });
+    const db = openSqlite({
+      path: records.path,
+      ...(opts.sqliteCacheMb !== undefined ? { cacheMb: opts.sqliteCacheMb } : {}),
+    });
     return {
       users: SqliteUserStore.onDatabase(db),
       cdrs: SqliteCdrStore.onDatabase(db),

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { SqliteCdrStore } from './sqlite-cdrs.ts';
-import { openSqlite, SQLITE_SCHEMA_VERSION } from './sqlite-schema.ts';
+import { openSqlite, SQLITE_CACHE_MB, SQLITE_SCHEMA_VERSION } from './sqlite-schema.ts';
 import { SqliteUserStore } from './sqlite-users.ts';
 import { openLegacySqlite } from '../../test/support/legacy-sqlite.ts';
 
@@ -157,4 +157,17 @@ test('a file whose schema is newer than this trapezoid is refused', () => {
     .run(SQLITE_SCHEMA_VERSION + 1, Date.now());
   newer.close();
   assert.throws(() => openSqlite({ path }), /schema version 2 is newer than this trapezoid knows/);
+});
+
+test('the page cache is bounded: SQLITE_CACHE_MB by default, or as asked', () => {
+  // Negative: KiB (SQLite's own sign convention); better-sqlite3 alone would leave 16 MB.
+  const dflt = openSqlite({ path: tempDb() });
+  const asked = openSqlite({ path: tempDb(), cacheMb: 1.5 });
+  try {
+    assert.equal(dflt.pragma('cache_size', { simple: true }), -SQLITE_CACHE_MB * 1024);
+    assert.equal(asked.pragma('cache_size', { simple: true }), -1536);
+  } finally {
+    dflt.close();
+    asked.close();
+  }
 });

@@ -20,7 +20,18 @@ export interface SqliteOptions {
   path: string;
   /** NORMAL (default): durable against a killed process; FULL: also against power loss. */
   synchronous?: 'NORMAL' | 'FULL';
+  /** The page cache's most, in MB (see SQLITE_CACHE_MB). */
+  cacheMb?: number;
 }
+
+/**
+ * The page cache of a connection, in MB (`PRAGMA cache_size`). better-sqlite3 builds SQLite with
+ * 16 MB where SQLite's own default is 2 MB. The CDR table's indexes (Call-ID, CDR key) take
+ * their rows at random places, so under load the cache fills to its most: measured with heaptrack
+ * at 1000 calls/s for 40 s, SQLite held 17 MB. Writes only need the pages they change; a page
+ * not in the cache is read again from the file (from the OS's own cache, mostly).
+ */
+export const SQLITE_CACHE_MB = 4;
 
 /** The registrar's bindings (sqlite-locations.ts adds its own columns to it). */
 export const BINDINGS_TABLE = `
@@ -87,6 +98,7 @@ export function openSqlite(options: SqliteOptions): Database.Database {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     db.pragma('busy_timeout = 5000');
+    db.pragma(`cache_size = ${-Math.round((options.cacheMb ?? SQLITE_CACHE_MB) * 1024)}`);
     db.exec(BASE_TABLES);
     migrateBase(db);
     db.transaction(() => {
