@@ -150,6 +150,8 @@ export function causeOfFailure(status: number): CdrCause {
 }
 
 export interface CallHandle {
+  /** The call's Call-ID: CallLog.handleMessage with it does what onMessage does. */
+  readonly callId: string;
   onMessage(
     direction: 'downstream' | 'from-downstream' | 'upstream',
     message: SipRequest | SipResponse,
@@ -174,7 +176,7 @@ export interface CallHandle {
 class CallLogHandle implements CallHandle {
   constructor(
     private readonly log: CallLog,
-    private readonly callId: string,
+    readonly callId: string,
     private readonly byCaller: boolean | undefined,
   ) {}
 

@@ -934,7 +934,7 @@ export class CallServer {
   ): BranchObserver {
     const flags =
       (creating ? CREATING : 0) | (refresh ? REFRESH : 0) | (refreshFromCaller ? FROM_CALLER : 0);
-    return new DialogObserver(this.dialogs, flags, record, local);
+    return new DialogObserver(this.dialogs, flags, this.calls, record?.callId, local);
   }
 
   /**
@@ -1093,13 +1093,20 @@ const CREATING = 1;
 const REFRESH = 2;
 const FROM_CALLER = 4;
 
-/** See CallServer.branchObserver: tells the dialogs of answers, and the call log of everything. */
+/**
+ * See CallServer.branchObserver: tells the dialogs of answers, and the call log of everything.
+ * It names its call by Call-ID and tells the log itself, as the log's own handle would: a
+ * finished set keeps its observer up to 64*T1, and a handle kept beside it would be one more
+ * object per call held that long.
+ */
 class DialogObserver implements BranchObserver {
   constructor(
     private readonly dialogs: ProxyDialogs,
     /** CREATING (the request creates a dialog), REFRESH (a target refresh), FROM_CALLER. */
     private readonly flags: number,
-    private readonly record: CallHandle | undefined,
+    private readonly calls: CallLog,
+    /** The call the log keeps, if it keeps one. */
+    private readonly callId: string | undefined,
     private readonly local: Endpoint,
   ) {}
 
@@ -1116,6 +1123,7 @@ class DialogObserver implements BranchObserver {
       else if (flags & REFRESH && message.status >= 200 && message.status < 300)
         this.dialogs.refresh(message, (flags & FROM_CALLER) !== 0);
     }
-    this.record?.onMessage(direction, message, peer, this.local, sent);
+    if (this.callId !== undefined)
+      this.calls.handleMessage(this.callId, direction, message, peer, this.local, sent);
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { growthFor, MAX_GROWTH, MIN_GROWTH } from './memory-target.ts';
+import { growthFor, MAX_GROWTH, MIN_GROWTH, projectLive } from './memory-target.ts';
 
 const MB = 1e6;
 
@@ -20,15 +20,25 @@ test('growthFor: far target leaves V8 its own factor, near one lands the next li
   assert.equal(growthFor(256 * MB, 0, 120 * MB), undefined);
 });
 
-test('growthFor: room for the young generation V8 adds, and a live set still growing', () => {
+test('growthFor: room for the young generation V8 adds, sized for what will be live', () => {
   // 136 MB of room, 16 MB of it for the semi-space V8 adds to the limit: 120 / 50.
   assert.equal(growthFor(256 * MB, 50 * MB, 120 * MB, 16 * MB), 120 / 50);
-  // Live grew from 40 to 50 MB since the collection before: sized for 60 MB at the next one.
-  assert.equal(growthFor(256 * MB, 50 * MB, 120 * MB, 16 * MB, 40 * MB), 120 / 60);
-  // A live set that shrank is sized for what it is now.
-  assert.equal(growthFor(256 * MB, 50 * MB, 120 * MB, 16 * MB, 70 * MB), 120 / 50);
+  // 60 MB expected live at the next collection: 120 / 60.
+  assert.equal(growthFor(256 * MB, 50 * MB, 120 * MB, 16 * MB, 60 * MB), 120 / 60);
+  // Never sized below what is live now.
+  assert.equal(growthFor(256 * MB, 50 * MB, 120 * MB, 16 * MB, 40 * MB), 120 / 50);
   // Growing towards the room: the least factor.
-  assert.equal(growthFor(256 * MB, 80 * MB, 120 * MB, 16 * MB, 40 * MB), MIN_GROWTH);
+  assert.equal(growthFor(256 * MB, 80 * MB, 120 * MB, 16 * MB, 100 * MB), MIN_GROWTH);
+});
+
+test('projectLive: what is live grows at the rate seen, up to twice what it is', () => {
+  // 1.5 MB/s (1500 bytes per ms) for 10 s more: 50 + 15 MB.
+  assert.equal(projectLive(50 * MB, 1500, 10_000), 65 * MB);
+  // Shrinking or no time: as it is.
+  assert.equal(projectLive(50 * MB, -1500, 10_000), 50 * MB);
+  assert.equal(projectLive(50 * MB, 1500, 0), 50 * MB);
+  // A long way ahead: at most twice.
+  assert.equal(projectLive(50 * MB, 1500, 1e9), 100 * MB);
 });
 
 // A workload with a steady live set (a ring of 120,000 records, about 40 MB) that keeps

@@ -23,12 +23,14 @@
 //   transactions are held 64*T1, so for the first 32 s every call adds to it), a factor sized
 //   for what is live now lets the heap past the target: measured at 2000 calls/s, a collection
 //   at 79 MB live used a factor set for 60 MB, and the old generation reached 182 MB. So the
-//   factor is sized for what will be live: what is live now plus its growth since the last
-//   collection, when it grew.
+//   factor is sized for what will be live: what is live now plus its growth since, at the rate
+//   it grew between the last two collections (the first from when the target was held), up to
+//   the next look; at most twice what is live now. Looked at again every REFRESH_MS, the factor
+//   V8 finds at its next collection was sized for what is live within a second of it.
 // - V8 adds the young generation's capacity (one semi-space) to every limit, for what the next
 //   scavenges promote: that much less room for the factor.
-// What is outside the old generation grows with load too (buffers, the SQLite page cache), so the
-// factor is also looked at again every REFRESH_MS between collections.
+// What is outside the old generation grows with load too (buffers, the SQLite page cache): each
+// look reads it again.
 //
 // The flag is the process's, so one target holds per process: the lowest of those asked for,
 // released when the last holder stops. `trapezoid serve` (the process owner) holds it;
@@ -58,20 +60,28 @@ export interface MemoryTargetStats {
 export const REFRESH_MS = 1000;
 
 /**
+ * What will be live `aheadMs` from the last full collection, which found `liveBytes`, when what
+ * is live grows by `bytesPerMs`: at most twice what is live now.
+ */
+export function projectLive(liveBytes: number, bytesPerMs: number, aheadMs: number): number {
+  return Math.min(2 * liveBytes, liveBytes + Math.max(0, bytesPerMs) * Math.max(0, aheadMs));
+}
+
+/**
  * The growing factor for a target: undefined to leave V8 its own (the target is far), else a
  * factor in [MIN_GROWTH, MAX_GROWTH). `youngBytes` is the capacity V8 adds to each limit (one
- * semi-space); `previousLiveBytes` what was live after the collection before, so that a growing
- * live set is sized for where it will be at the next one (see the top of the file).
+ * semi-space); `expectedBytes` what will be live when V8 uses the factor (projectLive; see the
+ * top of the file).
  */
 export function growthFor(
   targetBytes: number,
   liveBytes: number,
   outsideBytes: number,
   youngBytes = 0,
-  previousLiveBytes = liveBytes,
+  expectedBytes = liveBytes,
 ): number | undefined {
   const room = targetBytes - outsideBytes - youngBytes;
-  const expected = liveBytes + Math.max(0, liveBytes - previousLiveBytes);
+  const expected = Math.max(liveBytes, expectedBytes);
   if (liveBytes <= 0 || room >= MAX_GROWTH * expected) return undefined;
   return Math.max(MIN_GROWTH, room / expected);
 }
@@ -111,18 +121,24 @@ function measure(): { used: number; outside: number; young: number } {
   return { used, outside: process.memoryUsage.rss() - old, young };
 }
 
-/** What was live after the full collection before the last (see growthFor). */
-let previousLive = 0;
+/** The old generation in use when last seen at a full collection (or when the target was held), and when. */
+let lastUsed = 0;
+let lastAt = 0;
+/** How fast what is live grew between the last two looks (bytes per ms, 0 or more). */
+let liveRate = 0;
 
 function afterFullCollection(): void {
   stats.fullCollections++;
   const { used, outside, young } = measure();
-  previousLive = stats.liveBytes > 0 ? stats.liveBytes : used;
+  const now = performance.now();
+  if (now > lastAt) liveRate = Math.max(0, (used - lastUsed) / (now - lastAt));
+  lastUsed = used;
+  lastAt = now;
   stats.liveBytes = used;
   apply(outside, young);
 }
 
-/** Between collections: what is outside the old generation may have grown. */
+/** Between collections: what is live has grown by now, and what is outside may have. */
 function refresh(): void {
   if (stats.fullCollections === 0) return;
   const { outside, young } = measure();
@@ -130,7 +146,9 @@ function refresh(): void {
 }
 
 function apply(outside: number, young: number): void {
-  const growth = growthFor(stats.targetBytes, stats.liveBytes, outside, young, previousLive);
+  const live = stats.liveBytes;
+  const expected = projectLive(live, liveRate, performance.now() - lastAt + REFRESH_MS);
+  const growth = growthFor(stats.targetBytes, live, outside, young, expected);
   stats.outsideBytes = outside;
   stats.growth = growth ?? 0;
   setPercent(growth === undefined ? 0 : Math.round((growth - 1) * 100));
@@ -148,6 +166,10 @@ function retarget(): void {
   }
   stats.targetBytes = Math.min(...[...targets].map((t) => t.bytes));
   if (observer) return;
+  // The first collection's growth is measured from here.
+  lastUsed = measure().used;
+  lastAt = performance.now();
+  liveRate = 0;
   observer = new PerformanceObserver((list) => {
     // Entries come in batches, after the collections: one look after the batch is enough.
     if (list.getEntries().some((e) => isFull((e as { detail?: unknown }).detail)))

@@ -59,7 +59,6 @@ export abstract class ClientTransaction {
    * layer's shared object for that place (layer.endpoint()).
    */
   destination: Endpoint;
-  readonly reliable: boolean;
   state: ClientState;
   /** The stream connection used, once known. */
   connectionId?: string;
@@ -96,11 +95,15 @@ export abstract class ClientTransaction {
     };
     this.prepared = init.prepared;
     this.destination = init.prepared.endpoint;
-    this.reliable = context.transport.isReliable(this.destination.protocol);
     this.handlers = init.handlers;
     if (init.connectionId !== undefined) this.connectionId = init.connectionId;
     this.state = init.initialState;
     this.interval = context.timers.T1;
+  }
+
+  /** Whether the request went over a reliable transport (its timers differ, §17.1). */
+  get reliable(): boolean {
+    return this.context.transport.isReliable(this.destination.protocol);
   }
 
   /** The branch: the key without its method (one string kept per transaction, not two). */

@@ -70,12 +70,12 @@ export class InviteServerTransaction extends ServerTransaction {
   /** §17.2.1: 100 Trying unless the TU answers within 200 ms. */
   started(): void {
     if (this.state === 'proceeding' && !this.lastResponse) {
-      this.retransmitTimer = startTimer(fireTrying, this.context.timers.trying100, this);
+      this.timer = startTimer(fireTrying, this.context.timers.trying100, this);
     }
   }
 
   onTrying(): void {
-    this.retransmitTimer = undefined;
+    this.timer = undefined;
     if (this.state !== 'proceeding' || this.lastResponse) return;
     this.lastResponse = createResponse(this.request, TRYING);
     this.send(this.lastResponse);
@@ -90,8 +90,8 @@ export class InviteServerTransaction extends ServerTransaction {
     if (this.state !== 'proceeding') return undefined;
     this.lastResponse = response;
     if (status < 200) {
-      if (this.retransmitTimer) clearTimeout(this.retransmitTimer);
-      this.retransmitTimer = undefined;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
       return this.send(response);
     }
     this.clearTimers();
@@ -100,8 +100,8 @@ export class InviteServerTransaction extends ServerTransaction {
       this.context.endAfter(this, TIMEOUT_FACTOR * this.context.timers.T1); // Timer L
     } else {
       this.state = 'completed';
-      if (!this.reliable) this.retransmitTimer = startTimer(fireG, this.interval, this);
-      this.timeoutTimer = startTimer(fireH, TIMEOUT_FACTOR * this.context.timers.T1, this);
+      if (!this.reliable) this.timer = startTimer(fireG, this.interval, this);
+      this.timerH = startTimer(fireH, TIMEOUT_FACTOR * this.context.timers.T1, this);
     }
     const sent = this.send(response);
     // Completed resends these bytes (Timer G, retransmitted INVITEs) and waits for the ACK;
@@ -112,15 +112,15 @@ export class InviteServerTransaction extends ServerTransaction {
   }
 
   onTimerG(): void {
-    this.retransmitTimer = undefined;
+    this.timer = undefined;
     if (this.state !== 'completed') return;
     this.resend();
     this.interval = Math.min(2 * this.interval, this.context.timers.T2);
-    this.retransmitTimer = startTimer(fireG, this.interval, this);
+    this.timer = startTimer(fireG, this.interval, this);
   }
 
   onTimerH(): void {
-    this.timeoutTimer = undefined;
+    this.timerH = undefined;
     if (this.state !== 'completed') return;
     this.context.stats.timeouts++;
     this.onTimeout?.(this);

@@ -64,7 +64,7 @@ export class NonInviteServerTransaction extends ServerTransaction {
 
   started(): void {
     if (this.state === 'trying' || this.state === 'proceeding') {
-      this.timeoutTimer = startTimer(fireEnd, TIMEOUT_FACTOR * this.context.timers.T1, this);
+      this.timer = startTimer(fireEnd, TIMEOUT_FACTOR * this.context.timers.T1, this);
     }
   }
 

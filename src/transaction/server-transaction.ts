@@ -39,6 +39,7 @@ interface Extras {
   onTransportError?: (error: Error, tx: ServerTransaction) => void;
   onTerminated?: (tx: ServerTransaction) => void;
   interval?: number;
+  timerH?: NodeJS.Timeout;
 }
 
 export type ServerState =
@@ -48,11 +49,14 @@ export abstract class ServerTransaction {
   /** The matching key (§17.2.3). */
   readonly id: string;
   readonly method: string;
-  readonly reliable: boolean;
   state: ServerState;
   protected readonly context: TransactionContext;
-  protected retransmitTimer: NodeJS.Timeout | undefined;
-  protected timeoutTimer: NodeJS.Timeout | undefined;
+  /**
+   * The state's one timer that may be cleared: the 100 Trying, then Timer G (INVITE); the end of
+   * a request never answered (non-INVITE). Timer H, the only one that runs beside another, is
+   * in `extras`.
+   */
+  protected timer: NodeJS.Timeout | undefined;
   private extras: Extras | undefined;
   /** §18.2.2 destination when the request's connection is gone (or for UDP). */
   private target?: Endpoint;
@@ -92,7 +96,6 @@ export abstract class ServerTransaction {
     };
     this.local = inbound.local;
     this.connectionId = inbound.connectionId;
-    this.reliable = context.transport.isReliable(inbound.source.protocol);
     this.state = initialState;
   }
 
@@ -125,6 +128,19 @@ export abstract class ServerTransaction {
   }
   set onTerminated(hook: ((tx: ServerTransaction) => void) | undefined) {
     (this.extras ??= {}).onTerminated = hook;
+  }
+
+  /** Whether the request came over a reliable transport (its timers differ, §17.2). */
+  get reliable(): boolean {
+    return this.context.transport.isReliable(this.local.protocol);
+  }
+
+  /** Timer H (INVITE, Completed): waits for the ACK beside Timer G. */
+  protected get timerH(): NodeJS.Timeout | undefined {
+    return this.extras?.timerH;
+  }
+  protected set timerH(timer: NodeJS.Timeout | undefined) {
+    if (timer !== undefined || this.extras !== undefined) (this.extras ??= {}).timerH = timer;
   }
 
   /** Timer G's current interval (T1 doubling to T2). */
@@ -198,9 +214,13 @@ export abstract class ServerTransaction {
   }
 
   protected clearTimers(): void {
-    if (this.retransmitTimer) clearTimeout(this.retransmitTimer);
-    if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
-    this.retransmitTimer = this.timeoutTimer = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const timerH = this.timerH;
+    if (timerH) {
+      clearTimeout(timerH);
+      this.timerH = undefined;
+    }
   }
 
   /**
