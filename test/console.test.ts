@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { CONSOLE_DIR } from '../src/server/http-api.ts';
 import type { CallDetail } from '../src/server/console-model.ts';
 import { needTool, repoRoot } from './support/peers.ts';
@@ -113,7 +113,13 @@ test(
     t.after(() => server.stop());
     const base = `http://127.0.0.1:${http}`;
     const dir = mkdtempSync(join(tmpdir(), 'trapezoid-console-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // One hook, in this order: Chromium still writes its profile until it has closed, and a
+    // removal that raced it (ENOTEMPTY) once left the browser running and the run hanging.
+    const browser: { context?: BrowserContext } = {};
+    t.after(async () => {
+      await browser.context?.close().catch(() => {});
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    });
 
     // Access: the page loads without the token; the data and the actions need it.
     assert.equal((await fetch(`${base}/`)).status, 200);
@@ -154,7 +160,7 @@ test(
         '--disable-sync',
       ],
     });
-    t.after(() => context.close());
+    browser.context = context;
     const page = await context.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
