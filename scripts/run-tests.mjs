@@ -33,7 +33,17 @@ if (chosen.length === 0) {
 }
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=240000', ...chosen],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=2',
+    '--test-timeout=240000',
+    // A file whose tests and hooks have all ended exits even if something it started still holds
+    // the event loop (a browser a failed hook left open): its failure is reported, not a hang.
+    '--test-force-exit',
+    ...chosen,
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 // A test file that never ends (a peer process left holding its pipes, an open socket) would hold
