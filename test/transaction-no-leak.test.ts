@@ -41,10 +41,22 @@ async function drained(layers: TransactionLayer[]): Promise<void> {
 }
 
 test('100k transactions (50k client + 50k server) over UDP leave no transaction, timer or heap growth behind', async () => {
+  await noLeak('messages', TOTAL);
+});
+
+// The server side as a proxy keeps it: settled transactions as rows of the layer's settled table
+// (settled-table.ts), which must end as the transactions did.
+test("retain 'minimum' on the server side: its settled rows end too, no timer or heap growth left", async () => {
+  await noLeak('minimum', Math.round(TOTAL / 5));
+});
+
+async function noLeak(retain: 'messages' | 'minimum', TOTAL: number): Promise<void> {
   const clientTransport = new TransportLayer();
   const serverTransport = new TransportLayer();
   const client = new TransactionLayer(clientTransport, TIMERS);
-  const server = new TransactionLayer(serverTransport, TIMERS);
+  const server = new TransactionLayer(serverTransport, TIMERS, { retain });
+  /** The most settled rows the server side held at once (retain 'minimum'). */
+  let peakRows = 0;
   try {
     await clientTransport.listen({ protocol: 'udp', address: '127.0.0.1', port: 0 });
     const to: Endpoint = await serverTransport.listen({
@@ -56,6 +68,7 @@ test('100k transactions (50k client + 50k server) over UDP leave no transaction,
       if (!tx) return; // the ACK for a 2xx
       const status = req.method === 'INVITE' ? (req.cseq.seq % 2 === 0 ? 200 : 486) : 200;
       tx.respond(createResponse(req, status, undefined, { toTag: 'uas' }));
+      peakRows = Math.max(peakRows, server.settledSize);
     });
 
     let finals = 0;
@@ -149,7 +162,7 @@ test('100k transactions (50k client + 50k server) over UDP leave no transaction,
     const watchedSeconds = (Date.now() - t0) / 1000 - elapsed;
     const growth = heap - baseline;
     console.log(
-      `# ${TOTAL} client + ${TOTAL} server transactions in ${elapsed.toFixed(1)} s (${Math.round(TOTAL / elapsed)}/s), ` +
+      `# retain '${retain}' (peak settled rows ${peakRows}): ${TOTAL} client + ${TOTAL} server transactions in ${elapsed.toFixed(1)} s (${Math.round(TOTAL / elapsed)}/s), ` +
         `heap ${(baseline / 1e6).toFixed(1)} MB -> ${(heap / 1e6).toFixed(1)} MB, ` +
         `retransmissions ${client.stats.retransmissions}/${server.stats.retransmissions}, ` +
         `timeouts ${failures}; watched run ${watchedSeconds.toFixed(1)} s`,
@@ -167,10 +180,15 @@ test('100k transactions (50k client + 50k server) over UDP leave no transaction,
     assert.ok(timersSeen >= 2 * WATCHED, `the hook saw only ${timersSeen} timers`);
     assert.equal(liveTimers.size, 0, `${liveTimers.size} timers left running`);
     assert.ok(growth < HEAP_SLACK, `heap grew by ${(growth / 1e6).toFixed(1)} MB`);
+    if (retain === 'minimum') {
+      // 200 to OPTIONS: Completed rows; 200 to INVITE: Accepted rows; 486: a transaction.
+      assert.ok(peakRows > 100, `the server held at most ${peakRows} settled rows`);
+      assert.equal(server.settledSize, 0, 'every settled row ended');
+    }
   } finally {
     client.close();
     server.close();
     await clientTransport.close();
     await serverTransport.close();
   }
-});
+}

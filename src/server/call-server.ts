@@ -481,7 +481,10 @@ export class CallServer {
   private onCancel(req: SipRequest, tx: ServerTransaction): void {
     const invite = tx.invite;
     if (!invite) {
-      this.respond(tx, createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      // An INVITE already answered with a 2xx, which the layer holds as a settled row: the
+      // CANCEL has no effect (§9.2), but it did match.
+      if (tx.inviteAnswered) this.respond(tx, createResponse(req, 200, 'OK'));
+      else this.respond(tx, createResponse(req, 481, 'Call/Transaction Does Not Exist'));
       return;
     }
     this.respond(tx, createResponse(req, 200, 'OK'));

@@ -5,10 +5,11 @@
 // that stay in Proceeding too long. A CANCEL for the request cancels every pending branch.
 import { randomBytes } from 'node:crypto';
 import { createResponse, newBranch, SipRequest, type SipResponse } from '../sip/index.ts';
+import { ServerTransaction } from '../transaction/index.ts';
 import type {
-  ClientHandlers,
   ClientTransaction,
-  ServerTransaction,
+  LateAnswerHandler,
+  ResponseRoute,
   TransactionLayer,
 } from '../transaction/index.ts';
 import type { Endpoint } from '../transport/index.ts';
@@ -364,6 +365,7 @@ export class ProxyBranchSet {
     // Held for 64*T1: shared objects for where answers go (layer.endpoint), and of the events
     // only the two a late 2xx calls (beforeFinal's closure holds the request).
     const late = new LateAnswers(
+      this.layer,
       this.serverTx,
       this.upstreamVias,
       this.layer.endpoint(this.upstreamSource),
@@ -371,12 +373,14 @@ export class ProxyBranchSet {
       this.events.beforeUpstream,
     );
     late.waitFor(this.gate);
+    const accepted: Array<[ClientTransaction, Endpoint, string | undefined]> = [];
     for (const b of this.branches) {
       clearTimeout(b.timerC);
       b.timerC = undefined;
       if (!b.tx || b.tx.state !== 'accepted') continue;
-      late.add(b.tx, this.layer.endpoint(b.target.destination), b.target.connectionId);
+      accepted.push([b.tx, this.layer.endpoint(b.target.destination), b.target.connectionId]);
     }
+    late.take(accepted);
   }
 
   /** §16.7 step 6: a 6xx if any, else the lowest class; 408 when nothing answered. */
@@ -464,45 +468,77 @@ function passUpstream(
 
 /**
  * What a finished set keeps to pass a later 2xx upstream (a retransmission while the caller's
- * ACK is on its way, or another fork's answer): the client transactions' handler until their
- * Timer M, holding the server transaction, the observers and, for a branch whose target is not
- * where its transaction went (a target's own connection, a request moved to TCP), that target.
- * It is the handler of its own transactions only, so whichever calls it is one of them.
+ * ACK is on its way, or another fork's answer): what its Accepted client transactions are handed
+ * over to until their Timer M (ClientTransaction handOver: the layer then keeps them as rows and
+ * lets the objects go), holding where upstream responses go, the observers and where each branch
+ * went. It is the handler of its own transactions only, so whichever calls it is one of them.
  */
-class LateAnswers implements ClientHandlers {
-  /** Branches whose target differs from their transaction's destination and connection. */
-  private targets: Array<[ClientTransaction, Endpoint, string | undefined]> | undefined;
+class LateAnswers implements LateAnswerHandler {
   /** The set's pending commit, if any, which a late 2xx must not overtake. */
   private gate: Promise<unknown> | undefined;
+  /**
+   * Where a late 2xx goes: the server transaction until the set's final response has gone
+   * upstream; then, if that was a 2xx (Accepted), only the route of its responses (the layer
+   * holds a settled transaction as a row, and this must not keep the object alive 64*T1), and
+   * if it was not, nothing (a server transaction in Completed sends no 2xx).
+   */
+  private upstream: ServerTransaction | ResponseRoute | undefined;
+  /** Where the one branch handed over went (the usual case: no fork answered but one). */
+  private destination: Endpoint | undefined;
+  private connectionId: string | undefined;
+  /** With several branches handed over: each one's key, and where it went. */
+  private forks: Array<[string, Endpoint, string | undefined]> | undefined;
 
   constructor(
-    private readonly serverTx: ServerTransaction,
+    private readonly layer: TransactionLayer,
+    serverTx: ServerTransaction,
     private readonly upstreamVias: number,
     private readonly upstreamSource: Endpoint,
     readonly observer: BranchObserver | undefined,
     readonly beforeUpstream: BranchSetEvents['beforeUpstream'],
-  ) {}
+  ) {
+    this.upstream = serverTx;
+  }
 
   waitFor(gate: Promise<unknown> | undefined): void {
     this.gate = gate;
-    void gate?.then(() => {
-      this.gate = undefined;
-    });
+    if (gate === undefined) this.settleUpstream();
+    // Called after the set's final response was queued behind the same gate: it has gone.
+    else
+      void gate.then(() => {
+        this.gate = undefined;
+        this.settleUpstream();
+      });
   }
 
-  add(tx: ClientTransaction, destination: Endpoint, connectionId: string | undefined): void {
-    if (!sameEndpoint(destination, tx.destination) || connectionId !== tx.connectionId)
-      (this.targets ??= []).push([tx, destination, connectionId]);
-    tx.setHandlers(this);
+  private settleUpstream(): void {
+    const tx = this.upstream;
+    if (tx instanceof ServerTransaction) {
+      this.upstream = tx.state === 'accepted' ? tx.responseRoute() : undefined;
+    }
   }
 
-  onFinal(res: SipResponse, tx: ClientTransaction): void {
+  /** The set's Accepted branches: their transaction, where it went and over which connection. */
+  take(accepted: Array<[ClientTransaction, Endpoint, string | undefined]>): void {
+    if (accepted.length === 1) {
+      [, this.destination, this.connectionId] = accepted[0]!;
+    } else if (accepted.length > 1) {
+      this.forks = accepted.map(([tx, destination, connectionId]) => [
+        tx.key,
+        destination,
+        connectionId,
+      ]);
+    }
+    for (const [tx] of accepted) tx.handOver(this);
+  }
+
+  onLateFinal(res: SipResponse, key: string): void {
     if (res.status < 200 || res.status >= 300) return;
-    // The transaction's own object once settled: the layer's shared one for that place.
-    let destination = tx.destination;
-    let connectionId = tx.connectionId;
-    const own = this.targets?.find(([t]) => t === tx);
-    if (own) [, destination, connectionId] = own;
+    let destination = this.destination;
+    let connectionId = this.connectionId;
+    const fork = this.forks?.find(([k]) => k === key);
+    if (fork) [, destination, connectionId] = fork;
+    if (destination === undefined) return;
     // What the observers read of the target: where it is and over which connection (its URI and
     // credentials were for forking).
     const target: ForwardTarget = {
@@ -510,17 +546,28 @@ class LateAnswers implements ClientHandlers {
       destination,
       ...(connectionId !== undefined ? { connectionId } : {}),
     };
-    this.observer?.onMessage('from-downstream', res, target.destination, target);
+    this.observer?.onMessage('from-downstream', res, destination, target);
     // The request is let go by now: a 2xx that is not one of ours cannot be rebuilt, and goes
     // no further.
     const out = withoutOurVia(res, this.upstreamVias);
     if (!out) return;
-    const send = (): void => passUpstream(out, this.serverTx, this.upstreamSource, this);
+    const send = (): void => this.passUpstream(out);
     if (this.gate) void this.gate.then(send);
     else send();
   }
-}
 
-function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return a === b || (a.protocol === b.protocol && a.address === b.address && a.port === b.port);
+  private passUpstream(out: SipResponse): void {
+    const upstream = this.upstream;
+    if (upstream instanceof ServerTransaction) {
+      passUpstream(out, upstream, this.upstreamSource, this);
+      return;
+    }
+    this.beforeUpstream?.(out);
+    let sent: Buffer | undefined;
+    if (upstream !== undefined) {
+      sent = out.toBuffer();
+      this.layer.sendOnRoute(upstream, sent);
+    }
+    this.observer?.onMessage('upstream', out, this.upstreamSource, undefined, sent);
+  }
 }

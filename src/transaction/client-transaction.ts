@@ -36,6 +36,14 @@ export interface ClientHandlers {
   onTerminated?(tx: ClientTransaction): void;
 }
 
+/**
+ * What a TU hands an Accepted INVITE client transaction over to (handOver): the later 2xx
+ * (retransmissions, another fork's answer) until Timer M, with the transaction's key.
+ */
+export interface LateAnswerHandler {
+  onLateFinal(response: SipResponse, key: string): void;
+}
+
 const NO_HANDLERS: ClientHandlers = Object.freeze({});
 
 /**
@@ -72,6 +80,8 @@ export abstract class ClientTransaction {
   protected interval: number;
   /** See Held. */
   private held: Held | undefined;
+  /** The number of its end timer's entry (Timer M, D or K), once started. */
+  protected endEntry: number | undefined;
 
   constructor(
     context: TransactionContext,
@@ -146,6 +156,29 @@ export abstract class ClientTransaction {
    */
   setHandlers(handlers: ClientHandlers): void {
     if (this.state !== 'terminated') this.handlers = handlers;
+  }
+
+  /**
+   * The TU is done with this Accepted INVITE transaction: every later 2xx goes to
+   * `handler.onLateFinal` until Timer M, and nothing else is told. A layer that retains the
+   * minimum keeps it as a row of its settled table from then on (the object is let go, and
+   * stays as it is); otherwise the handler becomes its onFinal. Ignored in any other state.
+   */
+  handOver(handler: LateAnswerHandler): void {
+    if (this.state !== 'accepted') return;
+    if (this.context.settleClient(this, handler)) {
+      this.handlers = NO_HANDLERS;
+      this.held = undefined;
+      this.prepared = undefined;
+      return;
+    }
+    const key = this.key;
+    this.handlers = { onFinal: (response) => handler.onLateFinal(response, key) };
+  }
+
+  /** The end timer's entry, for the layer taking the transaction over (settleClient). */
+  get endTimerEntry(): number | undefined {
+    return this.endEntry;
   }
 
   /** Sends the request and starts the timers of the initial state. */

@@ -258,3 +258,95 @@ test("retain 'minimum': a settled client transaction keeps no response; setHandl
   await until('the late 2xx', () => lateFinals === 1);
   assert.equal(firstFinals, 1);
 });
+
+test("retain 'minimum': settled server transactions become rows of the layer's table; the objects go, the rows answer until 64*T1", async () => {
+  const b = await stack('minimum');
+  const { peer, received, port } = await udpPeer();
+  const refs: WeakRef<ServerTransaction>[] = [];
+  const seen: string[] = [];
+  let cancel: { invite: boolean; answered: boolean } | undefined;
+  b.layer.onRequest((req, tx) => {
+    seen.push(req.method);
+    if (!tx) return;
+    refs.push(new WeakRef(tx));
+    if (req.method === 'CANCEL') cancel = { invite: !!tx.invite, answered: tx.inviteAnswered };
+    tx.respond(createResponse(req, 200, undefined, { toTag: 'r1' }));
+  });
+  const send = (m: SipRequest) => peer.send(m.toBuffer(), b.end.port, b.end.address);
+  const branch = newBranch();
+  const invite = message('INVITE', `SIP/2.0/UDP 127.0.0.1:${port};branch=${branch}`);
+  const bye = message('BYE', `SIP/2.0/UDP 127.0.0.1:${port};branch=${newBranch()}`);
+  send(invite);
+  await until('the 200 to the INVITE', () => received.length === 1);
+  send(bye);
+  await until('the 200 to the BYE', () => received.length === 2);
+  assert.equal(b.layer.settledSize, 2, 'both settled as rows');
+  assert.equal(b.layer.size, 2, 'and still counted');
+  // Nothing but the test held the objects: with the rows they are let go.
+  assert.ok(await collected(refs[0]!), 'the INVITE server transaction is let go');
+  assert.ok(await collected(refs[1]!), 'the BYE server transaction is let go');
+
+  // The rows answer as the transactions did: the BYE's very 200 again, the INVITE absorbed.
+  const absorbed = b.layer.stats.absorbed;
+  send(bye);
+  await until('the resent 200', () => received.length === 3);
+  assert.deepEqual(received[2], received[1]);
+  send(invite);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(received.length, 3, 'a retransmitted INVITE gets nothing in Accepted');
+  assert.equal(b.layer.stats.absorbed, absorbed + 2);
+  assert.deepEqual(seen, ['INVITE', 'BYE'], 'the TU saw neither retransmission');
+  // An ACK goes to the TU (RFC 6026 Accepted), a CANCEL finds its INVITE answered (§9.2).
+  const ack = message('ACK', `SIP/2.0/UDP 127.0.0.1:${port};branch=${branch}`);
+  send(ack);
+  const cancelRequest = message('CANCEL', `SIP/2.0/UDP 127.0.0.1:${port};branch=${branch}`);
+  send(cancelRequest);
+  await until('the ACK and the CANCEL reach the TU', () => seen.length === 4);
+  assert.deepEqual(seen.slice(2), ['ACK', 'CANCEL']);
+  assert.deepEqual(cancel, { invite: false, answered: true });
+
+  // Timer J and L (64*T1 = 3.2 s here): the rows end; the same BYE is a new request then.
+  await until('the rows end', () => b.layer.settledSize === 1, 5000); // the CANCEL's is newer
+  send(bye);
+  await until('the BYE reaches the TU again', () => seen.length === 5);
+  assert.equal(seen[4], 'BYE');
+});
+
+test("retain 'minimum': an Accepted client transaction handed over becomes a row; later 2xx reach the handler until Timer M", async () => {
+  const a = await stack('minimum');
+  const b = await stack();
+  let uas: ServerTransaction | undefined;
+  b.layer.onRequest((req, tx) => {
+    if (!tx) return;
+    uas = tx;
+    tx.respond(createResponse(req, 200, undefined, { toTag: 'h1' }));
+  });
+  const late: string[] = [];
+  const stray: number[] = [];
+  a.layer.onStrayResponse((res) => stray.push(res.status));
+  let firsts = 0;
+  const ref = ((): WeakRef<object> => {
+    const tx = a.layer.sendRequest(message('INVITE'), b.end, { onFinal: () => void firsts++ });
+    return new WeakRef(tx);
+  })();
+  await until('the 2xx', () => firsts === 1);
+  // Handed over in a scope of its own: the test keeps nothing of it but its key.
+  const key = ((): string => {
+    const tx = ref.deref() as ReturnType<TransactionLayer['sendRequest']>;
+    tx.handOver({ onLateFinal: (res, k) => void late.push(`${res.status} ${k}`) });
+    return tx.key;
+  })();
+  assert.equal(a.layer.settledSize, 1, 'held as a row');
+  assert.ok(await collected(ref), 'the client transaction object is let go');
+  // The UAS resends its 2xx: the handler gets it with the key; a 1xx would be dropped.
+  const resent = uas!.respond(createResponse(uas!.request, 200, undefined, { toTag: 'h1' }))!;
+  await until('the late 2xx', () => late.length === 1);
+  assert.deepEqual(late, [`200 ${key}`]);
+  assert.equal(firsts, 1);
+  // Timer M (64*T1 = 3.2 s from the first 2xx): the row ends; a 2xx then is a stray.
+  // (The UAS's own transaction has ended by then too: its 2xx is sent again as it was.)
+  await until('Timer M', () => a.layer.settledSize === 0, 5000);
+  await b.layer.sendStateless(parseMessage(resent) as SipResponse);
+  await until('the stray 2xx', () => stray.length === 1);
+  assert.deepEqual(late, [`200 ${key}`]);
+});

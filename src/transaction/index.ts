@@ -6,7 +6,7 @@
 export { TransactionLayer } from './transaction-layer.ts';
 export type { RequestListener, ResponseListener } from './transaction-layer.ts';
 export { ClientTransaction } from './client-transaction.ts';
-export type { ClientHandlers, ClientState } from './client-transaction.ts';
+export type { ClientHandlers, ClientState, LateAnswerHandler } from './client-transaction.ts';
 export { ServerTransaction } from './server-transaction.ts';
 export type { ServerState } from './server-transaction.ts';
 export { InviteClientTransaction } from './invite-client-transaction.ts';
@@ -16,4 +16,5 @@ export { NonInviteServerTransaction } from './non-invite-server-transaction.ts';
 export { DEFAULT_TIMERS } from './timers.ts';
 export type { TransactionTimers } from './timers.ts';
 export type { TransactionStats } from './transaction-context.ts';
+export type { ResponseRoute } from './settled-table.ts';
 export { ackForNon2xx } from './ack-for-non-2xx.ts';

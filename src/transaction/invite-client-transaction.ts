@@ -105,7 +105,7 @@ export class InviteClientTransaction extends ClientTransaction {
   private enterAccepted(): void {
     this.clearTimers();
     this.state = 'accepted';
-    this.context.endAfter(this, TIMEOUT_FACTOR * this.context.timers.T1); // Timer M
+    this.endEntry = this.context.endAfter(this, TIMEOUT_FACTOR * this.context.timers.T1); // Timer M
   }
 
   private enterCompleted(response: SipResponse): void {

@@ -97,16 +97,17 @@ export class InviteServerTransaction extends ServerTransaction {
     this.clearTimers();
     if (status < 300) {
       this.state = 'accepted';
-      this.context.endAfter(this, TIMEOUT_FACTOR * this.context.timers.T1); // Timer L
-    } else {
-      this.state = 'completed';
-      if (!this.reliable) this.timer = startTimer(fireG, this.interval, this);
-      this.timerH = startTimer(fireH, TIMEOUT_FACTOR * this.context.timers.T1, this);
+      const sent = this.send(response);
+      // Accepted passes the TU's 2xx retransmissions and ACKs until Timer L.
+      this.settle(TIMEOUT_FACTOR * this.context.timers.T1);
+      return sent;
     }
+    this.state = 'completed';
+    if (!this.reliable) this.timer = startTimer(fireG, this.interval, this);
+    this.timerH = startTimer(fireH, TIMEOUT_FACTOR * this.context.timers.T1, this);
     const sent = this.send(response);
-    // Completed resends these bytes (Timer G, retransmitted INVITEs) and waits for the ACK;
-    // Accepted passes the TU's 2xx retransmissions and ACKs: neither needs the parsed request or
-    // response any more (their bytes stay, parsed again only if the TU asks).
+    // Completed resends these bytes (Timer G, retransmitted INVITEs) and waits for the ACK: it
+    // needs the parsed request or response no more (their bytes stay, parsed again if asked).
     this.shed();
     return sent;
   }

@@ -82,8 +82,8 @@ export class NonInviteServerTransaction extends ServerTransaction {
       this.terminate();
       return sent;
     }
-    this.context.endAfter(this, TIMEOUT_FACTOR * this.context.timers.T1); // Timer J
-    this.shed(); // Timer J only absorbs retransmissions: the bytes of the response are enough
+    // Timer J only absorbs retransmissions: the bytes of the response are enough.
+    this.settle(TIMEOUT_FACTOR * this.context.timers.T1);
     return sent;
   }
 

@@ -7,7 +7,11 @@
 // TU still read `request`, `inbound` or `lastResponse`, they are parsed again from bytes kept
 // for that (the request as it stood, the response as sent), once. A layer that retains the
 // minimum (transaction-context.ts `retain`) keeps neither: only the bytes it may resend (none in
-// Accepted), and reading `request` or `inbound` then throws.
+// Accepted), and reading `request` or `inbound` then throws. There, a transaction that settles
+// with nothing left for it to tell the TU (no hook set) is handed to the layer as a row of its
+// settled table (settled-table.ts) and the object is let go: it stays in the state it reached
+// and can still send the TU's 2xx retransmissions, but the layer answers for its key from then
+// on and it is never terminated.
 import { parseMessage } from '../sip/index.ts';
 import type { SipRequest, SipResponse } from '../sip/index.ts';
 import { responseDestination } from '../transport/index.ts';
@@ -16,6 +20,7 @@ import type { TransactionContext } from './transaction-context.ts';
 import { ChunkBytes, keepBytes, keepInChunk, keptBuffer, notKept } from './own-bytes.ts';
 import type { KeptBytes } from './own-bytes.ts';
 import { isLegacyKey } from './transaction-key.ts';
+import { ACCEPTED, COMPLETED, type ResponseRoute } from './settled-table.ts';
 
 /** See ServerTransaction.held. */
 interface Held {
@@ -40,6 +45,7 @@ interface Extras {
   onTerminated?: (tx: ServerTransaction) => void;
   interval?: number;
   timerH?: NodeJS.Timeout;
+  inviteAnswered?: boolean;
 }
 
 export type ServerState =
@@ -105,6 +111,17 @@ export abstract class ServerTransaction {
   }
   set invite(tx: ServerTransaction | undefined) {
     (this.extras ??= {}).invite = tx;
+  }
+
+  /**
+   * For a CANCEL whose INVITE transaction the layer holds as a settled row (a 2xx was sent, the
+   * object let go): `invite` is undefined, and this is true (the CANCEL has no effect, §9.2).
+   */
+  get inviteAnswered(): boolean {
+    return this.extras?.inviteAnswered === true;
+  }
+  set inviteAnswered(answered: boolean) {
+    (this.extras ??= {}).inviteAnswered = answered;
   }
 
   /** Timer H fired: the ACK for a non-2xx final response never came. */
@@ -192,6 +209,14 @@ export abstract class ServerTransaction {
     this.lastBytes = undefined; // made when it is sent
   }
 
+  /**
+   * Where responses go, as the layer's shared object for that place and connection (what a TU
+   * keeps to send a late 2xx upstream without holding the transaction).
+   */
+  responseRoute(): ResponseRoute {
+    return this.context.route(this.resolveTarget(), this.local, this.connectionId);
+  }
+
   /** Called by the layer once the TU has seen the request. */
   abstract started(): void;
 
@@ -230,8 +255,10 @@ export abstract class ServerTransaction {
   protected send(response: SipResponse): Buffer {
     const bytes = response.toBuffer();
     if (response === this.held?.response) {
-      // A 1xx is replaced soon, and bytes shed() drops need no copy.
-      if (response.status < 200 || this.acceptedKeepsNone()) this.lastBytes = bytes;
+      // A 1xx is replaced soon, and bytes shed() drops need no copy, nor do bytes a row of the
+      // layer's settled table is about to copy (settle()).
+      if (response.status < 200 || this.acceptedKeepsNone() || this.rowable())
+        this.lastBytes = bytes;
       else
         this.lastBytes = this.context.retain === 'minimum' ? keepInChunk(bytes) : keepBytes(bytes);
     }
@@ -275,6 +302,49 @@ export abstract class ServerTransaction {
       held.inbound = undefined;
       held.response = undefined;
     }
+  }
+
+  /**
+   * Accepted (INVITE) or Completed (non-INVITE) with the end timer `ms` (L or J): handed to the
+   * layer's settled table when it can be (see rowable), else the timer starts and the parsed
+   * messages go (shed). Call after sending the final response.
+   */
+  protected settle(ms: number): void {
+    if (this.rowable()) {
+      const kind = this.state === 'accepted' ? ACCEPTED : COMPLETED;
+      const last = this.lastBytes;
+      const bytes = kind === COMPLETED && last instanceof Buffer ? last : undefined;
+      if (this.context.settle(this.id, kind, this.responseRoute(), bytes)) {
+        this.held = undefined;
+        this.lastBytes = undefined;
+        this.extras = undefined; // a CANCEL's INVITE: nothing reads it any more
+        return;
+      }
+      // Too long for a row: kept as a transaction after all, its bytes its own.
+      if (last instanceof Buffer && kind === COMPLETED) this.lastBytes = keepInChunk(last);
+    }
+    this.context.endAfter(this, ms);
+    this.shed();
+  }
+
+  /**
+   * Whether, once settled, this transaction can be a row of the layer's table: retain
+   * 'minimum', an RFC 3261 key (an RFC 2543 ACK is matched on the To tag sent, which a row does
+   * not keep), no hook to call at its end, and in Completed (non-INVITE) an unreliable
+   * transport (over a reliable one it ends at once).
+   */
+  private rowable(): boolean {
+    if (this.context.retain !== 'minimum' || isLegacyKey(this.id)) return false;
+    const extras = this.extras;
+    if (
+      extras !== undefined &&
+      (extras.onTerminated !== undefined ||
+        extras.onTimeout !== undefined ||
+        extras.onTransportError !== undefined)
+    )
+      return false;
+    if (this.state === 'accepted') return true;
+    return this.state === 'completed' && this.method !== 'INVITE' && !this.reliable;
   }
 
   /**

@@ -55,3 +55,27 @@ test('clear() drops every entry: nothing fires', async () => {
   await pause(40);
   assert.equal(fired, 0);
 });
+
+test('an entry forgotten is not ended; entries keep their numbers across the queue compacting', async () => {
+  const queue = new EndTimerQueue(300);
+  const ended: number[] = [];
+  const numbers: number[] = [];
+  // More than the 1024 entries after which the queue compacts, in two batches apart.
+  for (let i = 0; i < 1600; i++) numbers.push(queue.add({ terminate: () => ended.push(i) }));
+  await pause(150);
+  for (let i = 1600; i < 3000; i++) numbers.push(queue.add({ terminate: () => ended.push(i) }));
+  assert.deepEqual(numbers.slice(0, 3), [0, 1, 2], 'numbered in the order added');
+  const due = queue.dueOf(numbers[2000]!)!;
+  assert.ok(due > performance.now(), 'not due yet');
+  queue.forget(numbers[7]!);
+  // The first batch runs (and the queue compacts: 1600 of 3000 done); the second waits.
+  const deadline = performance.now() + 2000;
+  while (ended.length < 1599 && performance.now() < deadline) await pause(5);
+  assert.equal(ended.length, 1599, 'the first batch ended but the forgotten one');
+  assert.equal(queue.dueOf(numbers[10]!), undefined, 'an entry that ran has no due time');
+  assert.equal(queue.dueOf(numbers[2000]!), due, 'a waiting entry keeps its number');
+  queue.forget(numbers[2999]!);
+  while (queue.size > 0 && performance.now() < deadline + 2000) await pause(5);
+  assert.equal(ended.length, 2998);
+  assert.ok(!ended.includes(7) && !ended.includes(2999));
+});

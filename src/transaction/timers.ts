@@ -68,6 +68,8 @@ export class EndTimerQueue {
   private targets: (Endable | undefined)[] = [];
   private due: number[] = [];
   private head = 0;
+  /** The number of the entry at targets[0] (entries are numbered from 0 in the order added). */
+  private base = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(readonly ms: number) {}
@@ -77,10 +79,27 @@ export class EndTimerQueue {
     return this.targets.length - this.head;
   }
 
-  add(target: Endable): void {
+  /** Adds an entry; returns its number (for dueOf and forget). */
+  add(target: Endable): number {
     this.targets.push(target);
     this.due.push(performance.now() + this.ms);
     if (this.timer === undefined) this.arm(this.ms);
+    return this.base + this.targets.length - 1;
+  }
+
+  /** When entry `n` falls due (performance clock), or undefined once it has run. */
+  dueOf(n: number): number | undefined {
+    const i = n - this.base;
+    return i >= this.head && i < this.targets.length ? this.due[i] : undefined;
+  }
+
+  /**
+   * Lets go of entry `n`'s transaction (it has been handed elsewhere, and must not be kept
+   * alive here): nothing is ended when the entry falls due.
+   */
+  forget(n: number): void {
+    const i = n - this.base;
+    if (i >= this.head && i < this.targets.length) this.targets[i] = undefined;
   }
 
   /** Ends every transaction whose time has come, then waits for the next one. */
@@ -93,19 +112,21 @@ export class EndTimerQueue {
     // Node's timers run on the loop's clock, which may trail performance.now() by a fraction of
     // a millisecond: an entry that close is due.
     while (head < targets.length && due[head]! <= now + 1) {
-      const target = targets[head]!;
+      const target = targets[head];
       targets[head] = undefined;
       head++;
       this.head = head;
-      target.terminate();
+      target?.terminate();
     }
     if (head >= targets.length) {
+      this.base += targets.length;
       this.targets = [];
       this.due = [];
       this.head = 0;
       return;
     }
     if (head > 1024 && head * 2 > targets.length) {
+      this.base += head;
       this.targets = targets.slice(head);
       this.due = due.slice(head);
       this.head = 0;
@@ -116,6 +137,7 @@ export class EndTimerQueue {
   clear(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.base += this.targets.length;
     this.targets = [];
     this.due = [];
     this.head = 0;

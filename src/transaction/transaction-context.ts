@@ -2,8 +2,9 @@
 import type { SipRequest } from '../sip/index.ts';
 import type { Endpoint, InboundMessage, Transport } from '../transport/index.ts';
 import type { Endable, TransactionTimers } from './timers.ts';
-import type { ClientTransaction } from './client-transaction.ts';
+import type { ClientTransaction, LateAnswerHandler } from './client-transaction.ts';
 import type { ServerTransaction } from './server-transaction.ts';
+import type { ResponseRoute, SettledKind } from './settled-table.ts';
 
 export interface TransactionStats {
   clientCreated: number;
@@ -34,13 +35,33 @@ export interface TransactionContext {
    * keep of where responses go is shared between the many that go to one place.
    */
   endpoint(e: Endpoint): Endpoint;
+  /**
+   * The layer's one route for this place, local listener and connection (settled-table.ts):
+   * shared by the transactions whose responses go there.
+   */
+  route(target: Endpoint, local: Endpoint, connectionId: string | undefined): ResponseRoute;
+  /**
+   * A server transaction settled (Accepted, or a non-INVITE one Completed) with nothing left to
+   * tell its TU: the layer answers for its key from now until 64*T1 as a row of its settled
+   * table, resending `response` to retransmissions (Completed). False when it cannot take it
+   * (a layer that retains messages, a key or response too long for a row): the transaction
+   * then stays and runs its own end timer.
+   */
+  settle(key: string, kind: SettledKind, route: ResponseRoute, response?: Buffer): boolean;
+  /**
+   * An INVITE client transaction in Accepted whose TU handed it over (ClientTransaction
+   * handOver): the layer passes its later 2xx to `handler` until Timer M, as a row of its settled
+   * table. False when it cannot take it: the transaction then stays.
+   */
+  settleClient(tx: ClientTransaction, handler: LateAnswerHandler): boolean;
   clientEnded(tx: ClientTransaction): void;
   serverEnded(tx: ServerTransaction): void;
   /**
    * Starts an end timer (D, I, J, K, L, M): `tx` is terminated after `ms` (see EndTimerQueue).
-   * Once started it is cleared only by the transaction ending.
+   * Once started it is cleared only by the transaction ending (or the layer taking it over).
+   * Returns the entry's number in its queue.
    */
-  endAfter(tx: Endable, ms: number): void;
+  endAfter(tx: Endable, ms: number): number;
   /** RFC 6026: an ACK reaching an INVITE server transaction in Accepted state goes to the TU. */
   ackToTU(ack: SipRequest, inbound: InboundMessage): void;
 }

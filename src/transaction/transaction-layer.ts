@@ -10,16 +10,18 @@ import type {
   SendResult,
   Transport,
 } from '../transport/index.ts';
-import { DEFAULT_TIMERS, EndTimerQueue } from './timers.ts';
+import { DEFAULT_TIMERS, EndTimerQueue, startTimer, TIMEOUT_FACTOR } from './timers.ts';
 import type { Endable, TransactionTimers } from './timers.ts';
 import type { TransactionContext, TransactionStats } from './transaction-context.ts';
-import type { ClientHandlers, ClientTransaction } from './client-transaction.ts';
+import type { ClientHandlers, ClientTransaction, LateAnswerHandler } from './client-transaction.ts';
 import { InviteClientTransaction } from './invite-client-transaction.ts';
 import { NonInviteClientTransaction } from './non-invite-client-transaction.ts';
 import type { ServerTransaction } from './server-transaction.ts';
 import { InviteServerTransaction } from './invite-server-transaction.ts';
 import { NonInviteServerTransaction } from './non-invite-server-transaction.ts';
 import { clientKey, isLegacyKey, responseKey, serverKey } from './transaction-key.ts';
+import { ACCEPTED, NO_ROW, SettledTable } from './settled-table.ts';
+import type { ResponseRoute, SettledKind } from './settled-table.ts';
 
 export type RequestListener = (
   request: SipRequest,
@@ -32,6 +34,12 @@ const NO_HANDLERS: ClientHandlers = Object.freeze({});
 
 /** How many distinct places endpoint() shares objects for. */
 const MAX_ENDPOINTS = 4096;
+/** How many routes route() shares for one place (one per connection from there, say). */
+const MAX_ROUTES_PER_TARGET = 64;
+
+function expireSettled(layer: TransactionLayer): void {
+  layer.expireSettled();
+}
 
 export class TransactionLayer implements TransactionContext {
   readonly transport: Transport;
@@ -50,6 +58,13 @@ export class TransactionLayer implements TransactionContext {
   private readonly endTimers = new Map<number, EndTimerQueue>();
   /** See endpoint(). */
   private readonly endpoints = new Map<string, Endpoint>();
+  /** See route(): by the (shared) place responses go. */
+  private readonly routes = new Map<Endpoint, ResponseRoute[]>();
+  /** Settled server transactions as rows (retain 'minimum'; settled-table.ts). */
+  private readonly settled: SettledTable | undefined;
+  /** Accepted INVITE client transactions handed over by their TU, as rows (the same). */
+  private readonly settledClients: SettledTable | undefined;
+  private settledTimer: NodeJS.Timeout | undefined;
   private requestListener?: RequestListener;
   private strayListener?: ResponseListener;
   private closed = false;
@@ -64,12 +79,21 @@ export class TransactionLayer implements TransactionContext {
     this.transport = transport;
     this.timers = Object.freeze({ ...DEFAULT_TIMERS, ...timers });
     this.retain = options.retain ?? 'messages';
+    if (this.retain === 'minimum') {
+      this.settled = new SettledTable(TIMEOUT_FACTOR * this.timers.T1);
+      this.settledClients = new SettledTable(TIMEOUT_FACTOR * this.timers.T1);
+    }
     transport.onMessage((inbound) => this.receive(inbound));
   }
 
-  /** Live transactions, client and server. */
+  /** Live transactions, client and server (settled ones held as rows included). */
   get size(): number {
-    return this.clients.size + this.servers.size;
+    return this.clients.size + this.servers.size + this.settledSize;
+  }
+
+  /** Settled transactions held as rows of the settled tables (a part of `size`). */
+  get settledSize(): number {
+    return (this.settled?.size ?? 0) + (this.settledClients?.size ?? 0);
   }
 
   /** The TU's entry for requests (one listener; a later call replaces it). */
@@ -167,17 +191,56 @@ export class TransactionLayer implements TransactionContext {
     for (const tx of [...this.clients.values()]) tx.terminate();
     for (const tx of [...this.servers.values()]) tx.terminate();
     for (const queue of this.endTimers.values()) queue.clear();
+    this.settled?.clear();
+    this.settledClients?.clear();
+    if (this.settledTimer !== undefined) clearTimeout(this.settledTimer);
+    this.settledTimer = undefined;
+  }
+
+  /** Ends the settled rows whose time has come (Timers J, L and M), then waits for the next. */
+  expireSettled(): void {
+    this.settledTimer = undefined;
+    // Node's timers run on the loop's clock, which may trail performance.now() a little.
+    const now = performance.now();
+    this.settled?.expire(now + 1);
+    this.settledClients?.expire(now + 1);
+    this.armSettled(now);
+  }
+
+  private armSettled(now: number): void {
+    if (this.settledTimer !== undefined) return;
+    const a = this.settled?.nextDue;
+    const b = this.settledClients?.nextDue;
+    const next = a === undefined ? b : b === undefined ? a : Math.min(a, b);
+    if (next !== undefined) {
+      this.settledTimer = startTimer(expireSettled, Math.max(1, next - now), this);
+    }
+  }
+
+  /**
+   * Sends bytes on a route (a TU's late 2xx for a transaction it let go, say). A failure is
+   * counted in `stats.transportErrors`; nothing else is told.
+   */
+  sendOnRoute(route: ResponseRoute, bytes: Buffer): void {
+    this.transport
+      .sendResponseBytes(bytes, route.target, {
+        connectionId: route.connectionId,
+        local: route.local,
+      })
+      .catch(() => {
+        this.stats.transportErrors++;
+      });
   }
 
   // ---- TransactionContext -------------------------------------------------------------------
 
-  endAfter(tx: Endable, ms: number): void {
+  endAfter(tx: Endable, ms: number): number {
     let queue = this.endTimers.get(ms);
     if (queue === undefined) {
       queue = new EndTimerQueue(ms);
       this.endTimers.set(ms, queue);
     }
-    queue.add(tx);
+    return queue.add(tx);
   }
 
   endpoint(e: Endpoint): Endpoint {
@@ -189,6 +252,52 @@ export class TransactionLayer implements TransactionContext {
     const own: Endpoint = { protocol: e.protocol, address: ownString(e.address), port: e.port };
     this.endpoints.set(ownString(key), own);
     return own;
+  }
+
+  route(target: Endpoint, local: Endpoint, connectionId: string | undefined): ResponseRoute {
+    const shared = this.endpoint(target);
+    let list = this.routes.get(shared);
+    if (list === undefined) {
+      if (this.routes.size >= MAX_ENDPOINTS) this.routes.clear();
+      list = [];
+      this.routes.set(shared, list);
+    }
+    for (const r of list) {
+      const l = r.local;
+      if (
+        r.connectionId === connectionId &&
+        (l === local ||
+          (l.protocol === local.protocol && l.address === local.address && l.port === local.port))
+      )
+        return r;
+    }
+    const route: ResponseRoute = { target: shared, local, connectionId };
+    if (list.length >= MAX_ROUTES_PER_TARGET) list.shift();
+    list.push(route);
+    return route;
+  }
+
+  settle(key: string, kind: SettledKind, route: ResponseRoute, response?: Buffer): boolean {
+    const settled = this.settled;
+    if (settled === undefined || this.closed) return false;
+    if (!settled.add(key, kind, route, response)) return false;
+    this.servers.delete(key);
+    this.armSettled(performance.now());
+    return true;
+  }
+
+  settleClient(tx: ClientTransaction, handler: LateAnswerHandler): boolean {
+    const table = this.settledClients;
+    const entry = tx.endTimerEntry;
+    if (table === undefined || this.closed || entry === undefined) return false;
+    const queue = this.endTimers.get(table.ms); // Timer M's
+    const due = queue?.dueOf(entry);
+    if (queue === undefined || due === undefined) return false;
+    if (!table.add(tx.key, ACCEPTED, handler, undefined, due)) return false;
+    queue.forget(entry);
+    if (this.clients.get(tx.key) === tx) this.clients.delete(tx.key);
+    this.armSettled(performance.now());
+    return true;
   }
 
   clientEnded(tx: ClientTransaction): void {
@@ -216,7 +325,24 @@ export class TransactionLayer implements TransactionContext {
     const key = responseKey(response);
     const tx = key === undefined ? undefined : this.clients.get(key);
     if (tx) tx.receive(response, inbound);
-    else this.strayListener?.(response, inbound);
+    else if (key === undefined || !this.lateAnswer(key, response)) {
+      this.strayListener?.(response, inbound);
+    }
+  }
+
+  /**
+   * A response for an Accepted INVITE client transaction held as a row: a 2xx goes to the
+   * handler it was handed over to; anything else is dropped, as the transaction would.
+   */
+  private lateAnswer(key: string, response: SipResponse): boolean {
+    const table = this.settledClients;
+    if (table === undefined || table.size === 0) return false;
+    const row = table.find(key);
+    if (row === NO_ROW) return false;
+    if (response.status >= 200 && response.status < 300) {
+      table.handler<LateAnswerHandler>(row).onLateFinal(response, key);
+    }
+    return true;
   }
 
   private receiveRequest(request: SipRequest, inbound: InboundMessage): void {
@@ -235,12 +361,30 @@ export class TransactionLayer implements TransactionContext {
       existing.receiveRetransmission(request, inbound);
       return;
     }
+    const settled = this.settled;
+    if (settled !== undefined && settled.size > 0) {
+      const row = settled.find(key);
+      if (row !== NO_ROW) {
+        this.absorbSettled(settled, row);
+        return;
+      }
+    }
     const own = ownString(key); // kept up to 64*T1 (see sendRequest)
     const tx =
       request.method === 'INVITE'
         ? new InviteServerTransaction(this, own, request, inbound)
         : new NonInviteServerTransaction(this, own, request, inbound);
-    if (request.method === 'CANCEL') tx.invite = this.findInviteServer(request);
+    if (request.method === 'CANCEL') {
+      const invite = this.findInviteServer(request);
+      if (invite !== undefined) tx.invite = invite;
+      else if (this.settled !== undefined && this.settled.size > 0) {
+        // An INVITE answered with a 2xx and held as a row: the CANCEL finds it, too late.
+        const inviteKey = serverKey(request, 'INVITE');
+        if (inviteKey !== undefined && this.settled.find(inviteKey) !== NO_ROW) {
+          tx.inviteAnswered = true;
+        }
+      }
+    }
     this.servers.set(own, tx);
     this.stats.serverCreated++;
     try {
@@ -255,6 +399,19 @@ export class TransactionLayer implements TransactionContext {
     } finally {
       tx.started(); // its timers run even if the TU threw
     }
+  }
+
+  /**
+   * A retransmitted request for a settled row: Accepted (INVITE) absorbs it; Completed
+   * (non-INVITE) resends its response, as its transaction would. (An ACK never gets here: an
+   * Accepted transaction passes it to the TU, as does no transaction at all.)
+   */
+  private absorbSettled(settled: SettledTable, row: number): void {
+    this.stats.absorbed++;
+    const response = settled.response(row);
+    if (response === undefined) return;
+    this.stats.retransmissions++;
+    this.sendOnRoute(settled.route(row), response);
   }
 
   /** §17.2.3 for RFC 2543 peers: the ACK's To tag must be the tag of the response sent. */
