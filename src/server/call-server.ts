@@ -998,7 +998,7 @@ export class CallServer {
 
   /** A 2xx retransmitted after the client transaction ended: passed upstream statelessly (§16.7). */
   private onStrayResponse(res: SipResponse, inbound?: InboundMessage): void {
-    if (res.via.length < 2 || !this.isOurVia(res.via[0]!)) return;
+    if (res.viaCount < 2 || !this.isOurVia(res.topVia)) return;
     const out = res.clone();
     out.removeFirst('Via');
     const send = () => {

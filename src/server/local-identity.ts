@@ -89,8 +89,8 @@ export class LocalIdentity {
 
   /** §16.3 step 4: our own Via with the same loop hash means the request came back unchanged. */
   isLoop(req: SipRequest): boolean {
+    if (req.viaCount < 2) return false; // our own Via is never the only one
     const vias = req.via;
-    if (vias.length < 2) return false;
     const mark = `z9hG4bK${this.loopHash(req)}.`;
     return vias.some((v) => this.isOurVia(v) && v.branch?.startsWith(mark) === true);
   }

@@ -115,7 +115,7 @@ export class ProxyBranchSet {
     private readonly timerC = DEFAULT_TIMER_C,
   ) {
     this.invite = template?.method === 'INVITE';
-    this.upstreamVias = serverTx.request.via.length;
+    this.upstreamVias = serverTx.request.viaCount;
     this.upstreamSource = serverTx.inbound.source;
   }
 
@@ -449,7 +449,7 @@ function holdBehind(
 
 /** A response from downstream less our Via (§16.7 step 3); undefined if it is not one of ours. */
 function withoutOurVia(res: SipResponse, upstreamVias: number): SipResponse | undefined {
-  if (!res.has('Via') || res.via.length !== upstreamVias + 1) return undefined;
+  if (res.viaCount !== upstreamVias + 1) return undefined;
   const out = res.clone();
   out.removeFirst('Via');
   return out;

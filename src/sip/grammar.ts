@@ -102,6 +102,24 @@ export function quote(s: string): string {
   return '"' + s.replace(/(["\\])/g, '\\$1') + '"';
 }
 
+/** How many parts splitList(s) gives, without making them. */
+export function countList(s: string): number {
+  if (s.indexOf(',') < 0) return 1;
+  let n = 1;
+  let angle = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22) {
+      const e = quotedEnd(s, i);
+      if (e < 0) break;
+      i = e - 1;
+    } else if (c === 0x3c) angle = true;
+    else if (c === 0x3e) angle = false;
+    else if (c === 0x2c && !angle) n++;
+  }
+  return n;
+}
+
 /**
  * Splits a header value at top-level commas: commas inside quoted strings or <...> do not
  * split. Parts are trimmed; empty parts are kept (so callers can report them).

@@ -195,3 +195,26 @@ test('firstVia is via[0] without parsing the others, and undefined without a Via
   const bare = new SipRequest('OPTIONS', 'sip:a@b', [['CSeq', '1 OPTIONS']]);
   assert.equal(bare.firstVia, undefined);
 });
+
+test('viaCount counts Via values as via.length does, without parsing them', () => {
+  const text = [
+    'SIP/2.0 200 OK',
+    'Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1;x="1,2", SIP/2.0/TCP b.example.com;branch=z9hG4bK2',
+    'v: SIP/2.0/UDP c.example.com:5070;branch=z9hG4bK3',
+    'From: <sip:a@example.com>;tag=1',
+    'To: <sip:b@example.com>;tag=2',
+    'Call-ID: via-count',
+    'CSeq: 1 INVITE',
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\r\n');
+  const counted = parseMessage(Buffer.from(text));
+  assert.equal(counted.viaCount, 3, 'a comma inside a quoted parameter does not split');
+  const parsed = parseMessage(Buffer.from(text));
+  assert.equal(parsed.via.length, 3);
+  assert.equal(parsed.viaCount, 3, 'the same once parsed');
+  parsed.removeFirst('Via');
+  assert.equal(parsed.viaCount, parsed.via.length);
+  assert.equal(parsed.viaCount, 2);
+});

@@ -10,7 +10,7 @@
 import { latin1, methodName, ownString, utf8 } from './bytes.ts';
 import { nameAddrFromBytes, viaFromBytes } from './checked-values.ts';
 import { parseAuthValue, type DigestChallenge, type DigestCredentials } from './digest.ts';
-import { isToken, isWord, skipWs, splitList } from './grammar.ts';
+import { countList, isToken, isWord, skipWs, splitList } from './grammar.ts';
 import { H, canonicalName, headerKey, isListKind } from './header-names.ts';
 import { parseMediaType } from './media-type.ts';
 import { parseMultipart, type BodyPart } from './multipart.ts';
@@ -453,6 +453,22 @@ export abstract class SipMessage {
     }
     this._via = v;
     return v;
+  }
+
+  /**
+   * How many Via values the message has (`via.length`), counted without parsing them: a proxy
+   * comparing a response's Vias with its request's reads no more than the top one.
+   */
+  get viaCount(): number {
+    const c = this._via;
+    if (c !== undefined) return c.length;
+    let count = 0;
+    const n = this._count();
+    for (let i = 0; i < n; i++) {
+      if (this._kindAt(i) !== H.via) continue;
+      count += VIA_IS_LIST ? countList(this._valueAt(i)) : 1;
+    }
+    return count;
   }
 
   /** The first Via (parsed alone: the others are not read). Throws SipParseError when there is none. */
