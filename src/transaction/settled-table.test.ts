@@ -3,7 +3,15 @@
 // deletion by backward shift leaving every other key findable.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACCEPTED, COMPLETED, MAX_KEY_BYTES, NO_ROW, SettledTable } from './settled-table.ts';
+import {
+  ACCEPTED,
+  COMPLETED,
+  MAX_KEY_BYTES,
+  MAX_PROBE,
+  NO_ROW,
+  SettledTable,
+  settledHash,
+} from './settled-table.ts';
 import type { ResponseRoute, SettledKind } from './settled-table.ts';
 
 const route: ResponseRoute = {
@@ -107,4 +115,25 @@ test('thousands of rows through growth, wrap-around and expiry agree with a Map'
   }
   table.clear();
   assert.equal(table.size, 0);
+});
+
+test('keys crafted to share one place in the index: past MAX_PROBE a row is refused, and every row placed is still found', () => {
+  const seed = 0x12345678;
+  const table = new SettledTable(32_000, seed);
+  // The index starts at 2048 places: find keys whose hash has the same low 11 bits.
+  const home = settledHash(seed, 'z9hG4bK-home|10.0.0.1:5060|BYE') & 2047;
+  const colliding: string[] = [];
+  for (let i = 0; colliding.length < MAX_PROBE + 5; i++) {
+    const key = `z9hG4bK-${i}|10.0.0.1:5060|BYE`;
+    if ((settledHash(seed, key) & 2047) === home) colliding.push(key);
+  }
+  const added = colliding.filter((key) => table.add(key, ACCEPTED, route));
+  assert.equal(added.length, MAX_PROBE + 1, 'home and the MAX_PROBE places after it');
+  for (const key of added) assert.notEqual(table.find(key), NO_ROW, key);
+  for (const key of colliding.slice(added.length)) assert.equal(table.find(key), NO_ROW);
+  // Ending rows makes room again (backward shift keeps the others findable).
+  table.end(table.find(added[0]!));
+  assert.ok(table.add(colliding[added.length]!, ACCEPTED, route));
+  for (const key of [...added.slice(1), colliding[added.length]!])
+    assert.notEqual(table.find(key), NO_ROW, key);
 });

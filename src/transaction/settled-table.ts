@@ -42,6 +42,24 @@ const INITIAL_ROWS = 1024;
 /** What `find` returns when no row has the key. */
 export const NO_ROW = -1;
 
+/**
+ * The farthest from its home place a row is put in the index. The hash is seeded per table but
+ * is no keyed PRF: keys crafted to collide (a flood of requests with chosen branches) could
+ * build long runs; past this a row is refused (its transaction stays an object, in a Map) and
+ * no lookup probes further than the farthest row placed.
+ */
+export const MAX_PROBE = 32;
+
+/** FNV-1a over the key's UTF-16 code units, from `seed`. */
+export function settledHash(seed: number, key: string): number {
+  let h = seed ^ 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
 export class SettledTable {
   /** How long a row lives, ms. */
   readonly ms: number;
@@ -62,15 +80,18 @@ export class SettledTable {
   /** slot + 1 of the row at each place, 0 where empty; at most half full. */
   private index = new Int32Array(INITIAL_ROWS * 2);
   private live = 0;
+  /** The farthest any placed row is from its home place (see MAX_PROBE). */
+  private maxProbe = 0;
   private chunk: Buffer | undefined;
   private chunkUsed = 0;
   private readonly seed: number;
   /** The key being looked for, as bytes (see find). */
   private scratch = Buffer.allocUnsafeSlow(MAX_KEY_BYTES);
 
-  constructor(ms: number) {
+  /** `seed`: the hash's, random unless given (tests). */
+  constructor(ms: number, seed?: number) {
     this.ms = ms;
-    this.seed = randomBytes(4).readUInt32LE(0);
+    this.seed = seed ?? randomBytes(4).readUInt32LE(0);
   }
 
   /** Rows held (ended ones not counted). */
@@ -87,7 +108,8 @@ export class SettledTable {
    * Adds a row for `key` (which no row may have yet), ending `ms` from now or at `due`
    * (performance clock). `ref`: a server row's ResponseRoute, a client row's handler;
    * `response`: the bytes a COMPLETED row resends. Returns false, adding nothing, when the key
-   * or the response is too long for a row.
+   * or the response is too long for a row, or the key's place in the index too far from its
+   * home (MAX_PROBE).
    */
   add(key: string, kind: SettledKind, ref: unknown, response?: Buffer, due?: number): boolean {
     const keyLength = Buffer.byteLength(key);
@@ -95,6 +117,8 @@ export class SettledTable {
     if (keyLength > MAX_KEY_BYTES || responseLength > MAX_RESPONSE_BYTES) return false;
     if (this.tail - this.head > this.mask) this.growRows();
     if ((this.live + 1) * 2 > this.index.length) this.rebuildIndex(this.index.length * 2);
+    const hash = settledHash(this.seed, key);
+    if (this.distanceToFree(hash) > MAX_PROBE) return false;
     const size = keyLength + responseLength;
     let chunk = this.chunk;
     if (chunk === undefined || this.chunkUsed + size > CHUNK_SIZE) {
@@ -107,7 +131,6 @@ export class SettledTable {
     this.chunkUsed += size;
 
     const slot = this.tail & this.mask;
-    const hash = this.hash(key);
     this.kinds[slot] = kind;
     this.hashes[slot] = hash;
     this.offsets[slot] = offset;
@@ -131,8 +154,9 @@ export class SettledTable {
     scratch.write(key, 0, keyLength, 'utf8');
     const index = this.index;
     const imask = index.length - 1;
-    const hash = this.hash(key);
-    for (let at = hash & imask; ; at = (at + 1) & imask) {
+    const hash = settledHash(this.seed, key);
+    const farthest = this.maxProbe;
+    for (let d = 0, at = hash & imask; d <= farthest; d++, at = (at + 1) & imask) {
       const entry = index[at]!;
       if (entry === 0) return NO_ROW;
       const slot = entry - 1;
@@ -149,6 +173,7 @@ export class SettledTable {
       )
         return slot;
     }
+    return NO_ROW;
   }
 
   kind(row: number): SettledKind {
@@ -209,6 +234,7 @@ export class SettledTable {
     this.chunks.fill(undefined);
     this.refs.fill(undefined);
     this.index.fill(0);
+    this.maxProbe = 0;
     this.head = this.tail = this.live = 0;
     this.chunk = undefined;
     this.chunkUsed = 0;
@@ -221,22 +247,26 @@ export class SettledTable {
     this.live--;
   }
 
-  /** FNV-1a over the key's UTF-16 code units, from a per-table seed. */
-  private hash(key: string): number {
-    let h = this.seed ^ 0x811c9dc5;
-    for (let i = 0; i < key.length; i++) {
-      h ^= key.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-    return h >>> 0;
+  /** How far from its home the first free place for `hash` is (MAX_PROBE + 1 if farther). */
+  private distanceToFree(hash: number): number {
+    const index = this.index;
+    const imask = index.length - 1;
+    let d = 0;
+    for (let at = hash & imask; index[at] !== 0 && d <= MAX_PROBE; at = (at + 1) & imask) d++;
+    return d;
   }
 
   private place(slot: number, hash: number): void {
     const index = this.index;
     const imask = index.length - 1;
     let at = hash & imask;
-    while (index[at] !== 0) at = (at + 1) & imask;
+    let d = 0;
+    while (index[at] !== 0) {
+      at = (at + 1) & imask;
+      d++;
+    }
     index[at] = slot + 1;
+    if (d > this.maxProbe) this.maxProbe = d;
   }
 
   /** Takes the row out of the index, shifting back the entries probed past it. */
@@ -260,6 +290,7 @@ export class SettledTable {
 
   private rebuildIndex(size: number): void {
     this.index = new Int32Array(size);
+    this.maxProbe = 0;
     for (let seq = this.head; seq < this.tail; seq++) {
       const slot = seq & this.mask;
       if (this.kinds[slot] !== 0) this.place(slot, this.hashes[slot]!);
