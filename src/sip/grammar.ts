@@ -102,21 +102,31 @@ export function quote(s: string): string {
   return '"' + s.replace(/(["\\])/g, '\\$1') + '"';
 }
 
+/**
+ * Where the next comma at the top level of a header value is, from `from` (which must not be
+ * inside <...> or a quoted string): commas inside quoted strings or <...> do not count. -1 when
+ * there is none (an unterminated quoted string ends the search).
+ */
+function nextListComma(s: string, from: number): number {
+  let angle = false;
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22) {
+      const e = quotedEnd(s, i);
+      if (e < 0) return -1;
+      i = e - 1;
+    } else if (c === 0x3c) angle = true;
+    else if (c === 0x3e) angle = false;
+    else if (c === 0x2c && !angle) return i;
+  }
+  return -1;
+}
+
 /** How many parts splitList(s) gives, without making them. */
 export function countList(s: string): number {
   if (s.indexOf(',') < 0) return 1;
   let n = 1;
-  let angle = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x22) {
-      const e = quotedEnd(s, i);
-      if (e < 0) break;
-      i = e - 1;
-    } else if (c === 0x3c) angle = true;
-    else if (c === 0x3e) angle = false;
-    else if (c === 0x2c && !angle) n++;
-  }
+  for (let i = nextListComma(s, 0); i >= 0; i = nextListComma(s, i + 1)) n++;
   return n;
 }
 
@@ -128,19 +138,9 @@ export function splitList(s: string): string[] {
   if (s.indexOf(',') < 0) return [s.trim()];
   const out: string[] = [];
   let start = 0;
-  let angle = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x22) {
-      const e = quotedEnd(s, i);
-      if (e < 0) break;
-      i = e - 1;
-    } else if (c === 0x3c) angle = true;
-    else if (c === 0x3e) angle = false;
-    else if (c === 0x2c && !angle) {
-      out.push(s.slice(start, i).trim());
-      start = i + 1;
-    }
+  for (let i = nextListComma(s, 0); i >= 0; i = nextListComma(s, i + 1)) {
+    out.push(s.slice(start, i).trim());
+    start = i + 1;
   }
   out.push(s.slice(start).trim());
   return out;

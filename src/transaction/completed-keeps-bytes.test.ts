@@ -66,6 +66,26 @@ function message(method: string, via?: string): SipRequest {
   ]);
 }
 
+/**
+ * A layer retaining the minimum (a) and one answering every request 200 with `toTag` (b);
+ * `uas()` is b's last server transaction.
+ */
+async function minimumToAnsweringUas(toTag: string): Promise<{
+  a: { layer: TransactionLayer; end: Endpoint };
+  b: { layer: TransactionLayer; end: Endpoint };
+  uas: () => ServerTransaction;
+}> {
+  const a = await stack('minimum');
+  const b = await stack();
+  let last: ServerTransaction | undefined;
+  b.layer.onRequest((req, tx) => {
+    if (!tx) return;
+    last = tx;
+    tx.respond(createResponse(req, 200, undefined, { toTag }));
+  });
+  return { a, b, uas: () => last! };
+}
+
 /** A bare UDP socket on 127.0.0.1 playing the far end; what it receives, in order. */
 async function udpPeer(): Promise<{ peer: Socket; received: Buffer[]; port: number }> {
   const peer = createSocket('udp4');
@@ -226,14 +246,7 @@ test("retain 'minimum': a settled server transaction keeps none of its request, 
 });
 
 test("retain 'minimum': a settled client transaction keeps no response; setHandlers lets an Accepted one's TU state go", async () => {
-  const a = await stack('minimum');
-  const b = await stack();
-  let uas: ServerTransaction | undefined;
-  b.layer.onRequest((req, tx) => {
-    if (!tx) return;
-    uas = tx;
-    tx.respond(createResponse(req, 200, undefined, { toTag: 'c1' }));
-  });
+  const { a, b, uas } = await minimumToAnsweringUas('c1');
   let stateRef: WeakRef<object> | undefined;
   let firstFinals = 0;
   let lateFinals = 0;
@@ -254,7 +267,7 @@ test("retain 'minimum': a settled client transaction keeps no response; setHandl
   tx.setHandlers({ onFinal: (res) => void (lateFinals += res.status === 200 ? 1 : 0) });
   assert.ok(await collected(stateRef!), 'the old handlers (and what they hold) are let go');
   // A 2xx retransmission reaches the new handler.
-  uas!.respond(createResponse(uas!.request, 200, undefined, { toTag: 'c1' }));
+  uas().respond(createResponse(uas().request, 200, undefined, { toTag: 'c1' }));
   await until('the late 2xx', () => lateFinals === 1);
   assert.equal(firstFinals, 1);
 });
@@ -313,14 +326,7 @@ test("retain 'minimum': settled server transactions become rows of the layer's t
 });
 
 test("retain 'minimum': an Accepted client transaction handed over becomes a row; later 2xx reach the handler until Timer M", async () => {
-  const a = await stack('minimum');
-  const b = await stack();
-  let uas: ServerTransaction | undefined;
-  b.layer.onRequest((req, tx) => {
-    if (!tx) return;
-    uas = tx;
-    tx.respond(createResponse(req, 200, undefined, { toTag: 'h1' }));
-  });
+  const { a, b, uas } = await minimumToAnsweringUas('h1');
   const late: string[] = [];
   const stray: number[] = [];
   a.layer.onStrayResponse((res) => stray.push(res.status));
@@ -339,7 +345,7 @@ test("retain 'minimum': an Accepted client transaction handed over becomes a row
   assert.equal(a.layer.settledSize, 1, 'held as a row');
   assert.ok(await collected(ref), 'the client transaction object is let go');
   // The UAS resends its 2xx: the handler gets it with the key; a 1xx would be dropped.
-  const resent = uas!.respond(createResponse(uas!.request, 200, undefined, { toTag: 'h1' }))!;
+  const resent = uas().respond(createResponse(uas().request, 200, undefined, { toTag: 'h1' }))!;
   await until('the late 2xx', () => late.length === 1);
   assert.deepEqual(late, [`200 ${key}`]);
   assert.equal(firsts, 1);
