@@ -37,7 +37,8 @@ export interface TransactionContext {
   endpoint(e: Endpoint): Endpoint;
   /**
    * The layer's one route for this place, local listener and connection (settled-table.ts):
-   * shared by the transactions whose responses go there.
+   * shared by the transactions whose responses go there. `target` is already the layer's
+   * shared object for the place (endpoint()): routes are found by it.
    */
   route(target: Endpoint, local: Endpoint, connectionId: string | undefined): ResponseRoute;
   /**

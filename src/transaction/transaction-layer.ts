@@ -255,12 +255,11 @@ export class TransactionLayer implements TransactionContext {
   }
 
   route(target: Endpoint, local: Endpoint, connectionId: string | undefined): ResponseRoute {
-    const shared = this.endpoint(target);
-    let list = this.routes.get(shared);
+    let list = this.routes.get(target);
     if (list === undefined) {
       if (this.routes.size >= MAX_ENDPOINTS) this.routes.clear();
       list = [];
-      this.routes.set(shared, list);
+      this.routes.set(target, list);
     }
     for (const r of list) {
       const l = r.local;
@@ -271,7 +270,7 @@ export class TransactionLayer implements TransactionContext {
       )
         return r;
     }
-    const route: ResponseRoute = { target: shared, local, connectionId };
+    const route: ResponseRoute = { target, local, connectionId };
     if (list.length >= MAX_ROUTES_PER_TARGET) list.shift();
     list.push(route);
     return route;
