@@ -53,6 +53,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UDP_BUFFER_BYTES } from '../src/server/call-server.ts';
 import { compiledCli } from './build.ts';
 import { runUacStep } from './sipp-step.ts';
 import { median } from './stats.ts';
@@ -262,6 +263,11 @@ async function main(): Promise<void> {
         '2048',
         '-M',
         '32',
+        // The UDP receive buffer trapezoid's listeners ask for (call-server.ts UDP_BUFFER_BYTES):
+        // Kamailio probes only up to 256 KB by default, and a burst it cannot read at once is
+        // dropped, where trapezoid's would have been absorbed.
+        '-b',
+        String(UDP_BUFFER_BYTES),
         '-P',
         join(work, 'k.pid'),
         '-w',

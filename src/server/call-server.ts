@@ -101,7 +101,7 @@ export interface CallServerOptions {
 const SUPPORTED_METHODS =
   'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE, PRACK, SUBSCRIBE, NOTIFY, REFER, MESSAGE';
 /** Receive and send buffer of each UDP socket the server listens on. */
-const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
+export const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** How often expired bindings are deleted. */
 const PURGE_INTERVAL_MS = 30_000;
