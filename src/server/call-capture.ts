@@ -41,8 +41,8 @@ export interface CapturedPacket {
   src: Endpoint;
   dst: Endpoint;
   /**
-   * What was captured (for RTP headers only: the header). SIP may be kept as the text the call
-   * log already holds (no copy per message): it becomes UTF-8 bytes when a file is asked for.
+   * What was captured (for RTP headers only: the header). SIP is kept as the bytes the call log
+   * already holds (no copy per message); text, when given, becomes UTF-8 when a file is asked for.
    */
   data: Buffer | string;
   /** The packet's length on the wire, when more than `data` (headers-only RTP). */

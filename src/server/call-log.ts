@@ -37,8 +37,10 @@ export interface LoggedMessage {
 }
 
 /**
- * A message as the log keeps it: its text (credentials already redacted) and its two endpoints,
- * whose text is made when read (the API, the console), not for every message of every call.
+ * A message as the log keeps it: its bytes as they went on the wire (credentials already
+ * redacted) and its two endpoints. The text and the endpoints' text are made when read (the API,
+ * the console), not for every message of every call: most are never read, and bytes kept are
+ * not copied by the garbage collector as a kept string is.
  */
 export class KeptMessage implements LoggedMessage {
   constructor(
@@ -46,8 +48,13 @@ export class KeptMessage implements LoggedMessage {
     private readonly src: Endpoint,
     private readonly dst: Endpoint,
     readonly label: string,
-    readonly raw: string,
+    /** Shared with the sender or the receiving socket: never changed. */
+    readonly bytes: Buffer,
   ) {}
+
+  get raw(): string {
+    return this.bytes.toString('utf8');
+  }
 
   get from(): string {
     return formatEndpoint(this.src);
@@ -63,13 +70,16 @@ export class KeptMessage implements LoggedMessage {
 }
 
 /**
- * A message's text as the log keeps it: from the bytes sent when known (`sent`: no second
- * serialization), else serialized; with the digest response of any Authorization or
- * Proxy-Authorization header redacted (src/sip/redact.ts), so it is never kept.
+ * A message's bytes as the log keeps them: those that went on the wire, sent (`sent`, when
+ * known) or received (what the message was parsed from, whatever was changed since), else
+ * serialized; with the digest response of any Authorization or Proxy-Authorization header
+ * redacted (src/sip/redact.ts), so it is never kept.
  */
-function loggedText(m: SipRequest | SipResponse, sent: Buffer | undefined): string {
-  const text = (sent ?? m.toBuffer()).toString('utf8');
-  return m.has('Authorization') || m.has('Proxy-Authorization') ? redactCredentials(text) : text;
+function loggedBytes(m: SipRequest | SipResponse, sent: Buffer | undefined): Buffer {
+  const bytes = sent ?? m.receivedBytes() ?? m.toBuffer();
+  return m.has('Authorization') || m.has('Proxy-Authorization')
+    ? Buffer.from(redactCredentials(bytes.toString('utf8')))
+    : bytes;
 }
 
 export interface ActiveCall {
@@ -198,13 +208,7 @@ class CallLogHandle implements CallHandle {
 /** Sees each message the log keeps and each change of a call (call-tap.ts: capture, console). */
 export interface CallLogTap {
   /** The `index`th message of the call was kept; it went from `from` to `to`. */
-  message(
-    call: ActiveCall,
-    logged: LoggedMessage,
-    index: number,
-    from: Endpoint,
-    to: Endpoint,
-  ): void;
+  message(call: ActiveCall, logged: KeptMessage, index: number, from: Endpoint, to: Endpoint): void;
   /** The call was answered or ended. */
   changed(call: ActiveCall): void;
 }
@@ -350,7 +354,7 @@ export class CallLog {
   ): void {
     if (call.messages.length >= MAX_MESSAGES) return;
     // What is kept is shown on /api/calls: never a digest response (it can be cracked offline).
-    const logged = new KeptMessage(Date.now(), from, to, label(m), loggedText(m, sent));
+    const logged = new KeptMessage(Date.now(), from, to, label(m), loggedBytes(m, sent));
     call.messages.push(logged);
     this.tap?.message(call, logged, call.messages.length - 1, from, to);
   }

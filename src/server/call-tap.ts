@@ -3,7 +3,8 @@
 // CallLogTap); each part is optional.
 import type { Endpoint } from '../transport/index.ts';
 import type { CallCapture } from './call-capture.ts';
-import type { LoggedCall, LoggedMessage } from './console-model.ts';
+import type { KeptMessage } from './call-log.ts';
+import type { LoggedCall } from './console-model.ts';
 import type { LiveFeed } from './live-feed.ts';
 
 export class CallTap {
@@ -15,12 +16,13 @@ export class CallTap {
   /** The call log kept the `index`th message of a call, seen from `from` to `to`. */
   message(
     call: LoggedCall,
-    logged: LoggedMessage,
+    logged: KeptMessage,
     index: number,
     from: Endpoint,
     to: Endpoint,
   ): void {
-    this.capture?.sip(call.callId, logged.ts, from, to, logged.raw);
+    // The bytes the log keeps (not a copy): the ring and the log hold one buffer.
+    this.capture?.sip(call.callId, logged.ts, from, to, logged.bytes);
     this.feed?.message(call, logged, index);
   }
 

@@ -218,3 +218,26 @@ test('viaCount counts Via values as via.length does, without parsing them', () =
   assert.equal(parsed.viaCount, parsed.via.length);
   assert.equal(parsed.viaCount, 2);
 });
+
+test('receivedBytes: the message as it came, whatever changed since; none for a built or cloned one', () => {
+  const msg =
+    'SIP/2.0 200 OK\r\n' +
+    'Via: SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp1\r\n' +
+    'Via: SIP/2.0/UDP ua.example.com;branch=z9hG4bKu1\r\n' +
+    'From: <sip:alice@example.com>;tag=a1\r\n' +
+    'To: <sip:bob@example.com>;tag=b1\r\n' +
+    'Call-ID: c1@example.com\r\n' +
+    'CSeq: 1 INVITE\r\n' +
+    'Content-Length: 4\r\n' +
+    '\r\n' +
+    'v=0\n';
+  // Keep-alive CRLFs before it and bytes past its Content-Length are not part of it (§7.5, §18.3).
+  const res = parseMessage(Buffer.from(`\r\n\r\n${msg}junk`)) as SipResponse;
+  assert.equal(res.receivedBytes()?.toString(), msg);
+  res.removeFirst('Via');
+  res.body = 'v=1\r\n';
+  assert.notEqual(res.toString(), msg);
+  assert.equal(res.receivedBytes()?.toString(), msg, 'changes do not show in what was received');
+  assert.equal(res.clone().receivedBytes(), undefined, 'a clone was never received');
+  assert.equal(new SipRequest('OPTIONS', 'sip:a@b').receivedBytes(), undefined);
+});

@@ -107,6 +107,8 @@ export abstract class SipMessage {
   /** @internal body offsets in _src while _body is null (decoded on first use) */
   _bodyStart = 0;
   _bodyEnd = 0;
+  /** @internal where the parsed message began in _src (-1: built or cloned here) */
+  _wireStart = -1;
 
   constructor(headers?: [string, string][], body?: Buffer | string) {
     this._lines = [];
@@ -116,6 +118,21 @@ export abstract class SipMessage {
 
   abstract startLine(): string;
   abstract clone(): this;
+
+  /**
+   * The bytes this message was parsed from, start line to the end of its body: what came on the
+   * wire, whatever was changed since (a view of the source, not a copy). Undefined for a message
+   * built or cloned here.
+   */
+  receivedBytes(): Buffer | undefined {
+    const src = this._src;
+    return this._wireStart < 0 || src === null
+      ? undefined
+      : src.subarray(this._wireStart, this._wireEnd);
+  }
+
+  /** @internal where the parsed message ended in _src (with _wireStart) */
+  _wireEnd = 0;
 
   // ---- header access (works on the compact table and on fields alike) ----
 

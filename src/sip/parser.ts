@@ -78,6 +78,7 @@ export function parseMessage(
   // RFC 3261 §7.5: CRLFs before the start line are ignored.
   while (pos < len && (buf[pos] === CR || buf[pos] === LF)) pos++;
   if (pos >= len) fail(buf, pos, 'Empty message');
+  const messageStart = pos;
   let lf = buf.indexOf(LF, pos);
   if (lf < 0) lf = len;
   const startEnd = lf > pos && buf[lf - 1] === CR ? lf - 1 : lf;
@@ -217,6 +218,8 @@ export function parseMessage(
     }
     msg._setParsedBody(bodyStart, bodyStart + contentLength);
   } else msg._setParsedBody(bodyStart, len);
+  msg._wireStart = messageStart;
+  msg._wireEnd = msg._bodyEnd;
   msg._pristine = crlfOnly && contentLength >= 0 && countKind(ht, H.contentLength) === 1;
   return msg;
 }
