@@ -174,11 +174,31 @@ export function canonicalName(kind: number): string {
   return KNOWN_HEADERS[kind - 1] as string;
 }
 
+export interface HeaderKey {
+  readonly kind: number;
+  readonly key: string;
+}
+
+/**
+ * Keys already made, by the name as given: get/has/set are called with a few literal names for
+ * every message, and each call would otherwise make two lowercased strings and an object. Only
+ * so many are kept (names from elsewhere, a config's say, are made each time past that).
+ */
+const KEYS = new Map<string, HeaderKey>();
+const MAX_KEYS = 512;
+
 /** Lookup key of a header name: the canonical name lowercased, or the name lowercased. */
-export function headerKey(name: string): { kind: number; key: string } {
+export function headerKey(name: string): HeaderKey {
+  const known = KEYS.get(name);
+  if (known !== undefined) return known;
   const lower = name.toLowerCase();
   const kind = KIND_BY_LOWER.get(lower) ?? 0;
-  return { kind, key: kind ? (KNOWN_HEADERS[kind - 1] as string).toLowerCase() : lower };
+  const made: HeaderKey = Object.freeze({
+    kind,
+    key: kind ? (KNOWN_HEADERS[kind - 1] as string).toLowerCase() : lower,
+  });
+  if (KEYS.size < MAX_KEYS) KEYS.set(name, made);
+  return made;
 }
 
 /** Canonical spelling for display of any name: known ones canonical, others as given. */

@@ -30,6 +30,8 @@ export interface ValidateOptions {
 }
 
 const MANDATORY = [H.to, H.from, H.callId, H.cseq, H.via];
+const MANDATORY_WITH_MAX_FORWARDS = [...MANDATORY, H.maxForwards];
+const DEFAULT_SCHEMES = ['sip', 'sips', 'tel'];
 const SINGLE = [H.to, H.from, H.callId, H.cseq, H.maxForwards, H.contentLength, H.contentType];
 
 /**
@@ -42,9 +44,12 @@ export function missingHeaders(
   req: SipRequest,
   opts: { maxForwards?: boolean } = {},
 ): RequestProblem | undefined {
-  const wanted = opts.maxForwards ? [...MANDATORY, H.maxForwards] : MANDATORY;
+  const wanted = opts.maxForwards ? MANDATORY_WITH_MAX_FORWARDS : MANDATORY;
+  // Every request of a call comes through here: nothing is allocated when nothing is missing.
+  let complete = true;
+  for (const k of wanted) if (req._first(k) < 0) complete = false;
+  if (complete) return undefined;
   const missing = wanted.filter((k) => req._first(k) < 0).map(canonicalName);
-  if (missing.length === 0) return undefined;
   return {
     status: 400,
     reason: `Missing ${missing.join(', ')} header${missing.length > 1 ? 's' : ''}`,
@@ -64,18 +69,20 @@ export function validateRequest(
     for (let i = 0; i < n; i++) if (req._kindAt(i) === kind) count++;
     if (count > 1) return { status: 400, reason: `Multiple ${canonicalName(kind)} headers` };
   }
-  const schemes = opts.schemes ?? ['sip', 'sips', 'tel'];
+  const schemes = opts.schemes ?? DEFAULT_SCHEMES;
   const scheme = req.requestUri.scheme;
   if (!schemes.includes(scheme))
     return { status: 416, reason: `Unsupported URI Scheme '${scheme}'` };
-  const known = new Set((opts.extensions ?? []).map((e) => e.toLowerCase()));
   const required = opts.proxy
     ? req.proxyRequire
     : req.method === 'CANCEL' || req.method === 'ACK'
       ? []
       : req.require;
-  const unsupported = required.filter((t) => !known.has(t.toLowerCase()));
-  if (unsupported.length > 0) return { status: 420, reason: 'Bad Extension', unsupported };
+  if (required.length > 0) {
+    const known = new Set((opts.extensions ?? []).map((e) => e.toLowerCase()));
+    const unsupported = required.filter((t) => !known.has(t.toLowerCase()));
+    if (unsupported.length > 0) return { status: 420, reason: 'Bad Extension', unsupported };
+  }
   if (opts.accept && req.body.length > 0) {
     const type = req.contentType;
     if (type === undefined || !opts.accept.includes(type))
