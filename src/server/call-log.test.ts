@@ -137,6 +137,35 @@ test('call log: a call of 42 messages reads back exact during and after the call
   await store.close();
 });
 
+test('call log: a received message is kept as it came; credentials taken off it since are redacted all the same', async () => {
+  const store = await SqliteCdrStore.open({
+    path: join(mkdtempSync(join(tmpdir(), 'trapezoid-log-')), 'cdrs.db'),
+  });
+  const log = new CallLog(store, 'n1');
+  const capture = new CallCapture();
+  log.tap = new CallTap(capture, undefined);
+  const invite = request(
+    'INVITE',
+    1,
+    'Proxy-Authorization: Digest username="alice", realm="example.com", nonce="n0", ' +
+      'uri="sip:bob@example.com", response="00112233445566778899aabbccddeeff"\r\n',
+  );
+  const asReceived = invite.toString();
+  // Changed after it came in (the header consumed, our own line added): the log shows the wire.
+  invite.remove('Proxy-Authorization');
+  invite.append('X-Changed-Here', 'yes');
+  const inbound: InboundMessage = { message: invite, source: phone, local: server, receivedAt: 0 };
+  assert.ok(log.observe(invite, inbound, { initial: true }));
+  const kept = log.list()[0]!.messages[0]!.raw;
+  assert.doesNotMatch(kept, /X-Changed-Here/);
+  assert.match(kept, /Proxy-Authorization: Digest username="alice"/);
+  assert.match(kept, /response="<redacted>"/);
+  assert.doesNotMatch(kept, /00112233/);
+  assert.equal(kept, asReceived.replace('00112233445566778899aabbccddeeff', '<redacted>'));
+  assert.ok(!capture.pcapng('log-1@192.0.2.10')!.includes(Buffer.from('00112233')));
+  await store.close();
+});
+
 function callMessage(first: string, callId: string, cseq: string, toTag = '', body = ''): string {
   return (
     `${first}\r\nVia: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-${callId.split('@')[0]}-${cseq.replace(' ', '')}\r\n` +

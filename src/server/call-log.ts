@@ -76,10 +76,15 @@ export class KeptMessage implements LoggedMessage {
  * redacted (src/sip/redact.ts), so it is never kept.
  */
 function loggedBytes(m: SipRequest | SipResponse, sent: Buffer | undefined): Buffer {
-  const bytes = sent ?? m.receivedBytes() ?? m.toBuffer();
-  return m.has('Authorization') || m.has('Proxy-Authorization')
-    ? Buffer.from(redactCredentials(bytes.toString('utf8')))
-    : bytes;
+  const received = sent === undefined ? m.receivedBytes() : undefined;
+  const bytes = sent ?? received ?? m.toBuffer();
+  // Received bytes are judged by what they hold (a header taken off the message since is in
+  // them still); others by the message they were made from.
+  const secret =
+    received !== undefined
+      ? m.receivedHas('Authorization') || m.receivedHas('Proxy-Authorization')
+      : m.has('Authorization') || m.has('Proxy-Authorization');
+  return secret ? Buffer.from(redactCredentials(bytes.toString('utf8'))) : bytes;
 }
 
 export interface ActiveCall {

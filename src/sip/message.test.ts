@@ -239,5 +239,12 @@ test('receivedBytes: the message as it came, whatever changed since; none for a 
   assert.notEqual(res.toString(), msg);
   assert.equal(res.receivedBytes()?.toString(), msg, 'changes do not show in what was received');
   assert.equal(res.clone().receivedBytes(), undefined, 'a clone was never received');
+  res.removeFirst('Via');
+  res.remove('Via');
+  assert.equal(res.has('Via'), false);
+  assert.equal(res.receivedHas('v'), true, 'what came had Vias, whatever was removed since');
+  assert.equal(res.receivedHas('Authorization'), false);
+  assert.equal(res.clone().receivedHas('Via'), false);
+  assert.throws(() => res.receivedHas('X-Unknown'), RangeError);
   assert.equal(new SipRequest('OPTIONS', 'sip:a@b').receivedBytes(), undefined);
 });

@@ -134,6 +134,21 @@ export abstract class SipMessage {
   /** @internal where the parsed message ended in _src (with _wireStart) */
   _wireEnd = 0;
 
+  /**
+   * Whether the message as received (receivedBytes) had a line of this header, whatever was
+   * removed since. Known header names only (compact forms too); false for a message not
+   * received. What decides whether bytes kept from the wire need credentials redacted.
+   */
+  receivedHas(name: string): boolean {
+    const ht = this._ht;
+    if (this._wireStart < 0 || ht === null) return false;
+    const { kind } = headerKey(name);
+    if (kind === 0) throw new RangeError(`receivedHas takes a known header name, not '${name}'`);
+    for (let o = 0; o < ht.length; o += HT_STRIDE)
+      if ((ht[o]! & HT_KIND_MASK) === kind) return true;
+    return false;
+  }
+
   // ---- header access (works on the compact table and on fields alike) ----
 
   /** @internal number of header lines */
