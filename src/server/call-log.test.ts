@@ -42,19 +42,32 @@ function response(status: number, reason: string, seq: number, padding: string):
   ) as SipResponse;
 }
 
-test('call log: a call of 42 messages reads back exact during and after the call, sent ones as they went; credentials never kept', async () => {
+/** A call log on a fresh SQLite file, its messages also going to a capture ring. */
+async function tappedLog(): Promise<{ store: SqliteCdrStore; log: CallLog; capture: CallCapture }> {
   const store = await SqliteCdrStore.open({
     path: join(mkdtempSync(join(tmpdir(), 'trapezoid-log-')), 'cdrs.db'),
   });
   const log = new CallLog(store, 'n1');
   const capture = new CallCapture();
   log.tap = new CallTap(capture, undefined);
+  return { store, log, capture };
+}
+
+/** A Proxy-Authorization line for our realm with this digest response. */
+function digest(response: string): string {
+  return (
+    'Proxy-Authorization: Digest username="alice", realm="example.com", nonce="n0", ' +
+    `uri="sip:bob@example.com", response="${response}"\r\n`
+  );
+}
+
+test('call log: a call of 42 messages reads back exact during and after the call, sent ones as they went; credentials never kept', async () => {
+  const { store, log, capture } = await tappedLog();
 
   const invite = request(
     'INVITE',
     1,
-    'Proxy-Authorization: Digest username="alice", realm="example.com", nonce="n0", ' +
-      'uri="sip:bob@example.com", response="0123456789abcdef0123456789abcdef"\r\n',
+    digest('0123456789abcdef0123456789abcdef'),
     'v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n',
   );
   const inbound: InboundMessage = {
@@ -138,18 +151,8 @@ test('call log: a call of 42 messages reads back exact during and after the call
 });
 
 test('call log: a received message is kept as it came; credentials taken off it since are redacted all the same', async () => {
-  const store = await SqliteCdrStore.open({
-    path: join(mkdtempSync(join(tmpdir(), 'trapezoid-log-')), 'cdrs.db'),
-  });
-  const log = new CallLog(store, 'n1');
-  const capture = new CallCapture();
-  log.tap = new CallTap(capture, undefined);
-  const invite = request(
-    'INVITE',
-    1,
-    'Proxy-Authorization: Digest username="alice", realm="example.com", nonce="n0", ' +
-      'uri="sip:bob@example.com", response="00112233445566778899aabbccddeeff"\r\n',
-  );
+  const { store, log, capture } = await tappedLog();
+  const invite = request('INVITE', 1, digest('00112233445566778899aabbccddeeff'));
   const asReceived = invite.toString();
   // Changed after it came in (the header consumed, our own line added): the log shows the wire.
   invite.remove('Proxy-Authorization');
