@@ -430,7 +430,7 @@ export class ProxyBranchSet {
     let out = withoutOurVia(res, this.upstreamVias);
     if (!out && (this.serverTx.state === 'trying' || this.serverTx.state === 'proceeding'))
       out = this.rewrite(res, res.status);
-    if (out) passUpstream(out, this.serverTx, this.upstreamSource, this.events);
+    if (out) passUpstream(out, this.serverTx, this.layer, this.upstreamSource, this.events);
   }
 }
 
@@ -455,14 +455,24 @@ function withoutOurVia(res: SipResponse, upstreamVias: number): SipResponse | un
   return out;
 }
 
+/**
+ * Sends a response upstream: through the server transaction while the set has it, else on the
+ * route a settled one's responses take (a late 2xx), else nowhere (the observers still see it).
+ */
 function passUpstream(
   out: SipResponse,
-  serverTx: ServerTransaction,
+  upstream: ServerTransaction | ResponseRoute | undefined,
+  layer: TransactionLayer,
   upstreamSource: Endpoint,
   events: Pick<BranchSetEvents, 'observer' | 'beforeUpstream'>,
 ): void {
   events.beforeUpstream?.(out);
-  const sent = serverTx.respond(out);
+  let sent: Buffer | undefined;
+  if (upstream instanceof ServerTransaction) sent = upstream.respond(out);
+  else if (upstream !== undefined) {
+    sent = out.toBuffer();
+    layer.sendOnRoute(upstream, sent);
+  }
   events.observer?.onMessage('upstream', out, upstreamSource, undefined, sent);
 }
 
@@ -551,23 +561,9 @@ class LateAnswers implements LateAnswerHandler {
     // no further.
     const out = withoutOurVia(res, this.upstreamVias);
     if (!out) return;
-    const send = (): void => this.passUpstream(out);
+    const send = (): void =>
+      passUpstream(out, this.upstream, this.layer, this.upstreamSource, this);
     if (this.gate) void this.gate.then(send);
     else send();
-  }
-
-  private passUpstream(out: SipResponse): void {
-    const upstream = this.upstream;
-    if (upstream instanceof ServerTransaction) {
-      passUpstream(out, upstream, this.upstreamSource, this);
-      return;
-    }
-    this.beforeUpstream?.(out);
-    let sent: Buffer | undefined;
-    if (upstream !== undefined) {
-      sent = out.toBuffer();
-      this.layer.sendOnRoute(upstream, sent);
-    }
-    this.observer?.onMessage('upstream', out, this.upstreamSource, undefined, sent);
   }
 }

@@ -107,8 +107,9 @@ export abstract class SipMessage {
   /** @internal body offsets in _src while _body is null (decoded on first use) */
   _bodyStart = 0;
   _bodyEnd = 0;
-  /** @internal where the parsed message began in _src (-1: built or cloned here) */
+  /** @internal where the parsed message began and ended in _src (-1: built or cloned here) */
   _wireStart = -1;
+  _wireEnd = 0;
 
   constructor(headers?: [string, string][], body?: Buffer | string) {
     this._lines = [];
@@ -130,9 +131,6 @@ export abstract class SipMessage {
       ? undefined
       : src.subarray(this._wireStart, this._wireEnd);
   }
-
-  /** @internal where the parsed message ended in _src (with _wireStart) */
-  _wireEnd = 0;
 
   /**
    * Whether the message as received (receivedBytes) had a line of this header, whatever was

@@ -321,7 +321,7 @@ export abstract class ServerTransaction {
         return;
       }
       // Too long for a row: kept as a transaction after all, its bytes its own.
-      if (last instanceof Buffer && kind === COMPLETED) this.lastBytes = keepInChunk(last);
+      if (bytes !== undefined) this.lastBytes = keepInChunk(bytes);
     }
     this.context.endAfter(this, ms);
     this.shed();

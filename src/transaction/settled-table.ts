@@ -118,7 +118,8 @@ export class SettledTable {
     if (this.tail - this.head > this.mask) this.growRows();
     if ((this.live + 1) * 2 > this.index.length) this.rebuildIndex(this.index.length * 2);
     const hash = settledHash(this.seed, key);
-    if (this.distanceToFree(hash) > MAX_PROBE) return false;
+    const distance = this.distanceToFree(hash, MAX_PROBE);
+    if (distance > MAX_PROBE) return false;
     const size = keyLength + responseLength;
     let chunk = this.chunk;
     if (chunk === undefined || this.chunkUsed + size > CHUNK_SIZE) {
@@ -141,7 +142,7 @@ export class SettledTable {
     this.refs[slot] = ref;
     this.tail++;
     this.live++;
-    this.place(slot, hash);
+    this.put(slot, hash, distance);
     return true;
   }
 
@@ -247,26 +248,26 @@ export class SettledTable {
     this.live--;
   }
 
-  /** How far from its home the first free place for `hash` is (MAX_PROBE + 1 if farther). */
-  private distanceToFree(hash: number): number {
+  /**
+   * How far from its home the first free place for `hash` is; the search stops at `limit + 1`
+   * (the index is at most half full, so without a limit it always ends).
+   */
+  private distanceToFree(hash: number, limit = Infinity): number {
     const index = this.index;
     const imask = index.length - 1;
     let d = 0;
-    for (let at = hash & imask; index[at] !== 0 && d <= MAX_PROBE; at = (at + 1) & imask) d++;
+    for (let at = hash & imask; index[at] !== 0 && d <= limit; at = (at + 1) & imask) d++;
     return d;
   }
 
+  /** Puts the row in the free place `distance` from its home (distanceToFree). */
+  private put(slot: number, hash: number, distance: number): void {
+    this.index[(hash + distance) & (this.index.length - 1)] = slot + 1;
+    if (distance > this.maxProbe) this.maxProbe = distance;
+  }
+
   private place(slot: number, hash: number): void {
-    const index = this.index;
-    const imask = index.length - 1;
-    let at = hash & imask;
-    let d = 0;
-    while (index[at] !== 0) {
-      at = (at + 1) & imask;
-      d++;
-    }
-    index[at] = slot + 1;
-    if (d > this.maxProbe) this.maxProbe = d;
+    this.put(slot, hash, this.distanceToFree(hash));
   }
 
   /** Takes the row out of the index, shifting back the entries probed past it. */

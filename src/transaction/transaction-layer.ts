@@ -335,7 +335,7 @@ export class TransactionLayer implements TransactionContext {
    */
   private lateAnswer(key: string, response: SipResponse): boolean {
     const table = this.settledClients;
-    if (table === undefined || table.size === 0) return false;
+    if (table === undefined) return false;
     const row = table.find(key);
     if (row === NO_ROW) return false;
     if (response.status >= 200 && response.status < 300) {
@@ -361,12 +361,10 @@ export class TransactionLayer implements TransactionContext {
       return;
     }
     const settled = this.settled;
-    if (settled !== undefined && settled.size > 0) {
-      const row = settled.find(key);
-      if (row !== NO_ROW) {
-        this.absorbSettled(settled, row);
-        return;
-      }
+    const row = settled === undefined ? NO_ROW : settled.find(key);
+    if (settled !== undefined && row !== NO_ROW) {
+      this.absorbSettled(settled, row);
+      return;
     }
     const own = ownString(key); // kept up to 64*T1 (see sendRequest)
     const tx =
@@ -376,10 +374,10 @@ export class TransactionLayer implements TransactionContext {
     if (request.method === 'CANCEL') {
       const invite = this.findInviteServer(request);
       if (invite !== undefined) tx.invite = invite;
-      else if (this.settled !== undefined && this.settled.size > 0) {
+      else if (settled !== undefined) {
         // An INVITE answered with a 2xx and held as a row: the CANCEL finds it, too late.
         const inviteKey = serverKey(request, 'INVITE');
-        if (inviteKey !== undefined && this.settled.find(inviteKey) !== NO_ROW) {
+        if (inviteKey !== undefined && settled.find(inviteKey) !== NO_ROW) {
           tx.inviteAnswered = true;
         }
       }
