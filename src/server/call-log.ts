@@ -20,7 +20,7 @@ import type {
 import type { MediaSummary } from './media-relay-proxy.ts';
 import { silentLogger, type Logger } from './server-log.ts';
 import { ChurnMap } from './churn-map.ts';
-import { callCodec } from './console-model.ts';
+import { isAnswerLabel, sdpCodec } from './console-model.ts';
 
 /** The media relay as the call log sees it: ends a call's media, summary for the CDR. */
 export interface CallMedia {
@@ -54,6 +54,14 @@ export class KeptMessage implements LoggedMessage {
 
   get raw(): string {
     return this.bytes.toString('utf8');
+  }
+
+  /** The SDP body, or undefined (only the body is decoded, not the message). */
+  sdp(): string | undefined {
+    const bytes = this.bytes;
+    const split = bytes.indexOf(HEAD_END);
+    if (split < 0 || !bytes.subarray(split + 4, split + 7).equals(SDP_START)) return undefined;
+    return bytes.toString('utf8', split + 4);
   }
 
   get from(): string {
@@ -624,7 +632,24 @@ export class CallLog {
 /** An answered call past the newest LADDERS_KEPT: its messages go, what its summary reads stays. */
 function letGoOfLadder(call: ActiveCall): void {
   if (call.answer === undefined || call.messages.length === 0) return;
-  call.codec = callCodec(call);
+  call.codec = keptCodec(call.messages);
   call.messagesLetGo = call.messages.length;
   call.messages = [];
+}
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+const SDP_START = Buffer.from('v=0');
+
+/**
+ * callCodec (console-model.ts) on the log's own messages: the SDP of the last 18x or 2xx that
+ * has one, read from its bytes without decoding the whole message.
+ */
+function keptCodec(messages: KeptMessage[]): string | undefined {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i]!;
+    if (!isAnswerLabel(m.label)) continue;
+    const sdp = m.sdp();
+    if (sdp !== undefined) return sdpCodec(sdp);
+  }
+  return undefined;
 }

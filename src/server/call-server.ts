@@ -45,6 +45,7 @@ import {
   responseDestination,
   type Endpoint,
   type InboundMessage,
+  type SendDone,
   type TransportProtocol,
 } from '../transport/index.ts';
 import type { Stores } from '../store/open-stores.ts';
@@ -112,6 +113,9 @@ const DIGEST_KEY_ROTATE_MS = 3600 * 1000;
 const ROUTE_SECRET_ROTATE_MS = 3650 * 24 * 3600 * 1000;
 
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
+
+/** How a stateless send (a 2xx's ACK) ends is not heard: there is no one to tell (§16.11). */
+const UNHEARD: SendDone = { sendSucceeded() {}, sendFailed() {} };
 
 /** The cause of a call attempt the server refused itself, by the status it answered. */
 function refusalCause(status: number): CdrCause {
@@ -892,7 +896,7 @@ export class CallServer {
       this.layer,
       tx,
       template,
-      (branch, target) => this.identity.viaHeader(target.destination, branch),
+      (branch, target) => this.identity.ownVia(target.destination, branch),
       () => `z9hG4bK${loop}.${newBranch().slice(7)}`,
       {
         failover: call.failover,
@@ -973,7 +977,7 @@ export class CallServer {
     this.stripOwnCredentials(ack);
     ack.set('Max-Forwards', String((req.maxForwards ?? 70) - 1));
     ack.uri = next.uri;
-    ack.prepend('Via', this.identity.viaHeader(next.destination, newBranch()));
+    ack.prependVia(this.identity.ownVia(next.destination, newBranch()));
     if (this.media) {
       // A late offer's answer: the ACK cannot be refused, so a failure only loses the relay.
       try {
@@ -988,12 +992,8 @@ export class CallServer {
     // Prepared once: the call log keeps the bytes that go.
     const prepared = this.layer.prepareStateless(ack, next.destination);
     this.calls.observeAck(req, inbound, ack, next.destination, prepared.buffer);
-    this.layer.transport
-      .sendPrepared(
-        prepared,
-        next.connectionId !== undefined ? { connectionId: next.connectionId } : undefined,
-      )
-      .catch(() => {});
+    const opts = next.connectionId !== undefined ? { connectionId: next.connectionId } : {};
+    this.layer.transport.sendPreparedTo(prepared, opts, UNHEARD);
   }
 
   /** A 2xx retransmitted after the client transaction ended: passed upstream statelessly (§16.7). */

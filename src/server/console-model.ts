@@ -167,11 +167,16 @@ export function sdpCodec(sdp: string): string | undefined {
   return staticNames[pt] ?? `PT ${pt}`;
 }
 
+/** A 18x or 2xx: a response whose SDP, if any, is an answer the call's codec is read from. */
+export function isAnswerLabel(label: string): boolean {
+  return /^(18\d|2\d\d) /.test(label);
+}
+
 /** The codec of the call: from the SDP of the last answer (a 2xx or 18x with SDP). */
 export function callCodec(c: LoggedCall): string | undefined {
   for (let i = c.messages.length - 1; i >= 0; i--) {
     const m = c.messages[i]!;
-    if (!/^(18\d|2\d\d) /.test(m.label)) continue;
+    if (!isAnswerLabel(m.label)) continue;
     const sdp = sdpBody(m.raw);
     if (sdp) return sdpCodec(sdp);
   }

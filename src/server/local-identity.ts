@@ -4,7 +4,7 @@
 // it writes (§16.6 step 8).
 import { hash } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
-import type { SipRequest, SipUri } from '../sip/index.ts';
+import type { SipRequest, SipUri, Via } from '../sip/index.ts';
 import {
   defaultPort,
   hostForHeader,
@@ -65,12 +65,25 @@ export class LocalIdentity {
     return this.listeners.some((l) => this.listensOn(l, bare) && port === l.port);
   }
 
-  /** Our Via toward `destination` (the listener that will send it), with `branch`. */
-  viaHeader(destination: Endpoint, branch: string): string {
-    const via = this.transport.viaFor(destination.protocol, destination.address);
+  /**
+   * Our Via toward `destination` (the listener that will send it), with `branch`: the parsed
+   * form, for SipMessage.prependVia (the transaction layer reads its branch without parsing it).
+   */
+  ownVia(destination: Endpoint, branch: string): Via {
+    const sentBy = this.transport.viaFor(destination.protocol, destination.address);
     // With rport already asked for (RFC 3581), the transport has no Via to rewrite on sending.
-    const rport = this.transport.asksRport ? ';rport' : '';
-    return `SIP/2.0/${via.transport} ${via.host}${via.port ? `:${via.port}` : ''};branch=${branch}${rport}`;
+    const rport = this.transport.asksRport;
+    const params: Via['params'] = rport ? { branch, rport: null } : { branch };
+    const via: Via = {
+      protocol: 'SIP/2.0',
+      transport: sentBy.transport,
+      host: sentBy.host,
+      params,
+    };
+    if (sentBy.port) via.port = sentBy.port;
+    via.branch = branch;
+    if (rport) via.rport = null;
+    return via;
   }
 
   /** Our URI at the listener `local` (a Record-Route names the one the request came in on). */

@@ -4,7 +4,7 @@
 // none was 2xx the best one is chosen (§16.7 step 6). Timer C (§16.8) guards INVITE branches
 // that stay in Proceeding too long. A CANCEL for the request cancels every pending branch.
 import { randomBytes } from 'node:crypto';
-import { createResponse, newBranch, SipRequest, type SipResponse } from '../sip/index.ts';
+import { createResponse, newBranch, SipRequest, type SipResponse, type Via } from '../sip/index.ts';
 import { ServerTransaction } from '../transaction/index.ts';
 import type {
   ClientTransaction,
@@ -88,7 +88,7 @@ interface Answered {
 }
 
 /** A finished set forks no more (release()): its Via maker is this one. */
-function releasedVia(): string {
+function releasedVia(): Via {
   throw new Error('a finished branch set forks no more');
 }
 
@@ -109,7 +109,7 @@ export class ProxyBranchSet {
     /** The request as it goes downstream before per-branch changes (Max-Forwards, Record-Route done). */
     private template: SipRequest | undefined,
     /** The Via this proxy puts on top of a branch, for a given branch id. */
-    private viaHeader: (branch: string, target: ForwardTarget) => string,
+    private ownVia: (branch: string, target: ForwardTarget) => Via,
     private branchId: () => string = newBranch,
     private events: BranchSetEvents = {},
     private readonly timerC = DEFAULT_TIMER_C,
@@ -149,7 +149,7 @@ export class ProxyBranchSet {
     request.uri = target.uri;
     if (target.route)
       for (let i = target.route.length - 1; i >= 0; i--) request.prepend('Route', target.route[i]!);
-    request.prepend('Via', this.viaHeader(this.branchId(), target));
+    request.prependVia(this.ownVia(this.branchId(), target));
     for (const c of credentials) request.append(c.header, c.value);
     const branch: Branch = {
       target,
@@ -360,7 +360,7 @@ export class ProxyBranchSet {
   private release(): void {
     this.template = undefined;
     // The caller's closures share the scope of the request they were made for: none is kept.
-    this.viaHeader = releasedVia;
+    this.ownVia = releasedVia;
     this.branchId = newBranch;
     // Held for 64*T1: shared objects for where answers go (layer.endpoint), and of the events
     // only the two a late 2xx calls (beforeFinal's closure holds the request).
@@ -434,16 +434,19 @@ export class ProxyBranchSet {
   }
 }
 
-/** A gate that opens once `commit` and everything before it (`gate`) have settled. */
+/**
+ * A gate that opens once `commit` and everything before it (`gate`) have settled, whether they
+ * succeeded or not (a failed commit is logged where it is made); `opened` is told so. One
+ * Promise per commit (this runs for every answered call).
+ */
 function holdBehind(
   gate: Promise<unknown> | undefined,
   commit: Promise<unknown>,
   opened: (gate: Promise<unknown>) => void,
 ): Promise<unknown> {
-  const next: Promise<unknown> = (gate ?? Promise.resolve())
-    .then(() => commit)
-    .catch(() => {})
-    .finally(() => opened(next));
+  const waited = gate === undefined ? commit : gate.then(() => commit);
+  const open = (): void => opened(next);
+  const next: Promise<unknown> = waited.then(open, open);
   return next;
 }
 

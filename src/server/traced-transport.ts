@@ -3,7 +3,7 @@
 // `hep:` sends to a collector (hep-sender.ts), as Kamailio's siptrace does. Without a tap set it
 // is the plain TransportLayer.
 import { TransportLayer, type Endpoint } from '../transport/index.ts';
-import type { SendOptions, SendResult } from '../transport/index.ts';
+import type { SendDone, SendOptions } from '../transport/index.ts';
 
 /**
  * Sees one message on the wire (data is the transport's buffer: copy it if kept); `ts` in
@@ -24,35 +24,59 @@ export class TracedTransportLayer extends TransportLayer {
     return super.receive(data, source, local, connectionId);
   }
 
-  override sendBuffer(
+  override sendBufferTo(
     buffer: Buffer,
     destination: Endpoint,
-    opts?: SendOptions,
-  ): Promise<SendResult> {
-    const sent = super.sendBuffer(buffer, destination, opts);
+    opts: SendOptions,
+    done: SendDone,
+  ): void {
     const tap = this.tap;
-    if (tap) {
-      const ts = Date.now();
-      sent.then(
-        (result) => tap(buffer, this.localFor(result, opts), result.endpoint, ts),
-        () => {},
-      );
-    }
-    return sent;
+    super.sendBufferTo(
+      buffer,
+      destination,
+      opts,
+      tap ? new Tapped(this, tap, buffer, opts, done) : done,
+    );
   }
 
-  /** The address the message left from: its connection's, the UDP socket asked for, or the listener. */
-  private localFor(result: SendResult, opts: SendOptions | undefined): Endpoint {
-    const id = result.connectionId ?? opts?.connectionId;
+  /** @internal The address the message left from: its connection's, the UDP socket asked for, or the listener. */
+  localFor(dst: Endpoint, connectionId: string | undefined, opts: SendOptions): Endpoint {
+    const id = connectionId ?? opts.connectionId;
     const connection = id === undefined ? undefined : this.connection(id);
     if (connection) return connection.local;
-    if (opts?.local) return opts.local;
-    const dst = result.endpoint;
+    if (opts.local) return opts.local;
     const v6 = dst.address.includes(':');
     const listeners = this.listeners.filter((l) => l.protocol === dst.protocol);
     return (
       listeners.find((l) => l.address.includes(':') === v6) ??
       listeners[0] ?? { protocol: dst.protocol, address: v6 ? '::' : '0.0.0.0', port: 0 }
     );
+  }
+}
+
+/** A send seen by the tap once it has left (with the time it was handed to the socket). */
+class Tapped implements SendDone {
+  private readonly ts = Date.now();
+
+  constructor(
+    private readonly layer: TracedTransportLayer,
+    private readonly tap: WireTap,
+    private readonly buffer: Buffer,
+    private readonly opts: SendOptions,
+    private readonly done: SendDone,
+  ) {}
+
+  sendSucceeded(endpoint: Endpoint, connectionId: string | undefined): void {
+    this.tap(
+      this.buffer,
+      this.layer.localFor(endpoint, connectionId, this.opts),
+      endpoint,
+      this.ts,
+    );
+    this.done.sendSucceeded(endpoint, connectionId);
+  }
+
+  sendFailed(error: Error): void {
+    this.done.sendFailed(error);
   }
 }

@@ -8,6 +8,7 @@ import {
   newCallId,
   newTag,
   parseMessage,
+  parseVia,
   reasonPhrase,
 } from './index.ts';
 
@@ -247,4 +248,27 @@ test('receivedBytes: the message as it came, whatever changed since; none for a 
   assert.equal(res.clone().receivedHas('Via'), false);
   assert.throws(() => res.receivedHas('X-Unknown'), RangeError);
   assert.equal(new SipRequest('OPTIONS', 'sip:a@b').receivedBytes(), undefined);
+});
+
+test('prependVia writes the Via as text and keeps the object given as the top Via', () => {
+  const req = parseMessage(
+    Buffer.from(
+      'OPTIONS sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa\r\n' +
+        'To: <sip:b@example.com>\r\nFrom: <sip:a@example.com>;tag=1\r\nCall-ID: c1\r\n' +
+        'CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n',
+    ),
+  ) as SipRequest;
+  const own = parseVia('SIP/2.0/TCP 192.0.2.7:5080;branch=z9hG4bKb;rport');
+  req.prependVia(own);
+  assert.equal(req.topVia, own);
+  assert.equal(req.viaCount, 2);
+  const again = parseMessage(req.toBuffer());
+  assert.deepEqual(again.topVia, own);
+  assert.deepEqual(
+    req.via.map((v) => v.branch),
+    ['z9hG4bKb', 'z9hG4bKa'],
+  );
+  // a later change to the Vias forgets it, as any other cached value
+  req.removeFirst('Via');
+  assert.equal(req.topVia.branch, 'z9hG4bKa');
 });

@@ -24,7 +24,7 @@ import {
 import { SipParseError, valueError } from './parse-error.ts';
 import { parseSipDate } from './sip-date.ts';
 import { parseUri, type SipUri } from './uri.ts';
-import { parseCheckedVia, parseVia, type Via } from './via.ts';
+import { formatVia, parseCheckedVia, parseVia, type Via } from './via.ts';
 
 export interface HeaderLine {
   name: string;
@@ -377,6 +377,16 @@ export abstract class SipMessage {
     const fields = this._touch(nf.kind);
     const idx = this._indexes(nf.kind, nf.key);
     fields.splice(idx.length === 0 ? 0 : idx[0]!, 0, nf);
+  }
+
+  /**
+   * Adds a Via on top whose parsed form is known (one of our own): written as formatVia writes
+   * it, and kept as the message's topVia, so it is not parsed back from the text. The message
+   * keeps `via`: do not change it afterwards.
+   */
+  prependVia(via: Via): void {
+    this.prepend('Via', formatVia(via));
+    this._topVia = via;
   }
 
   /** Removes every line of that header. */

@@ -12,7 +12,13 @@
 // (RFC 6026), until the TU hands over lighter ones (setHandlers).
 import { parseMessage } from '../sip/index.ts';
 import type { SipRequest, SipResponse } from '../sip/index.ts';
-import type { Endpoint, InboundMessage, PreparedMessage, SendResult } from '../transport/index.ts';
+import type {
+  Endpoint,
+  InboundMessage,
+  PreparedMessage,
+  SendDone,
+  SendOptions,
+} from '../transport/index.ts';
 import type { TransactionContext } from './transaction-context.ts';
 import { keepBytes, keptBuffer, notKept, type KeptBytes } from './own-bytes.ts';
 
@@ -58,7 +64,10 @@ interface Held {
   responseBytes: KeptBytes | undefined;
 }
 
-export abstract class ClientTransaction {
+/** No options: a send not tied to a connection. */
+const NO_SEND_OPTIONS: SendOptions = Object.freeze({});
+
+export abstract class ClientTransaction implements SendDone {
   /** The table key (branch and method: see `id`). */
   readonly key: string;
   readonly method: string;
@@ -255,19 +264,27 @@ export abstract class ClientTransaction {
     return this.prepared?.buffer;
   }
 
-  /** Passes the request (again) to the transport. */
+  /** Passes the request (again) to the transport, which tells this transaction how it went. */
   protected sendRequest(): void {
     const prepared = this.prepared;
     if (prepared === undefined) return;
-    const opts = this.connectionId !== undefined ? { connectionId: this.connectionId } : {};
-    this.context.transport.sendPrepared(prepared, opts).then(
-      (result: SendResult) => this.sent(result),
-      (err: Error) => this.transportError(err),
-    );
+    this.context.transport.sendPreparedTo(prepared, this.sendOptions(), this);
   }
 
-  protected sent(result: SendResult): void {
-    if (result.connectionId !== undefined) this.connectionId = result.connectionId;
+  /** Sends go on the connection the first one used, once there is one. */
+  protected sendOptions(): SendOptions {
+    const connectionId = this.connectionId;
+    return connectionId !== undefined ? { connectionId } : NO_SEND_OPTIONS;
+  }
+
+  /** @internal SendDone: a send of this transaction left (on `connectionId`, if a stream). */
+  sendSucceeded(_endpoint: Endpoint, connectionId: string | undefined): void {
+    if (connectionId !== undefined) this.connectionId = connectionId;
+  }
+
+  /** @internal SendDone: a send of this transaction failed. */
+  sendFailed(error: Error): void {
+    this.transportError(error);
   }
 
   /** §17.1.4: a transport failure is reported to the TU and ends the transaction. */

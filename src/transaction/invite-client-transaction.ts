@@ -119,9 +119,11 @@ export class InviteClientTransaction extends ClientTransaction {
 
   private sendAck(): void {
     if (!this.ack) return;
-    const opts = this.connectionId !== undefined ? { connectionId: this.connectionId } : {};
-    this.context.transport
-      .sendBuffer(keptBuffer(this.ack), this.destination, opts)
-      .catch((err: Error) => this.transportError(err));
+    this.context.transport.sendBufferTo(
+      keptBuffer(this.ack),
+      this.destination,
+      this.sendOptions(),
+      this,
+    );
   }
 }

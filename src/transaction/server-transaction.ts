@@ -15,7 +15,7 @@
 import { parseMessage } from '../sip/index.ts';
 import type { SipRequest, SipResponse } from '../sip/index.ts';
 import { responseDestination } from '../transport/index.ts';
-import type { Endpoint, InboundMessage } from '../transport/index.ts';
+import type { Endpoint, InboundMessage, SendDone } from '../transport/index.ts';
 import type { TransactionContext } from './transaction-context.ts';
 import { ChunkBytes, keepBytes, keepInChunk, keptBuffer, notKept } from './own-bytes.ts';
 import type { KeptBytes } from './own-bytes.ts';
@@ -51,7 +51,7 @@ interface Extras {
 export type ServerState =
   'trying' | 'proceeding' | 'accepted' | 'completed' | 'confirmed' | 'terminated';
 
-export abstract class ServerTransaction {
+export abstract class ServerTransaction implements SendDone {
   /** The matching key (§17.2.3). */
   readonly id: string;
   readonly method: string;
@@ -368,12 +368,20 @@ export abstract class ServerTransaction {
   }
 
   private transmit(buffer: Buffer): void {
-    this.context.transport
-      .sendResponseBytes(buffer, this.resolveTarget(), {
-        connectionId: this.connectionId,
-        local: this.local,
-      })
-      .catch((err: Error) => this.transportError(err));
+    this.context.transport.sendResponseBytesTo(
+      buffer,
+      this.resolveTarget(),
+      { connectionId: this.connectionId, local: this.local },
+      this,
+    );
+  }
+
+  /** @internal SendDone: a response left (nothing to do). */
+  sendSucceeded(): void {}
+
+  /** @internal SendDone: a response could not be sent. */
+  sendFailed(error: Error): void {
+    this.transportError(error);
   }
 
   /** §17.2.4: a transport failure is reported to the TU and ends the transaction. */

@@ -7,6 +7,7 @@ import type {
   Endpoint,
   InboundMessage,
   PreparedMessage,
+  SendDone,
   SendResult,
   Transport,
 } from '../transport/index.ts';
@@ -222,15 +223,16 @@ export class TransactionLayer implements TransactionContext {
    * counted in `stats.transportErrors`; nothing else is told.
    */
   sendOnRoute(route: ResponseRoute, bytes: Buffer): void {
-    this.transport
-      .sendResponseBytes(bytes, route.target, {
-        connectionId: route.connectionId,
-        local: route.local,
-      })
-      .catch(() => {
-        this.stats.transportErrors++;
-      });
+    this.transport.sendResponseBytesTo(bytes, route.target, route, this.routeSends);
   }
+
+  /** How sends on a route end: a failure is only counted. */
+  private readonly routeSends: SendDone = {
+    sendSucceeded: () => {},
+    sendFailed: () => {
+      this.stats.transportErrors++;
+    },
+  };
 
   // ---- TransactionContext -------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import type { SendOptions, SendResult, TransportStats } from './inbound-message.
 import { StreamConnection, KEEPALIVE_PING, KEEPALIVE_PONG } from './stream-connection.ts';
 import type { ConnectionOwner, StreamConnectionInit } from './stream-connection.ts';
 import { badRequestFor, looksLikeResponse } from './bad-request.ts';
-import type { TransportSettings } from './transport.ts';
+import { tell, type SendDone, type TransportSettings } from './transport.ts';
 
 /** After a last answer (400/513) the peer has this long to close its side before the connection is destroyed. */
 const CLOSE_GRACE_MS = 2_000;
@@ -133,6 +133,17 @@ export class ConnectionPool implements ConnectionOwner {
       this.connecting.set(key, attempt);
     }
     return attempt.then((connection) => this.write(connection, buffer));
+  }
+
+  /** send(), telling `done` how it ended. */
+  sendTo(
+    buffer: Buffer,
+    destination: Endpoint,
+    opts: SendOptions,
+    connect: (destination: Endpoint) => Promise<StreamConnection>,
+    done: SendDone,
+  ): void {
+    tell(this.send(buffer, destination, opts, connect), done);
   }
 
   write(connection: StreamConnection, buffer: Buffer): Promise<SendResult> {

@@ -31,7 +31,7 @@ export type {
 } from './inbound-message.ts';
 // ProtocolTransport, TransportHost and the pool are this layer's inside: a new transport is a
 // file here plus its table entry (see README.md), not something added from outside.
-export type { PreparedMessage, Transport } from './transport.ts';
+export type { PreparedMessage, SendDone, Transport } from './transport.ts';
 export { TransportError } from './transport-error.ts';
 export type { TransportErrorCode } from './transport-error.ts';
 export { TransportLayer } from './transport-layer.ts';

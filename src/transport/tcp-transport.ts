@@ -4,9 +4,9 @@ import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import type { Endpoint } from './endpoint.ts';
 import { normalizeAddress } from './endpoint.ts';
-import type { ListenOptions, SendOptions, SendResult } from './inbound-message.ts';
+import type { ListenOptions, SendOptions } from './inbound-message.ts';
 import type { StreamConnection } from './stream-connection.ts';
-import type { ProtocolTransport, TransportHost } from './transport.ts';
+import type { ProtocolTransport, SendDone, TransportHost } from './transport.ts';
 import { closeServer, listenServer } from './listen-server.ts';
 import { connectSocket } from './connect-socket.ts';
 
@@ -32,8 +32,8 @@ export class TcpTransport implements ProtocolTransport {
     return local;
   }
 
-  send(buffer: Buffer, destination: Endpoint, opts: SendOptions): Promise<SendResult> {
-    return this.host.connections.send(buffer, destination, opts, (d) => this.connect(d));
+  send(buffer: Buffer, destination: Endpoint, opts: SendOptions, done: SendDone): void {
+    this.host.connections.sendTo(buffer, destination, opts, (d) => this.connect(d), done);
   }
 
   private connect(destination: Endpoint): Promise<StreamConnection> {

@@ -24,12 +24,15 @@ import type {
 import { ConnectionPool } from './connection-pool.ts';
 import { badRequestFor, looksLikeResponse } from './bad-request.ts';
 import { askRport, replaceTopVia, responseDestination, stampReceived } from './via-address.ts';
-import type {
-  PreparedMessage,
-  ProtocolTransport,
-  Transport,
-  TransportHost,
-  TransportSettings,
+import {
+  failSoon,
+  tell,
+  type PreparedMessage,
+  type ProtocolTransport,
+  type SendDone,
+  type Transport,
+  type TransportHost,
+  type TransportSettings,
 } from './transport.ts';
 
 export type { PreparedMessage } from './transport.ts';
@@ -322,6 +325,12 @@ export class TransportLayer implements Transport, TransportHost {
     }
   }
 
+  /** sendPrepared, telling `done` (see SendDone): no Promise unless there is a fallback. */
+  sendPreparedTo(prepared: PreparedMessage, opts: SendOptions, done: SendDone): void {
+    if (prepared.fallback) tell(this.sendPrepared(prepared, opts), done);
+    else this.sendBufferTo(prepared.buffer, prepared.endpoint, opts, done);
+  }
+
   /**
    * Sends a response along §18.2.2 / RFC 3581 §4: over the connection its request came on while
    * it is open, else to the address its top Via names (received, rport, sent-by). `local` picks
@@ -340,13 +349,23 @@ export class TransportLayer implements Transport, TransportHost {
   sendResponseBytes(
     buffer: Buffer,
     target: Endpoint,
-    via: ResponseRoute = {},
+    via: ResponseRoute = NO_OPTIONS,
   ): Promise<SendResult> {
+    return new Promise((resolve, reject) =>
+      this.sendResponseBytesTo(buffer, target, via, new Settle(resolve, reject)),
+    );
+  }
+
+  /** sendResponseBytes, telling `done`. */
+  sendResponseBytesTo(buffer: Buffer, target: Endpoint, via: ResponseRoute, done: SendDone): void {
     if (via.connectionId !== undefined) {
       const connection = this.connections.get(via.connectionId);
-      if (connection) return this.connections.write(connection, buffer);
+      if (connection) {
+        tell(this.connections.write(connection, buffer), done);
+        return;
+      }
     }
-    return this.sendBuffer(buffer, target, via.local ? { local: via.local } : NO_OPTIONS);
+    this.sendBufferTo(buffer, target, via.local ? { local: via.local } : NO_OPTIONS, done);
   }
 
   /** Sends raw bytes to an endpoint (the connection given, reused, or a new one). */
@@ -355,10 +374,19 @@ export class TransportLayer implements Transport, TransportHost {
     destination: Endpoint,
     opts: SendOptions = NO_OPTIONS,
   ): Promise<SendResult> {
+    return new Promise((resolve, reject) =>
+      this.sendBufferTo(buffer, destination, opts, new Settle(resolve, reject)),
+    );
+  }
+
+  /** sendBuffer, telling `done`: what every send comes down to. */
+  sendBufferTo(buffer: Buffer, destination: Endpoint, opts: SendOptions, done: SendDone): void {
     if (this.isClosed) {
-      return Promise.reject(new TransportError('closed', 'transport layer closed', destination));
+      const err = new TransportError('closed', 'transport layer closed', destination);
+      failSoon(done, err);
+      return;
     }
-    return this.transports[destination.protocol].send(buffer, destination, opts);
+    this.transports[destination.protocol].send(buffer, destination, opts, done);
   }
 
   /** The open connection with this id, if any. */
@@ -487,4 +515,20 @@ function hostOf(e: Endpoint): string {
     }
   }
   return wantV6 ? '[::1]' : '127.0.0.1';
+}
+
+/** A send's Promise settled through SendDone (sendBuffer and sendResponseBytes). */
+class Settle implements SendDone {
+  constructor(
+    private readonly resolve: (result: SendResult) => void,
+    private readonly reject: (error: Error) => void,
+  ) {}
+
+  sendSucceeded(endpoint: Endpoint, connectionId: string | undefined): void {
+    this.resolve(connectionId === undefined ? { endpoint } : { endpoint, connectionId });
+  }
+
+  sendFailed(error: Error): void {
+    this.reject(error);
+  }
 }

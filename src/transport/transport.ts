@@ -29,6 +29,18 @@ export interface PreparedMessage {
   fallback?: { endpoint: Endpoint; buffer: Buffer };
 }
 
+/**
+ * How a send ended (what a send's Promise would settle with), for the senders of every message
+ * of a call (transactions, the proxy's ACK): they are told through an object they already are,
+ * so no Promise, no result object and no closure of theirs is made per message. Called once,
+ * never before the send method has returned.
+ */
+export interface SendDone {
+  /** The bytes left toward `endpoint` (on stream connection `connectionId`, if one). */
+  sendSucceeded(endpoint: Endpoint, connectionId: string | undefined): void;
+  sendFailed(error: Error): void;
+}
+
 /** What the transaction layer and the UA core need of a transport layer. */
 export interface Transport {
   /** Every parsed inbound message (a request's top Via already stamped, RFC 3581). */
@@ -49,6 +61,12 @@ export interface Transport {
   sendResponse(response: SipResponse, route?: ResponseRoute): Promise<SendResult>;
   sendResponseBytes(buffer: Buffer, target: Endpoint, route?: ResponseRoute): Promise<SendResult>;
   sendBuffer(buffer: Buffer, destination: Endpoint, opts?: SendOptions): Promise<SendResult>;
+  /** sendPrepared, telling `done` (see SendDone). */
+  sendPreparedTo(prepared: PreparedMessage, opts: SendOptions, done: SendDone): void;
+  /** sendResponseBytes, telling `done`. */
+  sendResponseBytesTo(buffer: Buffer, target: Endpoint, route: ResponseRoute, done: SendDone): void;
+  /** sendBuffer, telling `done`. */
+  sendBufferTo(buffer: Buffer, destination: Endpoint, opts: SendOptions, done: SendDone): void;
 }
 
 /** The transport layer's options with every default filled in. */
@@ -81,7 +99,24 @@ export interface ProtocolTransport {
   /** Opens a listener; resolves with the bound endpoint (the real port when 0 was asked). */
   listen(opts: ListenOptions): Promise<Endpoint>;
   /** Sends bytes (the connection given, one reused, or a new one for a stream). */
-  send(buffer: Buffer, destination: Endpoint, opts: SendOptions): Promise<SendResult>;
+  send(buffer: Buffer, destination: Endpoint, opts: SendOptions, done: SendDone): void;
   /** Closes its listeners (the pool closes stream connections). */
   close(): Promise<void>;
+}
+
+/** Tells `done` how a send's Promise settled. */
+export function tell(sent: Promise<SendResult>, done: SendDone): void {
+  sent.then(
+    (result) => done.sendSucceeded(result.endpoint, result.connectionId),
+    (err: Error) => done.sendFailed(err),
+  );
+}
+
+/** Tells `done` of a send that failed before it began: on the next tick, as a Promise would. */
+export function failSoon(done: SendDone, error: Error): void {
+  process.nextTick(sendFailed, done, error);
+}
+
+function sendFailed(done: SendDone, error: Error): void {
+  done.sendFailed(error);
 }

@@ -8,8 +8,13 @@ import { isIP } from 'node:net';
 import type { Endpoint } from './endpoint.ts';
 import { isIPv6, normalizeAddress } from './endpoint.ts';
 import { TransportError } from './transport-error.ts';
-import type { ListenOptions, SendOptions, SendResult } from './inbound-message.ts';
-import type { ProtocolTransport, TransportHost } from './transport.ts';
+import type { ListenOptions, SendOptions } from './inbound-message.ts';
+import {
+  failSoon,
+  type ProtocolTransport,
+  type SendDone,
+  type TransportHost,
+} from './transport.ts';
 
 interface UdpListener {
   socket: UdpSocket;
@@ -89,32 +94,36 @@ export class UdpTransport implements ProtocolTransport {
   }
 
   /** Out of the socket `opts.local` names when given (a response leaves where its request came in). */
-  send(buffer: Buffer, destination: Endpoint, opts: SendOptions): Promise<SendResult> {
-    const local = opts.local;
-    const wantV6 = isIPv6(destination.address);
-    const listener =
-      (local &&
-        this.sockets.find((u) => u.local.port === local.port && sameAddress(u.local, local))) ??
-      this.sockets.find((u) => isIPv6(u.local.address) === wantV6);
-    if (!listener) {
-      return Promise.reject(
-        new TransportError('no-listener', 'no UDP socket for this address family', destination),
+  send(buffer: Buffer, destination: Endpoint, opts: SendOptions, done: SendDone): void {
+    const socket = this.socketFor(destination, opts.local);
+    if (socket === undefined) {
+      const err = new TransportError(
+        'no-listener',
+        'no UDP socket for this address family',
+        destination,
       );
+      failSoon(done, err);
+      return;
     }
-    return new Promise((resolve, reject) => {
-      listener.socket.send(
-        buffer,
-        destination.port,
-        normalizeAddress(destination.address),
-        (err) => {
-          if (err) reject(new TransportError('send', err.message, destination, err));
-          else {
-            this.host.stats.sent++;
-            resolve({ endpoint: destination });
-          }
-        },
-      );
+    // The one closure of a send: Node's callback is told nothing else.
+    socket.send(buffer, destination.port, normalizeAddress(destination.address), (err) => {
+      if (err) done.sendFailed(new TransportError('send', err.message, destination, err));
+      else {
+        this.host.stats.sent++;
+        done.sendSucceeded(destination, undefined);
+      }
     });
+  }
+
+  /** The listener bound at `local` when given and there, else the first of the destination's family. */
+  private socketFor(destination: Endpoint, local: Endpoint | undefined): UdpSocket | undefined {
+    const sockets = this.sockets;
+    if (local !== undefined)
+      for (const u of sockets)
+        if (u.local.port === local.port && sameAddress(u.local, local)) return u.socket;
+    const wantV6 = isIPv6(destination.address);
+    for (const u of sockets) if (isIPv6(u.local.address) === wantV6) return u.socket;
+    return undefined;
   }
 
   async close(): Promise<void> {

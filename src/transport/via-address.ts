@@ -1,6 +1,5 @@
 // The Via side of the transport layer: where a server stamps `received` and `rport` (RFC 3261
 // §18.2.1, RFC 3581 §4) and where a response is sent (RFC 3261 §18.2.2, RFC 3581 §4).
-import { formatVia } from '../sip/index.ts';
 import type { SipMessage, SipRequest, Via } from '../sip/index.ts';
 import type { Endpoint, TransportProtocol } from './endpoint.ts';
 import { normalizeAddress } from './endpoint.ts';
@@ -9,7 +8,7 @@ import { defaultPort, isReliableProtocol, protocolFromToken } from './protocols.
 /** Replaces the top Via of a message with `via` (re-serialized; the others keep their bytes). */
 export function replaceTopVia(message: SipMessage, via: Via): void {
   message.removeFirst('Via');
-  message.prepend('Via', formatVia(via));
+  message.prependVia(via);
 }
 
 /** Whether a response may follow a request's Via `maddr` to `destination` (see stampReceived). */

@@ -11,9 +11,9 @@ import type { Endpoint, TransportProtocol } from './endpoint.ts';
 import { hostForHeader, normalizeAddress } from './endpoint.ts';
 import { PROTOCOLS } from './protocols.ts';
 import { TransportError } from './transport-error.ts';
-import type { ListenOptions, SendOptions, SendResult } from './inbound-message.ts';
+import type { ListenOptions, SendOptions } from './inbound-message.ts';
 import type { StreamConnection } from './stream-connection.ts';
-import type { ProtocolTransport, TransportHost } from './transport.ts';
+import type { ProtocolTransport, SendDone, TransportHost } from './transport.ts';
 import { listenServer } from './listen-server.ts';
 import { socketEndpoints } from './connection-pool.ts';
 import { CONNECT_TIMEOUT_MS } from './connect-socket.ts';
@@ -91,8 +91,8 @@ export class WebSocketTransport implements ProtocolTransport {
     return local;
   }
 
-  send(buffer: Buffer, destination: Endpoint, opts: SendOptions): Promise<SendResult> {
-    return this.host.connections.send(buffer, destination, opts, (d) => this.connect(d));
+  send(buffer: Buffer, destination: Endpoint, opts: SendOptions, done: SendDone): void {
+    this.host.connections.sendTo(buffer, destination, opts, (d) => this.connect(d), done);
   }
 
   /** Connects to `ws[s]://address:port/` asking for the subprotocol sip. */
