@@ -11,7 +11,7 @@ import type { Endpoint, InboundMessage } from '../transport/index.ts';
 import { SqliteCdrStore } from '../store/sqlite-cdrs.ts';
 import { CallCapture } from './call-capture.ts';
 import { CallTap } from './call-tap.ts';
-import { CallLog, LADDERS_KEPT } from './call-log.ts';
+import { CallLog, KeptMessage, LADDERS_KEPT } from './call-log.ts';
 import { summarize } from './console-model.ts';
 
 const phone: Endpoint = { protocol: 'udp', address: '192.0.2.10', port: 5062 };
@@ -238,4 +238,25 @@ test('call log: the newest 50 finished calls keep their messages; further back o
   // The CDRs are all there, whatever the log kept in memory.
   assert.equal((await store.listCdrs({ limit: 100 })).length, CALLS);
   await store.close();
+});
+
+test('a kept message gives its SDP body from its bytes, and nothing for another body or none', () => {
+  const at: Endpoint = { protocol: 'udp', address: '127.0.0.1', port: 5060 };
+  const kept = (body: string, type = 'application/sdp'): KeptMessage =>
+    new KeptMessage(
+      0,
+      at,
+      at,
+      '200 OK',
+      Buffer.from(
+        'SIP/2.0 200 OK\r\nCall-ID: k1\r\n' +
+          (body ? `Content-Type: ${type}\r\n` : '') +
+          `Content-Length: ${body.length}\r\n\r\n${body}`,
+      ),
+    );
+  const sdp = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nm=audio 4000 RTP/AVP 8\r\n';
+  assert.equal(kept(sdp).sdp(), sdp);
+  assert.equal(kept('').sdp(), undefined, 'no body');
+  assert.equal(kept('{"a":1}', 'application/json').sdp(), undefined, 'not SDP');
+  assert.equal(kept('v').sdp(), undefined, 'too short to be SDP');
 });

@@ -59,9 +59,16 @@ export class KeptMessage implements LoggedMessage {
   /** The SDP body, or undefined (only the body is decoded, not the message). */
   sdp(): string | undefined {
     const bytes = this.bytes;
-    const split = bytes.indexOf(HEAD_END);
-    if (split < 0 || !bytes.subarray(split + 4, split + 7).equals(SDP_START)) return undefined;
-    return bytes.toString('utf8', split + 4);
+    const n = bytes.length;
+    // No body (a BYE's 200): the message ends with the blank line.
+    if (n < 4 || (bytes[n - 4] === CR && bytes[n - 3] === LF && bytes[n - 2] === CR))
+      return undefined;
+    // An SDP body has no blank line: the last one ends the header block.
+    const split = bytes.lastIndexOf(HEAD_END);
+    const at = split + 4;
+    if (split < 0 || bytes[at] !== V || bytes[at + 1] !== EQUALS || bytes[at + 2] !== ZERO)
+      return undefined;
+    return bytes.toString('utf8', at);
   }
 
   get from(): string {
@@ -638,7 +645,12 @@ function letGoOfLadder(call: ActiveCall): void {
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
-const SDP_START = Buffer.from('v=0');
+const CR = 0x0d;
+const LF = 0x0a;
+/** 'v=0', how an SDP body begins. */
+const V = 0x76;
+const EQUALS = 0x3d;
+const ZERO = 0x30;
 
 /**
  * callCodec (console-model.ts) on the log's own messages: the SDP of the last 18x or 2xx that
