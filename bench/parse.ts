@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseMessage, SipRequest } from '../src/sip/index.ts';
 import { messageMix, type ExpectedFields } from './messages.ts';
+import { median } from './stats.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -235,12 +236,6 @@ function timeRun(c: Contender, inputs: Array<Buffer | string>, ms: number): numb
   } while (elapsed < budget);
   sink = (sink + acc) % 1_000_000_007;
   return count / (Number(elapsed) / 1e9);
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 // ---- main ----------------------------------------------------------------------------------

@@ -19,9 +19,10 @@
 //   npm run bench:proxy -- --proxies trapezoid --node-args=--cpu-prof,--cpu-prof-dir=/tmp/prof
 //
 // --repeat N runs each step N times, the proxies taking turns (t, k, t, k, ...), and scores the
-// median: its completed share, failures and CPU are the runs' medians, it is clean when most of
-// its runs were, its RSS the highest; every run is printed and kept in the JSON (`runs`). On a
-// shared machine one run's CPU can be 30-50 % off: compare medians. Default 1.
+// median: its completed share, failures and CPU are the runs' medians (of an even count, the
+// mean of the middle two: bench/stats.ts), it is clean when most of its runs were, its RSS the
+// highest; every run is printed and kept in the JSON (`runs`). On a shared machine one run's CPU
+// can be 30-50 % off: compare medians. Default 1.
 //
 // --proxies trapezoid (or kamailio) runs one side only (no ratios then): for before/after runs of
 // one side. --node-args passes comma-separated flags to trapezoid's Node process (a profile, a
@@ -191,13 +192,13 @@ interface StepRow {
 function medianRow(runs: StepRow[]): StepRow {
   const of = (pick: (r: StepRow) => number | null): number | null => {
     const xs = runs.map(pick).filter((x): x is number => x !== null);
-    return xs.length > 0 ? median(xs) : null;
+    return xs.length > 0 ? round(median(xs), 3) : null;
   };
   return {
     rate: runs[0]!.rate,
     calls: runs[0]!.calls,
     completed_pct: of((r) => r.completed_pct)!,
-    failed: of((r) => r.failed)!,
+    failed: Math.round(of((r) => r.failed)!),
     cpu_s_per_1000: of((r) => r.cpu_s_per_1000),
     cpu_s_per_1000_drain: of((r) => r.cpu_s_per_1000_drain),
     rss_mb: Math.max(...runs.map((r) => r.rss_mb)),
