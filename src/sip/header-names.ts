@@ -1,6 +1,8 @@
 // Header names: canonical spellings, compact forms (RFC 3261 §7.3.3 and later RFCs), which
 // headers are comma-separated lists (§7.3.1), and a byte-level recogniser for the parser.
 
+import { isToken } from './grammar.ts';
+
 /** Canonical spelling of the headers this layer knows. The index + 1 is the header's kind. */
 export const KNOWN_HEADERS = [
   'Via',
@@ -177,6 +179,8 @@ export function canonicalName(kind: number): string {
 export interface HeaderKey {
   readonly kind: number;
   readonly key: string;
+  /** The name as given is a token (RFC 3261 §25.1), so it may be written as a header name. */
+  readonly token: boolean;
 }
 
 /**
@@ -196,6 +200,7 @@ export function headerKey(name: string): HeaderKey {
   const made: HeaderKey = Object.freeze({
     kind,
     key: kind ? (KNOWN_HEADERS[kind - 1] as string).toLowerCase() : lower,
+    token: isToken(name),
   });
   if (KEYS.size < MAX_KEYS) KEYS.set(name, made);
   return made;

@@ -136,9 +136,13 @@ test('ids: branch has the magic cookie; ids differ', () => {
   assert.equal(reasonPhrase(486), 'Busy Here');
 });
 
-test('mutating rejects header values with line breaks', () => {
+test('mutating rejects header values with line breaks, and names that are not tokens', () => {
   const m = parseMessage(REQ);
-  assert.throws(() => m.set('Subject', 'a\r\nVia: evil'));
+  assert.throws(() => m.set('Subject', 'a\r\nVia: evil'), /line breaks/);
+  assert.throws(() => m.append('X-Note', 'a\nb'), /line breaks/);
+  assert.throws(() => m.set('Bad Name', 'x'), /Invalid header name/);
+  // lowercases to a known compact name ('k', Supported), but is not a token
+  assert.throws(() => m.append('\u212A', 'x'), /Invalid header name/);
 });
 
 // Issue 17 (proxy memory and CPU): a clone shares the parsed message's header table and bytes,

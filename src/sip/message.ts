@@ -337,9 +337,9 @@ export abstract class SipMessage {
   }
 
   private _newField(name: string, value: string): Field {
-    const { kind, key } = headerKey(name);
-    if (!isToken(name)) throw new SipParseError(`Invalid header name '${name}'`, 1, 1);
-    if (/[\r\n]/.test(value))
+    const { kind, key, token } = headerKey(name);
+    if (!token) throw new SipParseError(`Invalid header name '${name}'`, 1, 1);
+    if (value.indexOf('\n') >= 0 || value.indexOf('\r') >= 0)
       throw new SipParseError(`Invalid value for ${name}: line breaks are not allowed`, 1, 1, name);
     return {
       kind,
