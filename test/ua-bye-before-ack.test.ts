@@ -101,6 +101,21 @@ const BYE_AND_200 = `  <send start_txn="bye" retrans="500">
   </send>
   <recv response="200" response_txn="bye"/>`;
 
+/** A BYE in the call's Call-ID and To tag, but with a From tag that is not the caller's. */
+const FORGED_BYE_AND_481 = `  <send start_txn="forged" retrans="500">
+    <![CDATA[
+      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=forged[call_number]
+      To: ${TO}[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="481" response_txn="forged"/>`;
+
 const pause = (ms: number) => `  <pause milliseconds="${ms}"/>`;
 
 function scenario(name: string, steps: string[]): string {
@@ -302,6 +317,44 @@ function resendsIn64T1(t1: number, t2: number): number {
   }
   return count;
 }
+
+test('a BYE with the right Call-ID and To tag but another From tag gets 481 and ends nothing; then the real BYE ends the call', async (t) => {
+  const sipp = sippPath(t);
+  if (!sipp) return;
+  const { peer, port } = await answeringPhone();
+  const run = await runSipp(
+    sipp,
+    scenario('forged BYE', [
+      ...INVITE_ANSWERED,
+      ack(true),
+      pause(200),
+      FORGED_BYE_AND_481,
+      pause(500),
+      // the same CSeq as the forged one: the forged request did not move the dialog's CSeq
+      BYE_AND_200,
+      pause(200),
+    ]),
+    port,
+  );
+  assert.equal(run.code, 0, `SIPp failed:\n${sippErrors(run.dir)}\n${describe(run.messages)}`);
+  const answers = run.messages
+    .filter((m) => m.direction === 'received' && m.cseq === '2 BYE')
+    .map((m) => m.start);
+  assert.deepEqual(
+    answers,
+    ['SIP/2.0 481 Call/Transaction Does Not Exist', 'SIP/2.0 200 OK'],
+    describe(run.messages),
+  );
+
+  const result = await peer.finish(20000);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const evs = events(result.stdout);
+  assert.equal(evs.filter((e) => e.event === 'answered').length, 1, result.stdout);
+  const ended = evs.filter((e) => e.event === 'ended');
+  assert.equal(ended.length, 1, result.stdout);
+  assert.equal(ended[0].by, 'remote');
+  assert.equal(ended[0].reason, 'BYE');
+});
 
 test('no ACK and no BYE: the 2xx is resent on the T1..T2 schedule, and after 64*T1 the call ends with our BYE (timeout)', async (t) => {
   const sipp = sippPath(t);

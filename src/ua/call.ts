@@ -337,12 +337,16 @@ export class Call extends EventEmitter<CallEvents> {
   /** A request from the peer inside our dialog (routed here by the user agent). */
   receiveRequest(req: SipRequest, tx: ServerTransaction | undefined): void {
     const dialog = this.dialog;
+    // §12.2.2: a dialog is its Call-ID and both tags. The user agent found this call by the
+    // Call-ID and our tag; a request whose From tag is not the peer's is in no dialog of ours
+    // (a BYE forged by someone who saw the Call-ID and one tag ends nothing).
+    const foreign = dialog !== undefined && req.from.tag !== dialog.remoteTag;
     if (req.method === 'ACK') {
-      this.receiveAck(req);
+      if (!foreign) this.receiveAck(req);
       return;
     }
     if (!tx) return;
-    if (!dialog) {
+    if (!dialog || foreign) {
       tx.respond(createResponse(req, 481));
       return;
     }
