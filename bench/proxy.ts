@@ -5,10 +5,12 @@
 // calls completed (a "clean" step). The last line is one JSON object:
 //   {"bench":"proxy","trapezoid":N,"kamailio":N,"ratio":X,"cpu_ratio":X,"cpu_rate":N,
 //    "rss_mb":N,"proxies":{"trapezoid":{...},"kamailio":{...}}}
-//   trapezoid, kamailio: highest clean offered rate (calls/s); ratio = trapezoid / kamailio.
+//   trapezoid, kamailio: highest clean offered rate (calls/s); ratio = trapezoid / kamailio
+//     (null when Kamailio was clean at no rate).
 //   cpu_ratio: Kamailio's CPU per call / trapezoid's CPU per call at cpu_rate, the highest offered
 //     rate at which both were clean (above 1 trapezoid uses less CPU); cpu_ratio_by_rate gives
-//     the same at every rate both were clean. Measured over the load window (see below).
+//     the same at every rate both were clean, cpu_ratio_all_by_rate at every rate both ran,
+//     clean or not. Measured over the load window (see below).
 //   rss_mb: trapezoid's peak RSS (VmHWM: exact for its one process).
 //   proxies.NAME: clean_rate, peak_rss_mb (summed over the processes, sampled every 500 ms),
 //     peak_pss_mb (the same in PSS: shared pages counted once), hwm_mb (sum of each process's
@@ -389,12 +391,21 @@ async function main(): Promise<void> {
     if (!t.clean || !k?.clean || !t.cpu_s_per_1000 || !k.cpu_s_per_1000) continue;
     cpuRatioByRate[t.rate] = round(k.cpu_s_per_1000 / t.cpu_s_per_1000, 2);
   }
+  // And at every rate both ran, clean or not (a noisy day can leave one side just under 99.9 %
+  // at every rate, and the CPU per call is still worth comparing there).
+  const cpuRatioAllByRate: Record<string, number> = {};
+  for (const t of steps.trapezoid) {
+    const k = steps.kamailio.find((row) => row.rate === t.rate);
+    if (!t.cpu_s_per_1000 || !k?.cpu_s_per_1000) continue;
+    cpuRatioAllByRate[t.rate] = round(k.cpu_s_per_1000 / t.cpu_s_per_1000, 2);
+  }
   const bothClean = Object.keys(cpuRatioByRate).map(Number);
   const cpuRate = bothClean.length > 0 ? Math.max(...bothClean) : null;
   const cpuRatio = cpuRate !== null ? cpuRatioByRate[cpuRate]! : null;
   const hwm: Record<Name, number> = { trapezoid: 0, kamailio: 0 };
   for (const name of names) hwm[name] = treeHwmMb(pids[name]);
-  const ratio = best.kamailio > 0 ? round(best.trapezoid / best.kamailio, 2) : 0;
+  // Undefined (null) when Kamailio was clean at no rate: trapezoid's clean rate says it all then.
+  const ratio = best.kamailio > 0 ? round(best.trapezoid / best.kamailio, 2) : null;
   const summary = (name: Name) => (names.includes(name) ? summaryOf(name) : null);
   const summaryOf = (name: Name) => ({
     clean_rate: best[name],
@@ -415,6 +426,14 @@ async function main(): Promise<void> {
       ? `CPU per call, kamailio / trapezoid, at ${cpuRate}/s (highest rate both clean): ${cpuRatio}\n`
       : 'CPU per call: no rate at which both were clean, no cpu_ratio\n',
   );
+  if (Object.keys(cpuRatioAllByRate).length > 0)
+    process.stdout.write(
+      `CPU per call, kamailio / trapezoid, at every rate both ran (clean or not): ${Object.entries(
+        cpuRatioAllByRate,
+      )
+        .map(([rate, r]) => `${rate}/s ${r}`)
+        .join(', ')}\n`,
+    );
   process.stdout.write(
     `${JSON.stringify({
       bench: 'proxy',
@@ -424,6 +443,7 @@ async function main(): Promise<void> {
       cpu_ratio: cpuRatio,
       cpu_rate: cpuRate,
       cpu_ratio_by_rate: cpuRatioByRate,
+      cpu_ratio_all_by_rate: cpuRatioAllByRate,
       rss_mb: Math.round(hwm.trapezoid),
       node_args: nodeArgs,
       repeat,

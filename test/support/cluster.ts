@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
 import { stringify } from 'yaml';
+import { UDP_BUFFER_BYTES } from '../../src/server/call-server.ts';
 import { baresipConfig } from './baresip.ts';
 import { jsonLines, type Line } from './json-lines.ts';
 import { needTool, repoRoot } from './peers.ts';
@@ -387,7 +388,24 @@ export async function startFront(
   const child = spawn(
     kamailio,
     // -m/-M: shared and private memory large enough for a load (the 64 MB default runs out).
-    ['-f', cfg, '-E', '-DD', '-m', '1024', '-M', '16', '-P', join(d, 'k.pid'), '-w', d],
+    // -b: the UDP receive buffer the nodes ask for (call-server.ts UDP_BUFFER_BYTES); Kamailio
+    // probes only up to 256 KB by default, and the front must not drop what the nodes would take.
+    [
+      '-f',
+      cfg,
+      '-E',
+      '-DD',
+      '-m',
+      '1024',
+      '-M',
+      '16',
+      '-b',
+      String(UDP_BUFFER_BYTES),
+      '-P',
+      join(d, 'k.pid'),
+      '-w',
+      d,
+    ],
     { cwd: d, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let out = '';
