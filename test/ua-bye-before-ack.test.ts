@@ -31,7 +31,8 @@ after(() => {
 
 // ------------------------------------------------------------------ SIPp scenario parts
 
-const FROM = 'sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]';
+const CALLER_TAG = '[pid]SIPpTag00[call_number]';
+const FROM = `sipp <sip:sipp@[local_ip]:[local_port]>;tag=${CALLER_TAG}`;
 const TO = '[service] <sip:[service]@[remote_ip]:[remote_port]>';
 /** One fixed branch for the INVITE, its retransmissions and the ACK of a non-2xx answer. */
 const INVITE_BRANCH = 'z9hG4bK-[pid]-[call_number]-invite';
@@ -86,12 +87,16 @@ function ack(of2xx: boolean): string {
   </send>`;
 }
 
-/** BYE as its own transaction, and its 200 matched to it (not to a late 200 of the INVITE). */
-const BYE_AND_200 = `  <send start_txn="bye" retrans="500">
+/**
+ * A BYE as its own transaction `txn` with From tag `fromTag`, and the answer `status` matched to
+ * it (not to a late 200 of the INVITE).
+ */
+function byeAnswered(txn: string, fromTag: string, status: number): string {
+  return `  <send start_txn="${txn}" retrans="500">
     <![CDATA[
       BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: ${FROM}
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=${fromTag}
       To: ${TO}[peer_tag_param]
       Call-ID: [call_id]
       CSeq: 2 BYE
@@ -99,22 +104,14 @@ const BYE_AND_200 = `  <send start_txn="bye" retrans="500">
       Content-Length: 0
     ]]>
   </send>
-  <recv response="200" response_txn="bye"/>`;
+  <recv response="${status}" response_txn="${txn}"/>`;
+}
 
-/** A BYE in the call's Call-ID and To tag, but with a From tag that is not the caller's. */
-const FORGED_BYE_AND_481 = `  <send start_txn="forged" retrans="500">
-    <![CDATA[
-      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=forged[call_number]
-      To: ${TO}[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv response="481" response_txn="forged"/>`;
+/** The caller's BYE, answered 200. */
+const BYE_AND_200 = byeAnswered('bye', CALLER_TAG, 200);
+
+/** A BYE in the call's Call-ID and To tag, but with a From tag that is not the caller's: 481. */
+const FORGED_BYE_AND_481 = byeAnswered('forged', 'forged[call_number]', 481);
 
 const pause = (ms: number) => `  <pause milliseconds="${ms}"/>`;
 
@@ -211,83 +208,131 @@ function sippPath(t: TestContext): string | undefined {
   return needTool(t, 'sipp', 'sip-tester');
 }
 
-// ------------------------------------------------------------------ the phone (UAS) and SIPp
-
-test('BYE before the ACK: the phone answers it 200, ends the call as the remote, stops resending its 200; INVITE retransmissions reopen nothing', async (t) => {
+/**
+ * One SIPp call of `steps` to an answering phone; SIPp must succeed. Undefined when SIPp is
+ * missing (the test is skipped).
+ */
+async function callThePhone(
+  t: TestContext,
+  name: string,
+  steps: string[],
+): Promise<{ peer: Peer; messages: Traced[] } | undefined> {
   const sipp = sippPath(t);
-  if (!sipp) return;
+  if (!sipp) return undefined;
   const { peer, port } = await answeringPhone();
-  const run = await runSipp(
-    sipp,
-    scenario('BYE before ACK', [
-      ...INVITE_ANSWERED,
-      // No ACK. The INVITE again after the 200 (a retransmission that crossed it)...
-      invite(false),
-      pause(100),
-      BYE_AND_200,
-      // ... and after the BYE; then 2.5 s for any 200 still resent (T1 = 0.5 s: at least two).
-      invite(false),
-      pause(2500),
-    ]),
-    port,
-  );
+  const run = await runSipp(sipp, scenario(name, steps), port);
   assert.equal(run.code, 0, `SIPp failed:\n${sippErrors(run.dir)}\n${describe(run.messages)}`);
-  const byeOk = run.messages.findIndex(
-    (m) => m.direction === 'received' && m.cseq === '2 BYE' && m.start.startsWith('SIP/2.0 200'),
-  );
-  assert.ok(byeOk > 0, describe(run.messages));
-  // Nothing comes back after the BYE's 200: no 200 of the INVITE, no new call's 180/200.
-  const later = run.messages.slice(byeOk + 1).filter((m) => m.direction === 'received');
-  assert.deepEqual(later, [], describe(run.messages));
+  return { peer, messages: run.messages };
+}
 
-  // --calls 1: the phone exits by itself once that call has ended (and its 2 s linger).
+/**
+ * What the phone reported, once it has exited by itself (--calls 1: after its one call has
+ * ended and its 2 s linger), and the calls it says were answered and ended.
+ */
+async function phoneReport(peer: Peer): Promise<{
+  stdout: string;
+  evs: ReturnType<typeof events>;
+  answered: number;
+  ended: ReturnType<typeof events>;
+}> {
   const result = await peer.finish(20000);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   const evs = events(result.stdout);
-  assert.equal(evs.filter((e) => e.event === 'incoming').length, 1, result.stdout);
-  assert.equal(evs.filter((e) => e.event === 'answered').length, 0, 'no ACK came');
-  const ended = evs.filter((e) => e.event === 'ended');
-  assert.equal(ended.length, 1, result.stdout);
+  return {
+    stdout: result.stdout,
+    evs,
+    answered: evs.filter((e) => e.event === 'answered').length,
+    ended: evs.filter((e) => e.event === 'ended'),
+  };
+}
+
+// ------------------------------------------------------------------ the phone (UAS) and SIPp
+
+test('BYE before the ACK: the phone answers it 200, ends the call as the remote, stops resending its 200; INVITE retransmissions reopen nothing', async (t) => {
+  const call = await callThePhone(t, 'BYE before ACK', [
+    ...INVITE_ANSWERED,
+    // No ACK. The INVITE again after the 200 (a retransmission that crossed it)...
+    invite(false),
+    pause(100),
+    BYE_AND_200,
+    // ... and after the BYE; then 2.5 s for any 200 still resent (T1 = 0.5 s: at least two).
+    invite(false),
+    pause(2500),
+  ]);
+  if (!call) return;
+  const { messages } = call;
+  const byeOk = messages.findIndex(
+    (m) => m.direction === 'received' && m.cseq === '2 BYE' && m.start.startsWith('SIP/2.0 200'),
+  );
+  assert.ok(byeOk > 0, describe(messages));
+  // Nothing comes back after the BYE's 200: no 200 of the INVITE, no new call's 180/200.
+  const later = messages.slice(byeOk + 1).filter((m) => m.direction === 'received');
+  assert.deepEqual(later, [], describe(messages));
+
+  const { stdout, evs, answered, ended } = await phoneReport(call.peer);
+  assert.equal(evs.filter((e) => e.event === 'incoming').length, 1, stdout);
+  assert.equal(answered, 0, 'no ACK came');
+  assert.equal(ended.length, 1, stdout);
   assert.equal(ended[0].by, 'remote');
   assert.equal(ended[0].status, 200);
   assert.equal(ended[0].reason, 'BYE');
 });
 
 test('ACK lost once (sent after the first 200 retransmission): the call is answered, the resends stop, the BYE ends it', async (t) => {
-  const sipp = sippPath(t);
-  if (!sipp) return;
-  const { peer, port } = await answeringPhone();
-  const run = await runSipp(
-    sipp,
-    scenario('late ACK', [
-      ...INVITE_ANSWERED,
-      // The first ACK "lost": T1 = 0.5 s after its 200 the phone sends it again (SIPp absorbs
-      // that copy), and only then does the ACK go.
-      pause(1000),
-      ack(true),
-      // The next resend would be 1 s after the first: none may come.
-      pause(1500),
-      BYE_AND_200,
-      pause(500),
-    ]),
-    port,
-  );
-  assert.equal(run.code, 0, `SIPp failed:\n${sippErrors(run.dir)}\n${describe(run.messages)}`);
-  const ackAt = run.messages.findIndex((m) => m.direction === 'sent' && m.start.startsWith('ACK'));
-  assert.ok(ackAt > 0, describe(run.messages));
-  const before = run.messages.slice(0, ackAt).filter(isInvite200).length;
-  const afterAck = run.messages.slice(ackAt + 1).filter(isInvite200).length;
-  assert.ok(before >= 2, `the 200 is retransmitted while no ACK came:\n${describe(run.messages)}`);
-  assert.equal(afterAck, 0, `no 200 after the ACK:\n${describe(run.messages)}`);
+  const call = await callThePhone(t, 'late ACK', [
+    ...INVITE_ANSWERED,
+    // The first ACK "lost": T1 = 0.5 s after its 200 the phone sends it again (SIPp absorbs
+    // that copy), and only then does the ACK go.
+    pause(1000),
+    ack(true),
+    // The next resend would be 1 s after the first: none may come.
+    pause(1500),
+    BYE_AND_200,
+    pause(500),
+  ]);
+  if (!call) return;
+  const { messages } = call;
+  const ackAt = messages.findIndex((m) => m.direction === 'sent' && m.start.startsWith('ACK'));
+  assert.ok(ackAt > 0, describe(messages));
+  const before = messages.slice(0, ackAt).filter(isInvite200).length;
+  const afterAck = messages.slice(ackAt + 1).filter(isInvite200).length;
+  assert.ok(before >= 2, `the 200 is retransmitted while no ACK came:\n${describe(messages)}`);
+  assert.equal(afterAck, 0, `no 200 after the ACK:\n${describe(messages)}`);
 
-  const result = await peer.finish(20000);
-  assert.equal(result.code, 0, result.stdout + result.stderr);
-  const evs = events(result.stdout);
-  assert.equal(evs.filter((e) => e.event === 'answered').length, 1, result.stdout);
-  const ended = evs.filter((e) => e.event === 'ended');
+  const { stdout, answered, ended } = await phoneReport(call.peer);
+  assert.equal(answered, 1, stdout);
   assert.deepEqual(
     ended.map((e) => [e.status, e.by]),
     [[200, 'remote']],
+  );
+});
+
+test('a BYE with the right Call-ID and To tag but another From tag gets 481 and ends nothing; then the real BYE ends the call', async (t) => {
+  const call = await callThePhone(t, 'forged BYE', [
+    ...INVITE_ANSWERED,
+    ack(true),
+    pause(200),
+    FORGED_BYE_AND_481,
+    pause(500),
+    // the same CSeq as the forged one: the forged request did not move the dialog's CSeq
+    BYE_AND_200,
+    pause(200),
+  ]);
+  if (!call) return;
+  const answers = call.messages
+    .filter((m) => m.direction === 'received' && m.cseq === '2 BYE')
+    .map((m) => m.start);
+  assert.deepEqual(
+    answers,
+    ['SIP/2.0 481 Call/Transaction Does Not Exist', 'SIP/2.0 200 OK'],
+    describe(call.messages),
+  );
+
+  const { stdout, answered, ended } = await phoneReport(call.peer);
+  assert.equal(answered, 1, stdout);
+  assert.deepEqual(
+    ended.map((e) => [e.status, e.by, e.reason]),
+    [[200, 'remote', 'BYE']],
   );
 });
 
@@ -317,44 +362,6 @@ function resendsIn64T1(t1: number, t2: number): number {
   }
   return count;
 }
-
-test('a BYE with the right Call-ID and To tag but another From tag gets 481 and ends nothing; then the real BYE ends the call', async (t) => {
-  const sipp = sippPath(t);
-  if (!sipp) return;
-  const { peer, port } = await answeringPhone();
-  const run = await runSipp(
-    sipp,
-    scenario('forged BYE', [
-      ...INVITE_ANSWERED,
-      ack(true),
-      pause(200),
-      FORGED_BYE_AND_481,
-      pause(500),
-      // the same CSeq as the forged one: the forged request did not move the dialog's CSeq
-      BYE_AND_200,
-      pause(200),
-    ]),
-    port,
-  );
-  assert.equal(run.code, 0, `SIPp failed:\n${sippErrors(run.dir)}\n${describe(run.messages)}`);
-  const answers = run.messages
-    .filter((m) => m.direction === 'received' && m.cseq === '2 BYE')
-    .map((m) => m.start);
-  assert.deepEqual(
-    answers,
-    ['SIP/2.0 481 Call/Transaction Does Not Exist', 'SIP/2.0 200 OK'],
-    describe(run.messages),
-  );
-
-  const result = await peer.finish(20000);
-  assert.equal(result.code, 0, result.stdout + result.stderr);
-  const evs = events(result.stdout);
-  assert.equal(evs.filter((e) => e.event === 'answered').length, 1, result.stdout);
-  const ended = evs.filter((e) => e.event === 'ended');
-  assert.equal(ended.length, 1, result.stdout);
-  assert.equal(ended[0].by, 'remote');
-  assert.equal(ended[0].reason, 'BYE');
-});
 
 test('no ACK and no BYE: the 2xx is resent on the T1..T2 schedule, and after 64*T1 the call ends with our BYE (timeout)', async (t) => {
   const sipp = sippPath(t);
