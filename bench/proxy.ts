@@ -166,6 +166,8 @@ async function step(
     seconds,
     drainMs,
     dir: mkdtempSync(join(work, `uac-${target}-${rate}-`)),
+    // What a failed call failed on, kept in the step's folder (only errors are written).
+    traceErrors: true,
     onWindowEnd: () => (cpu1 = treeCpuSeconds(proxyPid)),
   });
   const cpu2 = treeCpuSeconds(proxyPid);
