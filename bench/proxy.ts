@@ -43,8 +43,9 @@
 //
 // Kamailio gets a fair start: 2 workers, -m 2048 shared memory (its default 64 MB runs out
 // under load and fails every call), -b with the UDP receive buffer trapezoid's listeners ask for
-// (it probes only up to 256 KB by default and drops bursts trapezoid absorbs), and the caller (bench/scenarios/uac-any-order.xml) accepts a
-// 180 forwarded after the 200, which Kamailio's parallel workers sometimes do. trapezoid runs
+// (it probes only up to 256 KB by default and drops bursts trapezoid absorbs), and the caller
+// (bench/scenarios/uac-any-order.xml) ignores a 180 forwarded after the 200, even after its BYE
+// has gone, which Kamailio's parallel workers sometimes do. trapezoid runs
 // `trapezoid serve` with a config that routes the dialled "service" to the uas over a trunk, at
 // --log-level warn (default; `--log-level info` adds its per-call log lines), as Kamailio logs
 // nothing per call at debug=1. Its CDRs go to its SQLite database, as they must (Kamailio keeps
