@@ -61,8 +61,7 @@ export class KeptMessage implements LoggedMessage {
     const bytes = this.bytes;
     const n = bytes.length;
     // No body (a BYE's 200): the message ends with the blank line.
-    if (n < 4 || (bytes[n - 4] === CR && bytes[n - 3] === LF && bytes[n - 2] === CR))
-      return undefined;
+    if (n < 4 || bytes.indexOf(HEAD_END, n - 4) === n - 4) return undefined;
     // An SDP body has no blank line: the last one ends the header block.
     const split = bytes.lastIndexOf(HEAD_END);
     const at = split + 4;
@@ -645,8 +644,6 @@ function letGoOfLadder(call: ActiveCall): void {
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
-const CR = 0x0d;
-const LF = 0x0a;
 /** 'v=0', how an SDP body begins. */
 const V = 0x76;
 const EQUALS = 0x3d;

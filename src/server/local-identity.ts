@@ -79,9 +79,9 @@ export class LocalIdentity {
       transport: sentBy.transport,
       host: sentBy.host,
       params,
+      branch,
     };
     if (sentBy.port) via.port = sentBy.port;
-    via.branch = branch;
     if (rport) via.rport = null;
     return via;
   }

@@ -47,7 +47,11 @@ export function missingHeaders(
   const wanted = opts.maxForwards ? MANDATORY_WITH_MAX_FORWARDS : MANDATORY;
   // Every request of a call comes through here: nothing is allocated when nothing is missing.
   let complete = true;
-  for (const k of wanted) if (req._first(k) < 0) complete = false;
+  for (const k of wanted)
+    if (req._first(k) < 0) {
+      complete = false;
+      break;
+    }
   if (complete) return undefined;
   const missing = wanted.filter((k) => req._first(k) < 0).map(canonicalName);
   return {
