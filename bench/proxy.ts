@@ -26,6 +26,9 @@
 // highest; every run is printed and kept in the JSON (`runs`). On a shared machine one run's CPU
 // can be 30-50 % off: compare medians. Default 1.
 //
+// --overload off turns trapezoid's overload control off (src/server/overload.ts); with it on
+// (default), each trapezoid step reports the new requests it refused (`refused`).
+//
 // --proxies trapezoid (or kamailio) runs one side only (no ratios then): for before/after runs of
 // one side. --node-args passes comma-separated flags to trapezoid's Node process (a profile, a
 // heap limit); the JSON's `node_args` says which were used.
@@ -82,6 +85,11 @@ const warmupSeconds = Number(arg('warmup', '3'));
 const repeat = Math.max(1, Math.floor(Number(arg('repeat', '1'))));
 /** trapezoid's `memory.targetMb` (src/server/memory-target.ts); unset: the server's default. */
 const memoryTarget = arg('memory-target-mb', '');
+/**
+ * trapezoid's overload control (src/server/overload.ts): `--overload off` sets `shedAbove: 0`;
+ * default: the server's own settings. The JSON's `overload` says which.
+ */
+const overload = arg('overload', 'on');
 /** The proxies to run: both by default, or one of them alone. */
 const only = arg('proxies', 'trapezoid,kamailio').split(',');
 /** Extra flags for trapezoid's Node process (comma-separated; `--node-args=--cpu-prof,...`). */
@@ -189,8 +197,31 @@ interface StepRow {
   cpu_s_per_1000_drain: number | null;
   rss_mb: number;
   clean: boolean;
+  /**
+   * trapezoid: new requests its overload control refused in the step (src/server/overload.ts),
+   * dropped (SIPp retransmits them) or answered 503.
+   */
+  refused?: { dropped: number; answered_503: number };
   /** With --repeat: each run of the step (the row itself is their median). */
   runs?: StepRow[];
+}
+
+/** trapezoid's overload counters from its /metrics (undefined when they cannot be read). */
+async function refusedSoFar(): Promise<{ dropped: number; answered_503: number } | undefined> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${PORTS.http}/metrics`)).text();
+    const count = (how: string) =>
+      Number(
+        new RegExp(`trapezoid_overload_refused_total\\{how="${how}"\\} (\\d+)`).exec(text)?.[1],
+      );
+    const dropped = count('dropped');
+    const answered = count('503');
+    return Number.isFinite(dropped) && Number.isFinite(answered)
+      ? { dropped, answered_503: answered }
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The median of several runs of one step (see --repeat at the top of the file). */
@@ -229,6 +260,7 @@ async function main(): Promise<void> {
       'dialplan:',
       '  - { match: { regex: "^service$" }, route: { action: trunk, trunk: uas } }',
       ...(memoryTarget === '' ? [] : [`memory: { targetMb: ${Number(memoryTarget)} }`]),
+      ...(overload === 'off' ? ['overload: { shedAbove: 0 }'] : []),
     ].join('\n'),
   );
   const started: Partial<Record<'trapezoid' | 'kamailio', ChildProcess>> = {};
@@ -345,7 +377,7 @@ async function main(): Promise<void> {
   process.stdout.write('proxy       rate/s  completed   failed   CPU s/1000 (drain)   RSS MB\n');
   const print = (name: string, row: StepRow, tag: string) =>
     process.stdout.write(
-      `${name.padEnd(10)} ${String(row.rate).padStart(7)}  ${row.completed_pct.toFixed(2).padStart(8)} % ${String(row.failed).padStart(8)}   ${String(row.cpu_s_per_1000 ?? '-').padStart(8)} (${String(row.cpu_s_per_1000_drain ?? '-').padStart(7)})  ${String(row.rss_mb).padStart(8)}${row.clean ? '' : '   <- not clean'}${tag}\n`,
+      `${name.padEnd(10)} ${String(row.rate).padStart(7)}  ${row.completed_pct.toFixed(2).padStart(8)} % ${String(row.failed).padStart(8)}   ${String(row.cpu_s_per_1000 ?? '-').padStart(8)} (${String(row.cpu_s_per_1000_drain ?? '-').padStart(7)})  ${String(row.rss_mb).padStart(8)}${row.clean ? '' : '   <- not clean'}${row.refused && row.refused.dropped + row.refused.answered_503 > 0 ? `   (overload: ${row.refused.dropped} dropped, ${row.refused.answered_503} answered 503)` : ''}${tag}\n`,
     );
   for (const rate of rates) {
     if (!names.some((n) => alive[n])) break;
@@ -353,6 +385,7 @@ async function main(): Promise<void> {
     for (let run = 1; run <= repeat; run++) {
       for (const name of names) {
         if (!alive[name]) continue;
+        const refusedBefore = name === 'trapezoid' ? await refusedSoFar() : undefined;
         const r = await step(
           name === 'trapezoid' ? PORTS.trapezoid : PORTS.kamailio,
           name === 'trapezoid' ? PORTS.uacT : PORTS.uacK,
@@ -371,6 +404,12 @@ async function main(): Promise<void> {
           rss_mb: Math.round(r.rssMb),
           clean: r.ok >= r.calls * CLEAN_SHARE,
         };
+        const refusedAfter = refusedBefore ? await refusedSoFar() : undefined;
+        if (refusedBefore && refusedAfter)
+          row.refused = {
+            dropped: refusedAfter.dropped - refusedBefore.dropped,
+            answered_503: refusedAfter.answered_503 - refusedBefore.answered_503,
+          };
         runs[name].push(row);
         if (repeat > 1) print(name, row, `   (run ${run} of ${repeat})`);
       }
@@ -445,6 +484,7 @@ async function main(): Promise<void> {
       cpu_ratio_all_by_rate: cpuRatioAllByRate,
       rss_mb: Math.round(hwm.trapezoid),
       node_args: nodeArgs,
+      overload,
       repeat,
       proxies: { trapezoid: summary('trapezoid'), kamailio: summary('kamailio') },
     })}\n`,

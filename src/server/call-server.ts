@@ -71,6 +71,7 @@ import { ChurnMap } from './churn-map.ts';
 import { MediaRelayError, type MediaRelay } from './media-relay.ts';
 import { MediaRelayProxy } from './media-relay-proxy.ts';
 import { SdpParseError } from '../media/index.ts';
+import { ADMIT, DROP, OverloadControl, type OverloadVerdict } from './overload.ts';
 
 /** Defences consulted by the server (src/server/security-guard.ts implements them). */
 export interface RequestGuard {
@@ -179,14 +180,28 @@ export class CallServer {
   readonly trunkRegistrations = new Map<string, TrunkRegistration>();
   private readonly log: Logger;
   private purge?: NodeJS.Timeout;
+  /** New requests wait while the event loop has no idle time (src/server/overload.ts). */
+  readonly overload: OverloadControl;
 
   constructor(private readonly opts: CallServerOptions) {
     const { config, stores } = opts;
+    this.log = opts.logger ?? silentLogger();
+    this.overload = new OverloadControl(config.overload, {
+      started: (utilization) =>
+        this.log.warn(
+          { event: 'overload.start', utilization: Math.round(utilization * 1000) / 1000 },
+          `overloaded (event loop ${(utilization * 100).toFixed(0)} % busy): new requests are refused until it catches up`,
+        ),
+      ended: (ms, dropped, rejected) =>
+        this.log.warn(
+          { event: 'overload.end', durationMs: Math.round(ms), dropped, rejected },
+          `overload over after ${(ms / 1000).toFixed(1)} s: ${dropped} new request(s) dropped, ${rejected} answered 503`,
+        ),
+    });
     const trustedMaddr = new Set(
       config.security.trustedSources.map((t) => t.toLowerCase().replace(/^\[(.*)\]/, '$1')),
     );
     this.domain = config.domain.toLowerCase();
-    this.log = opts.logger ?? silentLogger();
     // A large UDP receive buffer absorbs bursts while the event loop is busy (a GC pause, a CDR
     // commit): without it, responses arriving in a burst are dropped by the kernel and calls
     // fail with 408 after Timer B. The kernel caps it at net.core.rmem_max.
@@ -310,6 +325,7 @@ export class CallServer {
     // Expired bindings are deleted (and logged) every 30 s; lookups already skip them.
     this.purge = setInterval(() => void this.purgeExpired(), PURGE_INTERVAL_MS);
     this.purge.unref();
+    this.overload.start();
     await this.cluster.start(this.identity.listeners);
     return this.identity.listeners;
   }
@@ -341,6 +357,7 @@ export class CallServer {
 
   async stop(): Promise<void> {
     clearInterval(this.purge);
+    this.overload.stop();
     this.cluster.stop();
     this.digestKeys.stop();
     for (const r of this.trunkRegistrations.values()) r.stop();
@@ -363,6 +380,14 @@ export class CallServer {
       tx?.terminate(); // dropped silently: no answer, no state kept
       return;
     }
+    // Overload: something new waits, work in progress goes on (src/server/overload.ts).
+    if (tx !== undefined && req.to.tag === undefined && req.method !== 'CANCEL') {
+      const verdict = this.overload.verdict(inbound.local.protocol === 'udp');
+      if (verdict !== ADMIT) {
+        this.shed(req, tx, verdict);
+        return;
+      }
+    }
     this.metrics.countRequest(req.method);
     if (!tx) {
       this.forwardAck(req, inbound).catch(() => {}); // an ACK is never answered
@@ -376,6 +401,24 @@ export class CallServer {
       return;
     }
     if (routed) routed.catch((err: unknown) => this.failed(req, tx, err));
+  }
+
+  /**
+   * A new request refused while overloaded: dropped (UDP: its retransmission comes after T1) or
+   * answered 503 with Retry-After. Neither writes a CDR: it would be more work for a server
+   * that has too much; the counts are on /metrics and in the episode's log line.
+   */
+  private shed(req: SipRequest, tx: ServerTransaction, verdict: OverloadVerdict): void {
+    if (verdict === DROP) {
+      tx.terminate(); // no answer, no state kept: the retransmission is looked at afresh
+      return;
+    }
+    this.metrics.countResponse(503);
+    const res = createResponse(req, 503, 'Service Unavailable (overloaded)');
+    res.set('To', `${res.get('To')};tag=${localTag()}`);
+    res.set('Retry-After', String(this.overload.options.retryAfterSeconds));
+    res.set('Server', 'trapezoid');
+    tx.respond(res);
   }
 
   /**

@@ -11,6 +11,7 @@ import { SCANNER_USER_AGENTS } from '../sip/index.ts';
 import { isSecureProtocol, PROTOCOL_NAMES, type TransportProtocol } from '../transport/index.ts';
 import { isLoopbackAddress } from './http-api.ts';
 import { SQLITE_CACHE_MB } from '../store/sqlite-schema.ts';
+import { DEFAULT_OVERLOAD } from './overload.ts';
 
 /**
  * security.scannerUserAgents' default: the User-Agent substrings of scanning tools that the
@@ -280,6 +281,31 @@ export const configSchema = z
         ringTimeoutSeconds: z.number().int().min(1).max(3600).default(181),
       })
       .default({ maxBranches: 10, ringTimeoutSeconds: 181 }),
+    /**
+     * Overload control (src/server/overload.ts): while the event loop has no idle time, new
+     * requests (no To tag, not CANCEL) are refused before work in progress: over UDP dropped for
+     * the first `rejectAfterMs` of an episode (the client retransmits), then, and always over TCP,
+     * TLS and WebSocket, answered 503 with Retry-After. `shedAbove: 0` turns it off.
+     */
+    overload: z
+      .object({
+        shedAbove: z.number().min(0).max(1).default(DEFAULT_OVERLOAD.shedAbove),
+        sustainMs: z.number().int().min(0).max(60_000).default(DEFAULT_OVERLOAD.sustainMs),
+        resumeBelow: z.number().min(0).max(1).default(DEFAULT_OVERLOAD.resumeBelow),
+        windowMs: z.number().int().min(10).max(10_000).default(DEFAULT_OVERLOAD.windowMs),
+        rejectAfterMs: z.number().int().min(0).max(600_000).default(DEFAULT_OVERLOAD.rejectAfterMs),
+        retryAfterSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(3600)
+          .default(DEFAULT_OVERLOAD.retryAfterSeconds),
+      })
+      .strict()
+      .refine((o) => o.shedAbove === 0 || o.resumeBelow <= o.shedAbove, {
+        message: 'resumeBelow must not be above shedAbove',
+      })
+      .default({ ...DEFAULT_OVERLOAD }),
     /**
      * A soft target for the process's resident memory (src/server/memory-target.ts), held by
      * `trapezoid serve`: near it, full collections come sooner (more CPU), down to a heap 1.25x

@@ -316,6 +316,7 @@ export class HttpApi {
             security: this.extra.security?.(),
             relay: this.relayCounters(),
             memory: memoryTargetStats(),
+            overload: this.callServer.overload.stats,
           }),
         );
       default:

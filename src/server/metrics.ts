@@ -1,6 +1,7 @@
 // Counters of the call server, exposed in Prometheus text format on /metrics.
 import { KNOWN_METHODS } from '../sip/index.ts';
 import type { MemoryTargetStats } from './memory-target.ts';
+import type { OverloadStats } from './overload.ts';
 
 /** What the security guard counted (src/server/security-guard.ts SecurityStats). */
 export interface SecurityCounters {
@@ -53,6 +54,7 @@ export class ServerMetrics {
     security?: SecurityCounters;
     relay?: RelayCounters;
     memory?: MemoryTargetStats;
+    overload?: OverloadStats;
   }): string {
     const lines: string[] = [];
     const family = (name: string, type: string, help: string) => {
@@ -93,6 +95,20 @@ export class ServerMetrics {
       lines.push(`trapezoid_security_dropped_total{reason="scanner"} ${sec.droppedScanner}`);
       family('trapezoid_security_bans_total', 'counter', 'Bans issued (rate limit, brute force).');
       lines.push(`trapezoid_security_bans_total ${sec.bansIssued}`);
+    }
+    const overload = gauges.overload;
+    if (overload) {
+      family(
+        'trapezoid_overload_refused_total',
+        'counter',
+        'New requests refused while overloaded: dropped (UDP, retransmitted later) or answered 503.',
+      );
+      lines.push(`trapezoid_overload_refused_total{how="dropped"} ${overload.dropped}`);
+      lines.push(`trapezoid_overload_refused_total{how="503"} ${overload.rejected}`);
+      family('trapezoid_overload_episodes_total', 'counter', 'Overload episodes since the start.');
+      lines.push(`trapezoid_overload_episodes_total ${overload.episodes}`);
+      family('trapezoid_overloaded', 'gauge', '1 while new requests are being refused.');
+      lines.push(`trapezoid_overloaded ${overload.shedding ? 1 : 0}`);
     }
     family('trapezoid_resident_bytes', 'gauge', 'Resident memory of the process (RSS).');
     lines.push(`trapezoid_resident_bytes ${process.memoryUsage.rss()}`);
