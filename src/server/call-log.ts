@@ -487,10 +487,15 @@ export class CallLog {
 
   /**
    * Before a BYE is routed: a call not in memory (answered before a restart, or before this
-   * node took over) is read back from its open row, so the BYE completes it.
+   * node took over) is read back from its open row, so the BYE completes it. Undefined when the
+   * call is in memory (nothing to read).
    */
-  async preload(callId: string): Promise<void> {
-    if (this.active.has(callId)) return;
+  preload(callId: string): Promise<void> | undefined {
+    if (this.active.has(callId)) return undefined; // every call of this process: nothing to read
+    return this.readBack(callId);
+  }
+
+  private async readBack(callId: string): Promise<void> {
     const row = await this.store.openCdr(callId);
     if (!row || this.active.has(callId)) return;
     // Taken by the BYE's observe(); one whose routing failed leaves its row here, so few are kept.

@@ -390,7 +390,12 @@ export class CallServer {
     }
     this.metrics.countRequest(req.method);
     if (!tx) {
-      this.forwardAck(req, inbound).catch(() => {}); // an ACK is never answered
+      // An ACK is never answered: one that cannot be routed (or read) is dropped.
+      try {
+        this.forwardAck(req, inbound)?.catch(() => {});
+      } catch {
+        /* dropped */
+      }
       return;
     }
     let routed: Promise<void> | void;
@@ -804,13 +809,29 @@ export class CallServer {
     );
   }
 
-  private async routeInDialog(
+  private routeInDialog(
     req: SipRequest,
     tx: ServerTransaction,
     inbound: InboundMessage,
-  ): Promise<void> {
-    if (req.method === 'BYE') await this.calls.preload(req.callId);
-    const decided = await this.dialogRoute(req);
+  ): Promise<void> | void {
+    const loading = this.loadDialog(req);
+    if (loading === undefined) return this.routeInDialogNow(req, tx, inbound);
+    return loading.then(() => this.routeInDialogNow(req, tx, inbound));
+  }
+
+  /**
+   * What a restarted server reads back before it routes an in-dialog request: a BYE's open CDR
+   * and the dialog's record. Undefined when both are in memory (every call this process carried):
+   * the request is then routed at once, without waiting for a turn of the event loop.
+   */
+  private loadDialog(req: SipRequest): Promise<void> | undefined {
+    const call = req.method === 'BYE' ? this.calls.preload(req.callId) : undefined;
+    if (call !== undefined) return call.then(() => this.dialogs.preload(req.callId));
+    return this.dialogs.preload(req.callId);
+  }
+
+  private routeInDialogNow(req: SipRequest, tx: ServerTransaction, inbound: InboundMessage): void {
+    const decided = this.dialogRoute(req);
     if (this.answered(tx)) return;
     if (!decided.ok) {
       this.respond(tx, createResponse(req, decided.status, decided.reason));
@@ -822,15 +843,13 @@ export class CallServer {
   /**
    * Where an in-dialog request (or a 2xx's ACK) goes, or why it may not: only along a dialog this
    * server record-routed, to that dialog's other side (src/server/proxy-dialogs.ts). Pops our own
-   * Route (§16.4) on the way.
+   * Route (§16.4) on the way. The dialog is in memory if it is anywhere (loadDialog first).
    */
-  private async dialogRoute(
+  private dialogRoute(
     req: SipRequest,
-  ): Promise<
+  ):
     | { ok: true; target: ForwardTarget; byCaller: boolean }
-    | { ok: false; status: 403 | 481; reason: string }
-  > {
-    await this.dialogs.preload(req.callId);
+    | { ok: false; status: 403 | 481; reason: string } {
     const routes = req.route;
     let viaOurRoute = false;
     if (routes.length > 0 && this.isUs(routes[0]!.uri)) {
@@ -1011,9 +1030,15 @@ export class CallServer {
   }
 
   /** A 2xx's ACK: forwarded statelessly along the dialog's route. */
-  private async forwardAck(req: SipRequest, inbound: InboundMessage): Promise<void> {
+  private forwardAck(req: SipRequest, inbound: InboundMessage): Promise<void> | void {
     if (req.method !== 'ACK' || req.to.tag === undefined) return;
-    const decided = await this.dialogRoute(req);
+    const loading = this.dialogs.preload(req.callId);
+    if (loading === undefined) return this.forwardAckNow(req, inbound);
+    return loading.then(() => this.forwardAckNow(req, inbound));
+  }
+
+  private forwardAckNow(req: SipRequest, inbound: InboundMessage): void {
+    const decided = this.dialogRoute(req);
     if (!decided.ok) return; // an ACK is never answered: one off any dialog of ours is dropped
     const next = decided.target;
     const ack = req.clone();

@@ -357,11 +357,16 @@ export class ProxyDialogs {
 
   /**
    * Makes sure a dialog this process does not hold (a restart, or a dialog answered before it)
-   * is read from the store before an in-dialog request of `callId` is routed.
+   * is read from the store before an in-dialog request of `callId` is routed: the Promise of that
+   * read, or undefined when there is nothing to read (the dialog is held, or nothing is stored).
    */
-  async preload(callId: string): Promise<void> {
-    if (!this.persistence || this.dialogs.has(callId)) return;
-    const records = await this.persistence.openDialogs(callId, this.now());
+  preload(callId: string): Promise<void> | undefined {
+    if (!this.persistence || this.dialogs.has(callId)) return undefined; // in memory already
+    return this.readBack(callId, this.persistence);
+  }
+
+  private async readBack(callId: string, persistence: DialogPersistence): Promise<void> {
+    const records = await persistence.openDialogs(callId, this.now());
     if (records.length === 0 || this.dialogs.has(callId)) return;
     const first = records[0]!;
     const dialog: ProxiedDialog = {
