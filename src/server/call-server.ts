@@ -382,7 +382,7 @@ export class CallServer {
     }
     // Overload: something new waits, work in progress goes on (src/server/overload.ts).
     if (tx !== undefined && req.to.tag === undefined && req.method !== 'CANCEL') {
-      const verdict = this.overload.verdict(inbound.local.protocol === 'udp', req.callId);
+      const verdict = this.overload.verdict(inbound.local.protocol === 'udp');
       if (verdict !== ADMIT) {
         this.shed(req, tx, verdict);
         return;

@@ -282,11 +282,10 @@ export const configSchema = z
       })
       .default({ maxBranches: 10, ringTimeoutSeconds: 181 }),
     /**
-     * Overload control (src/server/overload.ts): after `sustainMs` with no idle time in the event
-     * loop, only a share of new requests (no To tag, not CANCEL) is admitted, cut by each busy
-     * window and given back by idle ones: the others are dropped over UDP (the client
-     * retransmits) and taken over TCP, TLS and WebSocket; after `rejectAfterMs` busy, refused
-     * ones are answered 503 with Retry-After whatever the transport. `shedAbove: 0` turns it off.
+     * Overload control (src/server/overload.ts): while the event loop has no idle time, new
+     * requests (no To tag, not CANCEL) are refused before work in progress: over UDP dropped for
+     * the first `rejectAfterMs` of an episode (the client retransmits), then, and always over TCP,
+     * TLS and WebSocket, answered 503 with Retry-After. `shedAbove: 0` turns it off.
      */
     overload: z
       .object({

@@ -109,12 +109,6 @@ export class ServerMetrics {
       lines.push(`trapezoid_overload_episodes_total ${overload.episodes}`);
       family('trapezoid_overloaded', 'gauge', '1 while new requests are being refused.');
       lines.push(`trapezoid_overloaded ${overload.shedding ? 1 : 0}`);
-      family(
-        'trapezoid_overload_admitting',
-        'gauge',
-        'The share of new requests admitted now (1: all).',
-      );
-      lines.push(`trapezoid_overload_admitting ${overload.admitting}`);
     }
     family('trapezoid_resident_bytes', 'gauge', 'Resident memory of the process (RSS).');
     lines.push(`trapezoid_resident_bytes ${process.memoryUsage.rss()}`);

@@ -5,54 +5,55 @@
 // Why: a process that falls behind once (a cold start, a long collection, a noisy neighbour)
 // queues datagrams in its socket; past the socket's buffer the kernel drops them, the peers
 // retransmit, and the retransmissions are more work on top. Calls in progress hold more state
-// the longer they take, which makes each message dearer. Measured with bench:proxy at 2000
-// calls/s with SIPp, without this control: three runs of three fell behind and stayed behind, at
-// 0.67-0.69 CPU s per 1000 calls and 371-384 MB, completing 87-88 % of their calls.
+// the longer they take, which makes each message dearer. Measured at 2000 calls/s with SIPp
+// (bench:proxy): a run that fell behind stayed behind, at 0.75 CPU s per 1000 calls against 0.45
+// for one that did not, and completed 82 % of its calls.
 //
 // The signal: the event loop's utilization over the last window (performance.eventLoopUtilization).
 // libuv waits in epoll only when no socket has anything to read, so a window with idle time is
 // one in which the inbound queue emptied: no backlog. A window at (nearly) full utilization is
-// one with a backlog, or exactly at capacity.
+// one with a backlog, or exactly at capacity. An episode starts only after `sustainMs` of such
+// windows in a row: with one window (100 ms) at 0.97 enough, a server at 1000 calls/s and half a
+// core started episodes on its own bursts, and the INVITEs it dropped came back together 500 ms
+// later as the next burst (measured with bench:proxy: 3437 INVITEs dropped in 30 s at 1000/s,
+// 29481 at 1500/s, where none needed to be).
 //
-// The control: a share of new requests admitted, 1 (all) normally.
-// - Once `sustainMs` of windows in a row were at `shedAbove` or more, each further such window
-//   cuts the share by 30 % (to none below 5 %). A shorter burst is not overload: with one window
-//   enough, a server at 1000 calls/s and half a core refused INVITEs on its own bursts.
-// - Each window below `resumeBelow` gives back a tenth (all of it within a second); windows in
-//   between hold it. An episode lasts while the share is below 1.
-// - Each new request is admitted at random with that share, and a request dropped once is
-//   admitted when its retransmission comes (by Call-ID): a call is late by T1 at most, never
-//   dropped until its client gives up. (Without that, at 1500 calls/s with the process near a
-//   full core, some calls' INVITEs were dropped at every retransmission until SIPp gave up: 207
-//   calls of 45,000 failed in a run that completed every call with no control at all.)
+// Tried and measured against this (bench:proxy, bench/README.md twelfth round), and not kept:
+// admitting a share of new requests at random, cut by busy windows and given back by idle ones
+// (episodes last longer: at 1500/s near a full core, 207 calls of 45,000 failed, their INVITEs
+// dropped at every retransmission); that, with a dropped request's retransmission always taken
+// (load is only delayed, not shed: at 2000/s the run fell behind as without control); and 503
+// after 2 s of busy windows in a row rather than of episode (a process near a full core is busy
+// that long and still keeps up: 1243 calls answered 503 in a 1500/s run).
 //
 // What is refused: a request that starts something new (no To tag: INVITE, REGISTER, OPTIONS,
 // SUBSCRIBE, MESSAGE, ...), never a CANCEL, an ACK, an in-dialog request (a BYE frees state) or
-// a response. How:
-// - over UDP it is dropped before any state is kept: the client retransmits it after T1 (500 ms),
-//   and that retransmission is taken. A dropped request costs its parse, not its call.
-// - over TCP, TLS and WebSocket nothing would be retransmitted, so it is taken.
-// - once the loop has had no idle time for `rejectAfterMs` in a row (refusing has not been
-//   enough), what is refused, whatever the transport, is answered 503 Service Unavailable with
-//   Retry-After (RFC 3261 §21.5.4): a client with another server tries it; one without stops
+// a response. How depends on how long the episode has lasted:
+// - for its first `rejectAfterMs`, such a request over UDP is dropped before any state is kept:
+//   the client retransmits it after T1 (500 ms) and a short episode is over by then, so the call
+//   is only late. A dropped request costs its parse, not its call. Over TCP, TLS and WebSocket
+//   nothing would be retransmitted, so it is taken: a short episode refuses no call.
+// - after that, whatever the transport, it is answered 503 Service Unavailable with Retry-After
+//   (RFC 3261 §21.5.4): a client with another server tries it; one without stops
 //   retransmitting into the overload.
+// The episode ends at the first window whose utilization is below `resumeBelow`.
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
 export interface OverloadOptions {
-  /** Windows at or above this utilization (0..1) are overloaded. 0 turns control off. */
+  /** Windows at or above this utilization (0..1) start an episode. 0 turns control off. */
   shedAbove: number;
   /**
-   * How long the loop must have been at shedAbove, in consecutive windows, before new requests
-   * are refused: a burst the loop works off within it is not overload.
+   * How long the loop must have been at shedAbove, in consecutive windows, before an episode
+   * starts: a burst the loop works off within it is not overload.
    */
   sustainMs: number;
-  /** Windows below this utilization let the admitted share grow back. */
+  /** A window below this utilization ends it. */
   resumeBelow: number;
   /** The window, in ms. */
   windowMs: number;
   /**
-   * After this long at shedAbove in a row, refused requests are answered 503 (before it: dropped
-   * over UDP; over a reliable transport nothing is refused before it).
+   * After this long in one episode, new requests are answered 503 (before it: dropped over UDP,
+   * taken over a reliable transport).
    */
   rejectAfterMs: number;
   /** Retry-After of the 503, in seconds. */
@@ -68,15 +69,6 @@ export const DEFAULT_OVERLOAD: OverloadOptions = {
   retryAfterSeconds: 5,
 };
 
-/** What an overloaded window leaves of the admitted share. */
-const CUT = 0.7;
-/** Below this the share is none. */
-const FLOOR = 0.05;
-/** What a window with idle time gives back. */
-const GIVE_BACK = 0.1;
-/** The most Call-IDs of dropped requests remembered (the oldest go first). */
-const MAX_REMEMBERED = 65_536;
-
 /** What to do with a new request now. */
 export const ADMIT = 0;
 export const DROP = 1;
@@ -84,7 +76,7 @@ export const REJECT = 2;
 export type OverloadVerdict = typeof ADMIT | typeof DROP | typeof REJECT;
 
 export interface OverloadStats {
-  /** New requests dropped (UDP). */
+  /** New requests dropped (UDP, early in an episode). */
   dropped: number;
   /** New requests answered 503. */
   rejected: number;
@@ -92,8 +84,6 @@ export interface OverloadStats {
   episodes: number;
   /** Whether one is under way. */
   shedding: boolean;
-  /** The share of new requests admitted now (1: all). */
-  admitting: number;
 }
 
 /** An episode's start and end, for the log. */
@@ -102,36 +92,30 @@ export interface OverloadEvents {
   ended(durationMs: number, dropped: number, rejected: number): void;
 }
 
-/** The event loop's utilization counters since it started (performance.eventLoopUtilization). */
-export type UtilizationSource = () => EventLoopUtilization;
+/** Utilization of the event loop since `previous` (performance.eventLoopUtilization). */
+export type UtilizationSource = (previous?: EventLoopUtilization) => EventLoopUtilization;
+
+const loopUtilization: UtilizationSource = (previous) =>
+  previous === undefined
+    ? performance.eventLoopUtilization()
+    : performance.eventLoopUtilization(performance.eventLoopUtilization(), previous);
 
 export class OverloadControl {
-  readonly stats: OverloadStats = {
-    dropped: 0,
-    rejected: 0,
-    episodes: 0,
-    shedding: false,
-    admitting: 1,
-  };
+  readonly stats: OverloadStats = { dropped: 0, rejected: 0, episodes: 0, shedding: false };
   private timer: NodeJS.Timeout | undefined;
   private last: EventLoopUtilization | undefined;
-  /** When the episode under way began (now()), else -1. */
+  /** When the episode under way began (performance.now()), else -1. */
   private since = -1;
   private episodeDropped = 0;
   private episodeRejected = 0;
-  /** When the windows at or above shedAbove in a row began (now()), else -1. */
-  private hotSince = -1;
-  /** When the last window ended (now()). */
-  private lastWindow = -1;
-  /** Call-IDs of requests dropped in this episode: their retransmissions are taken. */
-  private readonly droppedIds = new Set<string>();
+  /** Consecutive windows at or above shedAbove. */
+  private hot = 0;
 
   constructor(
     readonly options: OverloadOptions = DEFAULT_OVERLOAD,
     private readonly events?: OverloadEvents,
-    private readonly utilization: UtilizationSource = () => performance.eventLoopUtilization(),
+    private readonly utilization: UtilizationSource = loopUtilization,
     private readonly now: () => number = () => performance.now(),
-    private readonly random: () => number = Math.random,
   ) {}
 
   /** Looks at the loop every window (an unref'd timer); off when `shedAbove` is 0. */
@@ -148,7 +132,7 @@ export class OverloadControl {
     if (this.since >= 0) this.end();
   }
 
-  /** One window: the utilization since the last look. */
+  /** One window: the utilization since the last look decides the state. */
   sample(): void {
     const current = this.utilization();
     const previous = this.last;
@@ -164,61 +148,35 @@ export class OverloadControl {
   /** The utilization (0..1) of the window that just ended. */
   observe(utilization: number): void {
     const o = this.options;
-    const stats = this.stats;
-    const now = this.now();
-    const began = this.lastWindow >= 0 ? this.lastWindow : now - o.windowMs;
-    this.lastWindow = now;
-    if (o.shedAbove > 0 && utilization >= o.shedAbove) {
-      // By the clock, not by counting windows: under load a window lasts longer than windowMs.
-      if (this.hotSince < 0) this.hotSince = began;
-      if (now - this.hotSince < o.sustainMs) return;
-      const cut = stats.admitting * CUT;
-      stats.admitting = cut < FLOOR ? 0 : cut;
-      if (this.since < 0) this.begin(utilization);
-      return;
-    }
-    this.hotSince = -1;
-    if (this.since < 0 || utilization >= o.resumeBelow) return;
-    stats.admitting = Math.min(1, stats.admitting + GIVE_BACK);
-    if (stats.admitting > 1 - 1e-9) this.end(); // tenths added up may fall short of 1 by a bit
-  }
-
-  private begin(utilization: number): void {
-    this.since = this.now();
-    this.episodeDropped = 0;
-    this.episodeRejected = 0;
-    this.stats.shedding = true;
-    this.stats.episodes++;
-    this.events?.started(utilization);
+    const hot = o.shedAbove > 0 && utilization >= o.shedAbove;
+    this.hot = hot ? this.hot + 1 : 0;
+    if (this.since < 0) {
+      if (hot && this.hot * o.windowMs >= o.sustainMs) {
+        this.since = this.now();
+        this.episodeDropped = 0;
+        this.episodeRejected = 0;
+        this.stats.shedding = true;
+        this.stats.episodes++;
+        this.events?.started(utilization);
+      }
+    } else if (utilization < o.resumeBelow) this.end();
   }
 
   private end(): void {
     const duration = this.now() - this.since;
     this.since = -1;
     this.stats.shedding = false;
-    this.stats.admitting = 1;
-    this.droppedIds.clear();
     this.events?.ended(duration, this.episodeDropped, this.episodeRejected);
   }
 
   /**
-   * What to do with a request that starts something new (of Call-ID `callId`), arriving over a
-   * transport that retransmits (UDP) or not. Counts what it refuses.
+   * What to do with a request that starts something new, arriving over a transport that
+   * retransmits (UDP) or not. Counts what it refuses.
    */
-  verdict(retransmitted: boolean, callId: string): OverloadVerdict {
+  verdict(retransmitted: boolean): OverloadVerdict {
     if (this.since < 0) return ADMIT;
-    const sustained =
-      this.hotSince >= 0 && this.now() - this.hotSince >= this.options.rejectAfterMs;
-    if (!sustained) {
+    if (this.now() - this.since < this.options.rejectAfterMs) {
       if (!retransmitted) return ADMIT;
-      if (this.droppedIds.delete(callId)) return ADMIT; // dropped once already: it waited T1
-    }
-    const share = this.stats.admitting;
-    if (share > 0 && this.random() < share) return ADMIT;
-    if (!sustained) {
-      const ids = this.droppedIds;
-      if (ids.size >= MAX_REMEMBERED) ids.delete(ids.values().next().value!);
-      ids.add(callId);
       this.stats.dropped++;
       this.episodeDropped++;
       return DROP;
