@@ -235,6 +235,13 @@ test('keep-alive backlog: CRLF pings from connections that never read cannot gro
   );
   assert.ok(optionsMs !== undefined, 'OPTIONS answered during the flood');
   assert.ok(optionsMs < 2_000, `OPTIONS took ${optionsMs} ms`);
+  // The flood over, the server stands down from overload control (src/server/overload.ts) if the
+  // flood had it refusing new requests: the next test's first requests are answered, not 503.
+  const over = Date.now();
+  while (metric(await server.get('/metrics'), 'trapezoid_overloaded') !== 0) {
+    assert.ok(Date.now() - over < 5_000, 'still overloaded 5 s after the flood');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 });
 
 // ---- 2. idle and slowloris connections -----------------------------------------------------
