@@ -16,6 +16,7 @@ import { sqliteStores } from './support/stores.ts';
 import type { Stores } from '../src/store/open-stores.ts';
 import { needTool } from './support/peers.ts';
 import { Peer, freePort, scratchDir, sippErrors } from './ua-sipp-peer.ts';
+import { ackOfFailure, invite } from './support/sipp-scenarios.ts';
 
 const DOMAIN = 'overload.trapezoid';
 const REJECT_AFTER_MS = 1500;
@@ -112,6 +113,9 @@ function sipp(args: string[], dir: string): Peer {
  * for one of its own users: a request it routes is challenged (407).
  */
 function callerExpecting(status: 503 | 407): string {
+  const uri = 'sip:service@[remote_ip]:[remote_port]';
+  const from = `sipp <sip:sipp@${DOMAIN}>;tag=[pid]SIPpTag00[call_number]`;
+  const contact = '<sip:sipp@[local_ip]:[local_port];transport=[transport]>';
   const check =
     status === 503
       ? `<action>
@@ -120,37 +124,12 @@ function callerExpecting(status: 503 | 407): string {
       : '';
   return `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="answered ${status}">
-  <send>
-    <![CDATA[
-      INVITE sip:service@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@${DOMAIN}>;tag=[pid]SIPpTag00[call_number]
-      To: service <sip:service@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
+${invite(uri, from, `service <${uri}>`, contact, 1)}
   <recv response="100" optional="true"/>
   <recv response="${status}">
     ${check}
   </recv>
-  <send>
-    <![CDATA[
-      ACK sip:service@[remote_ip]:[remote_port] SIP/2.0
-      [last_Via:]
-      From: sipp <sip:sipp@${DOMAIN}>;tag=[pid]SIPpTag00[call_number]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
+${ackOfFailure(uri, from)}
   ${status === 503 ? '<Reference variables="ra"/>' : ''}
 </scenario>
 `;

@@ -110,7 +110,8 @@ function inDialog(method: 'ACK' | 'BYE', from: string, cseq: number): string {
  * An INVITE with PCMU from `from` to `to` (Request-URI `uri`), Contact `contact`; `auth`: the
  * line answering a challenge (SIPp's [authentication ...]), none on a first INVITE.
  */
-function invite(
+/** A scenario's INVITE with a PCMU offer, retransmitted every 500 ms over UDP. */
+export function invite(
   uri: string,
   from: string,
   to: string,
@@ -142,6 +143,23 @@ function invite(
 }
 
 /** 100/180/183 at any point, then the 200 whose Record-Route the dialog follows. */
+/** The ACK of a final failure to the INVITE of CSeq 1 (same branch: the last Via, §17.1.1.3). */
+export function ackOfFailure(uri: string, from: string): string {
+  return `  <send>
+    <![CDATA[
+      ACK ${uri} SIP/2.0
+      [last_Via:]
+      From: ${from}
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>`;
+}
+
 const ANSWERED = `  <recv response="100" optional="global" />
   <recv response="180" optional="global" />
   <recv response="183" optional="global" />
@@ -166,19 +184,7 @@ export function callerWithAuth(
 ${invite(uri, from, `<${uri}>`, contact, 1)}
   <recv response="100" optional="true" />
   <recv response="407" auth="true" />
-  <send>
-    <![CDATA[
-      ACK ${uri} SIP/2.0
-      [last_Via:]
-      From: ${from}
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
+${ackOfFailure(uri, from)}
 ${invite(uri, from, `<${uri}>`, contact, 2, `[authentication username=${user} password=${password}]`)}
 ${ANSWERED}
 ${inDialog('ACK', from, 2)}
