@@ -243,3 +243,21 @@ test('monitoring tools are not scanners: sipsak is not in the default scanner li
   for (const scanner of ['friendly-scanner', 'sipvicious', 'sipcli', 'sip-scan', 'iwar'])
     assert.ok(defaults.includes(scanner), scanner);
 });
+
+test('overload: defaults, and a resumeBelow above shedAbove is refused', () => {
+  const c = validateConfig({});
+  assert.deepEqual(c.overload, {
+    shedAbove: 0.97,
+    sustainMs: 500,
+    resumeBelow: 0.9,
+    windowMs: 100,
+    rejectAfterMs: 2000,
+    retryAfterSeconds: 5,
+  });
+  assert.equal(validateConfig({ overload: { shedAbove: 0 } }).overload.shedAbove, 0);
+  assert.throws(
+    () => validateConfig({ overload: { shedAbove: 0.8, resumeBelow: 0.9 } }),
+    /resumeBelow must not be above shedAbove/,
+  );
+  assert.throws(() => validateConfig({ overload: { shedAbove: 1.5 } }));
+});

@@ -92,13 +92,8 @@ export interface OverloadEvents {
   ended(durationMs: number, dropped: number, rejected: number): void;
 }
 
-/** Utilization of the event loop since `previous` (performance.eventLoopUtilization). */
-export type UtilizationSource = (previous?: EventLoopUtilization) => EventLoopUtilization;
-
-const loopUtilization: UtilizationSource = (previous) =>
-  previous === undefined
-    ? performance.eventLoopUtilization()
-    : performance.eventLoopUtilization(performance.eventLoopUtilization(), previous);
+/** The event loop's utilization counters since it started (performance.eventLoopUtilization). */
+export type UtilizationSource = () => EventLoopUtilization;
 
 export class OverloadControl {
   readonly stats: OverloadStats = { dropped: 0, rejected: 0, episodes: 0, shedding: false };
@@ -114,7 +109,7 @@ export class OverloadControl {
   constructor(
     readonly options: OverloadOptions = DEFAULT_OVERLOAD,
     private readonly events?: OverloadEvents,
-    private readonly utilization: UtilizationSource = loopUtilization,
+    private readonly utilization: UtilizationSource = () => performance.eventLoopUtilization(),
     private readonly now: () => number = () => performance.now(),
   ) {}
 
