@@ -1,7 +1,7 @@
 // Overload control against SIPp (src/server/overload.ts): while the server's event loop has no
 // idle time, a new INVITE over UDP is dropped and SIPp's retransmission gets through once the
-// loop has caught up; over TCP, and over UDP once an episode has lasted rejectAfterMs, it is
-// answered 503 with Retry-After. The loop is kept busy for real: this file runs the server in its
+// loop has caught up; over TCP it is taken; once an episode has lasted rejectAfterMs, it is
+// answered 503 with Retry-After over either. The loop is kept busy for real: this file runs the server in its
 // own process and spins that process's loop.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

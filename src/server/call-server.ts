@@ -418,11 +418,9 @@ export class CallServer {
       tx.terminate(); // no answer, no state kept: the retransmission is looked at afresh
       return;
     }
-    this.metrics.countResponse(503);
     const res = createResponse(req, 503, 'Service Unavailable (overloaded)');
-    res.set('To', `${res.get('To')};tag=${localTag()}`);
     res.set('Retry-After', String(this.overload.options.retryAfterSeconds));
-    res.set('Server', 'trapezoid');
+    this.stamp(res); // not respond(): no CDR
     tx.respond(res);
   }
 
@@ -505,12 +503,8 @@ export class CallServer {
    */
   private respond(tx: ServerTransaction, res: SipResponse, cause?: CdrCause): void {
     if (this.answered(tx)) return; // answered meanwhile (a CANCEL while a store was asked)
-    this.metrics.countResponse(res.status);
+    this.stamp(res);
     const req = tx.request;
-    // §8.2.6.2: a final response made here (the registrar's too) carries a To tag.
-    if (res.status > 100 && res.to.tag === undefined)
-      res.set('To', `${res.get('To')};tag=${localTag()}`);
-    if (!res.has('Server')) res.set('Server', 'trapezoid');
     if (
       req.method === 'INVITE' &&
       res.status >= 300 &&
@@ -528,6 +522,17 @@ export class CallServer {
       return;
     }
     tx.respond(res);
+  }
+
+  /**
+   * A response made here, before it goes: counted, with a To tag if it is final (§8.2.6.2; the
+   * registrar's too) and our Server header.
+   */
+  private stamp(res: SipResponse): void {
+    this.metrics.countResponse(res.status);
+    if (res.status > 100 && res.to.tag === undefined)
+      res.set('To', `${res.get('To')};tag=${localTag()}`);
+    if (!res.has('Server')) res.set('Server', 'trapezoid');
   }
 
   private onCancel(req: SipRequest, tx: ServerTransaction): void {

@@ -283,9 +283,9 @@ export const configSchema = z
       .default({ maxBranches: 10, ringTimeoutSeconds: 181 }),
     /**
      * Overload control (src/server/overload.ts): while the event loop has no idle time, new
-     * requests (no To tag, not CANCEL) are refused before work in progress: over UDP dropped for
-     * the first `rejectAfterMs` of an episode (the client retransmits), then, and always over TCP,
-     * TLS and WebSocket, answered 503 with Retry-After. `shedAbove: 0` turns it off.
+     * requests (no To tag, not CANCEL) are refused before work in progress: for the first
+     * `rejectAfterMs` of an episode dropped over UDP (the client retransmits) and taken over TCP,
+     * TLS and WebSocket; after that answered 503 with Retry-After. `shedAbove: 0` turns it off.
      */
     overload: z
       .object({
