@@ -77,6 +77,20 @@ test('the ring keeps at most maxCalls calls and maxBytes bytes, oldest dropped f
   assert.ok(cap.bytes <= 1000);
 });
 
+test('the call idle longest goes first: a packet a second or more later makes a call newest', () => {
+  const cap = new CallCapture({ maxCalls: 2, maxBytes: 1e6, maxAgeSeconds: 3600, rtp: 'none' });
+  const t0 = Date.now();
+  cap.sip('a', t0, phone, server, Buffer.alloc(10));
+  cap.sip('b', t0 + 10, phone, server, Buffer.alloc(10));
+  cap.sip('a', t0 + 1500, phone, server, Buffer.alloc(10)); // a is active again
+  cap.sip('c', t0 + 1600, phone, server, Buffer.alloc(10));
+  assert.deepEqual([cap.has('a'), cap.has('b'), cap.has('c')], [true, false, true]);
+  // Within a second the order stays that of the first packets (a call is not moved per packet).
+  cap.sip('c', t0 + 1700, phone, server, Buffer.alloc(10));
+  cap.sip('d', t0 + 1800, phone, server, Buffer.alloc(10));
+  assert.deepEqual([cap.has('a'), cap.has('c'), cap.has('d')], [false, true, true]);
+});
+
 test('calls older than maxAgeSeconds are dropped', () => {
   const cap = new CallCapture({ maxCalls: 10, maxBytes: 1e6, maxAgeSeconds: 60, rtp: 'none' });
   const now = Date.now();

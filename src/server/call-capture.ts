@@ -52,6 +52,7 @@ export interface CapturedPacket {
 interface CallPackets {
   packets: CapturedPacket[];
   bytes: number;
+  /** When the call last moved to the newest end: its newest packet's time, to REORDER_EVERY_MS. */
   last: number;
   dropped: number;
 }
@@ -71,6 +72,12 @@ export function rtpHeaderLength(packet: Buffer): number {
  * against maxBytes so the bound holds for many small RTP headers too.
  */
 const RTP_ENTRY_OVERHEAD = 228;
+
+/**
+ * A call is moved to the newest end of the order at most this often: a call's messages come
+ * close together, and moving it for each (a Map delete and set) cost more than keeping them.
+ */
+const REORDER_EVERY_MS = 1000;
 
 /** Expired calls are looked for at most this often. */
 const EXPIRE_EVERY_MS = 1000;
@@ -147,10 +154,11 @@ export class CallCapture {
     if (!call) {
       call = { packets: [], bytes: 0, last: p.ts, dropped: 0 };
       this.calls.set(callId, call);
-    } else if (call.last !== p.ts) {
+    } else if (p.ts - call.last >= REORDER_EVERY_MS) {
       // Most recently active last: expiry and eviction start with the calls idle longest.
       this.calls.delete(callId);
       this.calls.set(callId, call);
+      call.last = p.ts;
     }
     if (size > this.limits.maxBytes - call.bytes) {
       call.dropped++;
@@ -158,12 +166,16 @@ export class CallCapture {
     }
     call.packets.push(p);
     call.bytes += size;
-    call.last = p.ts;
     this.totalBytes += size;
-    // Oldest calls first, never the one being written.
+    if (this.totalBytes > this.limits.maxBytes || this.calls.size > this.limits.maxCalls)
+      this.evict(callId);
+  }
+
+  /** Drops calls until the ring is within its bounds: oldest first, never `keep`. */
+  private evict(keep: string): void {
     for (const [id, c] of this.calls) {
       if (this.totalBytes <= this.limits.maxBytes && this.calls.size <= this.limits.maxCalls) break;
-      if (id === callId) continue;
+      if (id === keep) continue;
       this.drop(id, c);
     }
   }

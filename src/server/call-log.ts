@@ -125,10 +125,13 @@ export interface ActiveCall {
   messages: KeptMessage[];
   /**
    * Set when an answered call's messages were let go (see LADDERS_KEPT): how many there were.
-   * `codec` keeps what the summary read from them.
    */
   messagesLetGo?: number;
-  codec?: string;
+  /**
+   * The last 18x or 2xx with an SDP body the log kept (the answer the call's codec is read
+   * from): set as it passes, so letting the ladder go keeps it without reading any message.
+   */
+  answerSdp?: KeptMessage;
 }
 
 /** The most messages kept per call, and finished calls kept for /api/calls. */
@@ -148,6 +151,21 @@ const MAX_CALL_AGE_MS = 12 * 3600 * 1000;
 
 function label(m: SipRequest | SipResponse): string {
   return 'method' in m ? m.method : `${m.status} ${m.reason}`;
+}
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+/** 'v=0', how an SDP body begins. */
+const V = 0x76;
+const EQUALS = 0x3d;
+const ZERO = 0x30;
+
+/** A 18x or 2xx with an SDP body (console-model isAnswerLabel, read from the message). */
+function isSdpAnswer(m: SipRequest | SipResponse): boolean {
+  if ('method' in m) return false;
+  const s = m.status;
+  if (s < 180 || s >= 300 || (s >= 190 && s < 200)) return false;
+  const body = m.body;
+  return body.length > 3 && body[0] === V && body[1] === EQUALS && body[2] === ZERO;
 }
 
 /** What the server knows of a call attempt when it starts logging it. */
@@ -375,6 +393,7 @@ export class CallLog {
     // What is kept is shown on /api/calls: never a digest response (it can be cracked offline).
     const logged = new KeptMessage(Date.now(), from, to, label(m), loggedBytes(m, sent));
     call.messages.push(logged);
+    if (isSdpAnswer(m)) call.answerSdp = logged;
     this.tap?.message(call, logged, call.messages.length - 1, from, to);
   }
 
@@ -631,8 +650,15 @@ export class CallLog {
     return written;
   }
 
+  /** When expireOld() last looked. */
+  private lastExpiry = -Infinity;
+
+  /** Drops calls past MAX_CALL_AGE_MS, looking at most once a second (not for every call). */
   private expireOld(): void {
-    const cutoff = Date.now() - MAX_CALL_AGE_MS;
+    const now = Date.now();
+    if (now - this.lastExpiry < 1000) return;
+    this.lastExpiry = now;
+    const cutoff = now - MAX_CALL_AGE_MS;
     for (const [id, call] of this.active) {
       if (call.start >= cutoff) break;
       this.active.delete(id);
@@ -640,30 +666,9 @@ export class CallLog {
   }
 }
 
-/** An answered call past the newest LADDERS_KEPT: its messages go, what its summary reads stays. */
+/** An answered call past the newest LADDERS_KEPT: its messages go, its answer's SDP stays. */
 function letGoOfLadder(call: ActiveCall): void {
   if (call.answer === undefined || call.messages.length === 0) return;
-  call.codec = keptCodec(call.messages);
   call.messagesLetGo = call.messages.length;
   call.messages = [];
-}
-
-const HEAD_END = Buffer.from('\r\n\r\n');
-/** 'v=0', how an SDP body begins. */
-const V = 0x76;
-const EQUALS = 0x3d;
-const ZERO = 0x30;
-
-/**
- * callCodec (console-model.ts) on the log's own messages: the SDP of the last 18x or 2xx that
- * has one, read from its bytes without decoding the whole message.
- */
-function keptCodec(messages: KeptMessage[]): string | undefined {
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const m = messages[i]!;
-    if (!isAnswerLabel(m.label)) continue;
-    const sdp = m.sdp();
-    if (sdp !== undefined) return sdpCodec(sdp);
-  }
-  return undefined;
 }

@@ -131,9 +131,10 @@ export interface LoggedCall {
   trunk?: string;
   media?: MediaSummary;
   messages: LoggedMessage[];
-  /** How many messages were let go (call-log.ts LADDERS_KEPT), and the codec read from them. */
+  /** How many messages were let go (call-log.ts LADDERS_KEPT). */
   messagesLetGo?: number;
-  codec?: string;
+  /** The last 18x or 2xx with SDP: what the codec is read from once the messages were let go. */
+  answerSdp?: LoggedMessage;
 }
 
 /** The call's state from what was logged. */
@@ -174,8 +175,9 @@ export function isAnswerLabel(label: string): boolean {
 
 /** The codec of the call: from the SDP of the last answer (a 2xx or 18x with SDP). */
 export function callCodec(c: LoggedCall): string | undefined {
-  for (let i = c.messages.length - 1; i >= 0; i--) {
-    const m = c.messages[i]!;
+  const messages = c.messages.length === 0 && c.answerSdp ? [c.answerSdp] : c.messages;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i]!;
     if (!isAnswerLabel(m.label)) continue;
     const sdp = sdpBody(m.raw);
     if (sdp) return sdpCodec(sdp);
@@ -198,7 +200,7 @@ export function summarize(c: LoggedCall, capture: boolean): CallSummary {
     hungUpBy: c.hungUpBy,
     trunk: c.trunk,
     state: callState(c),
-    codec: c.codec ?? callCodec(c),
+    codec: callCodec(c),
     media: c.media,
     messageCount: c.messages.length + (c.messagesLetGo ?? 0),
     ...(c.messagesLetGo ? { ladderLetGo: true as const } : {}),

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatVia, parseVia } from '../sip/index.ts';
 import { TransportLayer } from '../transport/index.ts';
-import { LocalIdentity } from './local-identity.ts';
+import { LocalIdentity, textHash40 } from './local-identity.ts';
 
 describe('LocalIdentity.ownVia', () => {
   const cases: Array<{ name: string; listen: string; to: string; rport: boolean }> = [
@@ -26,4 +26,16 @@ describe('LocalIdentity.ownVia', () => {
       }
     });
   }
+});
+
+describe('textHash40 (the loop hash)', () => {
+  it('is 10 hex digits, the same for the same text, and tells 200,000 texts apart', () => {
+    assert.match(textHash40('sip:1000@example.com|a|b|c@d|1'), /^[0-9a-f]{10}$/);
+    assert.equal(textHash40('sip:x@y|1'), textHash40('sip:x@y|1'));
+    const seen = new Set<string>();
+    // Texts that differ by one character, as two requests of one call do (CSeq, a tag).
+    for (let i = 0; i < 200_000; i++)
+      seen.add(textHash40(`sip:1000@example.com|ft|tt|call-${i}|${i % 7}`));
+    assert.equal(seen.size, 200_000);
+  });
 });

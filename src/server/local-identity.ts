@@ -2,7 +2,6 @@
 // listens on, so it can tell a URI, a Route or a Via that names itself from one naming someone
 // else; the Via and Record-Route URI it puts on what it forwards; and the loop check on the branch
 // it writes (§16.6 step 8).
-import { hash } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { SipRequest, SipUri, Via } from '../sip/index.ts';
 import {
@@ -94,10 +93,9 @@ export class LocalIdentity {
 
   /** §16.6 step 8: a hash of what makes this request this request, put in our branch. */
   loopHash(req: SipRequest): string {
-    // The joined text hashed in one call (crypto.hash: no Hash object per request).
     let text = `${req.uri}|${req.from.tag ?? ''}|${req.to.tag ?? ''}|${req.callId}|${req.cseq.seq}`;
     for (const r of req.getAll('Route')) text += `|${r}`;
-    return hash('md5', text, 'hex').slice(0, 10);
+    return textHash40(text);
   }
 
   /** §16.3 step 4: our own Via with the same loop hash means the request came back unchanged. */
@@ -107,4 +105,21 @@ export class LocalIdentity {
     const mark = `z9hG4bK${this.loopHash(req)}.`;
     return vias.some((v) => this.isOurVia(v) && v.branch?.startsWith(mark) === true);
   }
+}
+
+/**
+ * 40 bits of hash of a text, as 10 hex digits: FNV-1a (32 bits) and, over the same code units,
+ * the multiply-by-31 string hash (8 bits of it). A loop hash only has to tell our own requests
+ * apart (§16.6 step 8 asks for no cryptographic hash): a collision makes one spiral look like a
+ * loop, one chance in 2^40. Computed in JS: a native MD5 cost about 1 % of a proxied call's CPU.
+ */
+export function textHash40(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = (Math.imul(b, 31) + c) | 0;
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b & 0xff).toString(16).padStart(2, '0');
 }

@@ -74,7 +74,9 @@ interface Branch {
   final?: SipResponse;
   timedOut: boolean;
   cancelPending: boolean;
-  timerC?: NodeJS.Timeout;
+  /** Timer C; once the CANCEL has gone (cancelSent), the wait for the branch's last answer. */
+  timerC: NodeJS.Timeout | undefined;
+  cancelSent: boolean;
   /** Replaced by a retry with credentials: its final response no longer counts. */
   superseded?: boolean;
   authRetries: number;
@@ -158,6 +160,8 @@ export class ProxyBranchSet {
       settled: false,
       timedOut: false,
       cancelPending: false,
+      timerC: undefined,
+      cancelSent: false,
       authRetries,
       answered,
     };
@@ -185,7 +189,13 @@ export class ProxyBranchSet {
   }
 
   private armTimerC(branch: Branch): void {
+    // Each provisional restarts Timer C (§16.7 step 2): the node timer is re-armed, not made anew.
+    if (branch.timerC !== undefined && !branch.cancelSent) {
+      branch.timerC.refresh();
+      return;
+    }
     clearTimeout(branch.timerC);
+    branch.cancelSent = false;
     branch.timerC = setTimeout(() => this.onTimerC(branch), this.timerC);
     branch.timerC.unref();
   }
@@ -236,6 +246,7 @@ export class ProxyBranchSet {
           : res;
     }
     clearTimeout(branch.timerC);
+    branch.timerC = undefined;
     if (res.status >= 200 && res.status < 300) {
       // Every 2xx goes upstream, the first and any later one (§16.7 step 5, RFC 6026).
       if (!this.finalSent) {
@@ -282,6 +293,7 @@ export class ProxyBranchSet {
   private onNoAnswer(branch: Branch): void {
     if (branch.settled) return;
     clearTimeout(branch.timerC);
+    branch.timerC = undefined;
     branch.timedOut = true;
     branch.settled = true;
     branch.final = createResponse(branch.request!, 408, 'Request Timeout');
@@ -325,6 +337,7 @@ export class ProxyBranchSet {
     // §9.1: a UAS that never answers the INVITE after our CANCEL does not keep the branch (and
     // the caller) waiting: after 64*T1 the branch counts as timed out.
     clearTimeout(branch.timerC);
+    branch.cancelSent = true;
     branch.timerC = setTimeout(() => this.onNoAnswer(branch), 64 * this.layer.timers.T1);
     branch.timerC.unref();
   }

@@ -40,6 +40,8 @@ const TOKEN_BYTES = 12;
 const EARLY_TTL_MS = 5 * 60_000;
 /** An established dialog with no BYE seen is forgotten after this. */
 const CONFIRMED_TTL_MS = 12 * 3600_000;
+/** Expired dialogs are looked for at most this often. */
+const EXPIRE_EVERY_MS = 1000;
 /** The most dialogs kept in memory; the oldest go first beyond it. */
 const DEFAULT_MAX_DIALOGS = 200_000;
 
@@ -383,9 +385,17 @@ export class ProxyDialogs {
     this.dialogs.set(callId, dialog);
   }
 
-  /** Drops expired dialogs from the oldest, and the oldest ones beyond the cap. */
+  /** When evict() last looked for expired dialogs. */
+  private lastExpiry = -Infinity;
+
+  /**
+   * Drops expired dialogs from the oldest (looked for at most once a second: not for every call),
+   * and the oldest ones beyond the cap.
+   */
   private evict(): void {
     const now = this.now();
+    if (this.dialogs.size < this.maxDialogs && now - this.lastExpiry < EXPIRE_EVERY_MS) return;
+    this.lastExpiry = now;
     for (const [id, d] of this.dialogs) {
       if (this.dialogs.size < this.maxDialogs && d.expiresAt >= now) {
         // Entries are in insertion order, not expiry order: stop at the first live one unless

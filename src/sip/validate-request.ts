@@ -33,6 +33,11 @@ const MANDATORY = [H.to, H.from, H.callId, H.cseq, H.via];
 const MANDATORY_WITH_MAX_FORWARDS = [...MANDATORY, H.maxForwards];
 const DEFAULT_SCHEMES = ['sip', 'sips', 'tel'];
 const SINGLE = [H.to, H.from, H.callId, H.cseq, H.maxForwards, H.contentLength, H.contentType];
+/** The same lists as bit masks of header kinds (every kind of H is below 32). */
+const maskOf = (kinds: readonly number[]) => kinds.reduce((m, k) => m | (1 << k), 0);
+const NONE: readonly string[] = [];
+const MANDATORY_MASK = maskOf(MANDATORY);
+const SINGLE_MASK = maskOf(SINGLE);
 
 /**
  * §8.1.1: the header fields without which a request is not one: 400 with the reason naming
@@ -65,23 +70,35 @@ export function validateRequest(
   req: SipRequest,
   opts: ValidateOptions = {},
 ): RequestProblem | undefined {
-  const missing = missingHeaders(req);
-  if (missing) return missing;
-  for (const kind of SINGLE) {
-    let count = 0;
-    const n = req._count();
-    for (let i = 0; i < n; i++) if (req._kindAt(i) === kind) count++;
-    if (count > 1) return { status: 400, reason: `Multiple ${canonicalName(kind)} headers` };
+  // One pass over the header kinds finds what is there and what is there twice; the reason is
+  // worked out only when something is wrong.
+  let seen = 0;
+  let twice = 0;
+  const n = req._count();
+  for (let i = 0; i < n; i++) {
+    const kind = req._kindAt(i);
+    const bit = kind < 32 ? 1 << kind : 0;
+    twice |= seen & bit;
+    seen |= bit;
+  }
+  if ((seen & MANDATORY_MASK) !== MANDATORY_MASK) return missingHeaders(req);
+  if ((twice & SINGLE_MASK) !== 0) {
+    const kind = SINGLE.find((k) => (twice & (1 << k)) !== 0)!;
+    return { status: 400, reason: `Multiple ${canonicalName(kind)} headers` };
   }
   const schemes = opts.schemes ?? DEFAULT_SCHEMES;
   const scheme = req.requestUri.scheme;
   if (!schemes.includes(scheme))
     return { status: 416, reason: `Unsupported URI Scheme '${scheme}'` };
-  const required = opts.proxy
-    ? req.proxyRequire
-    : req.method === 'CANCEL' || req.method === 'ACK'
-      ? []
-      : req.require;
+  const requireKind = opts.proxy ? H.proxyRequire : H.require;
+  const required =
+    (seen & (1 << requireKind)) === 0
+      ? NONE
+      : opts.proxy
+        ? req.proxyRequire
+        : req.method === 'CANCEL' || req.method === 'ACK'
+          ? NONE
+          : req.require;
   if (required.length > 0) {
     const known = new Set((opts.extensions ?? []).map((e) => e.toLowerCase()));
     const unsupported = required.filter((t) => !known.has(t.toLowerCase()));

@@ -33,6 +33,16 @@ export interface SqliteOptions {
  */
 export const SQLITE_CACHE_MB = 4;
 
+/**
+ * WAL pages written before SQLite copies them back into the database file (`PRAGMA
+ * wal_autocheckpoint`; SQLite's default is 1000 pages, 4 MB). Each commit appends every page it
+ * changed, mostly the same few again (the table's last leaf, each index's); a checkpoint writes
+ * a page once however often it was appended, so a longer WAL writes fewer pages. Measured on the
+ * CDR writes of a proxy (an insert and an update per call, 20 per commit): 10,000 pages took 2-5
+ * µs of CPU per call off 21-30. The WAL file grows to about 40 MB before it is reused.
+ */
+export const SQLITE_WAL_PAGES = 10_000;
+
 /** The registrar's bindings (sqlite-locations.ts adds its own columns to it). */
 export const BINDINGS_TABLE = `
 CREATE TABLE IF NOT EXISTS bindings (
@@ -99,6 +109,7 @@ export function openSqlite(options: SqliteOptions): Database.Database {
     db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     db.pragma('busy_timeout = 5000');
     db.pragma(`cache_size = ${-Math.round((options.cacheMb ?? SQLITE_CACHE_MB) * 1024)}`);
+    db.pragma(`wal_autocheckpoint = ${SQLITE_WAL_PAGES}`);
     db.exec(BASE_TABLES);
     migrateBase(db);
     db.transaction(() => {
