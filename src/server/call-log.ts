@@ -20,7 +20,6 @@ import type {
 import type { MediaSummary } from './media-relay-proxy.ts';
 import { silentLogger, type Logger } from './server-log.ts';
 import { ChurnMap } from './churn-map.ts';
-import { isAnswerLabel, sdpCodec } from './console-model.ts';
 
 /** The media relay as the call log sees it: ends a call's media, summary for the CDR. */
 export interface CallMedia {
