@@ -659,16 +659,20 @@ export class CallServer {
       dialled,
       ...(fromTrunk ? { trunk: fromTrunk.name } : {}),
     });
-    const rule = route
-      ? { rule: route.rule.name ?? `#${route.ruleIndex + 1} ${describeMatch(route.rule.match)}` }
-      : {};
-    const routeFields = { ...rule, ...(fromTrunk ? { trunkIn: fromTrunk.name } : {}) };
+    // The routing decision's log line, and what it says, only at info (not for every call).
+    const logged = this.log.isLevelEnabled('info');
+    const rule =
+      route && logged
+        ? { rule: route.rule.name ?? `#${route.ruleIndex + 1} ${describeMatch(route.rule.match)}` }
+        : {};
+    const routeFields = { ...rule, ...(fromTrunk && logged ? { trunkIn: fromTrunk.name } : {}) };
     if (action.action === 'reject') {
-      this.routeLog(req, callerAor, `${number}@${this.domain}`, {
-        ...routeFields,
-        action: 'reject',
-        status: action.code,
-      });
+      if (logged)
+        this.routeLog(req, callerAor, `${number}@${this.domain}`, {
+          ...routeFields,
+          action: 'reject',
+          status: action.code,
+        });
       this.respond(tx, createResponse(req, action.code, action.reason), 'rejected-by-dialplan');
       return;
     }
@@ -682,12 +686,13 @@ export class CallServer {
         return;
       }
       const plan = this.trunks.plan(action.trunk, number, req.callId);
-      this.routeLog(req, callerAor, plan.callee, {
-        ...routeFields,
-        action: 'trunk',
-        trunk: plan.trunk.name,
-        targets: [plan.firstPeer],
-      });
+      if (logged)
+        this.routeLog(req, callerAor, plan.callee, {
+          ...routeFields,
+          action: 'trunk',
+          trunk: plan.trunk.name,
+          targets: [plan.firstPeer],
+        });
       this.forward(req, tx, inbound, [plan.first], {
         trunk: plan.trunk.name,
         dialled,
@@ -711,7 +716,8 @@ export class CallServer {
     await this.cluster.learnHolders(bindings);
     const callee = `${number}@${this.domain}`;
     if (!known && (caller !== undefined || fromTrunk)) {
-      this.routeLog(req, callerAor, callee, { ...routeFields, action: 'local', targets: [] });
+      if (logged)
+        this.routeLog(req, callerAor, callee, { ...routeFields, action: 'local', targets: [] });
       this.respond(tx, createResponse(req, 404, 'Not Found'));
       return;
     }
@@ -722,7 +728,8 @@ export class CallServer {
         this.cluster.reachable(b),
     );
     if (!known || usable.length === 0) {
-      this.routeLog(req, callerAor, callee, { ...routeFields, action: 'local', targets: [] });
+      if (logged)
+        this.routeLog(req, callerAor, callee, { ...routeFields, action: 'local', targets: [] });
       this.respond(tx, createResponse(req, 480, 'Temporarily Unavailable'));
       return;
     }
@@ -731,11 +738,12 @@ export class CallServer {
     const targets = usable
       .slice(0, this.opts.config.proxy.maxBranches)
       .map((b) => this.cluster.target(b));
-    this.routeLog(req, callerAor, callee, {
-      ...routeFields,
-      action: 'local',
-      targets: targets.map((t) => formatEndpoint(t.destination)),
-    });
+    if (logged)
+      this.routeLog(req, callerAor, callee, {
+        ...routeFields,
+        action: 'local',
+        targets: targets.map((t) => formatEndpoint(t.destination)),
+      });
     this.forward(req, tx, inbound, targets, {
       dialled,
       caller,
