@@ -37,16 +37,16 @@ export const DEFAULT_CAPTURE_LIMITS: CaptureLimits = {
 
 export interface CapturedPacket {
   /** Milliseconds since the epoch. */
-  ts: number;
-  src: Endpoint;
-  dst: Endpoint;
+  readonly ts: number;
+  readonly src: Endpoint;
+  readonly dst: Endpoint;
   /**
    * What was captured (for RTP headers only: the header). SIP is kept as the bytes the call log
    * already holds (no copy per message); text, when given, becomes UTF-8 when a file is asked for.
    */
-  data: Buffer | string;
+  readonly data: Buffer | string;
   /** The packet's length on the wire, when more than `data` (headers-only RTP). */
-  origLen?: number;
+  readonly origLen?: number;
 }
 
 interface CallPackets {
@@ -106,6 +106,11 @@ export class CallCapture {
   /** Records one SIP message of a call (text is written as UTF-8). */
   sip(callId: string, ts: number, src: Endpoint, dst: Endpoint, data: Buffer | string): void {
     this.add(callId, { ts, src, dst, data });
+  }
+
+  /** Keeps a packet as it is (the call log's own message: no record of its own per message). */
+  keep(callId: string, p: CapturedPacket): void {
+    this.add(callId, p);
   }
 
   /** Records one relayed RTP/RTCP packet of a call, as much of it as `limits.rtp` says. */

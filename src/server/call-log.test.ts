@@ -247,7 +247,6 @@ test('a kept message gives its SDP body from its bytes, and nothing for another 
       0,
       at,
       at,
-      '200 OK',
       Buffer.from(
         'SIP/2.0 200 OK\r\nCall-ID: k1\r\n' +
           (body ? `Content-Type: ${type}\r\n` : '') +

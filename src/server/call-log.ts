@@ -17,6 +17,7 @@ import type {
   DialogRecord,
   StoredCdr,
 } from '../store/stores.ts';
+import type { CapturedPacket } from './call-capture.ts';
 import type { MediaSummary } from './media-relay-proxy.ts';
 import { silentLogger, type Logger } from './server-log.ts';
 import { ChurnMap } from './churn-map.ts';
@@ -41,15 +42,26 @@ export interface LoggedMessage {
  * the console), not for every message of every call: most are never read, and bytes kept are
  * not copied by the garbage collector as a kept string is.
  */
-export class KeptMessage implements LoggedMessage {
+export class KeptMessage implements LoggedMessage, CapturedPacket {
   constructor(
     readonly ts: number,
-    private readonly src: Endpoint,
-    private readonly dst: Endpoint,
-    readonly label: string,
+    readonly src: Endpoint,
+    readonly dst: Endpoint,
     /** Shared with the sender or the receiving socket: never changed. */
     readonly bytes: Buffer,
   ) {}
+
+  private labelText: string | undefined;
+
+  /** The method of a request, the status and reason of a response: read from the start line. */
+  get label(): string {
+    return (this.labelText ??= startLineLabel(this.bytes));
+  }
+
+  /** What the capture ring keeps (call-capture.ts): the bytes themselves. */
+  get data(): Buffer {
+    return this.bytes;
+  }
 
   get raw(): string {
     return this.bytes.toString('utf8');
@@ -148,8 +160,15 @@ export const LADDERS_KEPT = 50;
 /** A call with no BYE after this long is dropped from memory (its CDR was never completed). */
 const MAX_CALL_AGE_MS = 12 * 3600 * 1000;
 
-function label(m: SipRequest | SipResponse): string {
-  return 'method' in m ? m.method : `${m.status} ${m.reason}`;
+const SIP_VERSION = 'SIP/2.0 ';
+
+/** A kept message's label from its bytes: `INVITE`, `180 Ringing`. */
+function startLineLabel(bytes: Buffer): string {
+  const cr = bytes.indexOf(0x0d);
+  const line = bytes.toString('utf8', 0, cr < 0 ? bytes.length : cr);
+  if (line.startsWith(SIP_VERSION)) return line.slice(SIP_VERSION.length);
+  const space = line.indexOf(' ');
+  return space < 0 ? line : line.slice(0, space);
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -243,8 +262,8 @@ class CallLogHandle implements CallHandle {
 
 /** Sees each message the log keeps and each change of a call (call-tap.ts: capture, console). */
 export interface CallLogTap {
-  /** The `index`th message of the call was kept; it went from `from` to `to`. */
-  message(call: ActiveCall, logged: KeptMessage, index: number, from: Endpoint, to: Endpoint): void;
+  /** The `index`th message of the call was kept (its endpoints are in it). */
+  message(call: ActiveCall, logged: KeptMessage, index: number): void;
   /** The call was answered or ended. */
   changed(call: ActiveCall): void;
 }
@@ -390,10 +409,10 @@ export class CallLog {
   ): void {
     if (call.messages.length >= MAX_MESSAGES) return;
     // What is kept is shown on /api/calls: never a digest response (it can be cracked offline).
-    const logged = new KeptMessage(Date.now(), from, to, label(m), loggedBytes(m, sent));
+    const logged = new KeptMessage(Date.now(), from, to, loggedBytes(m, sent));
     call.messages.push(logged);
     if (isSdpAnswer(m)) call.answerSdp = logged;
-    this.tap?.message(call, logged, call.messages.length - 1, from, to);
+    this.tap?.message(call, logged, call.messages.length - 1);
   }
 
   /**

@@ -1,7 +1,6 @@
 // Where the call log's messages go besides /api/calls: the per-call capture ring (as bytes with
 // their endpoints) and the console's live feed. One object the call log calls (call-log.ts
 // CallLogTap); each part is optional.
-import type { Endpoint } from '../transport/index.ts';
 import type { CallCapture } from './call-capture.ts';
 import type { KeptMessage } from './call-log.ts';
 import type { LoggedCall } from './console-model.ts';
@@ -13,16 +12,10 @@ export class CallTap {
     private readonly feed: LiveFeed | undefined,
   ) {}
 
-  /** The call log kept the `index`th message of a call, seen from `from` to `to`. */
-  message(
-    call: LoggedCall,
-    logged: KeptMessage,
-    index: number,
-    from: Endpoint,
-    to: Endpoint,
-  ): void {
-    // The bytes the log keeps (not a copy): the ring and the log hold one buffer.
-    this.capture?.sip(call.callId, logged.ts, from, to, logged.bytes);
+  /** The call log kept the `index`th message of a call (with its endpoints). */
+  message(call: LoggedCall, logged: KeptMessage, index: number): void {
+    // The message the log keeps (not a copy): the ring and the log hold one object.
+    this.capture?.keep(call.callId, logged);
     this.feed?.message(call, logged, index);
   }
 
