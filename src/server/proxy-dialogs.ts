@@ -56,8 +56,11 @@ export interface ProxiedDialog {
   token: string;
   method: string;
   caller: DialogSide;
-  /** One callee per To tag (a forked INVITE can set up several early dialogs). */
-  callees: Map<string, DialogSide>;
+  /**
+   * One callee per To tag (a forked INVITE can set up several early dialogs); a side known only
+   * from an 18x is kept as that response until something needs it (calleeSide()).
+   */
+  callees: Map<string, DialogSide | EarlySide>;
   confirmed: boolean;
   expiresAt: number;
 }
@@ -72,6 +75,19 @@ function hopKey(uri: SipUri): string {
   const transport = uri.params.transport?.toLowerCase() ?? (uri.scheme === 'sips' ? 'tls' : 'udp');
   const host = uri.host.toLowerCase();
   return `${transport}|${host}|${uri.port ?? ''}`;
+}
+
+/**
+ * A callee side seen only in an 18x (an early dialog): most calls send no request in one, so its
+ * hop is worked out from the response when a request or the store first needs it, not for every
+ * ringing call. Replaced by the side of the 2xx.
+ */
+class EarlySide {
+  constructor(
+    readonly res: SipResponse,
+    readonly endpoint: Endpoint,
+    readonly connectionId: string | undefined,
+  ) {}
 }
 
 export class ProxyDialogs {
@@ -173,15 +189,15 @@ export class ProxyDialogs {
       return;
     }
     if (res.status <= 100 || toTag === undefined) return;
-    const hop = this.hopTowardCallee(res, dialog.token);
-    if (!hop) return;
-    const side: DialogSide = {
-      ...hop,
-      endpoint,
-      ...(connectionId !== undefined ? { connectionId } : {}),
-    };
+    if (res.status < 200) {
+      // A dialog-creating 18x carries a Contact (§12.1.1): one without can set up nothing.
+      if (res.has('Contact')) dialog.callees.set(toTag, new EarlySide(res, endpoint, connectionId));
+      return;
+    }
+    const side = this.sideOf(res, dialog.token, endpoint, connectionId);
+    if (!side) return;
     dialog.callees.set(toTag, side);
-    if (res.status >= 200 && !dialog.confirmed) {
+    if (!dialog.confirmed) {
       dialog.confirmed = true;
       dialog.expiresAt = this.now() + CONFIRMED_TTL_MS;
     }
@@ -278,8 +294,9 @@ export class ProxyDialogs {
    */
   record(callId: string, calleeTag: string | undefined): DialogRecord | undefined {
     const dialog = this.dialogs.get(callId);
-    const callee = calleeTag === undefined ? undefined : dialog?.callees.get(calleeTag);
-    if (!dialog || !callee || dialog.method !== 'INVITE') return undefined;
+    if (!dialog || calleeTag === undefined || dialog.method !== 'INVITE') return undefined;
+    const callee = this.calleeSide(dialog, calleeTag);
+    if (!callee) return undefined;
     return {
       callId,
       callerTag: dialog.callerTag,
@@ -308,7 +325,7 @@ export class ProxyDialogs {
     // The callee's tag is the From tag of its requests, the To tag of the responses it sends.
     const isRequest = 'method' in message;
     const calleeTag = (fromCallee === isRequest ? message.from.tag : message.to.tag) ?? '';
-    const side = fromCallee ? dialog.callees.get(calleeTag) : dialog.caller;
+    const side = fromCallee ? this.calleeSide(dialog, calleeTag) : dialog.caller;
     if (!side || !side.hopIsContact) return;
     side.hop = formatUri(contact.uri);
     if (!dialog.confirmed) return;
@@ -336,13 +353,37 @@ export class ProxyDialogs {
     const fromTag = req.from.tag ?? '';
     const toTag = req.to.tag ?? '';
     if (fromTag === dialog.callerTag) {
-      const callee = dialog.callees.get(toTag);
+      const callee = this.calleeSide(dialog, toTag);
       if (callee) return { dialog, towardCallee: true, toward: callee };
     }
-    if (toTag === dialog.callerTag && dialog.callees.has(fromTag)) {
+    if (toTag === dialog.callerTag && this.calleeSide(dialog, fromTag) !== undefined) {
       return { dialog, towardCallee: false, toward: dialog.caller };
     }
     return undefined;
+  }
+
+  /** The side of the callee tagged `tag`, worked out now if an 18x only noted it. */
+  private calleeSide(dialog: ProxiedDialog, tag: string): DialogSide | undefined {
+    const known = dialog.callees.get(tag);
+    if (!(known instanceof EarlySide)) return known;
+    const side = this.sideOf(known.res, dialog.token, known.endpoint, known.connectionId);
+    if (side) dialog.callees.set(tag, side);
+    else dialog.callees.delete(tag);
+    return side;
+  }
+
+  /** The callee side a response (from `endpoint`) names, if it names a hop. */
+  private sideOf(
+    res: SipResponse,
+    token: string,
+    endpoint: Endpoint,
+    connectionId: string | undefined,
+  ): DialogSide | undefined {
+    const hop = this.hopTowardCallee(res, token);
+    if (!hop) return undefined;
+    return connectionId !== undefined
+      ? { hop: hop.hop, hopIsContact: hop.hopIsContact, endpoint, connectionId }
+      : { hop: hop.hop, hopIsContact: hop.hopIsContact, endpoint };
   }
 
   private hopTowardCallee(res: SipResponse, mine: string): Hop | undefined {
