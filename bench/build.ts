@@ -8,17 +8,21 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-let built = false;
+const built = new Set<string>();
 
-/** Compiles src/ to dist/ (once per bench run); throws with tsc's output when it fails. */
-export function buildDist(): void {
-  if (built) return;
+/**
+ * Compiles src/ to dist/ in the checkout at `dir` (this one by default; bench/ab.ts builds two),
+ * once per bench run; throws with tsc's output when it fails.
+ */
+export function buildDist(dir = root): void {
+  if (built.has(dir)) return;
   const started = Date.now();
-  const r = spawnSync('npm', ['run', '--silent', 'build:lib'], { cwd: root, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`npm run build:lib failed:\n${r.stdout}${r.stderr}`);
-  built = true;
+  const r = spawnSync('npm', ['run', '--silent', 'build:lib'], { cwd: dir, encoding: 'utf8' });
+  if (r.status !== 0)
+    throw new Error(`npm run build:lib failed in ${dir}:\n${r.stdout}${r.stderr}`);
+  built.add(dir);
   console.log(
-    `built dist/ with tsc in ${((Date.now() - started) / 1000).toFixed(1)} s: the compiled server is measured`,
+    `built ${dir === root ? '' : `${dir}/`}dist/ with tsc in ${((Date.now() - started) / 1000).toFixed(1)} s: the compiled server is measured`,
   );
 }
 

@@ -63,6 +63,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UDP_BUFFER_BYTES } from '../src/server/call-server.ts';
 import { compiledCli } from './build.ts';
+import { proxyBenchConfig } from './trapezoid-config.ts';
 import { runUacStep } from './sipp-step.ts';
 import { median } from './stats.ts';
 import { MemorySampler, treeCpuSeconds, treeHwmMb, treeStats } from './procstat.ts';
@@ -244,24 +245,17 @@ function medianRow(runs: StepRow[]): StepRow {
 }
 
 async function main(): Promise<void> {
-  // trapezoid, configured like the Kamailio route: "service" -> the uas, calls from the uac
-  // accepted as from a trunk.
   const cfg = join(work, 'trapezoid.yaml');
   writeFileSync(
     cfg,
-    [
-      'domain: bench.trapezoid',
-      `listen: [{ transport: udp, address: 127.0.0.1, port: ${PORTS.trapezoid} }]`,
-      `database: ${join(work, 'bench.db')}`,
-      `http: { address: 127.0.0.1, port: ${PORTS.http} }`,
-      'trunks:',
-      `  - { name: uas, peers: [{ host: 127.0.0.1, port: ${PORTS.uasT} }] }`,
-      `  - { name: uac, peers: [{ host: 127.0.0.1, port: ${PORTS.uacT} }], transit: true }`,
-      'dialplan:',
-      '  - { match: { regex: "^service$" }, route: { action: trunk, trunk: uas } }',
-      ...(memoryTarget === '' ? [] : [`memory: { targetMb: ${Number(memoryTarget)} }`]),
-      ...(overload === 'off' ? ['overload: { shedAbove: 0 }'] : []),
-    ].join('\n'),
+    proxyBenchConfig(
+      { sip: PORTS.trapezoid, http: PORTS.http, uas: PORTS.uasT, uac: PORTS.uacT },
+      join(work, 'bench.db'),
+      {
+        ...(memoryTarget === '' ? {} : { memoryTargetMb: Number(memoryTarget) }),
+        overloadOff: overload === 'off',
+      },
+    ),
   );
   const started: Partial<Record<'trapezoid' | 'kamailio', ChildProcess>> = {};
   if (only.includes('trapezoid')) {
