@@ -240,22 +240,17 @@ test('call log: the newest 50 finished calls keep their messages; further back o
   await store.close();
 });
 
-test('a kept message gives its SDP body from its bytes, and nothing for another body or none', () => {
+test("a kept message's label is read from its start line: a request's method, a response's status and reason", () => {
   const at: Endpoint = { protocol: 'udp', address: '127.0.0.1', port: 5060 };
-  const kept = (body: string, type = 'application/sdp'): KeptMessage =>
+  const kept = (startLine: string): KeptMessage =>
     new KeptMessage(
       0,
       at,
       at,
-      Buffer.from(
-        'SIP/2.0 200 OK\r\nCall-ID: k1\r\n' +
-          (body ? `Content-Type: ${type}\r\n` : '') +
-          `Content-Length: ${body.length}\r\n\r\n${body}`,
-      ),
+      Buffer.from(`${startLine}\r\nCall-ID: k1\r\nContent-Length: 0\r\n\r\n`),
     );
-  const sdp = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nm=audio 4000 RTP/AVP 8\r\n';
-  assert.equal(kept(sdp).sdp(), sdp);
-  assert.equal(kept('').sdp(), undefined, 'no body');
-  assert.equal(kept('{"a":1}', 'application/json').sdp(), undefined, 'not SDP');
-  assert.equal(kept('v').sdp(), undefined, 'too short to be SDP');
+  assert.equal(kept('INVITE sip:1001@example.com SIP/2.0').label, 'INVITE');
+  assert.equal(kept('SIP/2.0 180 Ringing').label, '180 Ringing');
+  assert.equal(kept('SIP/2.0 486 Busy Here').label, '486 Busy Here');
+  assert.equal(kept('SIP/2.0 200 Très bien').label, '200 Très bien', 'a UTF-8 reason phrase');
 });

@@ -67,20 +67,6 @@ export class KeptMessage implements LoggedMessage, CapturedPacket {
     return this.bytes.toString('utf8');
   }
 
-  /** The SDP body, or undefined (only the body is decoded, not the message). */
-  sdp(): string | undefined {
-    const bytes = this.bytes;
-    const n = bytes.length;
-    // No body (a BYE's 200): the message ends with the blank line.
-    if (n < 4 || bytes.indexOf(HEAD_END, n - 4) === n - 4) return undefined;
-    // An SDP body has no blank line: the last one ends the header block.
-    const split = bytes.lastIndexOf(HEAD_END);
-    const at = split + 4;
-    if (split < 0 || bytes[at] !== V || bytes[at + 1] !== EQUALS || bytes[at + 2] !== ZERO)
-      return undefined;
-    return bytes.toString('utf8', at);
-  }
-
   get from(): string {
     return formatEndpoint(this.src);
   }
@@ -159,6 +145,8 @@ const MAX_RECENT = 200;
 export const LADDERS_KEPT = 50;
 /** A call with no BYE after this long is dropped from memory (its CDR was never completed). */
 const MAX_CALL_AGE_MS = 12 * 3600 * 1000;
+/** Calls past MAX_CALL_AGE_MS are looked for at most this often. */
+const EXPIRE_EVERY_MS = 1000;
 
 const SIP_VERSION = 'SIP/2.0 ';
 
@@ -171,7 +159,6 @@ function startLineLabel(bytes: Buffer): string {
   return space < 0 ? line : line.slice(0, space);
 }
 
-const HEAD_END = Buffer.from('\r\n\r\n');
 /** 'v=0', how an SDP body begins. */
 const V = 0x76;
 const EQUALS = 0x3d;
@@ -674,7 +661,7 @@ export class CallLog {
   /** Drops calls past MAX_CALL_AGE_MS, looking at most once a second (not for every call). */
   private expireOld(): void {
     const now = Date.now();
-    if (now - this.lastExpiry < 1000) return;
+    if (now - this.lastExpiry < EXPIRE_EVERY_MS) return;
     this.lastExpiry = now;
     const cutoff = now - MAX_CALL_AGE_MS;
     for (const [id, call] of this.active) {
