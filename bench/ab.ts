@@ -10,7 +10,10 @@
 // and divided by the calls it carried. The same build on both sides measured 0.999 (A/A).
 //
 //   npm run bench:ab -- --a /path/to/checkout-a --b /path/to/checkout-b [--rate 1000]
-//                       [--windows 8] [--seconds 10]
+//                       [--windows 8] [--seconds 10] [--a-node-args=F,F] [--b-node-args=F,F]
+//
+// --a-node-args / --b-node-args put comma-separated flags before the script on that side's Node
+// (the same checkout on both sides then compares runtime flags, e.g. a GC setting).
 //
 // Each checkout is compiled (`npm run build:lib` in it) and run as `node dist/cli/main.js serve`;
 // a checkout without node_modules can have a symlink to this one's. Prints each window's CPU s per
@@ -68,6 +71,12 @@ process.on('exit', () => {
   }
 });
 
+/** `--a-node-args=F,F`: flags for that side's Node process. */
+function nodeArgs(name: 'a' | 'b'): string[] {
+  const given = args.find((a) => a.startsWith(`--${name}-node-args=`));
+  return given ? given.slice(`--${name}-node-args=`.length).split(',').filter(Boolean) : [];
+}
+
 function side(name: 'a' | 'b', base: number): Side {
   const dir = resolve(arg(name));
   buildDist(dir);
@@ -76,9 +85,10 @@ function side(name: 'a' | 'b', base: number): Side {
   const cfg = join(work, 'trapezoid.yaml');
   writeFileSync(cfg, proxyBenchConfig(ports, join(work, 'bench.db')));
   const cli = join(dir, 'dist', 'cli', 'main.js');
+  const flags = nodeArgs(name);
   const server = start(
     process.execPath,
-    [cli, 'serve', '--config', cfg, '--json', '--log-level', 'warn'],
+    [...flags, cli, 'serve', '--config', cfg, '--json', '--log-level', 'warn'],
     work,
   );
   start(
@@ -158,6 +168,7 @@ async function main(): Promise<void> {
       windows,
       seconds,
       dirs: { a: a.dir, b: b.dir },
+      node_args: { a: nodeArgs('a'), b: nodeArgs('b') },
     }),
   );
 }

@@ -3,26 +3,35 @@
 //   sqlite     1 node on the embedded default (a SQLite file, no store/cluster keys)
 //   shared1    1 node on the shared stores (store.records PostgreSQL, store.live Redis)
 //   shared2    2 nodes on the shared stores (127.0.0.1 and 127.0.0.2)
+//   kamailio   the reference: Kamailio as bench:proxy runs it (bench/kamailio-proxy.ts, 2
+//              workers), SIPp straight to it, no front (issue 17 item 4: nodes against Kamailio)
 // The front is Kamailio's dispatcher (bench/kamailio/dispatcher.cfg: stateless, hash over the
-// Call-ID, no Record-Route) in every set-up, so the three differ only in the nodes behind it.
+// Call-ID, no Record-Route) in every node set-up, so the three differ only in the nodes behind it.
 // Each set-up gets a fresh Redis and PostgreSQL (test/support/cluster.ts starts them as the tests
 // do: loopback ports, nothing kept). For each set-up and each offered rate it prints the calls
 // completed (%), the failed calls and each node's CPU seconds per 1000 completed calls; then the
 // highest offered rate at which >= 99.9 % of the calls completed (a "clean" step). Last line:
-//   {"bench":"cluster","sqlite":N,"shared1":N,"shared2":N,"ratio":X,"cpu_ratio":X,"cpu_rate":N,
-//    "setups":{...}}
+//   {"bench":"cluster","sqlite":N,"shared1":N,"shared2":N,"kamailio":N,"ratio":X,"cpu_ratio":X,
+//    "cpu_rate":N,"vs_kamailio":{...},"setups":{...}}
 //   sqlite, shared1, shared2: highest clean offered rate (calls/s).
 //   ratio = shared2 / sqlite (goal: above 1, two nodes on the shared stores complete more calls/s
 //     than one node on SQLite).
 //   cpu_ratio = shared1's node CPU per call / sqlite's node CPU per call at cpu_rate, the highest
 //     rate at which both were clean (goal: at most 1.3). cpu_ratio_by_rate at every such rate.
+//   vs_kamailio.NAME: ratio = NAME's clean rate / Kamailio's (issue 17 item 4: at least 1);
+//     cpu_ratio = Kamailio's CPU per call / NAME's nodes' and front's, at `rate`, the highest rate
+//     both were clean (the front is Kamailio's dispatcher, which the nodes need and Kamailio not).
 //   setups.NAME: clean_rate, steps [{rate, calls, completed_pct, failed, cpu_s_per_1000 (summed
 //     over the nodes), node_cpu_s_per_1000 {a, b}, front_cpu_s_per_1000, redis_cpu_s_per_1000,
 //     postgres_cpu_s_per_1000, machine_busy_pct (share of both cores busy in the load window,
 //     every process counted: when it nears 100 % the machine, not a node, is the limit)}].
 //
 //   npm run bench:cluster [-- --rates 250,500,750,1000 --seconds 5 --drain 3000 --warmup 3
-//                            --setups sqlite,shared1,shared2 --log-level warn]
+//                            --setups sqlite,shared1,shared2,kamailio --repeat 1 --log-level warn]
+//
+// --repeat N runs each step N times in a row and scores their median (each number the runs'
+// median, clean when most runs were clean; every run is printed and kept in the step's `runs`):
+// on this shared machine one run's clean rate can move a whole step.
 //
 // CPU is read as in bench/proxy.ts (bench/procstat.ts: utime + stime of the process tree, over the
 // load window: until SIPp exits or 1 s after its last call was due). A node is one Node process;
@@ -42,8 +51,10 @@ import {
 } from '../test/support/cluster.ts';
 import { freePort } from '../test/support/ports.ts';
 import { compiledCli } from './build.ts';
+import { kamailioProxyArgs } from './kamailio-proxy.ts';
 import { runUacStep } from './sipp-step.ts';
 import { machineCpuSeconds, treeCpuSeconds, treeStats } from './procstat.ts';
+import { median } from './stats.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -55,7 +66,8 @@ const stepSeconds = Number(arg('seconds', '5'));
 const drainMs = Number(arg('drain', '3000'));
 const warmupSeconds = Number(arg('warmup', '3'));
 const logLevel = arg('log-level', 'warn');
-const SETUPS = ['sqlite', 'shared1', 'shared2'] as const;
+const repeat = Math.max(1, Math.floor(Number(arg('repeat', '1'))));
+const SETUPS = ['sqlite', 'shared1', 'shared2', 'kamailio'] as const;
 type SetupName = (typeof SETUPS)[number];
 const chosen = arg('setups', SETUPS.join(',')).split(',') as SetupName[];
 const CLEAN_SHARE = 0.999;
@@ -143,7 +155,13 @@ function failureEvents(log: string): string {
 }
 
 /** One SIPp uac step at `rate` against the front. */
-async function step(front: Front, uacPort: number, rate: number, seconds: number, m: Measured) {
+async function step(
+  front: Pick<Front, 'address' | 'sip'>,
+  uacPort: number,
+  rate: number,
+  seconds: number,
+  m: Measured,
+) {
   const dir = mkdtempSync(join(work, `uac-${rate}-`));
   const started = Date.now();
   const cpu0 = cpuOf(m);
@@ -204,6 +222,175 @@ interface StepRow {
   /** Share of the machine's cores busy during the load window, every process counted. */
   machine_busy_pct: number;
   clean: boolean;
+  /** With --repeat: each run of the step (the row itself is their median). */
+  runs?: StepRow[];
+}
+
+/** What a set-up's ladder runs against: where the calls go, the processes measured (the nodes, or
+ * Kamailio alone, first), the cluster when there is one. */
+interface Running {
+  target: Pick<Front, 'address' | 'sip'>;
+  uacPort: number;
+  /** The proxies: each one's name, read in `measured.trees`. */
+  proxies: string[];
+  measured: Measured;
+  cluster?: Cluster;
+}
+
+/** A set-up of trapezoid nodes behind the dispatcher front. */
+async function startNodes(name: Exclude<SetupName, 'kamailio'>, life: Lifecycle): Promise<Running> {
+  const dir = mkdtempSync(join(work, `${name}-`));
+  const uasPort = await freePort();
+  const uacPort = await freePort({ address: UAC_ADDRESS });
+  const cluster: Cluster | undefined = await startCluster(life, {
+    nodes: name === 'shared2' ? 2 : 1,
+    stores: name === 'sqlite' ? 'sqlite' : 'shared',
+    domain: 'bench.trapezoid',
+    transports: ['udp'],
+    logLevel,
+    dir,
+    entry: compiledCli(),
+    config: {
+      trunks: [
+        { name: 'uas', peers: [{ host: '127.0.0.1', port: uasPort }] },
+        {
+          name: 'front',
+          peers: [{ host: FRONT_ADDRESS, port: 5060 }],
+          inboundAddresses: [FRONT_ADDRESS],
+          transit: true,
+        },
+      ],
+      dialplan: [{ match: { regex: '^service$' }, route: { action: 'trunk', trunk: 'uas' } }],
+    },
+  });
+  if (!cluster) throw new Error('the cluster did not start');
+  const front = await startFront(life, cluster.nodes, { address: FRONT_ADDRESS, dir });
+  if (!front) throw new Error('the front did not start');
+  startUas(life, uasPort, dir);
+  const trees: Record<string, number> = {};
+  for (const n of cluster.nodes) trees[n.id] = n.pid;
+  trees.front = front.pid;
+  const r = cluster.redis ? redisPid(cluster.redis.port) : undefined;
+  if (r) trees.redis = r;
+  const p = cluster.postgres ? postgresPid(cluster.postgres.dir) : undefined;
+  if (p) trees.postgres = p;
+  await sleep(1000);
+  process.stdout.write(
+    `\n${name}: ${cluster.nodes.length} node(s) (${cluster.nodes.map((n) => `${n.id} ${n.address}:${n.sip}`).join(', ')}), ` +
+      `records ${cluster.recordsUrl.split(':')[0]}, front ${front.address}:${front.sip} ` +
+      `(${treeStats(front.pid).length} processes)\n`,
+  );
+  return {
+    target: front,
+    uacPort,
+    proxies: cluster.nodes.map((n) => n.id),
+    measured: { trees },
+    cluster,
+  };
+}
+
+/** The reference: Kamailio as bench:proxy runs it (2 workers, bench/kamailio/proxy.cfg), no front. */
+async function startKamailio(life: Lifecycle): Promise<Running> {
+  const dir = mkdtempSync(join(work, 'kamailio-'));
+  const uasPort = await freePort();
+  const uacPort = await freePort({ address: UAC_ADDRESS });
+  const sip = await freePort();
+  const k = spawn('kamailio', kamailioProxyArgs(dir, sip, `127.0.0.1:${uasPort}`), {
+    cwd: dir,
+    stdio: 'ignore',
+    detached: true,
+  });
+  k.on('error', () => {});
+  life.after(() => killGroup(k.pid));
+  startUas(life, uasPort, dir);
+  await sleep(2000);
+  if (k.pid === undefined || k.exitCode !== null || k.signalCode !== null)
+    throw new Error('kamailio did not start (is it installed?)');
+  process.stdout.write(
+    `\nkamailio: 127.0.0.1:${sip} (${treeStats(k.pid).length} processes, 2 workers), no front\n`,
+  );
+  return {
+    target: { address: '127.0.0.1', sip },
+    uacPort,
+    proxies: ['kamailio'],
+    measured: { trees: { kamailio: k.pid } },
+  };
+}
+
+function killGroup(pid: number | undefined): void {
+  try {
+    if (pid !== undefined) process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+
+/** SIPp's built-in uas on 127.0.0.1:`port`, stopped with the set-up. */
+function startUas(life: Lifecycle, port: number, dir: string): void {
+  const uas = spawn('sipp', ['-sn', 'uas', '-p', String(port), '-i', '127.0.0.1', '-nostdin'], {
+    cwd: dir,
+    stdio: 'ignore',
+    detached: true,
+  });
+  uas.unref();
+  life.after(() => killGroup(uas.pid));
+}
+
+/** One line of the table: a step (or one run of it, or the median of its runs). */
+function printRow(name: string, row: StepRow, note: string): void {
+  const perNode = Object.entries(row.node_cpu_s_per_1000)
+    .map(([k, v]) =>
+      row.node_calls && Object.keys(row.node_cpu_s_per_1000).length > 1
+        ? `${k} ${v ?? '-'}, ${row.node_calls[k] ?? 0} calls`
+        : `${k} ${v ?? '-'}`,
+    )
+    .join('; ');
+  process.stdout.write(
+    `${name.padEnd(8)} ${String(row.rate).padStart(7)}  ${row.completed_pct.toFixed(2).padStart(8)} % ${String(row.failed).padStart(8)}   ${String(row.cpu_s_per_1000 ?? '-').padStart(7)} (${perNode})`.padEnd(
+      82,
+    ) +
+      ` ${String(row.front_cpu_s_per_1000 ?? '-').padStart(6)} ${String(row.redis_cpu_s_per_1000 ?? '-').padStart(6)} ${String(row.postgres_cpu_s_per_1000 ?? '-').padStart(9)} ${String(row.machine_busy_pct).padStart(6)} %${row.clean ? '' : '   <- not clean'}${note}\n`,
+  );
+}
+
+/**
+ * The median of several runs of one step (--repeat): each number the runs' median (bench/stats.ts),
+ * clean when most runs were; the runs are kept in `runs`.
+ */
+function medianRow(runs: StepRow[]): StepRow {
+  const med = (xs: Array<number | null | undefined>): number | null => {
+    const ns = xs.filter((x): x is number => typeof x === 'number');
+    return ns.length > 0 ? round(median(ns), 3) : null;
+  };
+  const byKey = (pick: (r: StepRow) => Record<string, number | null> | undefined) => {
+    const keys = new Set(runs.flatMap((r) => Object.keys(pick(r) ?? {})));
+    return Object.fromEntries([...keys].map((k) => [k, med(runs.map((r) => pick(r)?.[k]))]));
+  };
+  const first = runs[0]!;
+  return {
+    rate: first.rate,
+    calls: med(runs.map((r) => r.calls))!,
+    completed_pct: round(median(runs.map((r) => r.completed_pct)), 2),
+    failed: med(runs.map((r) => r.failed))!,
+    cpu_s_per_1000: med(runs.map((r) => r.cpu_s_per_1000)),
+    node_cpu_s_per_1000: byKey((r) => r.node_cpu_s_per_1000),
+    ...(first.node_calls
+      ? {
+          node_calls: byKey((r) => r.node_calls) as Record<string, number>,
+          node_cpu_s_per_1000_carried: byKey((r) => r.node_cpu_s_per_1000_carried),
+        }
+      : {}),
+    front_cpu_s_per_1000: med(runs.map((r) => r.front_cpu_s_per_1000)),
+    ...('redis_cpu_s_per_1000' in first
+      ? { redis_cpu_s_per_1000: med(runs.map((r) => r.redis_cpu_s_per_1000)) }
+      : {}),
+    ...('postgres_cpu_s_per_1000' in first
+      ? { postgres_cpu_s_per_1000: med(runs.map((r) => r.postgres_cpu_s_per_1000)) }
+      : {}),
+    machine_busy_pct: round(median(runs.map((r) => r.machine_busy_pct)), 1),
+    clean: runs.filter((r) => r.clean).length * 2 > runs.length,
+    runs,
+  };
 }
 
 async function runSetup(name: SetupName): Promise<{ clean: number; steps: StepRow[] }> {
@@ -211,60 +398,9 @@ async function runSetup(name: SetupName): Promise<{ clean: number; steps: StepRo
   const steps: StepRow[] = [];
   let best = 0;
   try {
-    const dir = mkdtempSync(join(work, `${name}-`));
-    const uasPort = await freePort();
-    const uacPort = await freePort({ address: UAC_ADDRESS });
-    const cluster: Cluster | undefined = await startCluster(life, {
-      nodes: name === 'shared2' ? 2 : 1,
-      stores: name === 'sqlite' ? 'sqlite' : 'shared',
-      domain: 'bench.trapezoid',
-      transports: ['udp'],
-      logLevel,
-      dir,
-      entry: compiledCli(),
-      config: {
-        trunks: [
-          { name: 'uas', peers: [{ host: '127.0.0.1', port: uasPort }] },
-          {
-            name: 'front',
-            peers: [{ host: FRONT_ADDRESS, port: 5060 }],
-            inboundAddresses: [FRONT_ADDRESS],
-            transit: true,
-          },
-        ],
-        dialplan: [{ match: { regex: '^service$' }, route: { action: 'trunk', trunk: 'uas' } }],
-      },
-    });
-    if (!cluster) throw new Error('the cluster did not start');
-    const front = await startFront(life, cluster.nodes, { address: FRONT_ADDRESS, dir });
-    if (!front) throw new Error('the front did not start');
-    const uas = spawn(
-      'sipp',
-      ['-sn', 'uas', '-p', String(uasPort), '-i', '127.0.0.1', '-nostdin'],
-      { cwd: dir, stdio: 'ignore', detached: true },
-    );
-    uas.unref();
-    life.after(() => {
-      try {
-        process.kill(-uas.pid!, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    });
-    const trees: Record<string, number> = {};
-    for (const n of cluster.nodes) trees[n.id] = n.pid;
-    trees.front = front.pid;
-    const r = cluster.redis ? redisPid(cluster.redis.port) : undefined;
-    if (r) trees.redis = r;
-    const p = cluster.postgres ? postgresPid(cluster.postgres.dir) : undefined;
-    if (p) trees.postgres = p;
-    const measured: Measured = { trees };
-    await sleep(1000);
-    process.stdout.write(
-      `\n${name}: ${cluster.nodes.length} node(s) (${cluster.nodes.map((n) => `${n.id} ${n.address}:${n.sip}`).join(', ')}), ` +
-        `records ${cluster.recordsUrl.split(':')[0]}, front ${front.address}:${front.sip} ` +
-        `(${treeStats(front.pid).length} processes)\n`,
-    );
+    const running = name === 'kamailio' ? await startKamailio(life) : await startNodes(name, life);
+    const { target: front, uacPort, measured, cluster } = running;
+    const trees = measured.trees;
     if (warmupSeconds > 0) {
       const w = await step(front, uacPort, rates[0]!, warmupSeconds, measured);
       process.stdout.write(
@@ -275,59 +411,54 @@ async function runSetup(name: SetupName): Promise<{ clean: number; steps: StepRo
       'setup      rate/s  completed   failed   node CPU s/1000 (per node)       front  redis  postgres  machine busy\n',
     );
     for (const rate of rates) {
-      const s = await step(front, uacPort, rate, stepSeconds, measured);
-      const clean = s.ok >= s.calls * CLEAN_SHARE;
-      const nodeCpu: Record<string, number | null> = {};
-      let nodesTotal = 0;
-      for (const n of cluster.nodes) {
-        nodeCpu[n.id] = per1000(s.cpu[n.id]!, s.ok);
-        nodesTotal += s.cpu[n.id]!;
+      const runs: StepRow[] = [];
+      let errors = '';
+      for (let run = 1; run <= repeat; run++) {
+        const s = await step(front, uacPort, rate, stepSeconds, measured);
+        const nodeCpu: Record<string, number | null> = {};
+        let nodesTotal = 0;
+        for (const id of running.proxies) {
+          nodeCpu[id] = per1000(s.cpu[id]!, s.ok);
+          nodesTotal += s.cpu[id]!;
+        }
+        const carried = cluster ? await carriedByNode(cluster, s.window) : undefined;
+        const row: StepRow = {
+          rate,
+          calls: s.calls,
+          completed_pct: round((s.ok / s.calls) * 100, 2),
+          failed: s.failed,
+          cpu_s_per_1000: per1000(nodesTotal, s.ok),
+          node_cpu_s_per_1000: nodeCpu,
+          ...(carried
+            ? {
+                node_calls: carried,
+                node_cpu_s_per_1000_carried: Object.fromEntries(
+                  running.proxies.map((id) => [id, per1000(s.cpu[id]!, carried[id] ?? 0)]),
+                ),
+              }
+            : {}),
+          front_cpu_s_per_1000: trees.front ? per1000(s.cpu.front!, s.ok) : null,
+          ...(trees.redis ? { redis_cpu_s_per_1000: per1000(s.cpu.redis!, s.ok) } : {}),
+          ...(trees.postgres ? { postgres_cpu_s_per_1000: per1000(s.cpu.postgres!, s.ok) } : {}),
+          machine_busy_pct: s.busyPct,
+          clean: s.ok >= s.calls * CLEAN_SHARE,
+        };
+        runs.push(row);
+        if (!row.clean && s.errors) errors = s.errors;
+        if (repeat > 1) printRow(name, row, `   (run ${run} of ${repeat})`);
       }
-      const carried = await carriedByNode(cluster, s.window);
-      const row: StepRow = {
-        rate,
-        calls: s.calls,
-        completed_pct: round((s.ok / s.calls) * 100, 2),
-        failed: s.failed,
-        cpu_s_per_1000: per1000(nodesTotal, s.ok),
-        node_cpu_s_per_1000: nodeCpu,
-        ...(carried
-          ? {
-              node_calls: carried,
-              node_cpu_s_per_1000_carried: Object.fromEntries(
-                cluster.nodes.map((n) => [n.id, per1000(s.cpu[n.id]!, carried[n.id] ?? 0)]),
-              ),
-            }
-          : {}),
-        front_cpu_s_per_1000: per1000(s.cpu.front!, s.ok),
-        ...(trees.redis ? { redis_cpu_s_per_1000: per1000(s.cpu.redis!, s.ok) } : {}),
-        ...(trees.postgres ? { postgres_cpu_s_per_1000: per1000(s.cpu.postgres!, s.ok) } : {}),
-        machine_busy_pct: s.busyPct,
-        clean,
-      };
+      const row = repeat > 1 ? medianRow(runs) : runs[0]!;
       steps.push(row);
-      const perNode = Object.entries(nodeCpu)
-        .map(([k, v]) =>
-          carried && cluster.nodes.length > 1
-            ? `${k} ${v ?? '-'}, ${carried[k] ?? 0} calls`
-            : `${k} ${v ?? '-'}`,
-        )
-        .join('; ');
-      process.stdout.write(
-        `${name.padEnd(8)} ${String(rate).padStart(7)}  ${row.completed_pct.toFixed(2).padStart(8)} % ${String(row.failed).padStart(8)}   ${String(row.cpu_s_per_1000 ?? '-').padStart(7)} (${perNode})`.padEnd(
-          82,
-        ) +
-          ` ${String(row.front_cpu_s_per_1000 ?? '-').padStart(6)} ${String(row.redis_cpu_s_per_1000 ?? '-').padStart(6)} ${String(row.postgres_cpu_s_per_1000 ?? '-').padStart(9)} ${String(row.machine_busy_pct).padStart(6)} %${clean ? '' : '   <- not clean'}\n`,
-      );
-      if (!clean) {
-        if (s.errors) process.stdout.write(`  SIPp's error log: ${s.errors}\n`);
+      printRow(name, row, repeat > 1 ? `   (median of ${repeat})` : '');
+      if (!row.clean) {
+        if (errors) process.stdout.write(`  SIPp's error log: ${errors}\n`);
         break;
       }
       best = rate;
     }
-    const dead = cluster.nodes.filter((n) => !n.alive());
+    const dead = cluster?.nodes.filter((n) => !n.alive()) ?? [];
     if (dead.length > 0)
-      throw new Error(`node(s) ${dead.map((n) => n.id).join(', ')} died:\n${cluster.logs()}`);
+      throw new Error(`node(s) ${dead.map((n) => n.id).join(', ')} died:\n${cluster!.logs()}`);
   } finally {
     await cleanup();
   }
@@ -354,22 +485,55 @@ async function main(): Promise<void> {
   const sqlite = results.sqlite?.clean ?? null;
   const shared2 = results.shared2?.clean ?? null;
   const ratio = sqlite && shared2 !== null ? round(shared2 / sqlite, 2) : null;
+  // Issue 17 item 4: each set-up's clean rate against Kamailio's on the same two cores, and
+  // Kamailio's CPU per call / the set-up's (nodes summed; with the front for the node set-ups,
+  // as it is part of what they need) at the highest rate both were clean.
+  const kamailio = results.kamailio;
+  const vsKamailio: Record<
+    string,
+    { ratio: number | null; cpu_ratio: number | null; rate: number | null }
+  > = {};
+  if (kamailio)
+    for (const name of chosen) {
+      if (name === 'kamailio') continue;
+      const mine = results[name]!;
+      let rate: number | null = null;
+      let cpu: number | null = null;
+      for (const st of mine.steps) {
+        const k = kamailio.steps.find((row) => row.rate === st.rate);
+        if (!st.clean || !k?.clean || !st.cpu_s_per_1000 || !k.cpu_s_per_1000) continue;
+        rate = st.rate;
+        cpu = round(k.cpu_s_per_1000 / (st.cpu_s_per_1000 + (st.front_cpu_s_per_1000 ?? 0)), 2);
+      }
+      vsKamailio[name] = {
+        ratio: kamailio.clean > 0 ? round(mine.clean / kamailio.clean, 2) : null,
+        cpu_ratio: cpu,
+        rate,
+      };
+    }
   process.stdout.write('\n');
   for (const name of chosen)
     process.stdout.write(`${name}: highest clean rate ${results[name]!.clean}/s\n`);
   process.stdout.write(
     `ratio (2 nodes shared / 1 node sqlite): ${ratio ?? '-'}; node CPU per call shared / sqlite at ${cpuRate ?? '-'}/s: ${cpuRatio ?? '-'}\n`,
   );
+  for (const [name, v] of Object.entries(vsKamailio))
+    process.stdout.write(
+      `${name} against kamailio: clean rate ratio ${v.ratio ?? '-'}; Kamailio CPU per call / ${name}'s (nodes + front) at ${v.rate ?? '-'}/s: ${v.cpu_ratio ?? '-'}\n`,
+    );
   process.stdout.write(
     `${JSON.stringify({
       bench: 'cluster',
       sqlite,
       shared1: results.shared1?.clean ?? null,
       shared2,
+      kamailio: kamailio?.clean ?? null,
       ratio,
       cpu_ratio: cpuRatio,
       cpu_rate: cpuRate,
       cpu_ratio_by_rate: cpuRatioByRate,
+      vs_kamailio: vsKamailio,
+      repeat,
       setups: Object.fromEntries(
         chosen.map((n) => [n, { clean_rate: results[n]!.clean, steps: results[n]!.steps }]),
       ),

@@ -57,18 +57,16 @@
 // retransmissions) cannot fail calls of the next. A proxy stops climbing at its first step that
 // is not clean.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { UDP_BUFFER_BYTES } from '../src/server/call-server.ts';
+import { join } from 'node:path';
 import { compiledCli } from './build.ts';
+import { kamailioProxyArgs } from './kamailio-proxy.ts';
 import { proxyBenchConfig } from './trapezoid-config.ts';
 import { runUacStep } from './sipp-step.ts';
 import { median } from './stats.ts';
 import { MemorySampler, treeCpuSeconds, treeHwmMb, treeStats } from './procstat.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
@@ -281,31 +279,9 @@ async function main(): Promise<void> {
     );
   }
   if (only.includes('kamailio')) {
-    const kcfg = readFileSync(join(root, 'bench', 'kamailio', 'proxy.cfg'), 'utf8')
-      .replaceAll('@SIP_PORT@', String(PORTS.kamailio))
-      .replaceAll('@NEXT_HOP@', `127.0.0.1:${PORTS.uasK}`);
-    writeFileSync(join(work, 'kamailio.cfg'), kcfg);
     started.kamailio = start(
       'kamailio',
-      [
-        '-f',
-        join(work, 'kamailio.cfg'),
-        '-E',
-        '-DD',
-        '-m',
-        '2048',
-        '-M',
-        '32',
-        // The UDP receive buffer trapezoid's listeners ask for (call-server.ts UDP_BUFFER_BYTES):
-        // Kamailio probes only up to 256 KB by default, and a burst it cannot read at once is
-        // dropped, where trapezoid's would have been absorbed.
-        '-b',
-        String(UDP_BUFFER_BYTES),
-        '-P',
-        join(work, 'k.pid'),
-        '-w',
-        work,
-      ],
+      kamailioProxyArgs(work, PORTS.kamailio, `127.0.0.1:${PORTS.uasK}`),
       'kamailio',
     );
     start(
