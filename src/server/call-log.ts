@@ -599,7 +599,7 @@ export class CallLog {
 
   private cdrOf(call: ActiveCall): CdrRecord {
     const media = call.media;
-    return {
+    const cdr: CdrRecord = {
       callId: call.callId,
       caller: call.caller,
       callee: call.callee,
@@ -618,16 +618,15 @@ export class CallLog {
       hungUpBy: call.hungUpBy,
       trunk: call.trunk,
       cause: call.cause ?? 'failed',
-      ...(media
-        ? {
-            packets: media.packets,
-            lost: media.lost,
-            jitterMs: media.jitterMs,
-            mos: media.mos,
-            dropped: media.dropped,
-          }
-        : {}),
     };
+    if (media) {
+      cdr.packets = media.packets;
+      cdr.lost = media.lost;
+      cdr.jitterMs = media.jitterMs;
+      cdr.mos = media.mos;
+      cdr.dropped = media.dropped;
+    }
+    return cdr;
   }
 
   private finish(call: ActiveCall, now: number): Promise<void> {

@@ -61,7 +61,7 @@ import { LocalIdentity } from './local-identity.ts';
 import { TrunkRouter } from './trunk-router.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ProxyBranchSet, type BranchObserver, type ForwardTarget } from './proxy-branch-set.ts';
-import { ProxyDialogs, ROUTE_TOKEN_PARAM } from './proxy-dialogs.ts';
+import { ProxyDialogs, ROUTE_TOKEN_PARAM, type DialogSide } from './proxy-dialogs.ts';
 import { LocationService, addressOfRecord, type BindingChange } from './location-service.ts';
 import { CallLog, aorOf, type CallHandle, type CallInfo } from './call-log.ts';
 import { TracedTransportLayer, type WireTap } from './traced-transport.ts';
@@ -653,19 +653,22 @@ export class CallServer {
     const route = this.dialPlan.route(dialled);
     const action = route?.route ?? { action: 'local' as const };
     const number = route?.number ?? dialled;
-    this.attempts.set(tx, {
+    const attempt: Omit<CallInfo, 'initial'> = {
       caller: callerAor,
       callee: `${number}@${this.domain}`,
       dialled,
-      ...(fromTrunk ? { trunk: fromTrunk.name } : {}),
-    });
+    };
+    if (fromTrunk) attempt.trunk = fromTrunk.name;
+    this.attempts.set(tx, attempt);
     // The routing decision's log line, and what it says, only at info (not for every call).
     const logged = this.log.isLevelEnabled('info');
-    const rule =
-      route && logged
-        ? { rule: route.rule.name ?? `#${route.ruleIndex + 1} ${describeMatch(route.rule.match)}` }
-        : {};
-    const routeFields = { ...rule, ...(fromTrunk && logged ? { trunkIn: fromTrunk.name } : {}) };
+    const routeFields: { rule?: string; trunkIn?: string } = {};
+    if (logged) {
+      if (route)
+        routeFields.rule =
+          route.rule.name ?? `#${route.ruleIndex + 1} ${describeMatch(route.rule.match)}`;
+      if (fromTrunk) routeFields.trunkIn = fromTrunk.name;
+    }
     if (action.action === 'reject') {
       if (logged)
         this.routeLog(req, callerAor, `${number}@${this.domain}`, {
@@ -936,11 +939,10 @@ export class CallServer {
     const isInitial = req.to.tag === undefined;
     const creating = isInitial && DIALOG_CREATING.has(req.method);
     if (creating) {
-      const token = this.dialogs.begin(req, {
-        endpoint: inbound.source,
-        ...(inbound.connectionId !== undefined ? { connectionId: inbound.connectionId } : {}),
-        ...(call.callerAor ? { aor: `sip:${call.callerAor}` } : {}),
-      });
+      const caller: Omit<DialogSide, 'hop' | 'hopIsContact'> = { endpoint: inbound.source };
+      if (inbound.connectionId !== undefined) caller.connectionId = inbound.connectionId;
+      if (call.callerAor) caller.aor = `sip:${call.callerAor}`;
+      const token = this.dialogs.begin(req, caller);
       template.prepend(
         'Record-Route',
         `<${this.identity.ownUri(inbound.local)};lr;${ROUTE_TOKEN_PARAM}=${token}>`,
@@ -993,7 +995,7 @@ export class CallServer {
         },
         observer: this.branchObserver(creating, refresh, !senderIsCallee, record, local),
         onDone: () => this.branchSets.delete(tx),
-        ...(this.media && !call.relayOnly ? { beforeUpstream: this.relayUpstream } : {}),
+        beforeUpstream: this.media && !call.relayOnly ? this.relayUpstream : undefined,
       },
       this.opts.timerC ?? this.opts.config.proxy.ringTimeoutSeconds * 1000,
     );

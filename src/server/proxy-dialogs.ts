@@ -164,12 +164,20 @@ export class ProxyDialogs {
     const hop = nextHopTowardCaller(req);
     if (!hop || known) return token;
     this.evict();
+    // Built field by field (no spread: this runs for every call).
+    const side: DialogSide = {
+      hop: hop.hop,
+      hopIsContact: hop.hopIsContact,
+      endpoint: caller.endpoint,
+    };
+    if (caller.connectionId !== undefined) side.connectionId = caller.connectionId;
+    if (caller.aor !== undefined) side.aor = caller.aor;
     this.dialogs.set(key, {
       callId: key,
       callerTag,
       token,
       method: req.method,
-      caller: { ...caller, ...hop },
+      caller: side,
       callees: new Map(),
       confirmed: false,
       expiresAt: this.now() + EARLY_TTL_MS,
