@@ -112,3 +112,46 @@ test('CDR cause timeout: a callee still ringing after proxy.ringTimeoutSeconds i
   assert.equal(rows[0]!.cause, 'timeout');
   assert.equal(rows[0]!.answer, undefined, 'never answered');
 });
+
+/** A call to 1001 ringing (180) that gets one more provisional after RERING_MS: seconds to the 408. */
+async function ringTillTimerC(callId: string, status?: number): Promise<number> {
+  callee.answers.set('INVITE', 180);
+  callee.rering = { afterMs: RERING_MS, ...(status !== undefined ? { status } : {}) };
+  const started = Date.now();
+  try {
+    const res = await call('1001', 'causes-secret-1000', callId, 20_000);
+    assert.equal(res?.status, 408);
+    return (Date.now() - started) / 1000;
+  } finally {
+    callee.answers.delete('INVITE');
+    callee.rering = undefined;
+  }
+}
+
+const RERING_MS = 1500;
+
+test('Timer C restarts on a provisional (RFC 3261 §16.7 step 2): a second 180 gives the callee another ring timeout', async () => {
+  const callId = `causes-rering-${Date.now()}@127.0.0.2`;
+  const waited = await ringTillTimerC(callId);
+  // Without the restart the 408 comes RING_SECONDS after the first 180; with it, RING_SECONDS
+  // after the second.
+  assert.ok(
+    waited >= RERING_MS / 1000 + RING_SECONDS - 0.2,
+    `408 after ${waited} s: Timer C was not restarted by the second 180`,
+  );
+  assert.ok(waited < RERING_MS / 1000 + RING_SECONDS + 2, `408 only after ${waited} s`);
+  const invites = callee.received.filter((r) => r.method === 'INVITE' && r.callId === callId);
+  assert.equal(invites.length, 1, 'one INVITE reached the callee');
+  const cancels = callee.received.filter((r) => r.method === 'CANCEL' && r.callId === callId);
+  assert.equal(cancels.length, 1, 'cancelled once, when the restarted Timer C fired');
+});
+
+test('Timer C is not restarted by a 100 Trying (§16.7 step 2: only 101-199 restart it)', async () => {
+  const callId = `causes-trying-${Date.now()}@127.0.0.2`;
+  const waited = await ringTillTimerC(callId, 100);
+  assert.ok(waited >= RING_SECONDS - 0.2, `408 after ${waited} s, before Timer C`);
+  assert.ok(
+    waited < RERING_MS / 1000 + RING_SECONDS - 0.5,
+    `408 after ${waited} s: the late 100 restarted Timer C`,
+  );
+});

@@ -225,7 +225,9 @@ export class ProxyBranchSet {
       this.sendCancel(branch);
       return;
     }
-    if (this.isInvite) this.armTimerC(branch);
+    // §16.7 step 2: a provisional other than 100 restarts Timer C (100 says only that the next
+    // hop has the request).
+    if (this.isInvite && res.status > 100) this.armTimerC(branch);
     if (res.status === 100 || this.finalSent) return; // 100 is hop by hop (§16.7 step 5)
     this.forwardUpstream(res);
   }

@@ -29,6 +29,12 @@ export class RawPhone {
   private readonly waiting = new Map<string, (res: SipResponse) => void>();
   /** Answers to give: status for requests by method (default 200; null: do not answer). */
   answers = new Map<string, number | null>();
+  /**
+   * An INVITE answered with a provisional only gets one more provisional `afterMs` later, if
+   * still ringing: the same one again (a second 180: a proxy restarts its Timer C on it, RFC 3261
+   * §16.7 step 2), or a `status` of its own (a 100, which does not restart it).
+   */
+  rering: { afterMs: number; status?: number } | undefined;
   /** INVITEs answered with a provisional only (answers INVITE < 200), by branch: a CANCEL ends them. */
   private readonly ringing = new Map<string, { req: SipRequest; toTag: string }>();
 
@@ -94,9 +100,20 @@ export class RawPhone {
       for (const rr of req.getAll('Record-Route')) res.append('Record-Route', rr);
     }
     // An INVITE answered with a provisional only keeps ringing until it is cancelled.
-    if (req.method === 'INVITE' && status < 200 && !req.to.tag)
+    const bytes = res.toBuffer();
+    if (req.method === 'INVITE' && status < 200 && !req.to.tag) {
       this.ringing.set(branch, { req, toTag: res.to.tag ?? '' });
-    this.socket.send(res.toBuffer(), port, address);
+      const rering = this.rering;
+      if (rering !== undefined) {
+        const again = setTimeout(() => {
+          if (!this.ringing.has(branch)) return;
+          const other = rering.status === 100 ? createResponse(req, 100).toBuffer() : undefined;
+          this.socket.send(other ?? bytes, port, address);
+        }, rering.afterMs);
+        again.unref();
+      }
+    }
+    this.socket.send(bytes, port, address);
   }
 
   /** Sends raw text (LF or CRLF lines) to 127.0.0.1:port; no answer awaited. */
