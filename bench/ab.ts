@@ -15,6 +15,11 @@
 // --a-node-args / --b-node-args put comma-separated flags before the script on that side's Node
 // (the same checkout on both sides then compares runtime flags, e.g. a GC setting).
 //
+// `--b kamailio` makes that side Kamailio as bench:proxy runs it (2 workers, bench/kamailio-proxy.ts,
+// all its processes counted): trapezoid against Kamailio with the same pairing, the ratio then
+// being Kamailio's CPU per call over trapezoid's (issue 17 item 2's cpu_ratio, measured over whole
+// runs with each side's timers, instead of bench:proxy's load windows).
+//
 // Each checkout is compiled (`npm run build:lib` in it) and run as `node dist/cli/main.js serve`;
 // a checkout without node_modules can have a symlink to this one's. Prints each window's CPU s per
 // 1000 calls and, as the last line:
@@ -25,6 +30,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildDist } from './build.ts';
+import { kamailioProxyArgs } from './kamailio-proxy.ts';
 import { treeCpuSeconds } from './procstat.ts';
 import { runUacStep } from './sipp-step.ts';
 import { median } from './stats.ts';
@@ -42,6 +48,8 @@ const windows = Number(arg('windows', '8'));
 const seconds = Number(arg('seconds', '10'));
 /** Transactions end 64*T1 = 32 s after their calls: their timers are counted too. */
 const TAIL_MS = 33_000;
+/** `--b kamailio` (or `--a`): that side is Kamailio (bench/kamailio-proxy.ts), not a build. */
+const KAMAILIO = 'kamailio';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Side {
@@ -78,10 +86,18 @@ function nodeArgs(name: 'a' | 'b'): string[] {
 }
 
 function side(name: 'a' | 'b', base: number): Side {
-  const dir = resolve(arg(name));
-  buildDist(dir);
+  const given = arg(name);
   const work = mkdtempSync(join(tmpdir(), `trapezoid-bench-ab-${name}-`));
   const ports = { sip: base, http: base + 1, uas: base + 2, uac: base + 3 };
+  if (given === KAMAILIO) {
+    // The reference instead of a build: Kamailio as bench:proxy runs it, in its own process
+    // group (its main process and workers are counted).
+    const k = start('kamailio', kamailioProxyArgs(work, ports.sip, `127.0.0.1:${ports.uas}`), work);
+    startUas(ports.uas, work);
+    return { name, dir: KAMAILIO, ports, work, pid: k.pid!, calls: 0, failed: 0, perWindow: [] };
+  }
+  const dir = resolve(given);
+  buildDist(dir);
   const cfg = join(work, 'trapezoid.yaml');
   writeFileSync(cfg, proxyBenchConfig(ports, join(work, 'bench.db')));
   const cli = join(dir, 'dist', 'cli', 'main.js');
@@ -91,22 +107,17 @@ function side(name: 'a' | 'b', base: number): Side {
     [...flags, cli, 'serve', '--config', cfg, '--json', '--log-level', 'warn'],
     work,
   );
+  startUas(ports.uas, work);
+  return { name, dir, ports, work, pid: server.pid!, calls: 0, failed: 0, perWindow: [] };
+}
+
+/** SIPp's built-in uas on 127.0.0.1:`port`, the side's callee. */
+function startUas(port: number, work: string): void {
   start(
     'sipp',
-    [
-      '-sn',
-      'uas',
-      '-p',
-      String(ports.uas),
-      '-i',
-      '127.0.0.1',
-      '-nostdin',
-      '-max_recv_loops',
-      '10000',
-    ],
+    ['-sn', 'uas', '-p', String(port), '-i', '127.0.0.1', '-nostdin', '-max_recv_loops', '10000'],
     work,
   ).unref();
-  return { name, dir, ports, work, pid: server.pid!, calls: 0, failed: 0, perWindow: [] };
 }
 
 let step = 0;
