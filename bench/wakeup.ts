@@ -5,7 +5,7 @@
 // each, in turn, 600-byte datagrams at each rate for --seconds (sent every millisecond, those
 // due), and reads the server's CPU (utime + stime, bench/procstat.ts) over the step: CPU µs per
 // datagram echoed. At a low rate every datagram wakes the server; as the rate rises several share
-// a wakeup. The proxy handles 13 datagrams a call (6 in, 7 out), so this is the floor under its
+// a wakeup. The proxy handles 12 datagrams a call (6 in, 6 out), so this is the floor under its
 // CPU per call that a Node process pays and Kamailio's C workers do not (bench/README.md).
 //
 //   npm run bench:wakeup [-- --rates 2000,6500,20000 --seconds 5]
