@@ -66,12 +66,9 @@ import { proxyBenchConfig } from './trapezoid-config.ts';
 import { runUacStep } from './sipp-step.ts';
 import { median } from './stats.ts';
 import { MemorySampler, treeCpuSeconds, treeHwmMb, treeStats } from './procstat.ts';
+import { arg } from './args.ts';
 
 const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
 const rates = arg('rates', '250,500,1000,1500,2000,2500,3000').split(',').map(Number);
 const stepSeconds = Number(arg('seconds', '5'));
 const drainMs = Number(arg('drain', '3000'));

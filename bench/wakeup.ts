@@ -20,13 +20,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/support/ports.ts';
-import { treeCpuSeconds } from './procstat.ts';
+import { CLK_TCK, treeCpuSeconds } from './procstat.ts';
+import { arg } from './args.ts';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
 const rates = arg('rates', '2000,6500,20000').split(',').map(Number);
 const seconds = Number(arg('seconds', '5'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -99,7 +95,7 @@ async function main(): Promise<void> {
     const cUs: Record<string, number> = {};
     const ratio: Record<string, number> = {};
     process.stdout.write(
-      `${seconds} s per rate; server CPU µs per 600-byte datagram echoed (CPU clock: ${1e6 / 100} µs a tick)\n` +
+      `${seconds} s per rate; server CPU µs per 600-byte datagram echoed (CPU clock: ${1e6 / CLK_TCK} µs a tick)\n` +
         'rate/s      node       c   c / node\n',
     );
     // A short warm-up for the Node server's JIT, not scored.

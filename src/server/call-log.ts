@@ -21,6 +21,7 @@ import type { CapturedPacket } from './call-capture.ts';
 import type { MediaSummary } from './media-relay-proxy.ts';
 import { silentLogger, type Logger } from './server-log.ts';
 import { ChurnMap } from './churn-map.ts';
+import { isAnswerStatus } from './console-model.ts';
 
 /** The media relay as the call log sees it: ends a call's media, summary for the CDR. */
 export interface CallMedia {
@@ -164,11 +165,9 @@ const V = 0x76;
 const EQUALS = 0x3d;
 const ZERO = 0x30;
 
-/** A 18x or 2xx with an SDP body (console-model isAnswerLabel, read from the message). */
+/** A 18x or 2xx with an SDP body: the answer the console reads the call's codec from. */
 function isSdpAnswer(m: SipRequest | SipResponse): boolean {
-  if ('method' in m) return false;
-  const s = m.status;
-  if (s < 180 || s >= 300 || (s >= 190 && s < 200)) return false;
+  if ('method' in m || !isAnswerStatus(m.status)) return false;
   const body = m.body;
   return body.length > 3 && body[0] === V && body[1] === EQUALS && body[2] === ZERO;
 }

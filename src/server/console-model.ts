@@ -169,8 +169,13 @@ export function sdpCodec(sdp: string): string | undefined {
 }
 
 /** A 18x or 2xx: a response whose SDP, if any, is an answer the call's codec is read from. */
+export function isAnswerStatus(status: number): boolean {
+  return (status >= 180 && status < 190) || (status >= 200 && status < 300);
+}
+
+/** isAnswerStatus of a kept message's label (`180 Ringing`; a request's label is its method). */
 export function isAnswerLabel(label: string): boolean {
-  return /^(18\d|2\d\d) /.test(label);
+  return /^\d{3} /.test(label) && isAnswerStatus(Number(label.slice(0, 3)));
 }
 
 /** The codec of the call: from the SDP of the last answer (a 2xx or 18x with SDP). */

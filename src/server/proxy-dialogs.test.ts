@@ -52,18 +52,19 @@ function fromCaller(method: string, toTag: string): SipRequest {
   ]) as SipRequest;
 }
 
+/** How `dialogs` routes an in-dialog request from the caller (`method`, to the callee tagged
+ * `toTag`) whose next hop is `next`, having come through our Route. */
+function routeFromCaller(dialogs: ProxyDialogs, method: string, toTag: string, next: string) {
+  return dialogs.route(fromCaller(method, toTag), parseUri(next), true, false);
+}
+
 test('an 18x sets up an early dialog a request can follow; its 2xx moves the callee to its Contact', () => {
   const dialogs = new ProxyDialogs(Buffer.alloc(32, 1));
   const token = dialogs.begin(invite(), { endpoint: caller });
   assert.equal(dialogs.begin(invite(), { endpoint: caller }), token, 'one token per dialog');
 
   dialogs.response(answer('180 Ringing', 'b1', 'sip:bob@10.0.0.2:5070', token), callee);
-  const early = dialogs.route(
-    fromCaller('UPDATE', 'b1'),
-    parseUri('sip:bob@10.0.0.2:5070'),
-    true,
-    false,
-  );
+  const early = routeFromCaller(dialogs, 'UPDATE', 'b1', 'sip:bob@10.0.0.2:5070');
   assert.equal(early.ok, true);
   if (early.ok) {
     assert.equal(early.towardCallee, true);
@@ -71,12 +72,7 @@ test('an 18x sets up an early dialog a request can follow; its 2xx moves the cal
     assert.deepEqual(early.toward.endpoint, callee);
   }
   // A participant may not send the dialog's requests on to a third host.
-  const elsewhere = dialogs.route(
-    fromCaller('UPDATE', 'b1'),
-    parseUri('sip:x@10.9.9.9'),
-    true,
-    false,
-  );
+  const elsewhere = routeFromCaller(dialogs, 'UPDATE', 'b1', 'sip:x@10.9.9.9');
   assert.deepEqual(elsewhere.ok ? 'routed' : elsewhere.status, 403);
   // What would be stored with the CDR is the early side until a 2xx comes.
   assert.equal(dialogs.record(CALL, 'b1')?.callee.hop, 'sip:bob@10.0.0.2:5070');
@@ -85,21 +81,11 @@ test('an 18x sets up an early dialog a request can follow; its 2xx moves the cal
   const record = dialogs.record(CALL, 'b1');
   assert.equal(record?.callee.hop, 'sip:bob@10.0.0.2:5080', "the 2xx's Contact");
   assert.equal(record?.caller.hop, 'sip:alice@10.0.0.1:5060');
-  const bye = dialogs.route(
-    fromCaller('BYE', 'b1'),
-    parseUri('sip:bob@10.0.0.2:5080'),
-    true,
-    false,
-  );
+  const bye = routeFromCaller(dialogs, 'BYE', 'b1', 'sip:bob@10.0.0.2:5080');
   assert.equal(bye.ok, true);
 
   dialogs.end(CALL);
-  const gone = dialogs.route(
-    fromCaller('BYE', 'b1'),
-    parseUri('sip:bob@10.0.0.2:5080'),
-    true,
-    false,
-  );
+  const gone = routeFromCaller(dialogs, 'BYE', 'b1', 'sip:bob@10.0.0.2:5080');
   assert.deepEqual(gone.ok ? 'routed' : gone.status, 481);
 });
 
@@ -108,20 +94,10 @@ test('a fork that fails leaves no early dialog; an unknown tag and a forged toke
   const token = dialogs.begin(invite(), { endpoint: caller });
   dialogs.response(answer('180 Ringing', 'b2', 'sip:bob@10.0.0.2:5070', token), callee);
   dialogs.response(answer('486 Busy Here', 'b2', 'sip:bob@10.0.0.2:5070', token), callee);
-  const failed = dialogs.route(
-    fromCaller('UPDATE', 'b2'),
-    parseUri('sip:bob@10.0.0.2:5070'),
-    true,
-    false,
-  );
+  const failed = routeFromCaller(dialogs, 'UPDATE', 'b2', 'sip:bob@10.0.0.2:5070');
   assert.deepEqual(failed.ok ? 'routed' : failed.status, 481);
   assert.equal(dialogs.record(CALL, 'b2'), undefined);
-  const unknown = dialogs.route(
-    fromCaller('UPDATE', 'zz'),
-    parseUri('sip:bob@10.0.0.2:5070'),
-    true,
-    false,
-  );
+  const unknown = routeFromCaller(dialogs, 'UPDATE', 'zz', 'sip:bob@10.0.0.2:5070');
   assert.deepEqual(unknown.ok ? 'routed' : unknown.status, 481);
 
   const ours = parseUri(`sip:127.0.0.1:5060;lr;${ROUTE_TOKEN_PARAM}=${token}`);
