@@ -3,10 +3,14 @@
 //   sqlite     1 node on the embedded default (a SQLite file, no store/cluster keys)
 //   shared1    1 node on the shared stores (store.records PostgreSQL, store.live Redis)
 //   shared2    2 nodes on the shared stores (127.0.0.1 and 127.0.0.2)
+//   srv2       the 2 nodes of shared2 with no front: the callers split the calls between them,
+//              as RFC 3263 clients do between two SRV targets of equal weight (two SIPp uac,
+//              one per node, each at half the rate; one SIPp uas for both)
 //   kamailio   the reference: Kamailio as bench:proxy runs it (bench/kamailio-proxy.ts, 2
 //              workers), SIPp straight to it, no front (issue 17 item 4: nodes against Kamailio)
 // The front is Kamailio's dispatcher (bench/kamailio/dispatcher.cfg: stateless, hash over the
-// Call-ID, no Record-Route) in every node set-up, so the three differ only in the nodes behind it.
+// Call-ID, no Record-Route) in sqlite, shared1 and shared2, so the three differ only in the nodes
+// behind it. srv2 measures what the front costs two nodes on the same two cores.
 // Each set-up gets a fresh Redis and PostgreSQL (test/support/cluster.ts starts them as the tests
 // do: loopback ports, nothing kept). For each set-up and each offered rate it prints the calls
 // completed (%), the failed calls and each node's CPU seconds per 1000 completed calls; then the
@@ -20,14 +24,17 @@
 //     rate at which both were clean (goal: at most 1.3). cpu_ratio_by_rate at every such rate.
 //   vs_kamailio.NAME: ratio = NAME's clean rate / Kamailio's (issue 17 item 4: at least 1);
 //     cpu_ratio = Kamailio's CPU per call / NAME's nodes' and front's, at `rate`, the highest rate
-//     both were clean (the front is Kamailio's dispatcher, which the nodes need and Kamailio not).
+//     both were clean (the front is Kamailio's dispatcher, which the nodes need and Kamailio not;
+//     srv2 has none). Redis and PostgreSQL are not in it: their CPU is in the steps.
 //   setups.NAME: clean_rate, steps [{rate, calls, completed_pct, failed, cpu_s_per_1000 (summed
 //     over the nodes), node_cpu_s_per_1000 {a, b}, front_cpu_s_per_1000, redis_cpu_s_per_1000,
 //     postgres_cpu_s_per_1000, machine_busy_pct (share of both cores busy in the load window,
 //     every process counted: when it nears 100 % the machine, not a node, is the limit)}].
 //
 //   npm run bench:cluster [-- --rates 250,500,750,1000 --seconds 5 --drain 3000 --warmup 3
-//                            --setups sqlite,shared1,shared2,kamailio --repeat 1 --log-level warn]
+//                            --setups sqlite,shared1,shared2,srv2,kamailio --repeat 1
+//                            --log-level warn]
+// (the default --setups leaves srv2 out; name it to run it)
 //
 // --repeat N runs each step N times in a row and scores their median (each number the runs'
 // median, clean when most runs were clean; every run is printed and kept in the step's `runs`):
@@ -63,9 +70,11 @@ const drainMs = Number(arg('drain', '3000'));
 const warmupSeconds = Number(arg('warmup', '3'));
 const logLevel = arg('log-level', 'warn');
 const repeat = Math.max(1, Math.floor(Number(arg('repeat', '1'))));
-const SETUPS = ['sqlite', 'shared1', 'shared2', 'kamailio'] as const;
+const SETUPS = ['sqlite', 'shared1', 'shared2', 'srv2', 'kamailio'] as const;
 type SetupName = (typeof SETUPS)[number];
-const chosen = arg('setups', SETUPS.join(',')).split(',') as SetupName[];
+const chosen = arg('setups', 'sqlite,shared1,shared2,kamailio').split(',') as SetupName[];
+for (const name of chosen)
+  if (!SETUPS.includes(name)) throw new Error(`--setups: no set-up ${name} (${SETUPS.join(', ')})`);
 const CLEAN_SHARE = 0.999;
 const FRONT_ADDRESS = '127.0.0.10';
 const UAC_ADDRESS = '127.0.0.1';
@@ -150,34 +159,51 @@ function failureEvents(log: string): string {
     .join('; ')}`;
 }
 
-/** One SIPp uac step at `rate` against the front. */
-async function step(
-  front: Pick<Front, 'address' | 'sip'>,
-  uacPort: number,
-  rate: number,
-  seconds: number,
-  m: Measured,
-) {
-  const dir = mkdtempSync(join(work, `uac-${rate}-`));
+/** Where one SIPp uac sends its calls (the front, a node, Kamailio) and the port it sends from. */
+interface Caller {
+  target: Pick<Front, 'address' | 'sip'>;
+  uacPort: number;
+}
+
+/** One step at `rate`: each caller's SIPp uac at its share of it, all at once. */
+async function step(callers: Caller[], rate: number, seconds: number, m: Measured) {
   const started = Date.now();
   const cpu0 = cpuOf(m);
   const machine0 = machineCpuSeconds();
   let cpu1 = cpu0;
   let machine1 = machine0;
-  const { calls, ok, failed, files } = await runUacStep({
-    target: `${front.address}:${front.sip}`,
-    address: UAC_ADDRESS,
-    port: uacPort,
-    rate,
-    seconds,
-    drainMs,
-    dir,
-    traceErrors: true,
-    onWindowEnd: () => {
-      cpu1 = cpuOf(m);
-      machine1 = machineCpuSeconds();
-    },
-  });
+  let ended = 0;
+  const results = await Promise.all(
+    callers.map(async (c) => {
+      const dir = mkdtempSync(join(work, `uac-${rate}-`));
+      const r = await runUacStep({
+        target: `${c.target.address}:${c.target.sip}`,
+        address: UAC_ADDRESS,
+        port: c.uacPort,
+        rate: rate / callers.length,
+        seconds,
+        drainMs,
+        dir,
+        traceErrors: true,
+        // The window ends when the last caller's does.
+        onWindowEnd: () => {
+          if (++ended < callers.length) return;
+          cpu1 = cpuOf(m);
+          machine1 = machineCpuSeconds();
+        },
+      });
+      // SIPp's own account of its failed calls (the first lines), for an unclean step.
+      const log = r.files.find((f) => f.endsWith('_errors.log'));
+      return { ...r, errors: log ? failureEvents(readFileSync(join(dir, log), 'utf8')) : '' };
+    }),
+  );
+  const calls = results.reduce((n, r) => n + r.calls, 0);
+  const ok = results.reduce((n, r) => n + r.ok, 0);
+  const failed = results.reduce((n, r) => n + r.failed, 0);
+  const errors = results
+    .map((r) => r.errors)
+    .filter((e) => e !== '')
+    .join(' | ');
   const window = { from: started, to: Date.now() };
   const cpu = Object.fromEntries(Object.keys(cpu0).map((k) => [k, cpu1[k]! - cpu0[k]!]));
   // Share of all cores busy over the load window (every process: SIPp, front, stores, nodes).
@@ -185,9 +211,6 @@ async function step(
     (100 * (machine1.busy - machine0.busy)) / Math.max(1e-9, machine1.total - machine0.total),
     1,
   );
-  // SIPp's own account of its failed calls (the first lines), for an unclean step.
-  const errorsLog = files.find((f) => f.endsWith('_errors.log'));
-  const errors = errorsLog ? failureEvents(readFileSync(join(dir, errorsLog), 'utf8')) : '';
   return { calls, ok, failed, cpu, errors, window, busyPct };
 }
 
@@ -225,21 +248,37 @@ interface StepRow {
 /** What a set-up's ladder runs against: where the calls go, the processes measured (the nodes, or
  * Kamailio alone, first), the cluster when there is one. */
 interface Running {
-  target: Pick<Front, 'address' | 'sip'>;
-  uacPort: number;
+  callers: Caller[];
   /** The proxies: each one's name, read in `measured.trees`. */
   proxies: string[];
   measured: Measured;
   cluster?: Cluster;
 }
 
-/** A set-up of trapezoid nodes behind the dispatcher front. */
+/** A set-up of trapezoid nodes: behind the dispatcher front, or called directly (srv2). */
 async function startNodes(name: Exclude<SetupName, 'kamailio'>, life: Lifecycle): Promise<Running> {
   const dir = mkdtempSync(join(work, `${name}-`));
   const uasPort = await freePort();
-  const uacPort = await freePort({ address: UAC_ADDRESS });
+  const fronted = name !== 'srv2';
+  const nodes = name === 'shared2' || name === 'srv2' ? 2 : 1;
+  // Without a front each node has a caller of its own; its calls come in as from a transit trunk.
+  const uacPorts: number[] = [];
+  for (let i = 0; i < (fronted ? 1 : nodes); i++)
+    uacPorts.push(await freePort({ address: UAC_ADDRESS }));
+  const callersTrunk = fronted
+    ? {
+        name: 'front',
+        peers: [{ host: FRONT_ADDRESS, port: 5060 }],
+        inboundAddresses: [FRONT_ADDRESS],
+        transit: true,
+      }
+    : {
+        name: 'callers',
+        peers: uacPorts.map((port) => ({ host: UAC_ADDRESS, port })),
+        transit: true,
+      };
   const cluster: Cluster | undefined = await startCluster(life, {
-    nodes: name === 'shared2' ? 2 : 1,
+    nodes,
     stores: name === 'sqlite' ? 'sqlite' : 'shared',
     domain: 'bench.trapezoid',
     transports: ['udp'],
@@ -247,25 +286,19 @@ async function startNodes(name: Exclude<SetupName, 'kamailio'>, life: Lifecycle)
     dir,
     entry: compiledCli(),
     config: {
-      trunks: [
-        { name: 'uas', peers: [{ host: '127.0.0.1', port: uasPort }] },
-        {
-          name: 'front',
-          peers: [{ host: FRONT_ADDRESS, port: 5060 }],
-          inboundAddresses: [FRONT_ADDRESS],
-          transit: true,
-        },
-      ],
+      trunks: [{ name: 'uas', peers: [{ host: '127.0.0.1', port: uasPort }] }, callersTrunk],
       dialplan: [{ match: { regex: '^service$' }, route: { action: 'trunk', trunk: 'uas' } }],
     },
   });
   if (!cluster) throw new Error('the cluster did not start');
-  const front = await startFront(life, cluster.nodes, { address: FRONT_ADDRESS, dir });
-  if (!front) throw new Error('the front did not start');
+  const front = fronted
+    ? await startFront(life, cluster.nodes, { address: FRONT_ADDRESS, dir })
+    : undefined;
+  if (fronted && !front) throw new Error('the front did not start');
   startUas(life, uasPort, dir);
   const trees: Record<string, number> = {};
   for (const n of cluster.nodes) trees[n.id] = n.pid;
-  trees.front = front.pid;
+  if (front) trees.front = front.pid;
   const r = cluster.redis ? redisPid(cluster.redis.port) : undefined;
   if (r) trees.redis = r;
   const p = cluster.postgres ? postgresPid(cluster.postgres.dir) : undefined;
@@ -273,12 +306,19 @@ async function startNodes(name: Exclude<SetupName, 'kamailio'>, life: Lifecycle)
   await sleep(1000);
   process.stdout.write(
     `\n${name}: ${cluster.nodes.length} node(s) (${cluster.nodes.map((n) => `${n.id} ${n.address}:${n.sip}`).join(', ')}), ` +
-      `records ${cluster.recordsUrl.split(':')[0]}, front ${front.address}:${front.sip} ` +
-      `(${treeStats(front.pid).length} processes)\n`,
+      `records ${cluster.recordsUrl.split(':')[0]}, ` +
+      (front
+        ? `front ${front.address}:${front.sip} (${treeStats(front.pid).length} processes)\n`
+        : 'no front: one SIPp uac per node, each at half the rate\n'),
   );
+  const callers: Caller[] = front
+    ? [{ target: front, uacPort: uacPorts[0]! }]
+    : cluster.nodes.map((n, i) => ({
+        target: { address: n.address, sip: n.sip },
+        uacPort: uacPorts[i]!,
+      }));
   return {
-    target: front,
-    uacPort,
+    callers,
     proxies: cluster.nodes.map((n) => n.id),
     measured: { trees },
     cluster,
@@ -306,8 +346,7 @@ async function startKamailio(life: Lifecycle): Promise<Running> {
     `\nkamailio: 127.0.0.1:${sip} (${treeStats(k.pid).length} processes, 2 workers), no front\n`,
   );
   return {
-    target: { address: '127.0.0.1', sip },
-    uacPort,
+    callers: [{ target: { address: '127.0.0.1', sip }, uacPort }],
     proxies: ['kamailio'],
     measured: { trees: { kamailio: k.pid } },
   };
@@ -395,10 +434,10 @@ async function runSetup(name: SetupName): Promise<{ clean: number; steps: StepRo
   let best = 0;
   try {
     const running = name === 'kamailio' ? await startKamailio(life) : await startNodes(name, life);
-    const { target: front, uacPort, measured, cluster } = running;
+    const { callers, measured, cluster } = running;
     const trees = measured.trees;
     if (warmupSeconds > 0) {
-      const w = await step(front, uacPort, rates[0]!, warmupSeconds, measured);
+      const w = await step(callers, rates[0]!, warmupSeconds, measured);
       process.stdout.write(
         `${name} warm-up (not scored): ${rates[0]}/s for ${warmupSeconds} s, ${w.ok}/${w.calls} completed\n`,
       );
@@ -410,7 +449,7 @@ async function runSetup(name: SetupName): Promise<{ clean: number; steps: StepRo
       const runs: StepRow[] = [];
       let errors = '';
       for (let run = 1; run <= repeat; run++) {
-        const s = await step(front, uacPort, rate, stepSeconds, measured);
+        const s = await step(callers, rate, stepSeconds, measured);
         const nodeCpu: Record<string, number | null> = {};
         let nodesTotal = 0;
         for (const id of running.proxies) {
