@@ -32,7 +32,7 @@ import { join, resolve } from 'node:path';
 import { buildDist } from './build.ts';
 import { kamailioProxyArgs } from './kamailio-proxy.ts';
 import { treeCpuSeconds } from './procstat.ts';
-import { runUacStep } from './sipp-step.ts';
+import { runUacStep, uasArgs } from './sipp-step.ts';
 import { median } from './stats.ts';
 import { proxyBenchConfig, type ProxyBenchPorts } from './trapezoid-config.ts';
 
@@ -113,11 +113,7 @@ function side(name: 'a' | 'b', base: number): Side {
 
 /** SIPp's built-in uas on 127.0.0.1:`port`, the side's callee. */
 function startUas(port: number, work: string): void {
-  start(
-    'sipp',
-    ['-sn', 'uas', '-p', String(port), '-i', '127.0.0.1', '-nostdin', '-max_recv_loops', '10000'],
-    work,
-  ).unref();
+  start('sipp', uasArgs(port), work).unref();
 }
 
 let step = 0;

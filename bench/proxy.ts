@@ -63,7 +63,7 @@ import { join } from 'node:path';
 import { compiledCli } from './build.ts';
 import { kamailioProxyArgs } from './kamailio-proxy.ts';
 import { proxyBenchConfig } from './trapezoid-config.ts';
-import { runUacStep } from './sipp-step.ts';
+import { runUacStep, uasArgs } from './sipp-step.ts';
 import { median } from './stats.ts';
 import { MemorySampler, treeCpuSeconds, treeHwmMb, treeStats } from './procstat.ts';
 import { arg } from './args.ts';
@@ -259,21 +259,7 @@ async function main(): Promise<void> {
       [...nodeArgs, compiledCli(), 'serve', '--config', cfg, '--json', '--log-level', logLevel],
       'trapezoid',
     );
-    start(
-      'sipp',
-      [
-        '-sn',
-        'uas',
-        '-p',
-        String(PORTS.uasT),
-        '-i',
-        '127.0.0.1',
-        '-nostdin',
-        '-max_recv_loops',
-        '10000',
-      ],
-      'uas-trapezoid',
-    );
+    start('sipp', uasArgs(PORTS.uasT), 'uas-trapezoid');
   }
   if (only.includes('kamailio')) {
     started.kamailio = start(
@@ -281,21 +267,7 @@ async function main(): Promise<void> {
       kamailioProxyArgs(work, PORTS.kamailio, `127.0.0.1:${PORTS.uasK}`),
       'kamailio',
     );
-    start(
-      'sipp',
-      [
-        '-sn',
-        'uas',
-        '-p',
-        String(PORTS.uasK),
-        '-i',
-        '127.0.0.1',
-        '-nostdin',
-        '-max_recv_loops',
-        '10000',
-      ],
-      'uas-kamailio',
-    );
+    start('sipp', uasArgs(PORTS.uasK), 'uas-kamailio');
   }
   await sleep(3000);
   // A proxy that could not start (a port taken by another run) would make every step of it fail

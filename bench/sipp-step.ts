@@ -1,6 +1,7 @@
-// One SIPp uac step of the proxy and cluster benches: SIPp places `rate` calls/s for `seconds`
-// (bench/scenarios/uac-any-order.xml, Request-URI user "service") at `target`; the caller
-// measures at the end of the load window and again after the drain.
+// SIPp for the proxy benches: the callee's arguments (uasArgs), and one uac step of the proxy and
+// cluster benches: SIPp places `rate` calls/s for `seconds` (bench/scenarios/uac-any-order.xml,
+// Request-URI user "service") at `target`; the caller measures at the end of the load window and
+// again after the drain.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -8,6 +9,24 @@ import { fileURLToPath } from 'node:url';
 
 const scenario = join(dirname(fileURLToPath(import.meta.url)), 'scenarios', 'uac-any-order.xml');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * SIPp's arguments for the callee of the proxy benches (bench:proxy, bench:ab): its built-in uas
+ * on 127.0.0.1:`port`, reading up to 10000 messages a loop so that it keeps up under load.
+ */
+export function uasArgs(port: number): string[] {
+  return [
+    '-sn',
+    'uas',
+    '-p',
+    String(port),
+    '-i',
+    '127.0.0.1',
+    '-nostdin',
+    '-max_recv_loops',
+    '10000',
+  ];
+}
 
 export interface UacStep {
   /** `address:port` of what is measured (a proxy, the cluster's front). */
