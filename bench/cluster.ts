@@ -59,7 +59,7 @@ import {
 import { freePort } from '../test/support/ports.ts';
 import { compiledCli } from './build.ts';
 import { kamailioProxyArgs } from './kamailio-proxy.ts';
-import { runUacStep } from './sipp-step.ts';
+import { runUacStep, uasArgs } from './sipp-step.ts';
 import { machineCpuSeconds, treeCpuSeconds, treeStats } from './procstat.ts';
 import { median } from './stats.ts';
 import { arg } from './args.ts';
@@ -360,9 +360,9 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
-/** SIPp's built-in uas on 127.0.0.1:`port`, stopped with the set-up. */
+/** SIPp's built-in uas on 127.0.0.1:`port` (as bench:proxy runs it), stopped with the set-up. */
 function startUas(life: Lifecycle, port: number, dir: string): void {
-  const uas = spawn('sipp', ['-sn', 'uas', '-p', String(port), '-i', '127.0.0.1', '-nostdin'], {
+  const uas = spawn('sipp', uasArgs(port), {
     cwd: dir,
     stdio: 'ignore',
     detached: true,

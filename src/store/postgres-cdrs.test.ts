@@ -352,6 +352,49 @@ test('postgres CdrStore: group commit: 300 concurrent calls land exactly their r
   );
 });
 
+test('postgres CdrStore: group-commit window: writes within it wait and go together, a full batch or an idle write at once', async (t) => {
+  const s = await postgres(t);
+  if (!s) return;
+  const url = await s.createDatabase('commit_window');
+  const WINDOW = 1000;
+  const store = await PostgresCdrStore.open({ ...options(url), batchWindowMs: WINDOW });
+  const add = (i: number) => store.addCdr(`w-${i}`, 'node-a', answeredCdr(`window-${i}`, 100 + i));
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    await add(0); // the first batch: the window starts now
+    const windowStart = performance.now();
+    const before = batchStats(store);
+    let settled = 0;
+    const waiting: Array<Promise<unknown>> = [add(1).then(() => settled++)];
+    await sleep(200);
+    assert.equal(settled, 0, 'a write within the window of the last batch waits for its end');
+    waiting.push(add(2), add(3));
+    await Promise.all(waiting);
+    assert.ok(
+      performance.now() - windowStart >= WINDOW - 50,
+      'the waiting writes went when the window ended',
+    );
+    assert.deepEqual(
+      batchStats(store),
+      { batches: before.batches + 1, writes: before.writes + 3 },
+      'the writes made within the window went in one batch',
+    );
+    // 64 writes at once, right after that batch: a full batch does not wait for the window.
+    const fullStart = performance.now();
+    await Promise.all(Array.from({ length: 64 }, (_, i) => add(10 + i)));
+    assert.ok(performance.now() - fullStart < WINDOW / 2, 'a full batch went at once');
+    assert.equal(batchStats(store).batches, before.batches + 2);
+    // Once the window has passed with nothing to write, a write goes at once.
+    await sleep(WINDOW + 50);
+    const idleStart = performance.now();
+    await add(100);
+    assert.ok(performance.now() - idleStart < WINDOW / 2, 'a write on an idle store went at once');
+    assert.equal((await store.listCdrs({ limit: 1000 })).length, 69);
+  } finally {
+    await store.close();
+  }
+});
+
 test('postgres CdrStore: one refused write in a batch rejects alone', async (t) => {
   const s = await postgres(t);
   if (!s) return;
