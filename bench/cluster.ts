@@ -8,6 +8,8 @@
 //              one per node, each at half the rate; one SIPp uas for both)
 //   kamailio   the reference: Kamailio as bench:proxy runs it (bench/kamailio-proxy.ts, 2
 //              workers), SIPp straight to it, no front (issue 17 item 4: nodes against Kamailio)
+// Every set-up is called by two SIPp uac at half the rate each (CALLERS), so each pays the same
+// for its load generator.
 // The front is Kamailio's dispatcher (bench/kamailio/dispatcher.cfg: stateless, hash over the
 // Call-ID, no Record-Route) in sqlite, shared1 and shared2, so the three differ only in the nodes
 // behind it. srv2 measures what the front costs two nodes on the same two cores.
@@ -165,6 +167,20 @@ interface Caller {
   uacPort: number;
 }
 
+/**
+ * SIPp uac per set-up, each at rate / CALLERS. srv2 needs one per node; every other set-up is
+ * called by as many, so that the load generators take the same share of these two cores
+ * whatever is measured (until the sixteenth round the others had one uac at the whole rate).
+ */
+const CALLERS = 2;
+
+/** The ports of a set-up's CALLERS SIPp uac, on UAC_ADDRESS. */
+async function callerPorts(): Promise<number[]> {
+  const ports: number[] = [];
+  for (let i = 0; i < CALLERS; i++) ports.push(await freePort({ address: UAC_ADDRESS }));
+  return ports;
+}
+
 /** One step at `rate`: each caller's SIPp uac at its share of it, all at once. */
 async function step(callers: Caller[], rate: number, seconds: number, m: Measured) {
   const started = Date.now();
@@ -262,9 +278,7 @@ async function startNodes(name: Exclude<SetupName, 'kamailio'>, life: Lifecycle)
   const fronted = name !== 'srv2';
   const nodes = name === 'shared2' || name === 'srv2' ? 2 : 1;
   // Without a front each node has a caller of its own; its calls come in as from a transit trunk.
-  const uacPorts: number[] = [];
-  for (let i = 0; i < (fronted ? 1 : nodes); i++)
-    uacPorts.push(await freePort({ address: UAC_ADDRESS }));
+  const uacPorts = await callerPorts();
   const callersTrunk = fronted
     ? {
         name: 'front',
@@ -311,12 +325,10 @@ async function startNodes(name: Exclude<SetupName, 'kamailio'>, life: Lifecycle)
         ? `front ${front.address}:${front.sip} (${treeStats(front.pid).length} processes)\n`
         : 'no front: one SIPp uac per node, each at half the rate\n'),
   );
-  const callers: Caller[] = front
-    ? [{ target: front, uacPort: uacPorts[0]! }]
-    : cluster.nodes.map((n, i) => ({
-        target: { address: n.address, sip: n.sip },
-        uacPort: uacPorts[i]!,
-      }));
+  const callers: Caller[] = uacPorts.map((uacPort, i) => {
+    const n = cluster.nodes[i % cluster.nodes.length]!;
+    return { target: front ?? { address: n.address, sip: n.sip }, uacPort };
+  });
   return {
     callers,
     proxies: cluster.nodes.map((n) => n.id),
@@ -329,7 +341,7 @@ async function startNodes(name: Exclude<SetupName, 'kamailio'>, life: Lifecycle)
 async function startKamailio(life: Lifecycle): Promise<Running> {
   const dir = mkdtempSync(join(work, 'kamailio-'));
   const uasPort = await freePort();
-  const uacPort = await freePort({ address: UAC_ADDRESS });
+  const uacPorts = await callerPorts();
   const sip = await freePort();
   const k = spawn('kamailio', kamailioProxyArgs(dir, sip, `127.0.0.1:${uasPort}`), {
     cwd: dir,
@@ -346,7 +358,7 @@ async function startKamailio(life: Lifecycle): Promise<Running> {
     `\nkamailio: 127.0.0.1:${sip} (${treeStats(k.pid).length} processes, 2 workers), no front\n`,
   );
   return {
-    callers: [{ target: { address: '127.0.0.1', sip }, uacPort }],
+    callers: uacPorts.map((uacPort) => ({ target: { address: '127.0.0.1', sip }, uacPort })),
     proxies: ['kamailio'],
     measured: { trees: { kamailio: k.pid } },
   };

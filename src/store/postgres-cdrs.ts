@@ -71,13 +71,12 @@ const DIALOG_SQL = `UPDATE cdrs SET dialog = $3 WHERE call_id = $1 AND "end" IS 
 
 /**
  * The default group-commit window. Each batch statement costs PostgreSQL and this process a
- * fixed part (a round trip, an executor start, a commit) besides its rows. Two stores writing
- * 3000 calls/s between them (a micro-bench) made batches of about 5 writes when each started as
- * the last one ended, and of about 30 when they started at least 10 ms apart, with 40 % less
- * PostgreSQL CPU per write; in bench:cluster's srv2 at 3000/s PostgreSQL's CPU per 1000 calls
- * went from 0.084 to 0.060-0.068 (bench/README, sixteenth round). A write made while the
- * database is idle still goes at once: only one arriving within the window of the last batch's
- * start waits, for the rest of it (at most 10 ms more before an answer leaves, under load only).
+ * fixed part (a round trip, an executor start, a commit) besides its rows, so fewer and larger
+ * batches cost less per write: in bench:cluster's srv2 at 3000 calls/s PostgreSQL's CPU per
+ * 1000 calls went from 0.084 to 0.057-0.073 with this window (bench/README, sixteenth round).
+ * A write made while the database is idle still goes at once: only one arriving within the
+ * window of the last batch's start waits, for the rest of it (at most 10 ms more before an
+ * answer leaves, under load only). SQLite's commits keep the same pace (sqlite-cdrs.ts).
  */
 const BATCH_WINDOW_MS = 10;
 
