@@ -19,7 +19,7 @@ import {
   WebSocketDeframer,
 } from '../capture/index.ts';
 import type { CaptureError, CaptureFrame, Packet, TcpData, UdpView } from '../capture/index.ts';
-import { StreamFramer } from '../sip/stream-framer.ts';
+import { StreamFramer } from '../transport/stream-framer.ts';
 import { CallTracker } from './call-tracker.ts';
 import type { CallRecord, SipMessageRecord } from './call-tracker.ts';
 import { RtpTracker } from './rtp-tracker.ts';

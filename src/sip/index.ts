@@ -43,6 +43,5 @@ export {
 } from './tolerant-parser.ts';
 export { redactCredentials, redactCredentialValue } from './redact.ts';
 export { KNOWN_METHODS, ownString } from './bytes.ts';
-export { StreamFramer, FramingError, type StreamFramerOptions } from './stream-framer.ts';
 export { hostForHeader, formatHostPort } from './host-port.ts';
 export { SCANNER_USER_AGENTS, scannerAgentIn } from './scanner-user-agents.ts';

@@ -3,7 +3,7 @@
 // address (per source, in total), the deadlines checked by one timer, keep-alive pings and pongs
 // (RFC 5626 §3.5.1), and the last answer on a stream whose framing broke (§18.3).
 import type { Socket } from 'node:net';
-import { FramingError } from '../sip/index.ts';
+import { FramingError } from './stream-framer.ts';
 import type { Endpoint, TransportProtocol } from './endpoint.ts';
 import { endpointKey, normalizeAddress } from './endpoint.ts';
 import { PROTOCOLS } from './protocols.ts';

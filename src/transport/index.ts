@@ -37,3 +37,4 @@ export type { TransportErrorCode } from './transport-error.ts';
 export { TransportLayer } from './transport-layer.ts';
 export { responseDestination, stampReceived } from './via-address.ts';
 export { badRequestFor, safeReason } from './bad-request.ts';
+export { StreamFramer, FramingError, type StreamFramerOptions } from './stream-framer.ts';

@@ -3,7 +3,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
-import { FramingError, StreamFramer } from '../sip/index.ts';
+import { FramingError, StreamFramer } from './stream-framer.ts';
 import type { Endpoint } from './endpoint.ts';
 import { TransportError } from './transport-error.ts';
 
