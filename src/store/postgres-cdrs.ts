@@ -13,9 +13,10 @@
 // completion issued before its insert was acknowledged still lands after it. Reads go to the
 // database only: while it is down they reject, and rows still in the spool are not seen.
 //
-// Writes are group-committed: those made while a batch is in flight, or in the same turn of the
-// event loop, go out together in the next batch, one statement and one commit (postgres-batch.ts),
-// and each resolves when that batch committed. Because of the chaining above a batch never holds
+// Writes are group-committed: those made while a batch is in flight, in the same turn of the
+// event loop, or within the group-commit window after the last batch started (BATCH_WINDOW_MS),
+// go out together in the next batch, one statement and one commit (postgres-batch.ts), and each
+// resolves when that batch committed. Because of the chaining above a batch never holds
 // two writes of one Call-ID (the second is only issued once the first resolved, i.e. once its
 // batch ended); batchLength() checks it anyway and would end the batch before such a write, so
 // their order would be kept. A batch the database refuses (one bad row fails the statement) is
