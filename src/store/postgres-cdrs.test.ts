@@ -11,6 +11,7 @@ import { appendFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { sharedPostgres } from '../../test/support/postgres-server.ts';
 import {
@@ -65,7 +66,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
@@ -359,7 +360,6 @@ test('postgres CdrStore: group-commit window: writes within it wait and go toget
   const WINDOW = 1000;
   const store = await PostgresCdrStore.open({ ...options(url), batchWindowMs: WINDOW });
   const add = (i: number) => store.addCdr(`w-${i}`, 'node-a', answeredCdr(`window-${i}`, 100 + i));
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
     await add(0); // the first batch: the window starts now
     const windowStart = performance.now();
@@ -485,7 +485,7 @@ test('postgres CdrStore: a batch in flight when PostgreSQL stops is spooled and 
     assert.deepEqual(batchStats(store), { batches: 1, writes: 40 }, 'one batch of 40 in flight');
     // Queued behind the batch in flight.
     for (let i = 40; i < 60; i++) adds.push(store.addCdr(`m-${i}`, 'node-a', cdrOf(i)));
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     await s.stop();
     await Promise.all(adds);
     assert.equal(store.spooled, 60);
